@@ -1,0 +1,98 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "arbiter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "arbiter", targets: ["arbiter"]),
+        .executable(name: "arbiter-bench", targets: ["arbiter-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Lua 5.4 from the system (Debian: liblua5.4-dev), with a shim for the macros Swift cannot see.
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // Every code path that can raise a Lua error (longjmp) lives here, in C.
+        .target(
+            name: "CLuaSandbox",
+            dependencies: ["CLua"],
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
+        .target(
+            name: "ArbiterCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ArbiterPolicy",
+            dependencies: ["ArbiterCore", "CLuaSandbox"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ArbiterStore",
+            dependencies: [
+                "ArbiterCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ArbiterServer",
+            dependencies: [
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "arbiter",
+            dependencies: [
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "arbiter-bench",
+            dependencies: ["ArbiterCore", "ArbiterPolicy"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArbiterPolicyTests",
+            dependencies: ["ArbiterCore", "ArbiterPolicy"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArbiterStoreTests",
+            dependencies: ["ArbiterCore", "ArbiterStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArbiterServerTests",
+            dependencies: [
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer", "arbiter",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

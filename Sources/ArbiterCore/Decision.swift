@@ -1,0 +1,172 @@
+/// What one policy decided.
+public enum PolicyOutcome: String, Sendable, Codable {
+    case approve
+    case review
+    case reject
+}
+
+/// The combined outcome for an event. Signals nobody decides on are `recorded`.
+public enum DecisionOutcome: String, Sendable, Codable {
+    case approve
+    case review
+    case reject
+    case recorded
+}
+
+/// The well-known queues the service itself routes to.
+public enum Queue {
+    /// A policy errored, ran out of budget or time, or returned something malformed.
+    public static let policyErrors = "policy-errors"
+    /// A request type no policy decides.
+    public static let defaultReview = "default-review"
+    /// An approval whose actions break a ceiling or fail validation outside Lua.
+    public static let guardrail = "guardrail"
+}
+
+/// One policy's verdict on one event, as recorded in the decision.
+public struct PolicyResult: Sendable, Hashable {
+    public var name: String
+    /// The policy version: the SHA-256 of its source, in hex.
+    public var version: String
+    public var outcome: PolicyOutcome
+    public var queue: String?
+    public var reasons: [String]
+    public var actions: [ProposedAction]
+    public var slaSeconds: Int64?
+    public var approvalsRequired: Int?
+    public var durationMicros: Int64
+    /// Set when the policy failed; the outcome is then review in `policy-errors`.
+    public var error: String?
+    /// Lines the policy wrote with `log(...)`.
+    public var log: [String]
+
+    public init(name: String, version: String, outcome: PolicyOutcome, queue: String? = nil, reasons: [String] = [],
+                actions: [ProposedAction] = [], slaSeconds: Int64? = nil, approvalsRequired: Int? = nil,
+                durationMicros: Int64 = 0, error: String? = nil, log: [String] = []) {
+        self.name = name
+        self.version = version
+        self.outcome = outcome
+        self.queue = queue
+        self.reasons = reasons
+        self.actions = actions
+        self.slaSeconds = slaSeconds
+        self.approvalsRequired = approvalsRequired
+        self.durationMicros = durationMicros
+        self.error = error
+        self.log = log
+    }
+
+    /// A failed policy: review in `policy-errors` with the error as the reason. Never approve.
+    public static func failure(name: String, version: String, error: String, durationMicros: Int64 = 0, log: [String] = []) -> PolicyResult {
+        PolicyResult(name: name, version: version, outcome: .review, queue: Queue.policyErrors, reasons: [error],
+                     durationMicros: durationMicros, error: error, log: log)
+    }
+
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = [
+            "name": .string(name), "version": .string(version), "outcome": .string(outcome.rawValue),
+            "reasons": .array(reasons.map(JSONValue.string)), "duration_us": .int(durationMicros),
+            "error": error.map(JSONValue.string) ?? .null,
+        ]
+        if let queue { fields["queue"] = .string(queue) }
+        if !actions.isEmpty { fields["actions"] = .array(actions.map(\.json)) }
+        if !log.isEmpty { fields["log"] = .array(log.map(JSONValue.string)) }
+        return .object(fields)
+    }
+}
+
+/// The service's decision on an event: every policy's verdict combined, guardrails applied.
+public struct Decision: Sendable, Hashable {
+    public var outcome: DecisionOutcome
+    public var queue: String?
+    public var reasons: [String]
+    public var actions: [ProposedAction]
+    public var slaSeconds: Int64?
+    public var approvalsRequired: Int
+    public var policies: [PolicyResult]
+
+    /// The decision as the API returns it (ids are added by the caller once stored).
+    public var json: JSONValue {
+        .object([
+            "outcome": .string(outcome.rawValue),
+            "queue": queue.map(JSONValue.string) ?? .null,
+            "reasons": .array(reasons.map(JSONValue.string)),
+            "actions": .array(actions.map(\.json)),
+            "sla_hours": slaSeconds.map { .double(Double($0) / 3600) } ?? .null,
+            "approvals_required": .int(Int64(approvalsRequired)),
+            "policies": .array(policies.map(\.json)),
+        ])
+    }
+}
+
+/// Limits enforced outside Lua, so a buggy policy cannot auto-approve an absurd amount.
+public struct Guardrails: Sendable, Hashable, Codable {
+    /// Hard ceiling per money-moving action type, in minor units of the action's currency.
+    public var ceilings: [String: Int64]
+
+    public init(ceilings: [String: Int64] = Guardrails.defaultCeilings) { self.ceilings = ceilings }
+
+    /// 10,000.00 per credit memo or refund unless configured otherwise.
+    public static let defaultCeilings: [String: Int64] = ["credit_memo": 1_000_000, "refund": 1_000_000]
+
+    /// Reasons the actions break a ceiling; empty when they are within limits.
+    public func violations(_ actions: [ProposedAction]) -> [String] {
+        actions.compactMap { action in
+            guard let money = action.money, let ceiling = ceilings[action.type.rawValue], money.amountMinor > ceiling else { return nil }
+            return "\(action.type.rawValue) of \(money) exceeds the ceiling of \(Money(amountMinor: ceiling, currency: money.currency))"
+        }
+    }
+}
+
+/// Combines the policies' verdicts: reject > review > approve; errors never approve.
+public enum DecisionCombiner {
+    /// - Parameters:
+    ///   - results: the verdicts, in evaluation (priority) order.
+    ///   - eventType: the event's type, for the no-policy rule.
+    ///   - accountCurrency: actions moving money must use it when the account has one.
+    public static func combine(_ results: [PolicyResult], eventType: EventType, accountCurrency: String?,
+                               guardrails: Guardrails) -> Decision {
+        var results = results
+        // Money must be in the account's currency: a mismatch is the policy's error.
+        if let accountCurrency {
+            for i in results.indices where results[i].error == nil {
+                let foreign = results[i].actions.compactMap(\.money).first { $0.currency.code != accountCurrency }
+                if let foreign {
+                    results[i] = .failure(name: results[i].name, version: results[i].version,
+                                          error: "action currency \(foreign.currency) does not match the account currency \(accountCurrency)",
+                                          durationMicros: results[i].durationMicros, log: results[i].log)
+                }
+            }
+        }
+        guard !results.isEmpty else {
+            if eventType.kind == .signal {
+                return Decision(outcome: .recorded, queue: nil, reasons: [], actions: [], slaSeconds: nil, approvalsRequired: 0, policies: [])
+            }
+            return Decision(outcome: .review, queue: Queue.defaultReview,
+                            reasons: ["no active policy decides \(eventType.rawValue) events"], actions: [],
+                            slaSeconds: nil, approvalsRequired: 1, policies: [])
+        }
+        let rejecting = results.filter { $0.outcome == .reject }
+        if !rejecting.isEmpty {
+            return Decision(outcome: .reject, queue: nil, reasons: rejecting.flatMap(\.reasons), actions: [],
+                            slaSeconds: nil, approvalsRequired: 0, policies: results)
+        }
+        let actions = results.flatMap(\.actions)
+        let reviewing = results.filter { $0.outcome == .review }
+        if !reviewing.isEmpty {
+            let queue = reviewing.contains { $0.error != nil } ? Queue.policyErrors : (reviewing.first?.queue ?? Queue.defaultReview)
+            return Decision(outcome: .review, queue: queue, reasons: reviewing.flatMap(\.reasons), actions: actions,
+                            slaSeconds: reviewing.compactMap(\.slaSeconds).min(),
+                            approvalsRequired: max(1, reviewing.compactMap(\.approvalsRequired).max() ?? 1),
+                            policies: results)
+        }
+        let reasons = results.flatMap(\.reasons)
+        let violations = guardrails.violations(actions)
+        if !violations.isEmpty {
+            return Decision(outcome: .review, queue: Queue.guardrail, reasons: violations + reasons, actions: actions,
+                            slaSeconds: nil, approvalsRequired: 1, policies: results)
+        }
+        return Decision(outcome: .approve, queue: nil, reasons: reasons, actions: actions, slaSeconds: nil,
+                        approvalsRequired: 0, policies: results)
+    }
+}

@@ -1,0 +1,22 @@
+/// One problem with one field of a request: `payload.amount_minor` must be a positive integer.
+public struct FieldError: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Dotted path of the field, e.g. `payload.amount_minor`.
+    public let field: String
+    public let message: String
+
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Input that breaks the rules of the catalog; names every offending field.
+public struct InvalidInput: Error, Sendable, CustomStringConvertible {
+    public let errors: [FieldError]
+
+    public init(_ errors: [FieldError]) { self.errors = errors }
+
+    public var description: String { errors.map(\.description).joined(separator: "; ") }
+}

@@ -1,0 +1,81 @@
+/// An ISO 4217 currency code, checked against the list of active codes.
+public struct Currency: Sendable, Hashable, Codable, CustomStringConvertible {
+    public let code: String
+
+    public init?(_ code: String) {
+        guard code.utf8.count == 3, Currency.active.contains(code) else { return nil }
+        self.code = code
+    }
+
+    public var description: String { code }
+
+    /// Digits after the decimal point in the major unit (JPY 0, USD 2, KWD 3).
+    public var exponent: Int {
+        if Currency.zeroDecimal.contains(code) { return 0 }
+        if Currency.threeDecimal.contains(code) { return 3 }
+        return 2
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let code = try decoder.singleValueContainer().decode(String.self)
+        guard let currency = Currency(code) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 4217 currency code: \(code)"))
+        }
+        self = currency
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(code)
+    }
+
+    static let zeroDecimal: Set<String> = [
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+        "XAF", "XOF", "XPF",
+    ]
+    static let threeDecimal: Set<String> = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]
+
+    /// Active ISO 4217 codes (funds and precious metals excluded).
+    static let active: Set<String> = Set(
+        """
+        AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+        CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+        GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+        LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+        NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
+        STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYI UYU UZS VES VND VUV WST XAF XCD
+        XCG XOF XPF YER ZAR ZMW ZWG
+        """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+    )
+}
+
+/// An amount of money: integer minor units (cents for USD) and a currency. Never floating point.
+public struct Money: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The largest amount Arbiter accepts (10^15 - 1 minor units), so sums of many amounts
+    /// cannot overflow 64 bits.
+    public static let maximumMinorUnits: Int64 = 999_999_999_999_999
+
+    public let amountMinor: Int64
+    public let currency: Currency
+
+    public init(amountMinor: Int64, currency: Currency) {
+        self.amountMinor = amountMinor
+        self.currency = currency
+    }
+
+    /// "25.00 USD", "100 JPY".
+    public var description: String {
+        Money.format(amountMinor, exponent: currency.exponent) + " " + currency.code
+    }
+
+    /// Formats minor units in the major unit with `exponent` decimals: 2500, 2 → "25.00".
+    public static func format(_ minor: Int64, exponent: Int) -> String {
+        let sign = minor < 0 ? "-" : ""
+        let magnitude = minor.magnitude
+        guard exponent > 0 else { return sign + String(magnitude) }
+        var divisor: UInt64 = 1
+        for _ in 0..<exponent { divisor *= 10 }
+        let fraction = String(magnitude % divisor)
+        return sign + String(magnitude / divisor) + "." + String(repeating: "0", count: exponent - fraction.count) + fraction
+    }
+}

@@ -1,0 +1,177 @@
+import ArbiterCore
+import Foundation
+import Glibc
+
+/// Evaluates events against the active policies in a pool of warm, sandboxed Lua states.
+///
+/// Evaluation is synchronous and takes microseconds, so it runs on the caller's thread: no
+/// hand-off between threads on the hot path. Each caller borrows a state from the pool (a new
+/// one is built when all are busy, and kept afterwards), so the pool grows to the concurrency
+/// actually seen, one state per core under the server's cooperative thread pool.
+public final class PolicyEngine: Sendable {
+    public let limits: PolicyLimits
+    private let config: [UInt8]
+    private let state: Locked<PoolState>
+
+    private struct PoolState {
+        var active: PolicySet
+        var idle: [PooledSandbox] = []
+        var nextGeneration: UInt64 = 1
+    }
+
+    /// A sandbox with a policy set loaded: slot i holds `set.policies[i]`.
+    final class PooledSandbox: @unchecked Sendable {
+        let sandbox: PolicySandbox
+        let generation: UInt64
+        let slots: [Int32]
+
+        init(sandbox: PolicySandbox, generation: UInt64, slots: [Int32]) {
+            self.sandbox = sandbox
+            self.generation = generation
+            self.slots = slots
+        }
+    }
+
+    /// - Parameters:
+    ///   - limits: per-evaluation limits.
+    ///   - config: the object policies see as `ctx.config` (read-only).
+    public init(limits: PolicyLimits = PolicyLimits(), config: [String: JSONValue] = [:]) {
+        self.limits = limits
+        var writer = ValueWriter()
+        writer.write(.object(config))
+        self.config = writer.bytes
+        self.state = Locked(PoolState(active: PolicySet(policies: [], generation: 0)))
+    }
+
+    /// The set new evaluations use.
+    public var activeSet: PolicySet { state.withLock { $0.active } }
+
+    /// Compiles sources into a set (each in the sandbox, running its chunk once). Does not
+    /// activate it. Throws the first policy that does not load, or a duplicate name.
+    public func compile(_ sources: [PolicySource]) throws -> PolicySet {
+        guard let sandbox = PolicySandbox(limits: limits, config: config) else {
+            throw PolicyLoadError(file: "", message: "could not create a Lua state")
+        }
+        var compiled: [CompiledPolicy] = []
+        var seen: [String: String] = [:]
+        for source in sources {
+            switch sandbox.load(file: source.file, source: source.source) {
+            case .failure(let error):
+                throw error
+            case .success(let loaded):
+                if let other = seen[loaded.header.name] {
+                    throw PolicyLoadError(file: source.file, message: "\(source.file): policy name '\(loaded.header.name)' is already used by \(other)")
+                }
+                seen[loaded.header.name] = source.file
+                compiled.append(CompiledPolicy(source: source, header: loaded.header))
+            }
+        }
+        let generation = state.withLock { s in
+            defer { s.nextGeneration += 1 }
+            return s.nextGeneration
+        }
+        return PolicySet(policies: compiled, generation: generation)
+    }
+
+    /// Makes `set` the one every evaluation that starts from now on uses. Evaluations in
+    /// flight finish on the set they started with.
+    public func activate(_ set: PolicySet) {
+        state.withLock { s in
+            s.active = set
+            s.idle.removeAll()
+        }
+    }
+
+    /// Every bound policy's verdict on the event, in priority order. Never throws: a failing
+    /// policy yields review in `policy-errors`.
+    public func evaluate(_ event: Event, context: PolicyContext, set: PolicySet? = nil) -> [PolicyResult] {
+        let set = set ?? activeSet
+        let indexes = set.indexes(for: event.type.rawValue)
+        guard !indexes.isEmpty else { return [] }
+        var eventWriter = ValueWriter()
+        eventWriter.write(event.envelope)
+        var contextWriter = ValueWriter(capacity: 384)
+        contextWriter.write(context)
+        return evaluate(set: set, indexes: indexes, event: eventWriter.bytes, context: contextWriter.bytes)
+    }
+
+    /// Evaluates and combines: the decision the service makes for this event.
+    public func decide(_ event: Event, context: PolicyContext, guardrails: Guardrails, set: PolicySet? = nil) -> Decision {
+        DecisionCombiner.combine(evaluate(event, context: context, set: set), eventType: event.type,
+                                 accountCurrency: context.account.currency, guardrails: guardrails)
+    }
+
+    func evaluate(set: PolicySet, indexes: [Int], event: [UInt8], context: [UInt8]) -> [PolicyResult] {
+        var pooled = checkout(set)
+        var results: [PolicyResult] = []
+        results.reserveCapacity(indexes.count)
+        for index in indexes {
+            let policy = set.policies[index]
+            guard let sandbox = pooled else {
+                results.append(.failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)"))
+                continue
+            }
+            let started = monotonicNanos()
+            let outcome = sandbox.sandbox.evaluate(slot: sandbox.slots[index], event: event, context: context, file: policy.source.file)
+            let micros = (monotonicNanos() - started) / 1000
+            switch outcome {
+            case .decided(let verdict, let queue, let sla, let approvals, let reasons, let actionFields, let log):
+                do {
+                    let actions = try actionFields.enumerated().map { try ProposedAction(fields: $1, index: $0 + 1) }
+                    results.append(PolicyResult(name: policy.name, version: policy.version, outcome: verdict,
+                                                queue: verdict == .review ? (queue ?? Queue.defaultReview) : nil,
+                                                reasons: reasons, actions: verdict == .reject ? [] : actions,
+                                                slaSeconds: verdict == .review ? sla : nil,
+                                                approvalsRequired: verdict == .review ? approvals : nil,
+                                                durationMicros: micros, log: log))
+                } catch {
+                    results.append(.failure(name: policy.name, version: policy.version,
+                                            error: "\(policy.source.file): malformed decision: \(error)", durationMicros: micros, log: log))
+                }
+            case .failed(let message, let poisoned, let log):
+                results.append(.failure(name: policy.name, version: policy.version, error: message, durationMicros: micros, log: log))
+                if poisoned {
+                    // A state that hit a limit is discarded, so the next evaluation starts clean.
+                    pooled = build(set)
+                }
+            }
+        }
+        if let pooled { checkin(pooled) }
+        return results
+    }
+
+    private func checkout(_ set: PolicySet) -> PooledSandbox? {
+        let reused = state.withLock { s -> PooledSandbox? in
+            while let candidate = s.idle.popLast() {
+                if candidate.generation == set.generation { return candidate }
+            }
+            return nil
+        }
+        return reused ?? build(set)
+    }
+
+    private func checkin(_ pooled: PooledSandbox) {
+        state.withLock { s in
+            if pooled.generation == s.active.generation { s.idle.append(pooled) }
+        }
+    }
+
+    private func build(_ set: PolicySet) -> PooledSandbox? {
+        guard let sandbox = PolicySandbox(limits: limits, config: config) else { return nil }
+        var slots: [Int32] = []
+        for policy in set.policies {
+            guard case .success(let loaded) = sandbox.load(file: policy.source.file, source: policy.source.source) else {
+                return nil
+            }
+            slots.append(loaded.slot)
+        }
+        return PooledSandbox(sandbox: sandbox, generation: set.generation, slots: slots)
+    }
+}
+
+func monotonicNanos() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+

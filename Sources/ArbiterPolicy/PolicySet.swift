@@ -1,0 +1,49 @@
+import ArbiterCore
+
+/// A policy source file with its identity: the version is the SHA-256 of the source.
+public struct PolicySource: Sendable, Hashable {
+    /// The file name errors are reported against, e.g. `credit_thresholds.lua`.
+    public var file: String
+    public var source: String
+    public var version: String
+
+    public init(file: String, source: String) {
+        self.file = file
+        self.source = source
+        self.version = sha256Hex(Array(source.utf8))
+    }
+}
+
+/// A compiled, validated policy: its source and the header it declared.
+public struct CompiledPolicy: Sendable, Hashable {
+    public var source: PolicySource
+    public var header: PolicyHeader
+    public var name: String { header.name }
+    public var version: String { source.version }
+}
+
+/// An immutable set of active policies. The engine swaps whole sets atomically, so each
+/// evaluation sees exactly one version of each policy.
+public struct PolicySet: Sendable {
+    public let policies: [CompiledPolicy]
+    /// Distinguishes sets, so pooled Lua states built for an older set are not reused.
+    public let generation: UInt64
+    private let byType: [String: [Int]]
+
+    /// Sorted by priority (higher first), then name.
+    init(policies: [CompiledPolicy], generation: UInt64) {
+        let sorted = policies.sorted { ($0.header.priority, $1.name) > ($1.header.priority, $0.name) }
+        self.policies = sorted
+        self.generation = generation
+        var byType: [String: [Int]] = [:]
+        for (i, p) in sorted.enumerated() {
+            for type in Set(p.header.on) { byType[type, default: []].append(i) }
+        }
+        self.byType = byType
+    }
+
+    /// Indexes (into `policies`) of the policies bound to an event type, in evaluation order.
+    public func indexes(for type: String) -> [Int] { byType[type] ?? [] }
+
+    public var isEmpty: Bool { policies.isEmpty }
+}

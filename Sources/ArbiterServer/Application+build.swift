@@ -1,0 +1,65 @@
+import ArbiterCore
+import ArbiterPolicy
+import ArbiterStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the running service: opens the database, creates the first admin key, loads the
+/// policies and wires the routes. `arbiter serve` and the tests use the same function.
+public func buildApplication(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "arbiter"),
+                             database: AppDatabase? = nil) async throws -> some ApplicationProtocol {
+    let database = try database ?? AppDatabase.open(path: configuration.databasePath)
+    if let key = try await database.createInitialAdminKey() {
+        // Printed once: only the key's hash is stored.
+        print("Created the initial admin API key (shown only once, store it now):\n  \(key.secret)")
+        fflush(stdout)
+    }
+    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits), guardrails: configuration.guardrails)
+    if let directory = configuration.policiesDirectory {
+        try await services.loadPolicies(from: directory, logger: logger)
+    } else {
+        services.policiesLoaded.withLock { $0 = true }
+    }
+    return Application(
+        router: buildRouter(services),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
+        logger: logger
+    )
+}
+
+/// The routes of the service.
+public func buildRouter(_ services: Services) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.get("/healthz") { _, _ in
+        JSONResponse(.object(["status": "ok"]))
+    }
+    router.get("/readyz") { _, _ in
+        let database = await services.database.isReachable()
+        let policies = services.policiesLoaded.withLock { $0 }
+        let ready = database && policies
+        return JSONResponse(.object([
+            "status": .string(ready ? "ready" : "not ready"),
+            "checks": .object(["database": .bool(database), "policies": .bool(policies)]),
+            "policies": .int(Int64(services.engine.activeSet.policies.count)),
+        ]), status: ready ? .ok : .serviceUnavailable)
+    }
+    return router
+}
+
+/// A JSON body with a status.
+struct JSONResponse: ResponseGenerator {
+    let value: JSONValue
+    let status: HTTPResponse.Status
+
+    init(_ value: JSONValue, status: HTTPResponse.Status = .ok) {
+        self.value = value
+        self.status = status
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(CanonicalJSON.encode(value))
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}

@@ -1,0 +1,26 @@
+import ArbiterCore
+import Foundation
+
+/// Everything `arbiter serve` needs to start.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Holds `arbiter.sqlite` (and, later, export files and keys).
+    public var dataDirectory: String
+    /// Policies published and activated at start when they differ from the active versions.
+    public var policiesDirectory: String?
+    public var limits: PolicyLimits
+    public var guardrails: Guardrails
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
+                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails()) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.policiesDirectory = policiesDirectory
+        self.limits = limits
+        self.guardrails = guardrails
+    }
+
+    public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("arbiter.sqlite").path }
+}

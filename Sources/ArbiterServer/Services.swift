@@ -1,0 +1,58 @@
+import ArbiterCore
+import ArbiterPolicy
+import ArbiterStore
+import Foundation
+import GRDB
+import Logging
+
+/// The long-lived parts of a running Arbiter, shared by every route.
+public struct Services: Sendable {
+    public let database: AppDatabase
+    public let engine: PolicyEngine
+    public let guardrails: Guardrails
+    /// Set once the policies of `--policies` are compiled and active.
+    let policiesLoaded: Locked<Bool>
+
+    public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
+        self.database = database
+        self.engine = engine
+        self.guardrails = guardrails
+        self.policiesLoaded = Locked(false)
+    }
+
+    /// Compiles the policies in `directory`, records any version not yet stored (published and
+    /// activated "at start" in the audit trail), and makes the set active.
+    public func loadPolicies(from directory: String, logger: Logger) async throws {
+        let sources = try PolicyDirectory(path: directory).sources()
+        let set = try engine.compile(sources)
+        try await database.writer.write { db in
+            for policy in set.policies {
+                let known = try Bool.fetchOne(db, sql: "SELECT status = 'active' FROM policy_versions WHERE name = ? AND version = ?",
+                                              arguments: [policy.name, policy.version])
+                if known == true { continue }
+                let now = Timestamp.format(Date())
+                try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND status = 'active'", arguments: [policy.name])
+                if known == nil {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO policy_versions (name, version, file, source, status, published_by, published_at, activated_at)
+                            VALUES (?, ?, ?, ?, 'active', 'system:startup', ?, ?)
+                            """,
+                        arguments: [policy.name, policy.version, policy.source.file, policy.source.source, now, now])
+                    try AuditLog.append(db, actor: "system:startup", kind: "policy.published", subject: policy.name,
+                                        data: ["version": .string(policy.version), "file": .string(policy.source.file)])
+                } else {
+                    try db.execute(sql: "UPDATE policy_versions SET status = 'active', activated_at = ? WHERE name = ? AND version = ?",
+                                   arguments: [now, policy.name, policy.version])
+                }
+                try AuditLog.append(db, actor: "system:startup", kind: "policy.activated", subject: policy.name,
+                                    data: ["version": .string(policy.version)])
+            }
+        }
+        engine.activate(set)
+        policiesLoaded.withLock { $0 = true }
+        for policy in set.policies {
+            logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])
+        }
+    }
+}

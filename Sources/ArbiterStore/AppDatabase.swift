@@ -1,0 +1,56 @@
+import ArbiterCore
+import Foundation
+import GRDB
+
+/// Arbiter's database: one SQLite file (WAL, `synchronous=FULL`), migrated on open.
+///
+/// A write that returns has reached the disk: with `synchronous=FULL` SQLite syncs the WAL on
+/// every commit, so a 2xx response backed by a committed transaction survives a crash.
+public struct AppDatabase: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Wraps a writer and runs the migrations.
+    public init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Migrations.migrator.migrate(writer)
+    }
+
+    private init(unmigrated writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
+    /// Opens an existing database file read-only, without migrating it: for verification,
+    /// which must never change what it checks.
+    public static func openReadOnly(path: String) throws -> AppDatabase {
+        var config = Configuration()
+        config.readonly = true
+        return AppDatabase(unmigrated: try DatabaseQueue(path: path, configuration: config))
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    public static func open(path: String) throws -> AppDatabase {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try AppDatabase(DatabasePool(path: path, configuration: configuration()))
+    }
+
+    /// An in-memory database for tests.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue(configuration: configuration()))
+    }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return config
+    }
+
+    /// Whether the database answers (for /readyz).
+    public func isReachable() async -> Bool {
+        (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+}

@@ -1,0 +1,142 @@
+import GRDB
+
+/// Schema migrations. Shipped migrations are never edited: add a new one instead.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: events, decisions, reviews, outbox, audit, policies, accounts, keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('submitter', 'reviewer', 'policy_admin', 'auditor', 'operator', 'admin')),
+                    key_hash TEXT NOT NULL UNIQUE,           -- SHA-256 (hex) of the secret; the secret is never stored
+                    approval_limit_minor INTEGER,            -- reviewers: most money one approval may move
+                    created_at TEXT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    revoked_at TEXT
+                );
+
+                CREATE TABLE accounts (
+                    id TEXT PRIMARY KEY,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'past_due', 'suspended', 'closed')),
+                    tier TEXT,
+                    mrr_minor INTEGER NOT NULL DEFAULT 0,
+                    currency TEXT,
+                    open_balance_minor INTEGER NOT NULL DEFAULT 0,
+                    days_past_due INTEGER NOT NULL DEFAULT 0,
+                    entitlements TEXT NOT NULL DEFAULT '[]', -- JSON array of strings
+                    updated_at TEXT NOT NULL
+                );
+
+                CREATE TABLE events (
+                    id TEXT PRIMARY KEY,                     -- Arbiter's id (UUIDv7, time-ordered)
+                    source TEXT NOT NULL,
+                    external_id TEXT NOT NULL,               -- the producer's id
+                    type TEXT NOT NULL,
+                    account_id TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL,
+                    occurred_at TEXT NOT NULL,
+                    received_at TEXT NOT NULL,
+                    submitted_by TEXT NOT NULL,              -- API key id
+                    body_sha256 TEXT NOT NULL,               -- for idempotent replays
+                    body TEXT NOT NULL,                      -- the envelope as submitted (JSON)
+                    amount_minor INTEGER,
+                    currency TEXT,
+                    UNIQUE (source, external_id)
+                );
+                CREATE INDEX events_account ON events (account_id, received_at);
+                CREATE INDEX events_correlation ON events (correlation_id);
+
+                CREATE TABLE decisions (
+                    id TEXT PRIMARY KEY,
+                    event_id TEXT NOT NULL UNIQUE REFERENCES events (id),
+                    account_id TEXT NOT NULL,
+                    outcome TEXT NOT NULL CHECK (outcome IN ('approve', 'review', 'reject', 'recorded')),
+                    queue TEXT,
+                    reasons TEXT NOT NULL,                   -- JSON array
+                    actions TEXT NOT NULL,                   -- JSON array
+                    policies TEXT NOT NULL,                  -- JSON: each policy's name, version, outcome, reasons, duration, error
+                    context TEXT NOT NULL,                   -- JSON: the context snapshot as evaluated
+                    response TEXT NOT NULL,                  -- the response body, replayed for idempotent resubmissions
+                    decided_at TEXT NOT NULL,
+                    duration_us INTEGER NOT NULL
+                );
+                CREATE INDEX decisions_account ON decisions (account_id, decided_at);
+                CREATE INDEX decisions_outcome ON decisions (outcome, decided_at);
+
+                CREATE TABLE review_items (
+                    id TEXT PRIMARY KEY,
+                    decision_id TEXT NOT NULL UNIQUE REFERENCES decisions (id),
+                    event_id TEXT NOT NULL REFERENCES events (id),
+                    account_id TEXT NOT NULL,
+                    queue TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('open', 'claimed', 'escalated', 'approved', 'rejected')),
+                    submitted_by TEXT NOT NULL,
+                    approvals_required INTEGER NOT NULL DEFAULT 1,
+                    approvals_given INTEGER NOT NULL DEFAULT 0,
+                    claimed_by TEXT,
+                    claimed_at TEXT,
+                    claim_expires_at TEXT,
+                    sla_due_at TEXT,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    decided_at TEXT
+                );
+                CREATE INDEX review_items_queue ON review_items (queue, state, created_at);
+
+                CREATE TABLE outbox_actions (
+                    id TEXT PRIMARY KEY,                     -- also the ERP Idempotency-Key
+                    decision_id TEXT NOT NULL REFERENCES decisions (id),
+                    review_id TEXT REFERENCES review_items (id),
+                    account_id TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    amount_minor INTEGER,
+                    currency TEXT,
+                    payload TEXT NOT NULL,                   -- JSON sent to the ERP
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead', 'cancelled')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TEXT,
+                    erp_reference TEXT,
+                    last_error TEXT,
+                    created_at TEXT NOT NULL,
+                    delivered_at TEXT
+                );
+                CREATE INDEX outbox_pending ON outbox_actions (account_id, created_at) WHERE status = 'pending';
+
+                CREATE TABLE policy_versions (
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,                   -- SHA-256 (hex) of the source
+                    file TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    tests TEXT,                              -- JSON test cases, if any
+                    status TEXT NOT NULL CHECK (status IN ('draft', 'active', 'shadow', 'retired')),
+                    published_by TEXT NOT NULL,
+                    published_at TEXT NOT NULL,
+                    activated_at TEXT,
+                    PRIMARY KEY (name, version)
+                );
+                CREATE UNIQUE INDEX policy_versions_one_active ON policy_versions (name) WHERE status = 'active';
+
+                CREATE TABLE audit_log (
+                    seq INTEGER PRIMARY KEY,                 -- 1, 2, 3, ... without gaps
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    correlation_id TEXT,
+                    data TEXT NOT NULL,                      -- canonical JSON
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE INDEX audit_log_correlation ON audit_log (correlation_id) WHERE correlation_id IS NOT NULL;
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                """)
+        }
+        return migrator
+    }
+}

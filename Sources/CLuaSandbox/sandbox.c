@@ -1,0 +1,1289 @@
+/*
+ * Arbiter's Lua sandbox. See include/arbiter_sandbox.h for the contract.
+ *
+ * Rules this file keeps:
+ * - Every entry point runs its Lua work inside one lua_pcall of a C function (run_protected),
+ *   so a Lua error never unwinds through a Swift frame.
+ * - Limits: an instruction budget (count hook every HOOK_INTERVAL instructions plus charges
+ *   from C functions), a memory cap (the allocator), and a wall-clock deadline checked by the
+ *   hook, by charged C functions and by large allocations. Once a limit is hit the
+ *   evaluation is "fatal": pcall, xpcall and coroutine.resume re-raise instead of catching.
+ * - Nothing is carried between evaluations: the policy chunk runs afresh in a fresh global
+ *   table for each evaluation; shared tables (libraries, helpers, ctx.config) are read-only
+ *   proxies, the string metatable is hidden, and __gc finalizers are refused.
+ */
+#define _GNU_SOURCE
+#include "sandbox_internal.h"
+
+#include <lualib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HOOK_INTERVAL 256
+#define CLOCK_CHECK_UNITS 4096       /* charged units between two clock reads in C functions */
+#define MAX_REASONS 32
+#define MAX_REASON_BYTES 1000
+#define MAX_ACTIONS 32
+#define MAX_LOG_LINES 64
+#define MAX_LOG_BYTES 1000
+#define MAX_ENCODE_DEPTH 16
+#define MAX_OUTPUT_BYTES (1 << 20)
+
+typedef struct arb_buf {
+    uint8_t *data;
+    size_t length;
+    size_t capacity;
+} arb_buf;
+
+struct arb_sandbox {
+    lua_State *L;
+    arb_limits limits;
+    uint64_t memory_used;
+    int64_t instructions;
+    int64_t next_clock_check;
+    int64_t deadline_ns;        /* 0 when no evaluation is running */
+    int fatal;                  /* ARB_ERR_BUDGET / ARB_ERR_TIME / ARB_ERR_MEMORY once hit */
+    int timed_out;              /* an allocation was refused because the deadline passed */
+    int malformed;              /* the error being raised is a shape error */
+    arb_buf output;
+    arb_buf log;
+    uint32_t log_lines;
+    int env_metatable_ref;
+    int config_ref;
+    int *policy_refs;
+    int32_t policy_count;
+    int32_t policy_capacity;
+};
+
+/* Addresses used as unique keys and values. */
+static const char NULL_SENTINEL = 0;   /* the `null` value policies see for JSON null */
+static const char FROZEN_KEY = 0;      /* marks the metatable of a read-only proxy */
+
+/* ---------------------------------------------------------------- buffers */
+
+static int buf_reserve(arb_buf *b, size_t extra) {
+    if (b->length + extra <= b->capacity) return 1;
+    size_t capacity = b->capacity ? b->capacity : 256;
+    while (capacity < b->length + extra) capacity *= 2;
+    uint8_t *data = realloc(b->data, capacity);
+    if (data == NULL) return 0;
+    b->data = data;
+    b->capacity = capacity;
+    return 1;
+}
+
+static void buf_bytes(lua_State *L, arb_buf *b, const void *bytes, size_t n) {
+    if (b->length + n > MAX_OUTPUT_BYTES || !buf_reserve(b, n)) {
+        arb_sandbox_of(L)->malformed = 1;
+        luaL_error(L, "decision too large (over %d bytes)", MAX_OUTPUT_BYTES);
+    }
+    memcpy(b->data + b->length, bytes, n);
+    b->length += n;
+}
+
+static void buf_u8(lua_State *L, arb_buf *b, uint8_t v) { buf_bytes(L, b, &v, 1); }
+static void buf_u32(lua_State *L, arb_buf *b, uint32_t v) { buf_bytes(L, b, &v, 4); }
+static void buf_i64(lua_State *L, arb_buf *b, int64_t v) { buf_bytes(L, b, &v, 8); }
+static void buf_string(lua_State *L, arb_buf *b, const char *s, size_t n) {
+    buf_u32(L, b, (uint32_t)n);
+    buf_bytes(L, b, s, n);
+}
+
+/* Writes without a Lua state (outside protected calls); failures truncate silently. */
+static void buf_raw_string(arb_buf *b, const char *s, size_t n) {
+    if (!buf_reserve(b, n + 4)) return;
+    uint32_t len = (uint32_t)n;
+    memcpy(b->data + b->length, &len, 4);
+    memcpy(b->data + b->length + 4, s, n);
+    b->length += n + 4;
+}
+
+/* ---------------------------------------------------------------- limits */
+
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Raises the fatal error `kind` with the position at stack `level`. */
+static int raise_fatal(lua_State *L, arb_sandbox *S, int kind, int level) {
+    S->fatal = kind;
+    luaL_where(L, level);
+    switch (kind) {
+    case ARB_ERR_BUDGET:
+        lua_pushfstring(L, "instruction budget exceeded (%I instructions)",
+                        (lua_Integer)S->limits.instruction_budget);
+        break;
+    case ARB_ERR_TIME:
+        lua_pushfstring(L, "time limit exceeded (%I ms)",
+                        (lua_Integer)(S->limits.time_limit_ns / 1000000));
+        break;
+    default:
+        lua_pushfstring(L, "memory limit exceeded (%I bytes)", (lua_Integer)S->limits.memory_limit);
+        break;
+    }
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+static void check_limits(lua_State *L, arb_sandbox *S, int level, int read_clock) {
+    if (S->deadline_ns == 0) return;   /* not evaluating */
+    if (S->fatal) raise_fatal(L, S, S->fatal, level);
+    if (S->instructions > S->limits.instruction_budget) raise_fatal(L, S, ARB_ERR_BUDGET, level);
+    if (read_clock && monotonic_ns() > S->deadline_ns) raise_fatal(L, S, ARB_ERR_TIME, level);
+}
+
+void arb_charge(lua_State *L, int64_t units) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    S->instructions += units;
+    int read_clock = S->instructions >= S->next_clock_check;
+    if (read_clock) S->next_clock_check = S->instructions + CLOCK_CHECK_UNITS;
+    check_limits(L, S, 1, read_clock);
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    arb_sandbox *S = arb_sandbox_of(L);
+    S->instructions += HOOK_INTERVAL;
+    check_limits(L, S, 0, 1);
+}
+
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    arb_sandbox *S = (arb_sandbox *)ud;
+    size_t old = ptr ? osize : 0;   /* without ptr, osize is a type tag, not a size */
+    if (nsize == 0) {
+        free(ptr);
+        S->memory_used -= old;
+        return NULL;
+    }
+    if (nsize > old) {
+        size_t growth = nsize - old;
+        if (S->memory_used + growth > S->limits.memory_limit) return NULL;
+        /* Large allocations are where C functions spend time: check the deadline there too. */
+        if (growth >= 65536 && S->deadline_ns != 0 && monotonic_ns() > S->deadline_ns) {
+            S->timed_out = 1;
+            return NULL;
+        }
+    }
+    void *block = realloc(ptr, nsize);
+    if (block == NULL) return NULL;
+    S->memory_used = S->memory_used - old + nsize;
+    return block;
+}
+
+/* ---------------------------------------------------------------- read-only proxies */
+
+static int proxy_newindex(lua_State *L) {
+    return luaL_error(L, "attempt to modify a read-only table");
+}
+
+static int proxy_len(lua_State *L) {
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+static int proxy_next(lua_State *L) {
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1))) return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* pairs(proxy) iterates the data table without ever handing it to the policy. */
+static int proxy_pairs(lua_State *L) {
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_pushcclosure(L, proxy_next, 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Replaces the table at the top of the stack with a read-only proxy of it. */
+static void freeze_top(lua_State *L) {
+    int data = lua_gettop(L);
+    lua_createtable(L, 0, 0);                 /* proxy */
+    lua_createtable(L, 0, 7);                 /* its metatable */
+    lua_pushvalue(L, data);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, proxy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, proxy_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, proxy_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &FROZEN_KEY);
+    lua_setmetatable(L, -2);
+    lua_replace(L, data);
+}
+
+static void deep_freeze_top(lua_State *L, int depth) {
+    if (depth > MAX_ENCODE_DEPTH) luaL_error(L, "configuration nested too deeply");
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            deep_freeze_top(L, depth + 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, t);   /* replacing an existing key's value is safe during next */
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    freeze_top(L);
+}
+
+static int is_frozen(lua_State *L, int idx) {
+    if (!lua_getmetatable(L, idx)) return 0;
+    int frozen = lua_rawgetp(L, -1, &FROZEN_KEY) != LUA_TNIL;
+    lua_pop(L, 2);
+    return frozen;
+}
+
+/* ---------------------------------------------------------------- replaced base functions */
+
+static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
+    if (status != LUA_OK && status != LUA_YIELD) {
+        arb_sandbox *S = arb_sandbox_of(L);
+        /* Budget, time and memory errors are not the policy's to catch. */
+        if (S->fatal || status == LUA_ERRMEM) return lua_error(L);
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - (int)extra;
+}
+
+static int sb_pcall(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+    return finish_pcall(L, status, 0);
+}
+
+/* xpcall's message handler runs before the stack unwinds. When the error came from the
+   count hook, Lua still has hooks switched off at that point, so the policy's handler must not
+   run: it could loop forever unchecked. Upvalue 1: the policy's handler. */
+static int xpcall_handler(lua_State *L) {
+    if (arb_sandbox_of(L)->fatal) return 1;   /* pass the error through untouched */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int sb_xpcall(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);
+    int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+    return finish_pcall(L, status, 2);
+}
+
+static int sb_rawset(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    if (is_frozen(L, 1)) return luaL_error(L, "attempt to modify a read-only table");
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static int sb_setmetatable(lua_State *L) {
+    int kind = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, kind == LUA_TNIL || kind == LUA_TTABLE, 2, "nil or table");
+    if (kind == LUA_TTABLE) {
+        /* Lua runs finalizers with hooks off: a looping __gc would hang the worker. */
+        if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
+            return luaL_error(L, "__gc finalizers are not allowed in policies");
+        lua_pop(L, 1);
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int sb_resume(lua_State *L) {
+    lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+    int n = original(L);
+    arb_sandbox *S = arb_sandbox_of(L);
+    if (n >= 2 && !lua_toboolean(L, -n)) {
+        if (S->fatal) return lua_error(L);
+        const char *msg = lua_tostring(L, -1);
+        if (msg != NULL && strcmp(msg, "not enough memory") == 0)
+            return raise_fatal(L, S, ARB_ERR_MEMORY, 1);
+    }
+    return n;
+}
+
+/* coroutine.close runs the coroutine's pending __close handlers; one that died from a limit
+   error still has hooks off, so closing it is refused once the evaluation is fatal. */
+static int sb_close(lua_State *L) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    if (S->fatal) return raise_fatal(L, S, S->fatal, 1);
+    lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+    return original(L);
+}
+
+/* Digits after the decimal point for ISO 4217 currencies that do not use two. */
+static int currency_exponent(const char *code) {
+    static const char *const zero[] = {
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+        "VND", "VUV", "XAF", "XOF", "XPF", NULL
+    };
+    static const char *const three[] = { "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND", NULL };
+    for (const char *const *c = zero; *c; c++) if (strcmp(code, *c) == 0) return 0;
+    for (const char *const *c = three; *c; c++) if (strcmp(code, *c) == 0) return 3;
+    return 2;
+}
+
+/* money(2500, "USD") == "25.00 USD": minor units shown in the currency's major unit. */
+static int sb_money(lua_State *L) {
+    int is_int = 0;
+    lua_Integer amount = lua_tointegerx(L, 1, &is_int);
+    if (!is_int) return luaL_error(L, "money(amount, currency) expects integer minor units");
+    size_t clen;
+    const char *currency = luaL_checklstring(L, 2, &clen);
+    if (clen > 8) return luaL_error(L, "money(amount, currency): bad currency code");
+    int exponent = currency_exponent(currency);
+    char digits[32];
+    int n = 0;
+    unsigned long long magnitude = amount < 0 ? 0ULL - (unsigned long long)amount : (unsigned long long)amount;
+    do {   /* least significant digit first */
+        digits[n++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude > 0 || n <= exponent);
+    char text[48];
+    int t = 0;
+    if (amount < 0) text[t++] = '-';
+    for (int i = n - 1; i >= 0; i--) {
+        text[t++] = digits[i];
+        if (i == exponent && exponent > 0) text[t++] = '.';
+    }
+    text[t++] = ' ';
+    memcpy(text + t, currency, clen);
+    lua_pushlstring(L, text, (size_t)t + clen);
+    return 1;
+}
+
+/* log(...) records a line in the decision's trace (print is absent). */
+static int sb_log(lua_State *L) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    if (S->log_lines >= MAX_LOG_LINES) return 0;
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1) luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    arb_charge(L, (int64_t)(len / 16) + 1);
+    if (len > MAX_LOG_BYTES) len = MAX_LOG_BYTES;
+    buf_string(L, &S->log, line, len);
+    S->log_lines++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- charged library functions */
+
+enum { CHARGE_STRINGS = 1, CHARGE_REP, CHARGE_LENGTH, CHARGE_SORT, CHARGE_ARGS };
+
+/* A library function wrapped so that its work is charged to the budget before it runs.
+   Upvalue 1: the original function; upvalue 2: the charging rule. */
+static int charged_call(lua_State *L) {
+    lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+    int rule = (int)lua_tointeger(L, lua_upvalueindex(2));
+    int n = lua_gettop(L);
+    int64_t units = 1;
+    switch (rule) {
+    case CHARGE_STRINGS:
+        for (int i = 1; i <= n; i++)
+            if (lua_type(L, i) == LUA_TSTRING) units += (int64_t)(lua_rawlen(L, i) / 16);
+        break;
+    case CHARGE_REP: {
+        lua_Integer count = lua_tointeger(L, 2);
+        if (count > 0 && lua_type(L, 1) == LUA_TSTRING) {
+            size_t each = lua_rawlen(L, 1) + (lua_type(L, 3) == LUA_TSTRING ? lua_rawlen(L, 3) : 0);
+            double total = (double)each * (double)count;
+            if (total > (double)arb_sandbox_of(L)->limits.memory_limit)
+                return raise_fatal(L, arb_sandbox_of(L), ARB_ERR_MEMORY, 1);
+            units += (int64_t)(total / 16);
+        }
+        break;
+    }
+    case CHARGE_LENGTH:
+        if (lua_type(L, 1) == LUA_TTABLE) units += (int64_t)lua_rawlen(L, 1);
+        break;
+    case CHARGE_SORT:
+        if (lua_type(L, 1) == LUA_TTABLE) {
+            int64_t len = (int64_t)lua_rawlen(L, 1);
+            int64_t log2 = 1;
+            while ((1LL << log2) < len) log2++;
+            units += len * log2;
+        }
+        break;
+    case CHARGE_ARGS:
+        units += n;
+        for (int i = 1; i <= n; i++)
+            if (lua_type(L, i) == LUA_TNUMBER && lua_isinteger(L, i)) {
+                lua_Integer v = lua_tointeger(L, i);   /* ranges such as table.unpack(t, 1, n) */
+                if (v > 0 && v < (lua_Integer)1 << 40) units += v / 4;
+            }
+        break;
+    default:
+        break;
+    }
+    arb_charge(L, units);
+    return original(L);
+}
+
+/* Copies `names` from the table at `from` into the table at `to`, wrapping each with `rule`
+   (0: copied as is). */
+static void copy_functions(lua_State *L, int from, int to, const char *const *names, int rule) {
+    for (; *names; names++) {
+        lua_getfield(L, from, *names);
+        if (rule != 0 && lua_tocfunction(L, -1) != NULL) {
+            lua_pushinteger(L, rule);
+            lua_pushcclosure(L, charged_call, 2);
+        }
+        lua_setfield(L, to, *names);
+    }
+}
+
+/* ---------------------------------------------------------------- decoding input into Lua */
+
+typedef struct reader {
+    const uint8_t *p;
+    const uint8_t *end;
+} reader;
+
+static void need(lua_State *L, reader *r, size_t n) {
+    if ((size_t)(r->end - r->p) < n) luaL_error(L, "internal error: truncated input");
+}
+
+static uint32_t read_u32(lua_State *L, reader *r) {
+    uint32_t v;
+    need(L, r, 4);
+    memcpy(&v, r->p, 4);
+    r->p += 4;
+    return v;
+}
+
+static void push_decoded(lua_State *L, reader *r, int depth) {
+    if (depth > MAX_ENCODE_DEPTH + 4) luaL_error(L, "internal error: input nested too deeply");
+    luaL_checkstack(L, 4, "input nested too deeply");
+    need(L, r, 1);
+    uint8_t tag = *r->p++;
+    switch (tag) {
+    case 'n': lua_pushlightuserdata(L, (void *)&NULL_SENTINEL); break;
+    case 'f': lua_pushboolean(L, 0); break;
+    case 't': lua_pushboolean(L, 1); break;
+    case 'i': {
+        int64_t v;
+        need(L, r, 8);
+        memcpy(&v, r->p, 8);
+        r->p += 8;
+        lua_pushinteger(L, (lua_Integer)v);
+        break;
+    }
+    case 'd': {
+        double v;
+        need(L, r, 8);
+        memcpy(&v, r->p, 8);
+        r->p += 8;
+        lua_pushnumber(L, (lua_Number)v);
+        break;
+    }
+    case 's': {
+        uint32_t len = read_u32(L, r);
+        need(L, r, len);
+        lua_pushlstring(L, (const char *)r->p, len);
+        r->p += len;
+        break;
+    }
+    case 'a': {
+        uint32_t count = read_u32(L, r);
+        lua_createtable(L, (int)count, 0);
+        for (uint32_t i = 1; i <= count; i++) {
+            push_decoded(L, r, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i);
+        }
+        break;
+    }
+    case 'o': {
+        uint32_t count = read_u32(L, r);
+        lua_createtable(L, 0, (int)count);
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t len = read_u32(L, r);
+            need(L, r, len);
+            lua_pushlstring(L, (const char *)r->p, len);
+            r->p += len;
+            push_decoded(L, r, depth + 1);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+    default:
+        luaL_error(L, "internal error: bad input tag %d", (int)tag);
+    }
+}
+
+/* ---------------------------------------------------------------- encoding Lua values out */
+
+static int malformed(lua_State *L, const char *fmt, const char *path, const char *detail) {
+    arb_sandbox_of(L)->malformed = 1;
+    return luaL_error(L, fmt, path, detail);
+}
+
+/* Where a value sits in a decision ("actions[1].memo"), formatted only when reporting. */
+typedef struct value_path {
+    const struct value_path *parent;
+    const char *key;         /* a field name, or NULL for a list index */
+    lua_Integer index;
+} value_path;
+
+static size_t format_path(char *buf, size_t size, const value_path *p) {
+    size_t used = p->parent ? format_path(buf, size, p->parent) : 0;
+    if (used >= size) return used;
+    int n = p->key ? snprintf(buf + used, size - used, "%s%s", p->parent ? "." : "", p->key)
+                   : snprintf(buf + used, size - used, "[%lld]", (long long)p->index);
+    return used + (n > 0 ? (size_t)n : 0);
+}
+
+static int malformed_at(lua_State *L, const value_path *p, const char *problem, const char *detail) {
+    char path[200];
+    format_path(path, sizeof path, p);
+    arb_sandbox_of(L)->malformed = 1;
+    return luaL_error(L, "%s: %s%s", path, problem, detail);
+}
+
+static void encode_value(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path);
+
+static void encode_table(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path) {
+    if (depth > MAX_ENCODE_DEPTH) malformed_at(L, path, "nested too deeply", "");
+    luaL_checkstack(L, 6, "nested too deeply");
+    idx = lua_absindex(L, idx);
+    /* A table is an array when its keys are exactly 1..n, else an object with string keys. */
+    lua_Integer count = 0;
+    int strings = 0, integers = 0;
+    lua_Integer max_index = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            strings++;
+        } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+            integers++;
+            if (lua_tointeger(L, -1) > max_index) max_index = lua_tointeger(L, -1);
+        } else {
+            malformed_at(L, path, "keys must be strings, or 1..n for a list", "");
+        }
+    }
+    if (count > 64) arb_charge(L, count);
+    if (count > 0 && integers == count && max_index == count) {
+        buf_u8(L, out, 'a');
+        buf_u32(L, out, (uint32_t)count);
+        for (lua_Integer i = 1; i <= count; i++) {
+            value_path item = { path, NULL, i };
+            lua_rawgeti(L, idx, i);
+            encode_value(L, out, -1, depth + 1, &item);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    if (strings != count) malformed_at(L, path, "mixes list items and named fields", "");
+    buf_u8(L, out, 'o');
+    buf_u32(L, out, (uint32_t)count);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t klen;
+        const char *key = lua_tolstring(L, -2, &klen);   /* a string: safe during next */
+        value_path field = { path, key, 0 };
+        buf_string(L, out, key, klen);
+        encode_value(L, out, -1, depth + 1, &field);
+        lua_pop(L, 1);
+    }
+}
+
+static void encode_value(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path) {
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        buf_u8(L, out, 'n');
+        break;
+    case LUA_TBOOLEAN:
+        buf_u8(L, out, lua_toboolean(L, idx) ? 't' : 'f');
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            buf_u8(L, out, 'i');
+            buf_i64(L, out, (int64_t)lua_tointeger(L, idx));
+        } else {
+            double v = (double)lua_tonumber(L, idx);
+            if (!isfinite(v)) malformed_at(L, path, "numbers must be finite", "");
+            buf_u8(L, out, 'd');
+            buf_bytes(L, out, &v, 8);
+        }
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        buf_u8(L, out, 's');
+        buf_string(L, out, s, len);
+        break;
+    }
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == (void *)&NULL_SENTINEL) {
+            buf_u8(L, out, 'n');
+            break;
+        }
+        malformed_at(L, path, luaL_typename(L, idx), " values cannot leave a policy");
+        break;
+    case LUA_TTABLE:
+        encode_table(L, out, idx, depth, path);
+        break;
+    default:
+        malformed_at(L, path, luaL_typename(L, idx), " values cannot leave a policy");
+    }
+}
+
+/* ---------------------------------------------------------------- the decision */
+
+/* Pushes t[name] without metamethods: validating a result never runs policy code. */
+static int raw_field(lua_State *L, int idx, const char *name) {
+    idx = lua_absindex(L, idx);
+    lua_pushstring(L, name);
+    return lua_rawget(L, idx);
+}
+
+static const char *const DECISION_FIELDS[] = {
+    "outcome", "queue", "reasons", "actions", "sla_hours", "approvals_required", NULL
+};
+
+static int valid_queue_name(const char *s, size_t n) {
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Validates the table `decide` returned (at idx) and writes it to the output buffer. */
+static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
+    arb_buf *out = &S->output;
+    if (!lua_istable(L, idx))
+        malformed(L, "decide must return approve{...}, review{...} or reject{...}, got %s%s",
+                  luaL_typename(L, idx), "");
+
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        int known = 0;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *key = lua_tostring(L, -1);
+            for (const char *const *f = DECISION_FIELDS; *f; f++)
+                if (strcmp(key, *f) == 0) known = 1;
+            if (!known)
+                malformed(L, "decision has an unknown field '%s' (expected outcome, queue, reasons, actions, sla_hours, approvals_required)%s", key, "");
+        } else {
+            malformed(L, "decision keys must be field names%s%s", "", "");
+        }
+    }
+
+    raw_field(L, idx, "outcome");
+    uint8_t outcome = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *o = lua_tostring(L, -1);
+        if (strcmp(o, "approve") == 0) outcome = ARB_OUTCOME_APPROVE;
+        else if (strcmp(o, "review") == 0) outcome = ARB_OUTCOME_REVIEW;
+        else if (strcmp(o, "reject") == 0) outcome = ARB_OUTCOME_REJECT;
+    }
+    if (outcome == 0)
+        malformed(L, "decision outcome must be \"approve\", \"review\" or \"reject\"%s%s", "", "");
+    lua_pop(L, 1);
+    buf_u8(L, out, outcome);
+
+    raw_field(L, idx, "queue");
+    if (lua_isnil(L, -1)) {
+        buf_u32(L, out, 0);
+    } else {
+        size_t n = 0;
+        const char *q = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        if (q == NULL || !valid_queue_name(q, n))
+            malformed(L, "queue must be 1-64 characters of a-z, 0-9, '-', '_' or '.'%s%s", "", "");
+        buf_string(L, out, q, n);
+    }
+    lua_pop(L, 1);
+
+    raw_field(L, idx, "sla_hours");
+    if (lua_isnil(L, -1)) {
+        buf_i64(L, out, -1);
+    } else {
+        double hours = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+        if (!(hours > 0 && hours <= 24 * 366))
+            malformed(L, "sla_hours must be a number of hours between 0 and 8784%s%s", "", "");
+        buf_i64(L, out, (int64_t)llround(hours * 3600));   /* seconds */
+    }
+    lua_pop(L, 1);
+
+    raw_field(L, idx, "approvals_required");
+    if (lua_isnil(L, -1)) {
+        buf_i64(L, out, 0);
+    } else {
+        lua_Integer n = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        if (n < 1 || n > 5) malformed(L, "approvals_required must be an integer from 1 to 5%s%s", "", "");
+        buf_i64(L, out, (int64_t)n);
+    }
+    lua_pop(L, 1);
+
+    raw_field(L, idx, "reasons");
+    if (lua_isnil(L, -1)) {
+        buf_u32(L, out, 0);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        if (n > MAX_REASON_BYTES) malformed(L, "reasons[1] is longer than %s%s", "1000 bytes", "");
+        buf_u32(L, out, 1);
+        buf_string(L, out, s, n);
+    } else if (lua_istable(L, -1)) {
+        lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+        if (count > MAX_REASONS) malformed(L, "at most %s reasons%s", "32", "");
+        buf_u32(L, out, (uint32_t)count);
+        for (lua_Integer i = 1; i <= count; i++) {
+            lua_rawgeti(L, -1, i);
+            size_t n;
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                char path[48];
+                snprintf(path, sizeof path, "reasons[%lld]", (long long)i);
+                malformed(L, "%s must be a string, got %s", path, luaL_typename(L, -1));
+            }
+            const char *s = lua_tolstring(L, -1, &n);
+            if (n > MAX_REASON_BYTES) malformed(L, "a reason is longer than %s%s", "1000 bytes", "");
+            buf_string(L, out, s, n);
+            lua_pop(L, 1);
+        }
+    } else {
+        malformed(L, "reasons must be a string or a list of strings, got %s%s", luaL_typename(L, -1), "");
+    }
+    lua_pop(L, 1);
+
+    raw_field(L, idx, "actions");
+    if (lua_isnil(L, -1)) {
+        buf_u32(L, out, 0);
+    } else if (lua_istable(L, -1)) {
+        lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+        if (count > MAX_ACTIONS) malformed(L, "at most %s actions%s", "32", "");
+        buf_u32(L, out, (uint32_t)count);
+        value_path actions = { NULL, "actions", 0 };
+        for (lua_Integer i = 1; i <= count; i++) {
+            value_path item = { &actions, NULL, i };
+            lua_rawgeti(L, -1, i);
+            if (!lua_istable(L, -1)) malformed_at(L, &item, "must be a table, got ", luaL_typename(L, -1));
+            encode_value(L, out, -1, 1, &item);
+            lua_pop(L, 1);
+        }
+    } else {
+        malformed(L, "actions must be a list of action tables, got %s%s", luaL_typename(L, -1), "");
+    }
+    lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------- protected entry points */
+
+typedef struct call_args {
+    arb_sandbox *S;
+    const char *chunkname;
+    const uint8_t *a;
+    size_t a_length;
+    const uint8_t *b;
+    size_t b_length;
+    int32_t slot;
+} call_args;
+
+static const char PRELUDE[] =
+    "local function outcome(kind)\n"
+    "  return function(t)\n"
+    "    if t == nil then t = {} end\n"
+    "    if type(t) ~= 'table' then error(kind .. '{...} expects a table', 2) end\n"
+    "    t.outcome = kind\n"
+    "    return t\n"
+    "  end\n"
+    "end\n"
+    "approve, review, reject = outcome('approve'), outcome('review'), outcome('reject')\n"
+    "local function action(kind)\n"
+    "  return function(t)\n"
+    "    if type(t) ~= 'table' then error(kind .. '{...} expects a table', 2) end\n"
+    "    t.type = kind\n"
+    "    return t\n"
+    "  end\n"
+    "end\n"
+    "do\n"
+    "  local co = __coroutine\n"
+    "  local create, resume = co.create, co.resume\n"
+    "  local function pass(ok, ...)\n"
+    "    if ok then return ... end\n"
+    "    error((...), 0)\n"
+    "  end\n"
+    "  function co.wrap(f)\n"
+    "    local thread = create(f)\n"
+    "    return function(...) return pass(resume(thread, ...)) end\n"
+    "  end\n"
+    "end\n"
+    "credit_memo = action('credit_memo')\n"
+    "refund = action('refund')\n"
+    "account_suspension = action('account_suspension')\n"
+    "account_reinstatement = action('account_reinstatement')\n"
+    "entitlement_grant = action('entitlement_grant')\n"
+    "entitlement_revoke = action('entitlement_revoke')\n"
+    ;
+
+
+static int setup_body(lua_State *L) {
+    call_args *args = (call_args *)lua_touserdata(L, 1);
+    arb_sandbox *S = args->S;
+
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 0);
+    int G = lua_gettop(L);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+    int STR = lua_gettop(L);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    int TAB = lua_gettop(L);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
+    int MATH = lua_gettop(L);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+    int UTF8 = lua_gettop(L);
+    luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 0);
+    int CO = lua_gettop(L);
+
+    /* The policies' base environment: only what is listed here exists. */
+    lua_createtable(L, 0, 48);
+    int base = lua_gettop(L);
+    static const char *const plain_base[] = {
+        "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
+        "select", "type", "getmetatable", "_VERSION", NULL
+    };
+    copy_functions(L, G, base, plain_base, 0);
+    static const char *const charged_base[] = { "tostring", "tonumber", NULL };
+    copy_functions(L, G, base, charged_base, CHARGE_STRINGS);
+    lua_pushcfunction(L, sb_pcall);
+    lua_setfield(L, base, "pcall");
+    lua_pushcfunction(L, sb_xpcall);
+    lua_setfield(L, base, "xpcall");
+    lua_pushcfunction(L, sb_rawset);
+    lua_setfield(L, base, "rawset");
+    lua_pushcfunction(L, sb_setmetatable);
+    lua_setfield(L, base, "setmetatable");
+    lua_pushcfunction(L, sb_log);
+    lua_setfield(L, base, "log");
+    lua_pushcfunction(L, sb_money);
+    lua_setfield(L, base, "money");
+    lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
+    lua_setfield(L, base, "null");
+
+    /* string: no dump; pattern functions are ours; bulk work is charged. */
+    lua_createtable(L, 0, 20);
+    int str = lua_gettop(L);
+    static const char *const str_plain[] = { "len", NULL };
+    copy_functions(L, STR, str, str_plain, 0);
+    static const char *const str_charged[] = {
+        "byte", "char", "format", "lower", "upper", "reverse", "sub", "pack", "packsize", "unpack", NULL
+    };
+    copy_functions(L, STR, str, str_charged, CHARGE_STRINGS);
+    static const char *const str_rep[] = { "rep", NULL };
+    copy_functions(L, STR, str, str_rep, CHARGE_REP);
+    lua_pushcfunction(L, arb_str_find);
+    lua_setfield(L, str, "find");
+    lua_pushcfunction(L, arb_str_match);
+    lua_setfield(L, str, "match");
+    lua_pushcfunction(L, arb_str_gmatch);
+    lua_setfield(L, str, "gmatch");
+    lua_pushcfunction(L, arb_str_gsub);
+    lua_setfield(L, str, "gsub");
+    /* Methods on string values (s:find(...)) reach the same functions; the metatable itself
+       is hidden: getmetatable("") returns false. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushvalue(L, str);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    lua_pushvalue(L, str);
+    freeze_top(L);
+    lua_setfield(L, base, "string");
+
+    lua_createtable(L, 0, 8);
+    int tab = lua_gettop(L);
+    static const char *const tab_len[] = { "concat", "insert", "remove", NULL };
+    copy_functions(L, TAB, tab, tab_len, CHARGE_LENGTH);
+    static const char *const tab_sort[] = { "sort", NULL };
+    copy_functions(L, TAB, tab, tab_sort, CHARGE_SORT);
+    static const char *const tab_args[] = { "move", "pack", "unpack", NULL };
+    copy_functions(L, TAB, tab, tab_args, CHARGE_ARGS);
+    freeze_top(L);
+    lua_setfield(L, base, "table");
+
+    lua_createtable(L, 0, 28);
+    static const char *const math_fns[] = {
+        "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max", "maxinteger",
+        "min", "mininteger", "modf", "pi", "rad", "sin", "sqrt", "tan", "tointeger", "type",
+        "ult", "atan", "asin", "acos", NULL
+    };
+    copy_functions(L, MATH, lua_gettop(L), math_fns, 0);
+    freeze_top(L);
+    lua_setfield(L, base, "math");
+
+    lua_createtable(L, 0, 8);
+    static const char *const utf8_plain[] = { "charpattern", "codes", NULL };
+    copy_functions(L, UTF8, lua_gettop(L), utf8_plain, 0);
+    static const char *const utf8_charged[] = { "char", "codepoint", "len", "offset", NULL };
+    copy_functions(L, UTF8, lua_gettop(L), utf8_charged, CHARGE_STRINGS);
+    freeze_top(L);
+    lua_setfield(L, base, "utf8");
+
+    lua_createtable(L, 0, 8);
+    int co = lua_gettop(L);
+    static const char *const co_fns[] = {
+        "create", "isyieldable", "running", "status", "yield", NULL
+    };
+    copy_functions(L, CO, co, co_fns, 0);
+    lua_getfield(L, CO, "resume");
+    lua_pushcclosure(L, sb_resume, 1);
+    lua_setfield(L, co, "resume");
+    lua_getfield(L, CO, "close");
+    lua_pushcclosure(L, sb_close, 1);
+    lua_setfield(L, co, "close");
+    /* coroutine.wrap is rebuilt on the guarded resume (the prelude finishes it): Lua's own
+       wrap closes a failed coroutine itself, running __close handlers with hooks off. */
+    lua_pushvalue(L, co);
+    lua_setfield(L, base, "__coroutine");
+
+    /* Helpers, defined in Lua with the base table as their environment. */
+    if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=prelude", "t") != LUA_OK) lua_error(L);
+    lua_pushvalue(L, base);
+    lua_setupvalue(L, -2, 1);
+    lua_call(L, 0, 0);
+    lua_getfield(L, base, "__coroutine");
+    freeze_top(L);
+    lua_setfield(L, base, "coroutine");
+    lua_pushnil(L);
+    lua_setfield(L, base, "__coroutine");
+
+    lua_pushvalue(L, base);
+    freeze_top(L);
+    lua_setfield(L, base, "_G");
+
+    /* Each evaluation's globals: a fresh table reading through to `base`. */
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, base);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    S->env_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_createtable(L, 0, 0);
+    freeze_top(L);
+    S->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* The default globals table loses everything a policy could reach through it. */
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    return 0;
+}
+
+static int set_config_body(lua_State *L) {
+    call_args *args = (call_args *)lua_touserdata(L, 1);
+    reader r = { args->a, args->a + args->a_length };
+    push_decoded(L, &r, 0);
+    if (!lua_istable(L, -1)) luaL_error(L, "configuration must be an object");
+    deep_freeze_top(L, 0);
+    lua_rawseti(L, LUA_REGISTRYINDEX, args->S->config_ref);
+    return 0;
+}
+
+/* Pushes a fresh global table for one run of a policy chunk and installs it as the chunk's
+   _ENV (the chunk is at `chunk`). */
+static void fresh_environment(lua_State *L, arb_sandbox *S, int chunk) {
+    lua_createtable(L, 0, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->env_metatable_ref);
+    lua_setmetatable(L, -2);
+    lua_setupvalue(L, chunk, 1);
+}
+
+static int valid_policy_name(const char *s, size_t n) { return valid_queue_name(s, n); }
+
+static int load_body(lua_State *L) {
+    call_args *args = (call_args *)lua_touserdata(L, 1);
+    arb_sandbox *S = args->S;
+    /* Text only: precompiled bytecode can break the VM's invariants. */
+    if (luaL_loadbufferx(L, (const char *)args->a, args->a_length, args->chunkname, "t") != LUA_OK) {
+        S->malformed = 2;   /* compile error */
+        return lua_error(L);
+    }
+    int chunk = lua_gettop(L);
+    lua_pushvalue(L, chunk);
+    fresh_environment(L, S, chunk + 1);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: the policy file must return a table {name=..., on=..., decide=...}",
+                          args->chunkname + 1);
+    }
+    int policy = lua_gettop(L);
+    arb_buf *out = &S->output;
+    buf_u8(L, out, 'o');
+    buf_u32(L, out, 3);
+
+    size_t n;
+    raw_field(L, policy, "name");
+    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (name == NULL || !valid_policy_name(name, n)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+                          args->chunkname + 1);
+    }
+    buf_string(L, out, "name", 4);
+    buf_u8(L, out, 's');
+    buf_string(L, out, name, n);
+    lua_pop(L, 1);
+
+    raw_field(L, policy, "on");
+    if (lua_type(L, -1) == LUA_TSTRING) {   /* on = "credit.requested" is a list of one */
+        lua_createtable(L, 1, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+    }
+    lua_Integer count = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    if (count == 0) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: on must list the event types the policy decides", args->chunkname + 1);
+    }
+    buf_string(L, out, "on", 2);
+    buf_u8(L, out, 'a');
+    buf_u32(L, out, (uint32_t)count);
+    for (lua_Integer i = 1; i <= count; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            S->malformed = 1;
+            return luaL_error(L, "%s: on[%d] must be an event type string", args->chunkname + 1, (int)i);
+        }
+        const char *type = lua_tolstring(L, -1, &n);
+        buf_u8(L, out, 's');
+        buf_string(L, out, type, n);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+
+    raw_field(L, policy, "priority");
+    if (!lua_isnil(L, -1) && !lua_isinteger(L, -1)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: priority must be an integer", args->chunkname + 1);
+    }
+    buf_string(L, out, "priority", 8);
+    buf_u8(L, out, 'i');
+    buf_i64(L, out, lua_isnil(L, -1) ? 0 : (int64_t)lua_tointeger(L, -1));
+    lua_pop(L, 1);
+
+    raw_field(L, policy, "decide");
+    if (!lua_isfunction(L, -1)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: decide must be a function(event, ctx)", args->chunkname + 1);
+    }
+    lua_pop(L, 1);
+
+    lua_pushvalue(L, chunk);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    S->policy_refs[S->policy_count] = ref;
+    return 0;
+}
+
+static int evaluate_body(lua_State *L) {
+    call_args *args = (call_args *)lua_touserdata(L, 1);
+    arb_sandbox *S = args->S;
+    reader event = { args->a, args->a + args->a_length };
+    push_decoded(L, &event, 0);   /* 2: event */
+    reader context = { args->b, args->b + args->b_length };
+    push_decoded(L, &context, 0); /* 3: ctx */
+    if (!lua_istable(L, 2) || !lua_istable(L, 3)) luaL_error(L, "internal error: event and ctx must be objects");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);
+    lua_setfield(L, 3, "config");
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->policy_refs[args->slot]);   /* 4: chunk */
+    fresh_environment(L, S, 4);
+    lua_call(L, 0, 1);                                                /* 4: policy table */
+    if (!lua_istable(L, 4) || raw_field(L, 4, "decide") != LUA_TFUNCTION) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: decide must be a function(event, ctx)", args->chunkname);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_call(L, 2, 1);                                                /* 5: decision */
+    write_decision(L, S, 5);
+    return 0;
+}
+
+/* Runs `body` in protected mode with limits on. Returns a status; on error the output holds
+   the message. */
+static int run_protected(arb_sandbox *S, lua_CFunction body, call_args *args) {
+    lua_State *L = S->L;
+    S->output.length = 0;
+    S->log.length = 0;
+    S->log_lines = 0;
+    S->instructions = 0;
+    S->next_clock_check = CLOCK_CHECK_UNITS;
+    S->fatal = 0;
+    S->timed_out = 0;
+    S->malformed = 0;
+    int64_t now = monotonic_ns();
+    S->deadline_ns = now + (S->limits.time_limit_ns > 0 ? S->limits.time_limit_ns : 1);
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);   /* also restarts the count */
+
+    lua_settop(L, 0);
+    lua_pushcfunction(L, body);
+    lua_pushlightuserdata(L, args);
+    int status = lua_pcall(L, 1, 0, 0);
+    S->deadline_ns = 0;
+
+    if (status == LUA_OK) {
+        lua_settop(L, 0);
+        return ARB_OK;
+    }
+    int result;
+    if (S->fatal) result = S->fatal;
+    else if (status == LUA_ERRMEM) result = S->timed_out ? ARB_ERR_TIME : ARB_ERR_MEMORY;
+    else if (S->malformed == 2) result = ARB_ERR_COMPILE;
+    else if (S->malformed) result = ARB_ERR_MALFORMED;
+    else result = ARB_ERR_RUNTIME;
+
+    S->output.length = 0;
+    size_t len = 0;
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    char fallback[96];
+    if (result == ARB_ERR_MEMORY && status == LUA_ERRMEM) {
+        snprintf(fallback, sizeof fallback, "memory limit exceeded (%llu bytes)",
+                 (unsigned long long)S->limits.memory_limit);
+        msg = fallback;
+        len = strlen(msg);
+    } else if (result == ARB_ERR_TIME && status == LUA_ERRMEM) {
+        snprintf(fallback, sizeof fallback, "time limit exceeded (%lld ms)",
+                 (long long)(S->limits.time_limit_ns / 1000000));
+        msg = fallback;
+        len = strlen(msg);
+    } else if (msg == NULL) {
+        /* Never call __tostring here: that would run policy code outside the limits. */
+        snprintf(fallback, sizeof fallback, "error object is a %s value", luaL_typename(L, -1));
+        msg = fallback;
+        len = strlen(msg);
+    }
+    buf_raw_string(&S->output, msg, len);
+    lua_settop(L, 0);
+    return result;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+arb_sandbox *arb_sandbox_new(arb_limits limits) {
+    arb_sandbox *S = calloc(1, sizeof *S);
+    if (S == NULL) return NULL;
+    S->limits = limits;
+    S->policy_capacity = 8;
+    S->policy_refs = calloc((size_t)S->policy_capacity, sizeof(int));
+    S->L = lua_newstate(sandbox_alloc, S);
+    if (S->L == NULL || S->policy_refs == NULL) {
+        arb_sandbox_free(S);
+        return NULL;
+    }
+    *(arb_sandbox **)lua_getextraspace(S->L) = S;
+    lua_gc(S->L, LUA_GCGEN, 0, 0);
+    call_args args = { .S = S };
+    if (run_protected(S, setup_body, &args) != ARB_OK) {
+        arb_sandbox_free(S);
+        return NULL;
+    }
+    return S;
+}
+
+void arb_sandbox_free(arb_sandbox *S) {
+    if (S == NULL) return;
+    if (S->L) lua_close(S->L);
+    free(S->policy_refs);
+    free(S->output.data);
+    free(S->log.data);
+    free(S);
+}
+
+int arb_sandbox_set_config(arb_sandbox *S, const uint8_t *config, size_t length) {
+    call_args args = { .S = S, .a = config, .a_length = length };
+    return run_protected(S, set_config_body, &args);
+}
+
+int arb_sandbox_load(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
+                     int32_t *slot) {
+    if (S->policy_count == S->policy_capacity) {
+        int *refs = realloc(S->policy_refs, sizeof(int) * (size_t)S->policy_capacity * 2);
+        if (refs == NULL) return ARB_ERR_INTERNAL;
+        S->policy_refs = refs;
+        S->policy_capacity *= 2;
+    }
+    call_args args = { .S = S, .chunkname = chunkname, .a = (const uint8_t *)source, .a_length = length };
+    int status = run_protected(S, load_body, &args);
+    if (status == ARB_OK) *slot = S->policy_count++;
+    return status;
+}
+
+int arb_sandbox_evaluate(arb_sandbox *S, int32_t slot, const uint8_t *event, size_t event_length,
+                         const uint8_t *context, size_t context_length) {
+    if (slot < 0 || slot >= S->policy_count) return ARB_ERR_INTERNAL;
+    call_args args = {
+        .S = S, .chunkname = "policy", .a = event, .a_length = event_length,
+        .b = context, .b_length = context_length, .slot = slot,
+    };
+    int status = run_protected(S, evaluate_body, &args);
+    /* The log lines follow the decision or the error message. */
+    if (buf_reserve(&S->output, S->log.length + 4)) {
+        memcpy(S->output.data + S->output.length, &S->log_lines, 4);
+        S->output.length += 4;
+        memcpy(S->output.data + S->output.length, S->log.data, S->log.length);
+        S->output.length += S->log.length;
+    }
+    return status;
+}
+
+const uint8_t *arb_sandbox_output(const arb_sandbox *S, size_t *length) {
+    *length = S->output.length;
+    return S->output.data;
+}
+
+int64_t arb_sandbox_instructions_used(const arb_sandbox *S) { return S->instructions; }
+uint64_t arb_sandbox_memory_used(const arb_sandbox *S) { return S->memory_used; }

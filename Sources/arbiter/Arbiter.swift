@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `arbiter`: the policy and approval service and its tools.
+@main
+struct Arbiter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "arbiter",
+        abstract: "Policy and approval service: Lua policies decide credits, refunds and account actions.",
+        subcommands: [Serve.self, Policy.self, Audit.self]
+    )
+}
+
+/// Prints one line to standard error and exits non-zero: the way every command reports a
+/// runtime failure.
+struct CommandFailure: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

@@ -1,0 +1,34 @@
+import ArbiterCore
+import ArbiterStore
+import ArgumentParser
+import Foundation
+
+extension Arbiter {
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the audit trail.",
+            subcommands: [Verify.self])
+    }
+}
+
+extension Arbiter.Audit {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the audit hash chain; name the first broken entry.")
+
+        @Option(help: "The database file (e.g. data/arbiter.sqlite).")
+        var db: String
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
+            let database = try AppDatabase.openReadOnly(path: db)
+            switch try await database.verifyAudit() {
+            case .intact(let count, let lastHash):
+                print("audit chain intact: \(count) entries, last hash \(lastHash)")
+            case .broken(let seq, let reason):
+                print("audit chain broken at entry \(seq): \(reason)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArbiterCore
+import ArbiterServer
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+
+extension Arbiter {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the service on the embedded SQLite database.")
+
+        @Option(help: "Address to listen on (default: $ARBITER_HOST or 127.0.0.1).")
+        var host: String?
+
+        @Option(help: "Port to listen on (default: $ARBITER_PORT or 8080).")
+        var port: Int?
+
+        @Option(name: .customLong("data-dir"), help: "Directory for the database file.")
+        var dataDirectory = "data"
+
+        @Option(help: "Policies to publish and activate at start (a directory of .lua files).")
+        var policies = "Policies"
+
+        @Option(help: "Lua instruction budget per evaluation.")
+        var instructionBudget: Int64 = 1_000_000
+
+        @Option(help: "Memory cap per Lua state, in MiB.")
+        var memoryMib: Int64 = 16
+
+        @Option(help: "Wall-clock bound per evaluation, in milliseconds.")
+        var timeLimitMs: Int64 = 50
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let host = host ?? environment["ARBITER_HOST"] ?? "127.0.0.1"
+            let port = port ?? environment["ARBITER_PORT"].map { Int($0) ?? -1 } ?? 8080
+            guard (0...65535).contains(port) else {
+                throw ValidationError("port must be a number from 0 to 65535 (--port or ARBITER_PORT)")
+            }
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            let configuration = ServerConfiguration(
+                host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
+                limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs))
+            let app = try await buildApplication(configuration)
+            try await app.runService()
+        }
+    }
+}
