@@ -13,7 +13,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     if let key = try await database.createInitialAdminKey() {
         // Printed once: only the key's hash is stored.
         print("Created the initial admin API key (shown only once, store it now):\n  \(key.secret)")
-        fflush(stdout)
+        fflush(nil)   // flush every output stream: stdout may be a file
     }
     let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits), guardrails: configuration.guardrails)
     if let directory = configuration.policiesDirectory {

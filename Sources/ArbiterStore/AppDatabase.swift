@@ -31,7 +31,12 @@ public struct AppDatabase: Sendable {
     public static func open(path: String) throws -> AppDatabase {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return try AppDatabase(DatabasePool(path: path, configuration: configuration()))
+        let pool = try DatabasePool(path: path, configuration: configuration())
+        // GRDB's pool switches the writer to synchronous=NORMAL when it enables WAL (after
+        // prepareDatabase runs). Durability is the contract here, so set FULL on the writer,
+        // the only connection that commits.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return try AppDatabase(pool)
     }
 
     /// An in-memory database for tests.
@@ -43,9 +48,6 @@ public struct AppDatabase: Sendable {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         return config
     }
 

@@ -1,0 +1,52 @@
+import ArbiterCore
+import ArbiterServer
+import ArbiterStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite struct HealthTests {
+    @Test func healthAndReadinessWithThePoliciesLoaded() async throws {
+        let configuration = ServerConfiguration(policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
+        let app = try await buildApplication(configuration, database: try AppDatabase.inMemory())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try JSONValue.parse(Data(String(buffer: response.body).utf8))
+                #expect(body["status"] == "ready")
+                #expect(body["policies"] == 1)
+            }
+        }
+    }
+
+    @Test func startupRecordsPolicyActivationInTheAuditTrailOnce() async throws {
+        let database = try AppDatabase.inMemory()
+        let configuration = ServerConfiguration(policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
+        _ = try await buildApplication(configuration, database: database)
+        _ = try await buildApplication(configuration, database: database)   // a restart with the same files
+        let kinds = try await database.writer.read { db in try AuditLog.entries(db).map(\.kind) }
+        #expect(kinds == ["key.created", "policy.published", "policy.activated"])
+        guard case .intact(let count, _) = try await database.verifyAudit() else {
+            Issue.record("chain broken")
+            return
+        }
+        #expect(count == 3)
+    }
+
+    @Test func aBrokenPolicyDirectoryStopsTheStart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("policies-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "return { name = 'x', on = { 'credit.requested' }, decide = function( end }".write(
+            to: dir.appendingPathComponent("x.lua"), atomically: true, encoding: .utf8)
+        await #expect(throws: (any Error).self) {
+            _ = try await buildApplication(ServerConfiguration(policiesDirectory: dir.path), database: try AppDatabase.inMemory())
+        }
+    }
+}
