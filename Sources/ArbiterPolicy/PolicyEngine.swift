@@ -24,6 +24,9 @@ public final class PolicyEngine: Sendable {
         let sandbox: PolicySandbox
         let generation: UInt64
         let slots: [Int32]
+        /// Encoding buffers reused by every evaluation on this state.
+        let eventStorage = EncodeStorage()
+        let contextStorage = EncodeStorage(capacity: 512)
 
         init(sandbox: PolicySandbox, generation: UInt64, slots: [Int32]) {
             self.sandbox = sandbox
@@ -37,9 +40,11 @@ public final class PolicyEngine: Sendable {
     ///   - config: the object policies see as `ctx.config` (read-only).
     public init(limits: PolicyLimits = PolicyLimits(), config: [String: JSONValue] = [:]) {
         self.limits = limits
-        var writer = ValueWriter()
+        let storage = EncodeStorage()
+        var writer = ValueWriter(storage)
         writer.write(.object(config))
-        self.config = writer.bytes
+        self.config = Array(writer.bytes)
+        storage.adopt(writer)
         self.state = Locked(PoolState(active: PolicySet(policies: [], generation: 0)))
     }
 
@@ -88,11 +93,22 @@ public final class PolicyEngine: Sendable {
         let set = set ?? activeSet
         let indexes = set.indexes(for: event.type.rawValue)
         guard !indexes.isEmpty else { return [] }
-        var eventWriter = ValueWriter()
+        guard let pooled = checkout(set) else {
+            return indexes.map { i in
+                let policy = set.policies[i]
+                return .failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)")
+            }
+        }
+        // The event and context are encoded once, into the state's own buffers, for every policy.
+        var eventWriter = ValueWriter(pooled.eventStorage)
         eventWriter.write(event.envelope)
-        var contextWriter = ValueWriter(capacity: 384)
+        var contextWriter = ValueWriter(pooled.contextStorage)
         contextWriter.write(context)
-        return evaluate(set: set, indexes: indexes, event: eventWriter.bytes, context: contextWriter.bytes)
+        defer {
+            pooled.eventStorage.adopt(eventWriter)
+            pooled.contextStorage.adopt(contextWriter)
+        }
+        return evaluate(set: set, indexes: indexes, pooled: pooled, event: eventWriter.bytes, context: contextWriter.bytes)
     }
 
     /// Evaluates and combines: the decision the service makes for this event.
@@ -101,8 +117,9 @@ public final class PolicyEngine: Sendable {
                                  accountCurrency: context.account.currency, guardrails: guardrails)
     }
 
-    func evaluate(set: PolicySet, indexes: [Int], event: [UInt8], context: [UInt8]) -> [PolicyResult] {
-        var pooled = checkout(set)
+    func evaluate(set: PolicySet, indexes: [Int], pooled first: PooledSandbox, event: UnsafeRawBufferPointer,
+                  context: UnsafeRawBufferPointer) -> [PolicyResult] {
+        var pooled: PooledSandbox? = first
         var results: [PolicyResult] = []
         results.reserveCapacity(indexes.count)
         for index in indexes {
@@ -117,10 +134,14 @@ public final class PolicyEngine: Sendable {
             switch outcome {
             case .decided(let verdict, let queue, let sla, let approvals, let reasons, let actionFields, let log):
                 do {
-                    let actions = try actionFields.enumerated().map { try ProposedAction(fields: $1, index: $0 + 1) }
+                    var actions: [ProposedAction] = []
+                    if verdict != .reject {
+                        actions.reserveCapacity(actionFields.count)
+                        for (i, fields) in actionFields.enumerated() { actions.append(try ProposedAction(fields: fields, index: i + 1)) }
+                    }
                     results.append(PolicyResult(name: policy.name, version: policy.version, outcome: verdict,
                                                 queue: verdict == .review ? (queue ?? Queue.defaultReview) : nil,
-                                                reasons: reasons, actions: verdict == .reject ? [] : actions,
+                                                reasons: reasons, actions: actions,
                                                 slaSeconds: verdict == .review ? sla : nil,
                                                 approvalsRequired: verdict == .review ? approvals : nil,
                                                 durationMicros: micros, log: log))
@@ -132,6 +153,7 @@ public final class PolicyEngine: Sendable {
                 results.append(.failure(name: policy.name, version: policy.version, error: message, durationMicros: micros, log: log))
                 if poisoned {
                     // A state that hit a limit is discarded, so the next evaluation starts clean.
+                    // (The encoded input stays valid: `first` owns it until the caller is done.)
                     pooled = build(set)
                 }
             }

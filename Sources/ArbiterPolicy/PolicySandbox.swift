@@ -66,12 +66,9 @@ final class PolicySandbox: @unchecked Sendable {
     }
 
     /// Evaluates the policy in `slot` against pre-encoded `event` and `context`.
-    func evaluate(slot: Int32, event: [UInt8], context: [UInt8], file: String) -> SandboxOutcome {
-        let status = event.withUnsafeBufferPointer { e in
-            context.withUnsafeBufferPointer { c in
-                arb_sandbox_evaluate(handle, slot, e.baseAddress, e.count, c.baseAddress, c.count)
-            }
-        }
+    func evaluate(slot: Int32, event: UnsafeRawBufferPointer, context: UnsafeRawBufferPointer, file: String) -> SandboxOutcome {
+        let status = arb_sandbox_evaluate(handle, slot, event.baseAddress?.assumingMemoryBound(to: UInt8.self), event.count,
+                                          context.baseAddress?.assumingMemoryBound(to: UInt8.self), context.count)
         var reader = outputReader()
         if status == Int32(ARB_OK) {
             guard let code = reader.u8(), let queue = reader.string(), let sla = reader.i64(), let approvals = reader.i64(),

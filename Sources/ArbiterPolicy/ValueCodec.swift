@@ -1,95 +1,200 @@
 import ArbiterCore
 
-/// Writes values in the sandbox's tagged binary format (see arbiter_sandbox.h).
-struct ValueWriter {
-    var bytes: [UInt8] = []
+/// Memory for encoding, owned by a pooled sandbox and reused by every evaluation on it.
+final class EncodeStorage: @unchecked Sendable {
+    fileprivate(set) var base: UnsafeMutableRawPointer
+    fileprivate(set) var capacity: Int
 
-    init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 1024) {
+        self.base = .allocate(byteCount: capacity, alignment: 8)
+        self.capacity = capacity
+    }
+
+    deinit { base.deallocate() }
+
+    /// Keeps the (possibly grown) buffer of a finished writer.
+    func adopt(_ writer: ValueWriter) {
+        base = writer.base
+        capacity = writer.capacity
+    }
+}
+
+/// Writes values in the sandbox's input format (see arbiter_sandbox.h): objects carry each
+/// value's byte length, so the sandbox can read one field without decoding the others.
+/// A struct over raw memory: the hot path has no allocations and no exclusivity checks.
+struct ValueWriter {
+    fileprivate(set) var base: UnsafeMutableRawPointer
+    fileprivate(set) var capacity: Int
+    private(set) var count = 0
+
+    /// Writes into `storage`'s buffer from its start; call `storage.adopt(_:)` when done.
+    init(_ storage: EncodeStorage) {
+        base = storage.base
+        capacity = storage.capacity
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    @inline(__always)
+    private mutating func reserve(_ n: Int) {
+        if count + n > capacity { grow(n) }
+    }
+
+    private mutating func grow(_ n: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < count + n { newCapacity *= 2 }
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        grown.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        reserve(1)
+        base.storeBytes(of: b, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    private mutating func raw<T: BitwiseCopyable>(_ value: T) {
+        reserve(MemoryLayout<T>.size)
+        base.storeBytes(of: value, toByteOffset: count, as: T.self)
+        count += MemoryLayout<T>.size
+    }
+
+    @inline(__always)
+    mutating func writeCount(_ n: Int) { raw(UInt32(truncatingIfNeeded: n).littleEndian) }
+
+    /// Length-prefixed UTF-8 bytes.
+    @inline(__always)
+    mutating func lengthPrefixed(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            reserve(4 + utf8.count)
+            base.storeBytes(of: UInt32(truncatingIfNeeded: utf8.count).littleEndian, toByteOffset: count, as: UInt32.self)
+            if let source = utf8.baseAddress { (base + count + 4).copyMemory(from: source, byteCount: utf8.count) }
+            count += 4 + utf8.count
+        }
+    }
+
+    @inline(__always)
+    mutating func lengthPrefixed(_ s: StaticString) {
+        reserve(4 + s.utf8CodeUnitCount)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: s.utf8CodeUnitCount).littleEndian, toByteOffset: count, as: UInt32.self)
+        (base + count + 4).copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
+        count += 4 + s.utf8CodeUnitCount
+    }
 
     mutating func write(_ value: JSONValue) {
         switch value {
-        case .null: bytes.append(UInt8(ascii: "n"))
-        case .bool(let b): bytes.append(b ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+        case .null: byte(UInt8(ascii: "n"))
+        case .bool(let b): byte(b ? UInt8(ascii: "t") : UInt8(ascii: "f"))
         case .int(let i): writeInt(i)
         case .double(let d):
-            bytes.append(UInt8(ascii: "d"))
-            withUnsafeBytes(of: d.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+            byte(UInt8(ascii: "d"))
+            raw(d.bitPattern.littleEndian)
         case .string(let s): writeString(s)
         case .array(let items):
-            bytes.append(UInt8(ascii: "a"))
+            byte(UInt8(ascii: "a"))
             writeCount(items.count)
             for item in items { write(item) }
         case .object(let fields):
             beginObject(fields.count)
             for (key, item) in fields {
-                writeKey(key)
+                lengthPrefixed(key)
+                let field = beginValue()
                 write(item)
+                endValue(field)
             }
         }
     }
 
+    @inline(__always)
     mutating func writeInt(_ i: Int64) {
-        bytes.append(UInt8(ascii: "i"))
-        withUnsafeBytes(of: i.littleEndian) { bytes.append(contentsOf: $0) }
+        byte(UInt8(ascii: "i"))
+        raw(i.littleEndian)
     }
 
+    @inline(__always)
     mutating func writeString(_ s: String) {
-        bytes.append(UInt8(ascii: "s"))
-        writeKey(s)
+        byte(UInt8(ascii: "s"))
+        lengthPrefixed(s)
     }
 
     mutating func writeOptionalString(_ s: String?) {
-        if let s { writeString(s) } else { bytes.append(UInt8(ascii: "n")) }
-    }
-
-    /// Length-prefixed bytes without a tag (object keys).
-    mutating func writeKey(_ s: String) {
-        var s = s
-        s.withUTF8 { utf8 in
-            writeCount(utf8.count)
-            bytes.append(contentsOf: utf8)
-        }
+        if let s { writeString(s) } else { byte(UInt8(ascii: "n")) }
     }
 
     mutating func beginObject(_ count: Int) {
-        bytes.append(UInt8(ascii: "o"))
+        byte(UInt8(ascii: "o"))
         writeCount(count)
     }
 
-    mutating func writeCount(_ n: Int) {
-        withUnsafeBytes(of: UInt32(truncatingIfNeeded: n).littleEndian) { bytes.append(contentsOf: $0) }
+    /// Leaves room for a field value's length; returns where the value starts.
+    @inline(__always)
+    mutating func beginValue() -> Int {
+        raw(UInt32(0))
+        return count
+    }
+
+    /// Patches the length of the value written since `beginValue`.
+    @inline(__always)
+    mutating func endValue(_ start: Int) {
+        base.storeBytes(of: UInt32(truncatingIfNeeded: count - start).littleEndian, toByteOffset: start - 4, as: UInt32.self)
+    }
+
+    mutating func beginField(_ key: StaticString) -> Int {
+        lengthPrefixed(key)
+        return beginValue()
+    }
+
+    mutating func field(_ key: StaticString, int value: Int64) {
+        lengthPrefixed(key)
+        raw(UInt32(9).littleEndian)
+        writeInt(value)
+    }
+
+    mutating func field(_ key: StaticString, string value: String?) {
+        let f = beginField(key)
+        writeOptionalString(value)
+        endValue(f)
     }
 }
 
 extension ValueWriter {
-    /// `ctx` without `config`: {account, history, now}, written field by field (no dictionaries).
+    /// `ctx` without `config` (the sandbox adds it): {account, history, now}.
     mutating func write(_ context: PolicyContext) {
         beginObject(3)
-        writeKey("account")
+        let account = beginField("account")
         let a = context.account
         beginObject(8)
-        writeKey("id"); writeString(a.id)
-        writeKey("status"); writeString(a.status.rawValue)
-        writeKey("tier"); writeOptionalString(a.tier)
-        writeKey("mrr_minor"); writeInt(a.mrrMinor)
-        writeKey("currency"); writeOptionalString(a.currency)
-        writeKey("open_balance_minor"); writeInt(a.openBalanceMinor)
-        writeKey("days_past_due"); writeInt(a.daysPastDue)
-        writeKey("entitlements")
-        bytes.append(UInt8(ascii: "a"))
+        field("id", string: a.id)
+        field("status", string: a.status.rawValue)
+        field("tier", string: a.tier)
+        field("mrr_minor", int: a.mrrMinor)
+        field("currency", string: a.currency)
+        field("open_balance_minor", int: a.openBalanceMinor)
+        field("days_past_due", int: a.daysPastDue)
+        let entitlements = beginField("entitlements")
+        byte(UInt8(ascii: "a"))
         writeCount(a.entitlements.count)
         for e in a.entitlements { writeString(e) }
-        writeKey("history")
+        endValue(entitlements)
+        endValue(account)
+        let history = beginField("history")
         let h = context.history
         beginObject(7)
-        writeKey("credits_30d_minor"); writeInt(h.credits30dMinor)
-        writeKey("credits_90d_minor"); writeInt(h.credits90dMinor)
-        writeKey("credits_365d_minor"); writeInt(h.credits365dMinor)
-        writeKey("credit_count_90d"); writeInt(h.creditCount90d)
-        writeKey("refunds_90d_minor"); writeInt(h.refunds90dMinor)
-        writeKey("open_disputes"); writeInt(h.openDisputes)
-        writeKey("failed_payments_30d"); writeInt(h.failedPayments30d)
-        writeKey("now"); writeInt(context.now)
+        field("credits_30d_minor", int: h.credits30dMinor)
+        field("credits_90d_minor", int: h.credits90dMinor)
+        field("credits_365d_minor", int: h.credits365dMinor)
+        field("credit_count_90d", int: h.creditCount90d)
+        field("refunds_90d_minor", int: h.refunds90dMinor)
+        field("open_disputes", int: h.openDisputes)
+        field("failed_payments_30d", int: h.failedPayments30d)
+        endValue(history)
+        field("now", int: context.now)
     }
 }
 

@@ -37,6 +37,26 @@ typedef struct arb_buf {
     size_t capacity;
 } arb_buf;
 
+#define MAX_LAZY 64
+
+/* An object of the current evaluation's input not yet fully copied into its Lua table. */
+typedef struct lazy_entry {
+    const void *table;        /* the Lua table standing for the object */
+    const uint8_t *object;    /* its encoding: 'o' u32 count, then (key, u32 length, value)... */
+    int complete;             /* every field has been copied in */
+} lazy_entry;
+
+/* A loaded policy. The chunk ran once at load; what it built is frozen, and the upvalues of
+   its functions are recorded so they can be reset before every evaluation. */
+typedef struct loaded_policy {
+    int chunk_ref;            /* the main chunk: its upvalue 1 is the shared _ENV */
+    int decide_ref;
+    int env_metatable_ref;    /* {__index = the chunk's load-time globals} */
+    int snapshot_ref;         /* {closure1, value1, closure2, value2, ...} */
+    int *upvalue_index;       /* the upvalue number of each recorded pair */
+    int upvalue_count;
+} loaded_policy;
+
 struct arb_sandbox {
     lua_State *L;
     arb_limits limits;
@@ -52,7 +72,11 @@ struct arb_sandbox {
     uint32_t log_lines;
     int env_metatable_ref;
     int config_ref;
-    int *policy_refs;
+    int lazy_metatable_ref;
+    const void *lazy_metatable;
+    lazy_entry lazy[MAX_LAZY];
+    int lazy_count;
+    loaded_policy *policies;
     int32_t policy_count;
     int32_t policy_capacity;
 };
@@ -177,7 +201,7 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* ---------------------------------------------------------------- read-only proxies */
 
 static int proxy_newindex(lua_State *L) {
-    return luaL_error(L, "attempt to modify a read-only table");
+    return luaL_error(L, "attempt to modify a read-only table (tables shared between evaluations cannot change)");
 }
 
 static int proxy_len(lua_State *L) {
@@ -299,7 +323,7 @@ static int sb_rawset(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
-    if (is_frozen(L, 1)) return luaL_error(L, "attempt to modify a read-only table");
+    if (is_frozen(L, 1)) return luaL_error(L, "attempt to modify a read-only table (tables shared between evaluations cannot change)");
     lua_settop(L, 3);
     lua_rawset(L, 1);
     return 1;
@@ -475,80 +499,252 @@ static void copy_functions(lua_State *L, int from, int to, const char *const *na
 
 /* ---------------------------------------------------------------- decoding input into Lua */
 
-typedef struct reader {
-    const uint8_t *p;
-    const uint8_t *end;
-} reader;
+/*
+ * Objects in the input carry each value's length: 'o' u32 count, then per field u32 key
+ * length, key bytes, u32 value length, value bytes. During an evaluation an object becomes a
+ * *lazy* table: empty, with a shared metatable whose __index copies a field in from the buffer
+ * on first access (and caches it with rawset). A policy reads a handful of the fields it is
+ * given, so this avoids building the rest. pairs, next and rawget copy every field in first,
+ * so a lazy table behaves as the plain table it stands for. The buffer is valid only during
+ * the evaluation; the registry of lazy tables is cleared before each call, so a table from an
+ * earlier evaluation can never read it.
+ */
 
-static void need(lua_State *L, reader *r, size_t n) {
-    if ((size_t)(r->end - r->p) < n) luaL_error(L, "internal error: truncated input");
-}
-
-static uint32_t read_u32(lua_State *L, reader *r) {
+static uint32_t read_u32_at(const uint8_t *p) {
     uint32_t v;
-    need(L, r, 4);
-    memcpy(&v, r->p, 4);
-    r->p += 4;
+    memcpy(&v, p, 4);
     return v;
 }
 
-static void push_decoded(lua_State *L, reader *r, int depth) {
+static void need(lua_State *L, const uint8_t *p, const uint8_t *end, size_t n) {
+    if ((size_t)(end - p) < n) luaL_error(L, "internal error: truncated input");
+}
+
+static const uint8_t *push_value(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, int depth, int lazy);
+
+/* Skips the fields of an object whose count has been read; returns the end of the object. */
+static const uint8_t *skip_fields(lua_State *L, const uint8_t *p, const uint8_t *end, uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) {
+        need(L, p, end, 4);
+        p += 4 + read_u32_at(p);
+        need(L, p, end, 4);
+        p += 4 + read_u32_at(p);
+    }
+    if (p > end) luaL_error(L, "internal error: truncated input");
+    return p;
+}
+
+static void register_lazy(arb_sandbox *S, const void *table, const uint8_t *object) {
+    lazy_entry *e = &S->lazy[S->lazy_count++];
+    e->table = table;
+    e->object = object;
+    e->complete = 0;
+}
+
+static lazy_entry *find_lazy(arb_sandbox *S, const void *table) {
+    for (int i = S->lazy_count - 1; i >= 0; i--)   /* newest first: addresses can be reused */
+        if (S->lazy[i].table == table) return &S->lazy[i];
+    return NULL;
+}
+
+static const uint8_t *push_value(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, int depth, int lazy) {
     if (depth > MAX_ENCODE_DEPTH + 4) luaL_error(L, "internal error: input nested too deeply");
     luaL_checkstack(L, 4, "input nested too deeply");
-    need(L, r, 1);
-    uint8_t tag = *r->p++;
+    need(L, p, end, 1);
+    const uint8_t *start = p;
+    uint8_t tag = *p++;
     switch (tag) {
-    case 'n': lua_pushlightuserdata(L, (void *)&NULL_SENTINEL); break;
-    case 'f': lua_pushboolean(L, 0); break;
-    case 't': lua_pushboolean(L, 1); break;
+    case 'n': lua_pushlightuserdata(L, (void *)&NULL_SENTINEL); return p;
+    case 'f': lua_pushboolean(L, 0); return p;
+    case 't': lua_pushboolean(L, 1); return p;
     case 'i': {
         int64_t v;
-        need(L, r, 8);
-        memcpy(&v, r->p, 8);
-        r->p += 8;
+        need(L, p, end, 8);
+        memcpy(&v, p, 8);
         lua_pushinteger(L, (lua_Integer)v);
-        break;
+        return p + 8;
     }
     case 'd': {
         double v;
-        need(L, r, 8);
-        memcpy(&v, r->p, 8);
-        r->p += 8;
+        need(L, p, end, 8);
+        memcpy(&v, p, 8);
         lua_pushnumber(L, (lua_Number)v);
-        break;
+        return p + 8;
     }
     case 's': {
-        uint32_t len = read_u32(L, r);
-        need(L, r, len);
-        lua_pushlstring(L, (const char *)r->p, len);
-        r->p += len;
-        break;
+        need(L, p, end, 4);
+        uint32_t len = read_u32_at(p);
+        p += 4;
+        need(L, p, end, len);
+        lua_pushlstring(L, (const char *)p, len);
+        return p + len;
     }
     case 'a': {
-        uint32_t count = read_u32(L, r);
+        need(L, p, end, 4);
+        uint32_t count = read_u32_at(p);
+        p += 4;
         lua_createtable(L, (int)count, 0);
         for (uint32_t i = 1; i <= count; i++) {
-            push_decoded(L, r, depth + 1);
+            p = push_value(L, S, p, end, depth + 1, lazy);
             lua_rawseti(L, -2, (lua_Integer)i);
         }
-        break;
+        return p;
     }
     case 'o': {
-        uint32_t count = read_u32(L, r);
+        need(L, p, end, 4);
+        uint32_t count = read_u32_at(p);
+        p += 4;
         lua_createtable(L, 0, (int)count);
+        if (lazy && S->lazy_count < MAX_LAZY) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_metatable_ref);
+            lua_setmetatable(L, -2);
+            register_lazy(S, lua_topointer(L, -1), start);
+            return skip_fields(L, p, end, count);
+        }
         for (uint32_t i = 0; i < count; i++) {
-            uint32_t len = read_u32(L, r);
-            need(L, r, len);
-            lua_pushlstring(L, (const char *)r->p, len);
-            r->p += len;
-            push_decoded(L, r, depth + 1);
+            need(L, p, end, 4);
+            uint32_t klen = read_u32_at(p);
+            p += 4;
+            need(L, p, end, klen + 4);
+            lua_pushlstring(L, (const char *)p, klen);
+            p += klen;
+            uint32_t vlen = read_u32_at(p);
+            p += 4;
+            need(L, p, end, vlen);
+            push_value(L, S, p, p + vlen, depth + 1, lazy);
+            p += vlen;
             lua_rawset(L, -3);
         }
-        break;
+        return p;
     }
     default:
-        luaL_error(L, "internal error: bad input tag %d", (int)tag);
+        return (const uint8_t *)(uintptr_t)luaL_error(L, "internal error: bad input tag %d", (int)tag);
     }
+}
+
+/* Copies every field of the lazy table at `idx` that is not there yet. */
+static void materialize(lua_State *L, arb_sandbox *S, int idx, lazy_entry *e) {
+    idx = lua_absindex(L, idx);
+    const uint8_t *p = e->object + 1;
+    uint32_t count = read_u32_at(p);
+    p += 4;
+    e->complete = 1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t klen = read_u32_at(p);
+        const char *key = (const char *)p + 4;
+        p += 4 + klen;
+        uint32_t vlen = read_u32_at(p);
+        p += 4;
+        lua_pushlstring(L, key, klen);
+        if (lua_rawget(L, idx) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, key, klen);
+            push_value(L, S, p, p + vlen, 1, 1);
+            lua_rawset(L, idx);
+        } else {
+            lua_pop(L, 1);
+        }
+        p += vlen;
+    }
+}
+
+/* __index of lazy tables: copy the field in from the input, or nil. */
+static int lazy_index(lua_State *L) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    lazy_entry *e;
+    if (lua_type(L, 2) != LUA_TSTRING || (e = find_lazy(S, lua_topointer(L, 1))) == NULL || e->complete) return 0;
+    size_t klen;
+    const char *key = lua_tolstring(L, 2, &klen);
+    const uint8_t *p = e->object + 1;
+    uint32_t count = read_u32_at(p);
+    p += 4;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t len = read_u32_at(p);
+        const uint8_t *k = p + 4;
+        p += 4 + len;
+        uint32_t vlen = read_u32_at(p);
+        p += 4;
+        if (len == klen && memcmp(k, key, klen) == 0) {
+            push_value(L, S, p, p + vlen, 1, 1);
+            lua_pushvalue(L, 2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 1);
+            return 1;
+        }
+        p += vlen;
+    }
+    return 0;
+}
+
+static lazy_entry *lazy_entry_of(lua_State *L, arb_sandbox *S, int idx) {
+    if (!lua_getmetatable(L, idx)) return NULL;
+    const void *mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    return mt == S->lazy_metatable ? find_lazy(S, lua_topointer(L, idx)) : NULL;
+}
+
+/* pairs(lazy table): copy everything in, then iterate it as a plain table. Upvalue 1: next. */
+static int lazy_pairs(lua_State *L) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    lazy_entry *e = lazy_entry_of(L, S, 1);
+    if (e != NULL && !e->complete) materialize(L, S, 1, e);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Pushes the table raw functions should see for the table at idx: the data behind a frozen
+   proxy, or the table itself (with a lazy table filled in first). */
+static void push_raw_target(lua_State *L, int idx) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    lazy_entry *e = lazy_entry_of(L, S, idx);
+    if (e != NULL) {
+        if (!e->complete) materialize(L, S, idx, e);
+        lua_pushvalue(L, idx);
+        return;
+    }
+    if (lua_getmetatable(L, idx)) {
+        if (lua_rawgetp(L, -1, &FROZEN_KEY) != LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_getfield(L, -1, "__index");
+            lua_remove(L, -2);
+            return;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, idx);
+}
+
+static int sb_next(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    push_raw_target(L, 1);
+    lua_insert(L, 2);   /* target, key */
+    if (lua_next(L, 2)) return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int sb_rawget(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    push_raw_target(L, 1);
+    lua_insert(L, 2);
+    lua_rawget(L, 2);
+    return 1;
+}
+
+static int sb_rawlen(lua_State *L) {
+    int t = lua_type(L, 1);
+    luaL_argexpected(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string");
+    if (t == LUA_TTABLE) {
+        push_raw_target(L, 1);
+        lua_replace(L, 1);
+    }
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
+    return 1;
 }
 
 /* ---------------------------------------------------------------- encoding Lua values out */
@@ -884,10 +1080,27 @@ static int setup_body(lua_State *L) {
     lua_createtable(L, 0, 48);
     int base = lua_gettop(L);
     static const char *const plain_base[] = {
-        "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
-        "select", "type", "getmetatable", "_VERSION", NULL
+        "assert", "error", "ipairs", "pairs", "rawequal", "select", "type", "getmetatable", "_VERSION", NULL
     };
     copy_functions(L, G, base, plain_base, 0);
+    /* next, rawget and rawlen see through read-only proxies and fill lazy tables in first. */
+    lua_pushcfunction(L, sb_next);
+    lua_setfield(L, base, "next");
+    lua_pushcfunction(L, sb_rawget);
+    lua_setfield(L, base, "rawget");
+    lua_pushcfunction(L, sb_rawlen);
+    lua_setfield(L, base, "rawlen");
+    /* The metatable shared by lazy input tables (see push_value). */
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_getfield(L, G, "next");
+    lua_pushcclosure(L, lazy_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    S->lazy_metatable = lua_topointer(L, -1);
+    S->lazy_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     static const char *const charged_base[] = { "tostring", "tonumber", NULL };
     copy_functions(L, G, base, charged_base, CHARGE_STRINGS);
     lua_pushcfunction(L, sb_pcall);
@@ -1024,41 +1237,144 @@ static int setup_body(lua_State *L) {
 
 static int set_config_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
-    reader r = { args->a, args->a + args->a_length };
-    push_decoded(L, &r, 0);
+    push_value(L, args->S, args->a, args->a + args->a_length, 0, 0);
     if (!lua_istable(L, -1)) luaL_error(L, "configuration must be an object");
     deep_freeze_top(L, 0);
     lua_rawseti(L, LUA_REGISTRYINDEX, args->S->config_ref);
     return 0;
 }
 
-/* Pushes a fresh global table for one run of a policy chunk and installs it as the chunk's
-   _ENV (the chunk is at `chunk`). */
-static void fresh_environment(lua_State *L, arb_sandbox *S, int chunk) {
-    lua_createtable(L, 0, 4);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->env_metatable_ref);
-    lua_setmetatable(L, -2);
-    lua_setupvalue(L, chunk, 1);
+static int valid_policy_name(const char *s, size_t n) { return valid_queue_name(s, n); }
+
+/*
+ * Freezing what a policy's chunk built, so that evaluations cannot carry state:
+ * every table reachable from the policy table, from its load-time globals and from the
+ * upvalues of its functions becomes a read-only proxy (cycles and sharing preserved through
+ * `memo`), and every upvalue of its Lua functions is recorded in `snapshot` to be reset before
+ * each evaluation (so `counter = counter + 1` on a chunk local starts from the same value
+ * every time). The chunk's _ENV is not recorded: each evaluation gets fresh globals.
+ */
+typedef struct freezer {
+    int memo;            /* stack index: table or function -> its frozen form / true */
+    int seen;            /* stack index: upvalue id -> true */
+    int snapshot;        /* stack index: {closure, value, ...} */
+    void *env_id;        /* lua_upvalueid of the chunk's _ENV */
+    loaded_policy *slot; /* receives the recorded upvalue numbers */
+    int upvalue_capacity;
+} freezer;
+
+static void freeze_value(lua_State *L, freezer *fz, int depth);
+
+/* Freezes the table-valued fields of the table at idx in place and walks its functions. */
+static void freeze_fields(lua_State *L, freezer *fz, int idx, int depth) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int kind = lua_type(L, -1);
+        if (kind == LUA_TTABLE || kind == LUA_TFUNCTION || kind == LUA_TTHREAD) {
+            freeze_value(L, fz, depth + 1);
+            if (kind == LUA_TTABLE) {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, idx);   /* replacing an existing key's value is safe during next */
+                continue;
+            }
+        }
+        lua_pop(L, 1);
+    }
 }
 
-static int valid_policy_name(const char *s, size_t n) { return valid_queue_name(s, n); }
+/* Replaces the value on top of the stack with its frozen form. */
+static void freeze_value(lua_State *L, freezer *fz, int depth) {
+    if (depth > 64) luaL_error(L, "the policy's data is nested too deeply");
+    luaL_checkstack(L, 10, "the policy's data is nested too deeply");
+    int v = lua_gettop(L);
+    int kind = lua_type(L, v);
+    if (kind == LUA_TTHREAD) {
+        arb_sandbox_of(L)->malformed = 1;
+        luaL_error(L, "a policy cannot keep a coroutine between evaluations (create it inside decide)");
+    }
+    if (kind != LUA_TTABLE && kind != LUA_TFUNCTION) return;
+    if (kind == LUA_TTABLE && is_frozen(L, v)) return;   /* library tables, config */
+    if (kind == LUA_TFUNCTION && lua_iscfunction(L, v)) return;
+    lua_pushvalue(L, v);
+    if (lua_rawget(L, fz->memo) != LUA_TNIL) {
+        if (kind == LUA_TTABLE) lua_replace(L, v); else lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+
+    if (kind == LUA_TTABLE) {
+        lua_pushvalue(L, v);
+        freeze_top(L);                       /* v+1: the proxy */
+        lua_pushvalue(L, v);
+        lua_pushvalue(L, v + 1);
+        lua_rawset(L, fz->memo);
+        freeze_fields(L, fz, v, depth);
+        if (lua_getmetatable(L, v)) {       /* e.g. a class table behind __index */
+            freeze_fields(L, fz, lua_gettop(L), depth);
+            lua_pop(L, 1);
+        }
+        lua_replace(L, v);
+        return;
+    }
+
+    lua_pushvalue(L, v);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, fz->memo);
+    for (int i = 1; lua_getupvalue(L, v, i) != NULL; i++) {
+        void *id = lua_upvalueid(L, v, i);
+        if (id == fz->env_id) {          /* each evaluation gets fresh globals instead */
+            lua_pop(L, 1);
+            continue;
+        }
+        int seen = lua_rawgetp(L, fz->seen, id) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (seen) {                      /* shared with a function already walked */
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, fz->seen, id);
+        freeze_value(L, fz, depth + 1);      /* the upvalue's value, frozen */
+        lua_pushvalue(L, -1);
+        lua_setupvalue(L, v, i);
+        loaded_policy *slot = fz->slot;
+        if (slot->upvalue_count == fz->upvalue_capacity) {
+            int capacity = fz->upvalue_capacity ? fz->upvalue_capacity * 2 : 16;
+            int *grown = realloc(slot->upvalue_index, sizeof(int) * (size_t)capacity);
+            if (grown == NULL) luaL_error(L, "not enough memory");
+            slot->upvalue_index = grown;
+            fz->upvalue_capacity = capacity;
+        }
+        slot->upvalue_index[slot->upvalue_count++] = i;
+        lua_pushvalue(L, v);
+        lua_rawseti(L, fz->snapshot, 2 * slot->upvalue_count - 1);
+        lua_rawseti(L, fz->snapshot, 2 * slot->upvalue_count);
+    }
+}
 
 static int load_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
     arb_sandbox *S = args->S;
+    const char *file = args->chunkname + 1;
     /* Text only: precompiled bytecode can break the VM's invariants. */
     if (luaL_loadbufferx(L, (const char *)args->a, args->a_length, args->chunkname, "t") != LUA_OK) {
         S->malformed = 2;   /* compile error */
         return lua_error(L);
     }
     int chunk = lua_gettop(L);
+    /* The chunk's globals at load time; evaluations read them through their own fresh table. */
+    lua_createtable(L, 0, 4);
+    int globals = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->env_metatable_ref);
+    lua_setmetatable(L, globals);
+    lua_pushvalue(L, globals);
+    lua_setupvalue(L, chunk, 1);
     lua_pushvalue(L, chunk);
-    fresh_environment(L, S, chunk + 1);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1)) {
         S->malformed = 1;
-        return luaL_error(L, "%s: the policy file must return a table {name=..., on=..., decide=...}",
-                          args->chunkname + 1);
+        return luaL_error(L, "%s: the policy file must return a table {name=..., on=..., decide=...}", file);
     }
     int policy = lua_gettop(L);
     arb_buf *out = &S->output;
@@ -1070,8 +1386,7 @@ static int load_body(lua_State *L) {
     const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
     if (name == NULL || !valid_policy_name(name, n)) {
         S->malformed = 1;
-        return luaL_error(L, "%s: name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
-                          args->chunkname + 1);
+        return luaL_error(L, "%s: name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'", file);
     }
     buf_string(L, out, "name", 4);
     buf_u8(L, out, 's');
@@ -1087,7 +1402,7 @@ static int load_body(lua_State *L) {
     lua_Integer count = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
     if (count == 0) {
         S->malformed = 1;
-        return luaL_error(L, "%s: on must list the event types the policy decides", args->chunkname + 1);
+        return luaL_error(L, "%s: on must list the event types the policy decides", file);
     }
     buf_string(L, out, "on", 2);
     buf_u8(L, out, 'a');
@@ -1096,7 +1411,7 @@ static int load_body(lua_State *L) {
         lua_rawgeti(L, -1, i);
         if (lua_type(L, -1) != LUA_TSTRING) {
             S->malformed = 1;
-            return luaL_error(L, "%s: on[%d] must be an event type string", args->chunkname + 1, (int)i);
+            return luaL_error(L, "%s: on[%d] must be an event type string", file, (int)i);
         }
         const char *type = lua_tolstring(L, -1, &n);
         buf_u8(L, out, 's');
@@ -1108,7 +1423,7 @@ static int load_body(lua_State *L) {
     raw_field(L, policy, "priority");
     if (!lua_isnil(L, -1) && !lua_isinteger(L, -1)) {
         S->malformed = 1;
-        return luaL_error(L, "%s: priority must be an integer", args->chunkname + 1);
+        return luaL_error(L, "%s: priority must be an integer", file);
     }
     buf_string(L, out, "priority", 8);
     buf_u8(L, out, 'i');
@@ -1118,38 +1433,72 @@ static int load_body(lua_State *L) {
     raw_field(L, policy, "decide");
     if (!lua_isfunction(L, -1)) {
         S->malformed = 1;
-        return luaL_error(L, "%s: decide must be a function(event, ctx)", args->chunkname + 1);
+        return luaL_error(L, "%s: decide must be a function(event, ctx)", file);
     }
-    lua_pop(L, 1);
+    int decide = lua_gettop(L);
 
+    /* Freeze what the chunk built and record the upvalues of its functions. */
+    freezer fz = { 0 };
+    lua_createtable(L, 0, 16);
+    fz.memo = lua_gettop(L);
+    lua_createtable(L, 0, 16);
+    fz.seen = lua_gettop(L);
+    lua_createtable(L, 16, 0);
+    fz.snapshot = lua_gettop(L);
+    fz.env_id = lua_upvalueid(L, chunk, 1);
+    loaded_policy *slot = &S->policies[S->policy_count];
+    fz.slot = slot;
+    lua_pushvalue(L, decide);
+    freeze_value(L, &fz, 0);
+    lua_pop(L, 1);
+    lua_pushvalue(L, policy);
+    freeze_value(L, &fz, 0);
+    lua_pop(L, 1);
+    freeze_fields(L, &fz, globals, 0);
+
+    lua_createtable(L, 0, 2);                /* each evaluation's globals read through to these */
+    lua_pushvalue(L, globals);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    slot->env_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, fz.snapshot);
+    slot->snapshot_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, decide);
+    slot->decide_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, chunk);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    S->policy_refs[S->policy_count] = ref;
+    slot->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
 static int evaluate_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
     arb_sandbox *S = args->S;
-    reader event = { args->a, args->a + args->a_length };
-    push_decoded(L, &event, 0);   /* 2: event */
-    reader context = { args->b, args->b + args->b_length };
-    push_decoded(L, &context, 0); /* 3: ctx */
-    if (!lua_istable(L, 2) || !lua_istable(L, 3)) luaL_error(L, "internal error: event and ctx must be objects");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);
-    lua_setfield(L, 3, "config");
+    loaded_policy *policy = &S->policies[args->slot];
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->policy_refs[args->slot]);   /* 4: chunk */
-    fresh_environment(L, S, 4);
-    lua_call(L, 0, 1);                                                /* 4: policy table */
-    if (!lua_istable(L, 4) || raw_field(L, 4, "decide") != LUA_TFUNCTION) {
-        S->malformed = 1;
-        return luaL_error(L, "%s: decide must be a function(event, ctx)", args->chunkname);
+    /* Reset what an earlier evaluation may have changed, and give this one fresh globals. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->snapshot_ref);          /* 2 */
+    for (int i = 0; i < policy->upvalue_count; i++) {
+        lua_rawgeti(L, 2, 2 * i + 1);
+        lua_rawgeti(L, 2, 2 * i + 2);
+        lua_setupvalue(L, -2, policy->upvalue_index[i]);
+        lua_pop(L, 1);
     }
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_call(L, 2, 1);                                                /* 5: decision */
-    write_decision(L, S, 5);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->chunk_ref);             /* 3 */
+    lua_createtable(L, 0, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->env_metatable_ref);
+    lua_setmetatable(L, -2);
+    lua_setupvalue(L, 3, 1);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->decide_ref);            /* 4 */
+    push_value(L, S, args->a, args->a + args->a_length, 0, 1);        /* 5: event */
+    push_value(L, S, args->b, args->b + args->b_length, 0, 1);        /* 6: ctx */
+    if (!lua_istable(L, 5) || !lua_istable(L, 6)) luaL_error(L, "internal error: event and ctx must be objects");
+    lua_pushliteral(L, "config");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);
+    lua_rawset(L, 6);
+    lua_call(L, 2, 1);                                                /* 4: the decision */
+    write_decision(L, S, 4);
     return 0;
 }
 
@@ -1165,6 +1514,7 @@ static int run_protected(arb_sandbox *S, lua_CFunction body, call_args *args) {
     S->fatal = 0;
     S->timed_out = 0;
     S->malformed = 0;
+    S->lazy_count = 0;
     int64_t now = monotonic_ns();
     S->deadline_ns = now + (S->limits.time_limit_ns > 0 ? S->limits.time_limit_ns : 1);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);   /* also restarts the count */
@@ -1218,9 +1568,9 @@ arb_sandbox *arb_sandbox_new(arb_limits limits) {
     if (S == NULL) return NULL;
     S->limits = limits;
     S->policy_capacity = 8;
-    S->policy_refs = calloc((size_t)S->policy_capacity, sizeof(int));
+    S->policies = calloc((size_t)S->policy_capacity, sizeof(loaded_policy));
     S->L = lua_newstate(sandbox_alloc, S);
-    if (S->L == NULL || S->policy_refs == NULL) {
+    if (S->L == NULL || S->policies == NULL) {
         arb_sandbox_free(S);
         return NULL;
     }
@@ -1237,7 +1587,8 @@ arb_sandbox *arb_sandbox_new(arb_limits limits) {
 void arb_sandbox_free(arb_sandbox *S) {
     if (S == NULL) return;
     if (S->L) lua_close(S->L);
-    free(S->policy_refs);
+    for (int32_t i = 0; i < S->policy_count; i++) free(S->policies[i].upvalue_index);
+    free(S->policies);
     free(S->output.data);
     free(S->log.data);
     free(S);
@@ -1251,14 +1602,21 @@ int arb_sandbox_set_config(arb_sandbox *S, const uint8_t *config, size_t length)
 int arb_sandbox_load(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
                      int32_t *slot) {
     if (S->policy_count == S->policy_capacity) {
-        int *refs = realloc(S->policy_refs, sizeof(int) * (size_t)S->policy_capacity * 2);
-        if (refs == NULL) return ARB_ERR_INTERNAL;
-        S->policy_refs = refs;
+        loaded_policy *grown = realloc(S->policies, sizeof(loaded_policy) * (size_t)S->policy_capacity * 2);
+        if (grown == NULL) return ARB_ERR_INTERNAL;
+        S->policies = grown;
         S->policy_capacity *= 2;
     }
+    loaded_policy *loading = &S->policies[S->policy_count];
+    memset(loading, 0, sizeof *loading);
     call_args args = { .S = S, .chunkname = chunkname, .a = (const uint8_t *)source, .a_length = length };
     int status = run_protected(S, load_body, &args);
-    if (status == ARB_OK) *slot = S->policy_count++;
+    if (status == ARB_OK) {
+        *slot = S->policy_count++;
+    } else {
+        free(loading->upvalue_index);
+        loading->upvalue_index = NULL;
+    }
     return status;
 }
 

@@ -137,21 +137,87 @@ import Testing
     @Test func noStateIsCarriedBetweenEvaluations() throws {
         let engine = try engine(["probe.lua": """
             local calls = 0
-            local seen = {}
+            local last
+            local function bump() calls = calls + 1 return calls end
+            helper_calls = 0
             return {
               name = "probe", on = { "credit.requested" },
               decide = function(event, ctx)
-                calls = calls + 1
-                seen[#seen + 1] = event.id
+                local n = bump()
+                local previous = last
+                last = event.id
                 counter = (counter or 0) + 1
+                helper_calls = helper_calls + 1
                 ctx.account.status = "tampered"
-                return approve{ reasons = { tostring(calls), tostring(#seen), tostring(counter) } }
+                event.payload.amount_minor = 0
+                return approve{ reasons = { tostring(n), tostring(previous), tostring(counter), tostring(helper_calls) } }
               end,
             }
             """])
         for _ in 0..<5 {
             let decision = engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails())
-            #expect(decision.reasons == ["1", "1", "1"])
+            #expect(decision.reasons == ["1", "nil", "1", "1"])
         }
+    }
+
+    @Test func tablesBuiltAtLoadAreReadOnlyDuringEvaluations() throws {
+        let engine = try engine(["probe.lua": """
+            local LIMITS = { standard = 5000, tiers = { "standard", "premium" } }
+            local seen = {}
+            return {
+              name = "probe", on = { "credit.requested" },
+              decide = function(event, ctx)
+                -- Reading shared tables works as for plain tables.
+                local names = {}
+                for k in pairs(LIMITS) do names[#names + 1] = k end
+                table.sort(names)
+                assert(table.concat(names, ",") == "standard,tiers", table.concat(names, ","))
+                assert(#LIMITS.tiers == 2 and LIMITS.tiers[2] == "premium" and next(LIMITS) ~= nil)
+                assert(rawget(LIMITS, "standard") == 5000 and rawlen(LIMITS.tiers) == 2)
+                assert(select(2, ipairs(LIMITS.tiers)) ~= nil)
+                if event.payload.reason == "remember" then seen[#seen + 1] = event.id end
+                return approve{ reasons = { tostring(#seen) } }
+              end,
+            }
+            """])
+        #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["0"])
+        let decision = engine.decide(try creditEvent(reason: "remember"), context: activeStandard(), guardrails: Guardrails())
+        #expect(decision.queue == Queue.policyErrors)
+        #expect(decision.reasons.first?.contains("probe.lua:14: attempt to modify a read-only table (tables shared between evaluations cannot change)") == true, "\(decision.reasons)")
+        #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["0"])
+    }
+
+    @Test func coroutinesCannotBeKeptBetweenEvaluations() throws {
+        let engine = PolicyEngine()
+        do {
+            _ = try engine.compile([PolicySource(file: "co.lua", source: """
+                local gen = coroutine.wrap(function() local i = 0 while true do i = i + 1 coroutine.yield(i) end end)
+                local co = coroutine.create(function() end)
+                return { name = "co", on = { "credit.requested" }, decide = function() coroutine.resume(co) return approve{} end }
+                """)])
+            Issue.record("a chunk-level coroutine was accepted")
+        } catch {
+            #expect("\(error)".contains("cannot keep a coroutine between evaluations"), "\(error)")
+        }
+    }
+
+    @Test func lazyInputTablesBehaveAsPlainTables() throws {
+        let engine = try engine(["probe.lua": policy("""
+            local keys = {}
+            for k, v in pairs(event.payload) do keys[#keys + 1] = k .. "=" .. (type(v) == "table" and "table" or tostring(v)) end
+            table.sort(keys)
+            assert(table.concat(keys, ";") == "amount_minor=2500;currency=USD;reason=outage;tags=table", table.concat(keys, ";"))
+            assert(next(ctx.history) ~= nil and rawget(ctx.account, "tier") == "standard")
+            assert(event.payload.missing == nil and event.missing == nil and event.payload[1] == nil)
+            assert(type(event) == "table" and type(ctx.account) == "table")
+            assert(#event.payload.tags == 2 and event.payload.tags[2].name == "b")
+            event.payload.currency = "EUR"
+            assert(event.payload.currency == "EUR")
+            local n = 0 for _ in pairs(ctx.config) do n = n + 1 end
+            assert(n == 2 and ctx.config.limits.max == 5)
+            return approve{}
+            """)])
+        let decision = engine.decide(try creditEvent(extra: ["tags": [["name": "a"], ["name": "b"]]]), context: activeStandard(), guardrails: Guardrails())
+        #expect(decision.policies.first?.error == nil, "\(decision.policies.first?.error ?? "")")
     }
 }
