@@ -111,10 +111,12 @@ public struct Guardrails: Sendable, Hashable, Codable {
 
     /// Reasons the actions break a ceiling; empty when they are within limits.
     public func violations(_ actions: [ProposedAction]) -> [String] {
-        actions.compactMap { action in
-            guard let money = action.money, let ceiling = ceilings[action.type.rawValue], money.amountMinor > ceiling else { return nil }
-            return "\(action.type.rawValue) of \(money) exceeds the ceiling of \(Money(amountMinor: ceiling, currency: money.currency))"
+        var found: [String] = []
+        for action in actions {
+            guard let money = action.money, let ceiling = ceilings[action.type.rawValue], money.amountMinor > ceiling else { continue }
+            found.append("\(action.type.rawValue) of \(money) exceeds the ceiling of \(Money(amountMinor: ceiling, currency: money.currency))")
         }
+        return found
     }
 }
 
@@ -126,18 +128,6 @@ public enum DecisionCombiner {
     ///   - accountCurrency: actions moving money must use it when the account has one.
     public static func combine(_ results: [PolicyResult], eventType: EventType, accountCurrency: String?,
                                guardrails: Guardrails) -> Decision {
-        var results = results
-        // Money must be in the account's currency: a mismatch is the policy's error.
-        if let accountCurrency {
-            for i in results.indices where results[i].error == nil {
-                let foreign = results[i].actions.compactMap(\.money).first { $0.currency.code != accountCurrency }
-                if let foreign {
-                    results[i] = .failure(name: results[i].name, version: results[i].version,
-                                          error: "action currency \(foreign.currency) does not match the account currency \(accountCurrency)",
-                                          durationMicros: results[i].durationMicros, log: results[i].log)
-                }
-            }
-        }
         guard !results.isEmpty else {
             if eventType.kind == .signal {
                 return Decision(outcome: .recorded, queue: nil, reasons: [], actions: [], slaSeconds: nil, approvalsRequired: 0, policies: [])
@@ -146,21 +136,52 @@ public enum DecisionCombiner {
                             reasons: ["no active policy decides \(eventType.rawValue) events"], actions: [],
                             slaSeconds: nil, approvalsRequired: 1, policies: [])
         }
-        let rejecting = results.filter { $0.outcome == .reject }
-        if !rejecting.isEmpty {
-            return Decision(outcome: .reject, queue: nil, reasons: rejecting.flatMap(\.reasons), actions: [],
-                            slaSeconds: nil, approvalsRequired: 0, policies: results)
+        var results = results
+        // Money must be in the account's currency: a mismatch is the policy's error.
+        if let accountCurrency {
+            for i in results.indices where results[i].error == nil {
+                for action in results[i].actions {
+                    guard let money = action.money, money.currency.code != accountCurrency else { continue }
+                    results[i] = .failure(name: results[i].name, version: results[i].version,
+                                          error: "action currency \(money.currency) does not match the account currency \(accountCurrency)",
+                                          durationMicros: results[i].durationMicros, log: results[i].log)
+                    break
+                }
+            }
         }
-        let actions = results.flatMap(\.actions)
-        let reviewing = results.filter { $0.outcome == .review }
-        if !reviewing.isEmpty {
-            let queue = reviewing.contains { $0.error != nil } ? Queue.policyErrors : (reviewing.first?.queue ?? Queue.defaultReview)
-            return Decision(outcome: .review, queue: queue, reasons: reviewing.flatMap(\.reasons), actions: actions,
-                            slaSeconds: reviewing.compactMap(\.slaSeconds).min(),
-                            approvalsRequired: max(1, reviewing.compactMap(\.approvalsRequired).max() ?? 1),
-                            policies: results)
+        var rejects = false, reviews = false, errors = false
+        for result in results {
+            switch result.outcome {
+            case .reject: rejects = true
+            case .review: reviews = true
+            case .approve: break
+            }
+            if result.error != nil { errors = true }
         }
-        let reasons = results.flatMap(\.reasons)
+        if rejects {
+            var reasons: [String] = []
+            for result in results where result.outcome == .reject { reasons += result.reasons }
+            return Decision(outcome: .reject, queue: nil, reasons: reasons, actions: [], slaSeconds: nil,
+                            approvalsRequired: 0, policies: results)
+        }
+        var actions: [ProposedAction] = []
+        for result in results { actions += result.actions }
+        if reviews {
+            var reasons: [String] = []
+            var queue: String?
+            var sla: Int64?
+            var approvals = 1
+            for result in results where result.outcome == .review {
+                reasons += result.reasons
+                if queue == nil { queue = result.queue }
+                if let s = result.slaSeconds { sla = min(sla ?? s, s) }
+                if let a = result.approvalsRequired { approvals = max(approvals, a) }
+            }
+            return Decision(outcome: .review, queue: errors ? Queue.policyErrors : (queue ?? Queue.defaultReview),
+                            reasons: reasons, actions: actions, slaSeconds: sla, approvalsRequired: approvals, policies: results)
+        }
+        var reasons: [String] = []
+        for result in results { reasons += result.reasons }
         let violations = guardrails.violations(actions)
         if !violations.isEmpty {
             return Decision(outcome: .review, queue: Queue.guardrail, reasons: violations + reasons, actions: actions,

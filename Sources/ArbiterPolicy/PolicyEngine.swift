@@ -90,10 +90,13 @@ public final class PolicyEngine: Sendable {
     /// Every bound policy's verdict on the event, in priority order. Never throws: a failing
     /// policy yields review in `policy-errors`.
     public func evaluate(_ event: Event, context: PolicyContext, set: PolicySet? = nil) -> [PolicyResult] {
-        let set = set ?? activeSet
+        let (set, reused) = checkout(set)
         let indexes = set.indexes(for: event.type.rawValue)
-        guard !indexes.isEmpty else { return [] }
-        guard let pooled = checkout(set) else {
+        guard !indexes.isEmpty else {
+            if let reused { checkin(reused) }
+            return []
+        }
+        guard let pooled = reused ?? build(set) else {
             return indexes.map { i in
                 let policy = set.policies[i]
                 return .failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)")
@@ -162,14 +165,20 @@ public final class PolicyEngine: Sendable {
         return results
     }
 
-    private func checkout(_ set: PolicySet) -> PooledSandbox? {
-        let reused = state.withLock { s -> PooledSandbox? in
+    /// The set to use (the active one unless given) and an idle state built for it, if any,
+    /// in one trip through the lock.
+    private func checkout(_ requested: PolicySet?) -> (PolicySet, PooledSandbox?) {
+        state.withLock { s in
+            let set = requested ?? s.active
             while let candidate = s.idle.popLast() {
-                if candidate.generation == set.generation { return candidate }
+                if candidate.generation == set.generation { return (set, candidate) }
+                if candidate.generation == s.active.generation {   // keep states of the active set
+                    s.idle.insert(candidate, at: 0)
+                    break
+                }
             }
-            return nil
+            return (set, nil)
         }
-        return reused ?? build(set)
     }
 
     private func checkin(_ pooled: PooledSandbox) {

@@ -70,13 +70,20 @@ struct ValueWriter {
     /// Length-prefixed UTF-8 bytes.
     @inline(__always)
     mutating func lengthPrefixed(_ s: String) {
-        var s = s
-        s.withUTF8 { utf8 in
-            reserve(4 + utf8.count)
-            base.storeBytes(of: UInt32(truncatingIfNeeded: utf8.count).littleEndian, toByteOffset: count, as: UInt32.self)
-            if let source = utf8.baseAddress { (base + count + 4).copyMemory(from: source, byteCount: utf8.count) }
-            count += 4 + utf8.count
+        // Native strings expose their UTF-8 storage directly; others are copied once.
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { utf8 in lengthPrefixed(bytes: utf8) }
+        if done == nil {
+            var copy = s
+            copy.withUTF8 { lengthPrefixed(bytes: $0) }
         }
+    }
+
+    @inline(__always)
+    private mutating func lengthPrefixed(bytes utf8: UnsafeBufferPointer<UInt8>) {
+        reserve(4 + utf8.count)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: utf8.count).littleEndian, toByteOffset: count, as: UInt32.self)
+        if let source = utf8.baseAddress { (base + count + 4).copyMemory(from: source, byteCount: utf8.count) }
+        count += 4 + utf8.count
     }
 
     @inline(__always)

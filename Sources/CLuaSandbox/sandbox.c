@@ -77,6 +77,10 @@ struct arb_sandbox {
     lazy_entry lazy[MAX_LAZY];
     int lazy_count;
     loaded_policy *policies;
+    void *free_list[256 / 16];   /* small-block allocator (see sandbox_alloc) */
+    struct small_chunk *chunks;
+    char *chunk_cursor;
+    size_t chunk_left;
     int32_t policy_count;
     int32_t policy_capacity;
 };
@@ -175,11 +179,57 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     check_limits(L, S, 0, 1);
 }
 
+/*
+ * Small blocks (up to SMALL_LIMIT bytes) come from per-size-class free lists carved out of
+ * 64 KiB chunks: an evaluation allocates and frees a few dozen small objects, and this is
+ * several times cheaper than malloc/free. Lua passes the block's size on every free and
+ * realloc, so blocks need no header. Chunks are returned when the state is closed; what the
+ * free lists hold stays within the memory cap's accounting high-water mark.
+ */
+#define SMALL_LIMIT 256
+#define SMALL_CLASSES (SMALL_LIMIT / 16)
+#define CHUNK_BYTES (64 * 1024)
+
+typedef struct small_chunk {
+    struct small_chunk *next;
+} small_chunk;
+
+static inline int size_class(size_t n) { return (int)((n + 15) / 16) - 1; }
+
+static void *small_alloc(arb_sandbox *S, int cls) {
+    void *block = S->free_list[cls];
+    if (block != NULL) {
+        S->free_list[cls] = *(void **)block;
+        return block;
+    }
+    size_t size = (size_t)(cls + 1) * 16;
+    if (S->chunk_left < size) {
+        small_chunk *chunk = malloc(CHUNK_BYTES);
+        if (chunk == NULL) return NULL;
+        chunk->next = S->chunks;
+        S->chunks = chunk;
+        S->chunk_cursor = (char *)chunk + 16;
+        S->chunk_left = CHUNK_BYTES - 16;
+    }
+    block = S->chunk_cursor;
+    S->chunk_cursor += size;
+    S->chunk_left -= size;
+    return block;
+}
+
+static inline void small_free(arb_sandbox *S, void *block, int cls) {
+    *(void **)block = S->free_list[cls];
+    S->free_list[cls] = block;
+}
+
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     arb_sandbox *S = (arb_sandbox *)ud;
     size_t old = ptr ? osize : 0;   /* without ptr, osize is a type tag, not a size */
     if (nsize == 0) {
-        free(ptr);
+        if (ptr != NULL) {
+            if (old <= SMALL_LIMIT) small_free(S, ptr, size_class(old));
+            else free(ptr);
+        }
         S->memory_used -= old;
         return NULL;
     }
@@ -192,8 +242,26 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
             return NULL;
         }
     }
-    void *block = realloc(ptr, nsize);
-    if (block == NULL) return NULL;
+    void *block;
+    if (nsize <= SMALL_LIMIT) {
+        int cls = size_class(nsize);
+        if (ptr != NULL && old <= SMALL_LIMIT && size_class(old) == cls) return ptr;   /* same class */
+        block = small_alloc(S, cls);
+        if (block == NULL) return NULL;
+        if (ptr != NULL) {
+            memcpy(block, ptr, old < nsize ? old : nsize);
+            if (old <= SMALL_LIMIT) small_free(S, ptr, size_class(old));
+            else free(ptr);
+        }
+    } else if (ptr != NULL && old <= SMALL_LIMIT) {
+        block = malloc(nsize);
+        if (block == NULL) return NULL;
+        memcpy(block, ptr, old);
+        small_free(S, ptr, size_class(old));
+    } else {
+        block = realloc(ptr, nsize);
+        if (block == NULL) return NULL;
+    }
     S->memory_used = S->memory_used - old + nsize;
     return block;
 }
@@ -782,47 +850,48 @@ static void encode_table(lua_State *L, arb_buf *out, int idx, int depth, const v
     if (depth > MAX_ENCODE_DEPTH) malformed_at(L, path, "nested too deeply", "");
     luaL_checkstack(L, 6, "nested too deeply");
     idx = lua_absindex(L, idx);
-    /* A table is an array when its keys are exactly 1..n, else an object with string keys. */
-    lua_Integer count = 0;
-    int strings = 0, integers = 0;
-    lua_Integer max_index = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        count++;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            strings++;
-        } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
-            integers++;
-            if (lua_tointeger(L, -1) > max_index) max_index = lua_tointeger(L, -1);
-        } else {
-            malformed_at(L, path, "keys must be strings, or 1..n for a list", "");
-        }
-    }
-    if (count > 64) arb_charge(L, count);
-    if (count > 0 && integers == count && max_index == count) {
-        buf_u8(L, out, 'a');
-        buf_u32(L, out, (uint32_t)count);
-        for (lua_Integer i = 1; i <= count; i++) {
-            value_path item = { path, NULL, i };
-            lua_rawgeti(L, idx, i);
-            encode_value(L, out, -1, depth + 1, &item);
-            lua_pop(L, 1);
-        }
-        return;
-    }
-    if (strings != count) malformed_at(L, path, "mixes list items and named fields", "");
+    /* A table is a list when its keys are exactly 1..n, else an object with string keys.
+       Objects (the usual case) are written in one pass; a list is rewritten when detected. */
+    size_t start = out->length;
     buf_u8(L, out, 'o');
-    buf_u32(L, out, (uint32_t)count);
+    size_t count_at = out->length;
+    buf_u32(L, out, 0);
+    uint32_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            out->length = start;
+            lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+            lua_Integer total = 0;
+            lua_pushnil(L);
+            while (lua_next(L, idx)) {
+                lua_pop(L, 1);
+                total++;
+                if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n)
+                    malformed_at(L, path, total > 0 && lua_type(L, -1) == LUA_TSTRING ? "mixes list items and named fields" : "keys must be strings, or 1..n for a list", "");
+            }
+            if (total != n) malformed_at(L, path, "keys must be strings, or 1..n for a list", "");
+            if (n > 64) arb_charge(L, n);
+            buf_u8(L, out, 'a');
+            buf_u32(L, out, (uint32_t)n);
+            for (lua_Integer i = 1; i <= n; i++) {
+                value_path item = { path, NULL, i };
+                lua_rawgeti(L, idx, i);
+                encode_value(L, out, -1, depth + 1, &item);
+                lua_pop(L, 1);
+            }
+            return;
+        }
         size_t klen;
         const char *key = lua_tolstring(L, -2, &klen);   /* a string: safe during next */
         value_path field = { path, key, 0 };
         buf_string(L, out, key, klen);
         encode_value(L, out, -1, depth + 1, &field);
         lua_pop(L, 1);
+        if (++count > 64 && (count & 63) == 0) arb_charge(L, 64);
     }
+    memcpy(out->data + count_at, &count, 4);
 }
 
 static void encode_value(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path) {
@@ -896,18 +965,29 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
         malformed(L, "decide must return approve{...}, review{...} or reject{...}, got %s%s",
                   luaL_typename(L, idx), "");
 
+    /* Every key must be a known field: compare the number of keys with the number of known
+       fields present, and name the stranger only when they differ. */
+    int keys = 0, present = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING) {
+        keys++;
+    }
+    for (const char *const *f = DECISION_FIELDS; *f; f++) {
+        if (raw_field(L, idx, *f) != LUA_TNIL) present++;
+        lua_pop(L, 1);
+    }
+    if (keys != present) {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING) malformed(L, "decision keys must be field names%s%s", "", "");
             const char *key = lua_tostring(L, -1);
+            int known = 0;
             for (const char *const *f = DECISION_FIELDS; *f; f++)
                 if (strcmp(key, *f) == 0) known = 1;
             if (!known)
                 malformed(L, "decision has an unknown field '%s' (expected outcome, queue, reasons, actions, sla_hours, approvals_required)%s", key, "");
-        } else {
-            malformed(L, "decision keys must be field names%s%s", "", "");
         }
     }
 
@@ -1587,6 +1667,11 @@ arb_sandbox *arb_sandbox_new(arb_limits limits) {
 void arb_sandbox_free(arb_sandbox *S) {
     if (S == NULL) return;
     if (S->L) lua_close(S->L);
+    while (S->chunks != NULL) {
+        struct small_chunk *next = S->chunks->next;
+        free(S->chunks);
+        S->chunks = next;
+    }
     for (int32_t i = 0; i < S->policy_count; i++) free(S->policies[i].upvalue_index);
     free(S->policies);
     free(S->output.data);
