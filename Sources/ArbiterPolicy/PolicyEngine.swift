@@ -10,6 +10,8 @@ import Glibc
 /// actually seen, one state per core under the server's cooperative thread pool.
 public final class PolicyEngine: Sendable {
     public let limits: PolicyLimits
+    /// States built for a set when it is activated: one per core by default.
+    public let warmStates: Int
     private let config: [UInt8]
     private let state: Locked<PoolState>
 
@@ -38,8 +40,11 @@ public final class PolicyEngine: Sendable {
     /// - Parameters:
     ///   - limits: per-evaluation limits.
     ///   - config: the object policies see as `ctx.config` (read-only).
-    public init(limits: PolicyLimits = PolicyLimits(), config: [String: JSONValue] = [:]) {
+    ///   - warmStates: states built with each activated set, so evaluations find one ready.
+    public init(limits: PolicyLimits = PolicyLimits(), config: [String: JSONValue] = [:],
+                warmStates: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.limits = limits
+        self.warmStates = max(0, warmStates)
         let storage = EncodeStorage()
         var writer = ValueWriter(storage)
         writer.write(.object(config))
@@ -81,9 +86,12 @@ public final class PolicyEngine: Sendable {
     /// Makes `set` the one every evaluation that starts from now on uses. Evaluations in
     /// flight finish on the set they started with.
     public func activate(_ set: PolicySet) {
+        // Build the warm states before the swap, outside the lock: evaluations keep running on
+        // the previous set meanwhile, and find states ready for the new one right after.
+        let warm = (0..<warmStates).compactMap { _ in build(set) }
         state.withLock { s in
             s.active = set
-            s.idle.removeAll()
+            s.idle = warm
         }
     }
 

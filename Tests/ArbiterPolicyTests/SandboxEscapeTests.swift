@@ -36,6 +36,8 @@ import Testing
         // Writes to shared tables.
         Attack(name: "writing to _G", lua: "_G.approve = function() end", error: "read-only"),
         Attack(name: "writing to string", lua: "string.upper = nil", error: "read-only"),
+        Attack(name: "replacing _ENV cannot reach the shared globals", lua: "_ENV = setmetatable({}, { __index = _G }) _G.approve = nil", error: "read-only"),
+        Attack(name: "writing through _G's metatable", lua: "getmetatable(_G).__newindex = nil", error: "index a boolean"),
         Attack(name: "rawset on string", lua: "rawset(string, 'x', 1)", error: "read-only"),
         Attack(name: "writing to math", lua: "math.pi = 3", error: "read-only"),
         Attack(name: "writing to ctx.config", lua: "ctx.config.region = 'us'", error: "read-only"),
@@ -150,10 +152,16 @@ import Testing
                 helper_calls = helper_calls + 1
                 ctx.account.status = "tampered"
                 event.payload.amount_minor = 0
+                if event.payload.reason == "hijack" then
+                  _ENV.approve = function() return reject{ reasons = "hijacked" } end
+                  _ENV.money = nil
+                end
                 return approve{ reasons = { tostring(n), tostring(previous), tostring(counter), tostring(helper_calls) } }
               end,
             }
             """])
+        let hijacked = engine.decide(try creditEvent(reason: "hijack"), context: activeStandard(), guardrails: Guardrails())
+        #expect(hijacked.reasons == ["hijacked"], "the evaluation's own globals changed for itself")
         for _ in 0..<5 {
             let decision = engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails())
             #expect(decision.reasons == ["1", "nil", "1", "1"])
