@@ -70,6 +70,8 @@ public struct Event: Sendable, Hashable {
     public let type: EventType
     public let source: String
     public let occurredAt: Date
+    /// `occurred_at` exactly as submitted.
+    public let occurredAtText: String
     public let accountId: String
     public let correlationId: String
     public let payload: [String: JSONValue]
@@ -120,7 +122,8 @@ public struct Event: Sendable, Hashable {
         }
         let source = text("source", max: 100)
         var occurredAt: Date?
-        if let raw = text("occurred_at", max: 64) {
+        let occurredAtText = text("occurred_at", max: 64)
+        if let raw = occurredAtText {
             occurredAt = Timestamp.parse(raw)
             if occurredAt == nil { errors.append(FieldError("occurred_at", "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z")) }
         }
@@ -136,13 +139,14 @@ public struct Event: Sendable, Hashable {
         case let other?:
             errors.append(FieldError("payload", "must be an object, got \(other.typeName)"))
         }
-        guard errors.isEmpty, let id, let type, let source, let occurredAt, let accountId, let correlationId else {
+        guard errors.isEmpty, let id, let type, let source, let occurredAt, let occurredAtText, let accountId, let correlationId else {
             throw InvalidInput(errors)
         }
         self.id = id
         self.type = type
         self.source = source
         self.occurredAt = occurredAt
+        self.occurredAtText = occurredAtText
         self.accountId = accountId
         self.correlationId = correlationId
         self.payload = payload

@@ -112,7 +112,7 @@ public final class PolicyEngine: Sendable {
         }
         // The event and context are encoded once, into the state's own buffers, for every policy.
         var eventWriter = ValueWriter(pooled.eventStorage)
-        eventWriter.write(event.envelope)
+        eventWriter.write(event)
         var contextWriter = ValueWriter(pooled.contextStorage)
         contextWriter.write(context)
         defer {

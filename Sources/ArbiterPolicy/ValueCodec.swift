@@ -171,6 +171,21 @@ struct ValueWriter {
 }
 
 extension ValueWriter {
+    /// `event`: the envelope as submitted. Validation admits exactly these seven fields, so
+    /// they are written from the typed values; only the payload goes through the generic path.
+    mutating func write(_ event: Event) {
+        beginObject(7)
+        field("id", string: event.id)
+        field("type", string: event.type.rawValue)
+        field("source", string: event.source)
+        field("occurred_at", string: event.occurredAtText)
+        field("account_id", string: event.accountId)
+        field("correlation_id", string: event.correlationId)
+        let payload = beginField("payload")
+        write(.object(event.payload))
+        endValue(payload)
+    }
+
     /// `ctx` without `config` (the sandbox adds it): {account, history, now}.
     mutating func write(_ context: PolicyContext) {
         beginObject(3)

@@ -221,6 +221,11 @@ import Testing
             assert(#event.payload.tags == 2 and event.payload.tags[2].name == "b")
             event.payload.currency = "EUR"
             assert(event.payload.currency == "EUR")
+            ctx.account.tier = nil
+            assert(ctx.account.tier == nil, "a removed field stays removed")
+            local history = ctx.history
+            ctx.history = nil
+            assert(ctx.history == nil and history.credits_90d_minor == 0)
             local n = 0 for _ in pairs(ctx.config) do n = n + 1 end
             assert(n == 2 and ctx.config.limits.max == 5)
             return approve{}
