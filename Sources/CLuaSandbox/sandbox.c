@@ -1177,13 +1177,20 @@ static int setup_body(lua_State *L) {
         "assert", "error", "ipairs", "pairs", "rawequal", "select", "type", "getmetatable", "_VERSION", NULL
     };
     copy_functions(L, G, base, plain_base, 0);
-    /* next, rawget and rawlen see through read-only proxies and fill lazy tables in first. */
-    lua_pushcfunction(L, sb_next);
-    lua_setfield(L, base, "next");
-    lua_pushcfunction(L, sb_rawget);
-    lua_setfield(L, base, "rawget");
-    lua_pushcfunction(L, sb_rawlen);
-    lua_setfield(L, base, "rawlen");
+    static const char *const charged_base[] = { "tostring", "tonumber", NULL };
+    copy_functions(L, G, base, charged_base, CHARGE_STRINGS);
+    /* Replacements: next, rawget and rawlen see through read-only proxies and fill lazy tables
+       in first; pcall and xpcall cannot catch limit errors; rawset refuses read-only tables;
+       setmetatable refuses __gc. And the helpers log and money. */
+    static const luaL_Reg replacements[] = {
+        { "next", sb_next }, { "rawget", sb_rawget }, { "rawlen", sb_rawlen }, { "pcall", sb_pcall },
+        { "xpcall", sb_xpcall }, { "rawset", sb_rawset }, { "setmetatable", sb_setmetatable },
+        { "log", sb_log }, { "money", sb_money }, { NULL, NULL }
+    };
+    luaL_setfuncs(L, replacements, 0);
+    lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
+    lua_setfield(L, base, "null");
+
     /* The metatable shared by lazy input tables (see push_value). */
     lua_createtable(L, 0, 3);
     lua_pushcfunction(L, lazy_index);
@@ -1195,22 +1202,6 @@ static int setup_body(lua_State *L) {
     lua_setfield(L, -2, "__metatable");
     S->lazy_metatable = lua_topointer(L, -1);
     S->lazy_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    static const char *const charged_base[] = { "tostring", "tonumber", NULL };
-    copy_functions(L, G, base, charged_base, CHARGE_STRINGS);
-    lua_pushcfunction(L, sb_pcall);
-    lua_setfield(L, base, "pcall");
-    lua_pushcfunction(L, sb_xpcall);
-    lua_setfield(L, base, "xpcall");
-    lua_pushcfunction(L, sb_rawset);
-    lua_setfield(L, base, "rawset");
-    lua_pushcfunction(L, sb_setmetatable);
-    lua_setfield(L, base, "setmetatable");
-    lua_pushcfunction(L, sb_log);
-    lua_setfield(L, base, "log");
-    lua_pushcfunction(L, sb_money);
-    lua_setfield(L, base, "money");
-    lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
-    lua_setfield(L, base, "null");
 
     /* string: no dump; pattern functions are ours; bulk work is charged. */
     lua_createtable(L, 0, 20);
@@ -1223,14 +1214,11 @@ static int setup_body(lua_State *L) {
     copy_functions(L, STR, str, str_charged, CHARGE_STRINGS);
     static const char *const str_rep[] = { "rep", NULL };
     copy_functions(L, STR, str, str_rep, CHARGE_REP);
-    lua_pushcfunction(L, arb_str_find);
-    lua_setfield(L, str, "find");
-    lua_pushcfunction(L, arb_str_match);
-    lua_setfield(L, str, "match");
-    lua_pushcfunction(L, arb_str_gmatch);
-    lua_setfield(L, str, "gmatch");
-    lua_pushcfunction(L, arb_str_gsub);
-    lua_setfield(L, str, "gsub");
+    static const luaL_Reg patterns[] = {
+        { "find", arb_str_find }, { "match", arb_str_match }, { "gmatch", arb_str_gmatch }, { "gsub", arb_str_gsub },
+        { NULL, NULL }
+    };
+    luaL_setfuncs(L, patterns, 0);
     /* Methods on string values (s:find(...)) reach the same functions; the metatable itself
        is hidden: getmetatable("") returns false. */
     lua_pushliteral(L, "");
