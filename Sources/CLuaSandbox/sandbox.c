@@ -860,10 +860,19 @@ static int malformed_at(lua_State *L, const value_path *p, const char *problem, 
 
 static void encode_value(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path);
 
+static void encode_plain_table(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path);
+
+/* A lazy input table is filled in and a read-only proxy is seen through before encoding, so a
+   policy can pass `event.payload` or a table built at load into an action whole. */
 static void encode_table(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path) {
     if (depth > MAX_ENCODE_DEPTH) malformed_at(L, path, "nested too deeply", "");
-    luaL_checkstack(L, 6, "nested too deeply");
-    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, "nested too deeply");
+    push_raw_target(L, idx);
+    encode_plain_table(L, out, lua_gettop(L), depth, path);
+    lua_pop(L, 1);
+}
+
+static void encode_plain_table(lua_State *L, arb_buf *out, int idx, int depth, const value_path *path) {
     /* A table is a list when its keys are exactly 1..n, else an object with string keys.
        Objects (the usual case) are written in one pass; a list is rewritten when detected. */
     size_t start = out->length;

@@ -36,6 +36,26 @@ import Testing
         #expect(echo["nothing"] == .null)
     }
 
+    @Test func inputAndSharedTablesPassIntoActionsWhole() throws {
+        // `event.payload.details` and `REGIONS` are never read field by field before being
+        // handed over: they must still arrive complete.
+        let engine = try engine(["probe.lua": """
+            local REGIONS = { eu = { vat = true }, names = { "EU", "US" } }
+            return { name = "probe", on = { "credit.requested" }, decide = function(event, ctx)
+              return approve{ actions = { credit_memo{ amount_minor = 5, currency = "USD",
+                details = event.payload.details, regions = REGIONS, account = ctx.account } } }
+            end }
+            """])
+        let details: JSONValue = ["ticket": "T-1", "nested": ["deep": 1, "list": [1, 2]]]
+        let decision = engine.decide(try creditEvent(extra: ["details": details]), context: activeStandard(), guardrails: Guardrails())
+        #expect(decision.policies.first?.error == nil, "\(decision.policies.first?.error ?? "")")
+        let fields = try #require(decision.actions.first?.fields)
+        #expect(fields["details"] == details)
+        #expect(fields["regions"] == ["eu": ["vat": true], "names": ["EU", "US"]])
+        #expect(fields["account"]?["tier"] == "standard")
+        #expect(fields["account"]?["entitlements"] == .object([:]) || fields["account"]?["entitlements"] == .array([]))
+    }
+
     @Test func helpersBuildTheDecision() throws {
         let engine = try engine(["probe.lua": policy("""
             log("checking", event.payload.amount_minor)

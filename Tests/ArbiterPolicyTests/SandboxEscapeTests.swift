@@ -16,6 +16,10 @@ import Testing
         var testDescription: String { name }
     }
 
+    /// CPU-bound attacks end on the instruction budget, or on the 50 ms bound first when the
+    /// machine is loaded (tests run in parallel): either is a clean, bounded end.
+    static let limit = "instruction budget exceeded|time limit exceeded"
+
     static let attacks: [Attack] = [
         // Absent libraries and functions.
         Attack(name: "io is absent", lua: "return io.open('/etc/passwd')", error: "global 'io'"),
@@ -48,15 +52,15 @@ import Testing
         // Bytecode and finalizers.
         Attack(name: "__gc finalizer that loops", lua: "setmetatable({}, { __gc = function() while true do end end })", error: "__gc finalizers are not allowed"),
         // Budget.
-        Attack(name: "infinite loop", lua: "while true do end", error: "instruction budget exceeded"),
-        Attack(name: "infinite loop inside pcall", lua: "pcall(function() while true do end end) return approve{}", error: "instruction budget exceeded"),
+        Attack(name: "infinite loop", lua: "while true do end", error: limit),
+        Attack(name: "infinite loop inside pcall", lua: "pcall(function() while true do end end) return approve{}", error: limit),
         Attack(name: "pcall in a loop cannot swallow the budget", lua: "while true do pcall(function() while true do end end) end", error: "exceeded"),
         Attack(name: "infinite loop inside xpcall with a looping handler",
-               lua: "xpcall(function() while true do end end, function() while true do end end) return approve{}", error: "instruction budget exceeded"),
+               lua: "xpcall(function() while true do end end, function() while true do end end) return approve{}", error: limit),
         Attack(name: "infinite loop inside a coroutine",
-               lua: "local co = coroutine.create(function() while true do end end) coroutine.resume(co) return approve{}", error: "instruction budget exceeded"),
+               lua: "local co = coroutine.create(function() while true do end end) coroutine.resume(co) return approve{}", error: limit),
         Attack(name: "infinite loop inside coroutine.wrap",
-               lua: "pcall(coroutine.wrap(function() while true do end end)) return approve{}", error: "instruction budget exceeded"),
+               lua: "pcall(coroutine.wrap(function() while true do end end)) return approve{}", error: limit),
         Attack(name: "looping __close in a coroutine closed after a budget error",
                lua: """
                local co = coroutine.create(function()
@@ -65,7 +69,7 @@ import Testing
                end)
                local guard <close> = setmetatable({}, { __close = function() coroutine.close(co) end })
                coroutine.resume(co)
-               """, error: "instruction budget exceeded"),
+               """, error: limit),
         Attack(name: "unbounded recursion", lua: "local function f(n) return f(n + 1) + 1 end return f(1)", error: "exceeded|stack overflow"),
         Attack(name: "recursion through metamethods", lua: "local t = setmetatable({}, { __index = function(t, k) return t[k] end }) return t.x", error: "stack overflow"),
         // Memory.
@@ -75,9 +79,9 @@ import Testing
         Attack(name: "string.rep just over the memory cap", lua: "return string.rep('abcd', 5e6)", error: "memory limit exceeded"),
         Attack(name: "memory error inside pcall is not swallowed", lua: "pcall(string.rep, 'x', 2e9) return approve{}", error: "memory limit exceeded"),
         // Pathological patterns and big strings in C functions.
-        Attack(name: "pathological pattern .-.-.-b", lua: "return string.find(('a'):rep(5000), '.-.-.-b')", error: "instruction budget exceeded"),
-        Attack(name: "pathological pattern in gsub", lua: "return (('a'):rep(5000)):gsub('.-.-.-b', 'x')", error: "instruction budget exceeded"),
-        Attack(name: "pathological pattern in gmatch", lua: "for m in (('a'):rep(5000)):gmatch('(.-)(.-)(.-)b') do end", error: "instruction budget exceeded"),
+        Attack(name: "pathological pattern .-.-.-b", lua: "return string.find(('a'):rep(5000), '.-.-.-b')", error: limit),
+        Attack(name: "pathological pattern in gsub", lua: "return (('a'):rep(5000)):gsub('.-.-.-b', 'x')", error: limit),
+        Attack(name: "pathological pattern in gmatch", lua: "for m in (('a'):rep(5000)):gmatch('(.-)(.-)(.-)b') do end", error: limit),
         Attack(name: "pathological pattern in match", lua: "return (('a'):rep(3000)):match('(a*)*b')", error: "exceeded"),
         Attack(name: "long scans of a big string in a loop", lua: "local s = ('x'):rep(1e6) while true do local _ = utf8.len(s) end", error: "exceeded"),
         Attack(name: "repeated upper() of a big string", lua: "local s = ('x'):rep(4e6) while true do s:upper() end", error: "exceeded"),
