@@ -15,7 +15,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         print("Created the initial admin API key (shown only once, store it now):\n  \(key.secret)")
         fflush(nil)   // flush every output stream: stdout may be a file
     }
-    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits), guardrails: configuration.guardrails)
+    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig), guardrails: configuration.guardrails)
     if let directory = configuration.policiesDirectory {
         try await services.loadPolicies(from: directory, logger: logger)
     } else {

@@ -11,9 +11,12 @@ public struct ServerConfiguration: Sendable {
     public var policiesDirectory: String?
     public var limits: PolicyLimits
     public var guardrails: Guardrails
+    /// What policies read as `ctx.config`.
+    public var policyConfig: [String: JSONValue]
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
-                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails()) {
+                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:]) {
+        self.policyConfig = policyConfig
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory

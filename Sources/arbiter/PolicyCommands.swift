@@ -19,9 +19,11 @@ extension Arbiter.Policy {
         @Argument(help: "Directory of .lua policies.")
         var directory: String
 
+        @OptionGroup var options: PolicyOptions
+
         func run() throws {
             let policyDirectory = PolicyDirectory(path: directory)
-            let engine = PolicyEngine()
+            let engine = PolicyEngine(config: try options.config(), warmStates: 0)
             let runner = PolicyTestRunner(engine: engine)
             var passed = 0
             var failed = 0
@@ -64,9 +66,11 @@ extension Arbiter.Policy {
         @Argument(help: "Directory of .lua policies.")
         var directory: String
 
+        @OptionGroup var options: PolicyOptions
+
         func run() throws {
             let policyDirectory = PolicyDirectory(path: directory)
-            let engine = PolicyEngine()
+            let engine = PolicyEngine(config: try options.config(), warmStates: 0)
             var problems: [String] = []
             var names: [String: String] = [:]
             let sources = try policyDirectory.sources()
@@ -113,6 +117,8 @@ extension Arbiter.Policy {
         @Option(help: "JSON file with {\"account\": {...}, \"history\": {...}, \"now\": ...}.")
         var context: String?
 
+        @OptionGroup var options: PolicyOptions
+
         func run() throws {
             func readJSON(_ path: String) throws -> JSONValue {
                 guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
@@ -132,7 +138,7 @@ extension Arbiter.Policy {
             } catch let error as InvalidInput {
                 throw CommandFailure("\(context ?? "context"): \(error)")
             }
-            let engine = PolicyEngine()
+            let engine = PolicyEngine(config: try options.config(), warmStates: 0)
             let set = try engine.compile(PolicyDirectory(path: policies).sources())
             let decision = engine.decide(eventValue, context: policyContext, guardrails: Guardrails(), set: set)
             var fields = decision.json.objectValue ?? [:]

@@ -31,6 +31,8 @@ extension Arbiter {
         @Option(help: "Wall-clock bound per evaluation, in milliseconds.")
         var timeLimitMs: Int64 = 50
 
+        @OptionGroup var policyOptions: PolicyOptions
+
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             let host = host ?? environment["ARBITER_HOST"] ?? "127.0.0.1"
@@ -41,7 +43,8 @@ extension Arbiter {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             let configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
-                limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs))
+                limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
+                policyConfig: try policyOptions.config())
             let app = try await buildApplication(configuration)
             try await app.runService()
         }

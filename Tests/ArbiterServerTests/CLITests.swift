@@ -96,6 +96,19 @@ func temporaryDirectory() throws -> URL {
         #expect(decision?["actions"]?.arrayValue?.first?["amount_minor"] == 2500)
     }
 
+    @Test func simulateGivesPoliciesTheConfigFile() throws {
+        let dir = try temporaryDirectory()
+        try "return { name = 'cfg', on = { 'credit.requested' }, decide = function(e, ctx) return review{ queue = ctx.config.queue } end }"
+            .write(to: dir.appendingPathComponent("cfg.lua"), atomically: true, encoding: .utf8)
+        try #"{"id":"e1","type":"credit.requested","source":"s","occurred_at":"2026-11-22T10:00:00Z","account_id":"a","correlation_id":"c","payload":{"amount_minor":100,"currency":"USD","reason":"r"}}"#
+            .write(to: dir.appendingPathComponent("event.json"), atomically: true, encoding: .utf8)
+        try #"{"queue": "finance-eu"}"#.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let (status, output) = try runArbiter(["policy", "simulate", "--policies", dir.path, "--event", dir.appendingPathComponent("event.json").path,
+                                               "--policy-config", dir.appendingPathComponent("config.json").path])
+        #expect(status == 0, "\(output)")
+        #expect(try JSONValue.parse(Data(output.utf8))["decision"]?["queue"] == "finance-eu", "\(output)")
+    }
+
     @Test func simulateNamesTheBadFieldOfAnInvalidEvent() throws {
         let dir = try temporaryDirectory()
         try #"{"id":"e1","type":"credit.requested","source":"s","occurred_at":"yesterday","account_id":"a","correlation_id":"c","payload":{"amount_minor":-5,"currency":"usd","reason":"r"}}"#
