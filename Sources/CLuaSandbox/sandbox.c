@@ -988,33 +988,26 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
         malformed(L, "decide must return approve{...}, review{...} or reject{...}, got %s%s",
                   luaL_typename(L, idx), "");
 
-    /* Every key must be a known field: compare the number of keys with the number of known
-       fields present, and name the stranger only when they differ. */
-    int keys = 0, present = 0;
+    /* One pass over the table: each known field lands in its stack slot (nil when absent);
+       any other key is an error. */
+    int slots = lua_gettop(L) + 1;
+    for (int i = 0; DECISION_FIELDS[i]; i++) lua_pushnil(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        keys++;
-    }
-    for (const char *const *f = DECISION_FIELDS; *f; f++) {
-        if (raw_field(L, idx, *f) != LUA_TNIL) present++;
-        lua_pop(L, 1);
-    }
-    if (keys != present) {
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            lua_pop(L, 1);
-            if (lua_type(L, -1) != LUA_TSTRING) malformed(L, "decision keys must be field names%s%s", "", "");
-            const char *key = lua_tostring(L, -1);
-            int known = 0;
-            for (const char *const *f = DECISION_FIELDS; *f; f++)
-                if (strcmp(key, *f) == 0) known = 1;
-            if (!known)
+        int slot = -1;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t n;
+            const char *key = lua_tolstring(L, -2, &n);
+            for (int i = 0; DECISION_FIELDS[i]; i++)
+                if (strlen(DECISION_FIELDS[i]) == n && memcmp(DECISION_FIELDS[i], key, n) == 0) slot = i;
+            if (slot < 0)
                 malformed(L, "decision has an unknown field '%s' (expected outcome, queue, reasons, actions, sla_hours, approvals_required)%s", key, "");
+        } else {
+            malformed(L, "decision keys must be field names%s%s", "", "");
         }
+        lua_replace(L, slots + slot);
     }
-
-    raw_field(L, idx, "outcome");
+    lua_pushvalue(L, slots + 0);   /* outcome */
     uint8_t outcome = 0;
     if (lua_type(L, -1) == LUA_TSTRING) {
         const char *o = lua_tostring(L, -1);
@@ -1027,7 +1020,7 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     lua_pop(L, 1);
     buf_u8(L, out, outcome);
 
-    raw_field(L, idx, "queue");
+    lua_pushvalue(L, slots + 1);   /* queue */
     if (lua_isnil(L, -1)) {
         buf_u32(L, out, 0);
     } else {
@@ -1039,7 +1032,7 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     }
     lua_pop(L, 1);
 
-    raw_field(L, idx, "sla_hours");
+    lua_pushvalue(L, slots + 4);   /* sla_hours */
     if (lua_isnil(L, -1)) {
         buf_i64(L, out, -1);
     } else {
@@ -1050,7 +1043,7 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     }
     lua_pop(L, 1);
 
-    raw_field(L, idx, "approvals_required");
+    lua_pushvalue(L, slots + 5);   /* approvals_required */
     if (lua_isnil(L, -1)) {
         buf_i64(L, out, 0);
     } else {
@@ -1060,7 +1053,7 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     }
     lua_pop(L, 1);
 
-    raw_field(L, idx, "reasons");
+    lua_pushvalue(L, slots + 2);   /* reasons */
     if (lua_isnil(L, -1)) {
         buf_u32(L, out, 0);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
@@ -1091,7 +1084,7 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     }
     lua_pop(L, 1);
 
-    raw_field(L, idx, "actions");
+    lua_pushvalue(L, slots + 3);   /* actions */
     if (lua_isnil(L, -1)) {
         buf_u32(L, out, 0);
     } else if (lua_istable(L, -1)) {
