@@ -56,7 +56,7 @@ struct Bench {
                 let t0 = monotonic()
                 let decision = engine.decide(event, context: context, guardrails: guardrails)
                 let t1 = monotonic()
-                if decision.policies.isEmpty { fatalError("no policy evaluated") }
+                precondition(!decision.policies.isEmpty, "no policy evaluated")
                 latencies.append(t1 - t0)
                 now = t1
             }

@@ -21,6 +21,15 @@ func runArbiter(_ arguments: [String]) throws -> (status: Int32, output: String)
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// Writes `event.json`: a valid credit request for 1.00 USD on account `a`.
+@discardableResult
+func writeCreditEvent(in dir: URL) throws -> URL {
+    let file = dir.appendingPathComponent("event.json")
+    try #"{"id":"e1","type":"credit.requested","source":"s","occurred_at":"2026-11-22T10:00:00Z","account_id":"a","correlation_id":"c","payload":{"amount_minor":100,"currency":"USD","reason":"r"}}"#
+        .write(to: file, atomically: true, encoding: .utf8)
+    return file
+}
+
 func temporaryDirectory() throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir.appendingPathComponent("tests"), withIntermediateDirectories: true)
@@ -71,8 +80,7 @@ func temporaryDirectory() throws -> URL {
         let dir = try temporaryDirectory()
         try "return { name = 'loops', on = { 'credit.requested' }, decide = function() while true do end end }"
             .write(to: dir.appendingPathComponent("loops.lua"), atomically: true, encoding: .utf8)
-        try #"{"id":"e1","type":"credit.requested","source":"s","occurred_at":"2026-11-22T10:00:00Z","account_id":"a","correlation_id":"c","payload":{"amount_minor":100,"currency":"USD","reason":"r"}}"#
-            .write(to: dir.appendingPathComponent("event.json"), atomically: true, encoding: .utf8)
+        try writeCreditEvent(in: dir)
         let (status, output) = try runArbiter(["policy", "simulate", "--policies", dir.path, "--event", dir.appendingPathComponent("event.json").path])
         #expect(status == 0, "\(output)")
         let decision = try JSONValue.parse(Data(output.utf8))["decision"]
@@ -100,8 +108,7 @@ func temporaryDirectory() throws -> URL {
         let dir = try temporaryDirectory()
         try "return { name = 'cfg', on = { 'credit.requested' }, decide = function(e, ctx) return review{ queue = ctx.config.queue } end }"
             .write(to: dir.appendingPathComponent("cfg.lua"), atomically: true, encoding: .utf8)
-        try #"{"id":"e1","type":"credit.requested","source":"s","occurred_at":"2026-11-22T10:00:00Z","account_id":"a","correlation_id":"c","payload":{"amount_minor":100,"currency":"USD","reason":"r"}}"#
-            .write(to: dir.appendingPathComponent("event.json"), atomically: true, encoding: .utf8)
+        try writeCreditEvent(in: dir)
         try #"{"queue": "finance-eu"}"#.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let (status, output) = try runArbiter(["policy", "simulate", "--policies", dir.path, "--event", dir.appendingPathComponent("event.json").path,
                                                "--policy-config", dir.appendingPathComponent("config.json").path])
