@@ -388,11 +388,14 @@ static int sb_xpcall(lua_State *L) {
     return finish_pcall(L, status, 2);
 }
 
+static void claim_field(lua_State *L, arb_sandbox *S, int idx, int key_idx);
+
 static int sb_rawset(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
     if (is_frozen(L, 1)) return luaL_error(L, "attempt to modify a read-only table (tables shared between evaluations cannot change)");
+    claim_field(L, arb_sandbox_of(L), 1, 2);
     lua_settop(L, 3);
     lua_rawset(L, 1);
     return 1;
@@ -575,9 +578,10 @@ static void copy_functions(lua_State *L, int from, int to, const char *const *na
  * on first read and caches it with rawset. A policy reads a handful of the fields it is given,
  * and copying a field costs about as much as reading it twice, so this is the cheaper way
  * (setting every field up front measured ~25% slower on credit_thresholds). Each field is
- * copied in at most once (a per-table bit mask), so a field the policy removed stays removed;
- * pairs, next and rawget copy the remaining fields first, so a lazy table behaves as the plain
- * table it stands for. The buffer is valid only during the evaluation; the registry of lazy
+ * copied in at most once (a per-table bit mask), so a field the policy removed stays removed,
+ * and a field the policy writes before reading it (__newindex, rawset) counts as copied, so
+ * the input never overwrites it; pairs, next and rawget copy the remaining fields first. So a
+ * lazy table behaves as the plain table it stands for. The buffer is valid only during the evaluation; the registry of lazy
  * tables is cleared before each call, so a table kept from an earlier evaluation can never
  * read it.
  */
@@ -763,6 +767,36 @@ static lazy_entry *lazy_entry_of(lua_State *L, arb_sandbox *S, int idx) {
     const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
     return mt == S->lazy_metatable ? find_lazy(S, lua_topointer(L, idx)) : NULL;
+}
+
+/* The policy is about to store the key at `key_idx` into the lazy table at `idx`: mark that
+   field as copied, so the input's value never replaces what the policy wrote. */
+static void claim_field(lua_State *L, arb_sandbox *S, int idx, int key_idx) {
+    lazy_entry *e;
+    if (lua_type(L, key_idx) != LUA_TSTRING || (e = lazy_entry_of(L, S, idx)) == NULL || e->complete) return;
+    size_t klen;
+    const char *key = lua_tolstring(L, key_idx, &klen);
+    const uint8_t *p = e->object + 1;
+    uint32_t count = read_u32_at(p);
+    p += 4;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t len = read_u32_at(p);
+        const uint8_t *k = p + 4;
+        p += 4 + len;
+        if (len == klen && memcmp(k, key, klen) == 0) {
+            e->copied |= (uint64_t)1 << i;
+            return;
+        }
+        p += 4 + read_u32_at(p);
+    }
+}
+
+/* __newindex of lazy tables: runs for keys not in the table yet. */
+static int lazy_newindex(lua_State *L) {
+    claim_field(L, arb_sandbox_of(L), 1, 2);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
 }
 
 /* pairs(lazy table): copy everything in, then iterate it as a plain table. Upvalue 1: next. */
@@ -1194,9 +1228,11 @@ static int setup_body(lua_State *L) {
     lua_setfield(L, base, "null");
 
     /* The metatable shared by lazy input tables (see push_value). */
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushcfunction(L, lazy_index);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
     lua_getfield(L, G, "next");
     lua_pushcclosure(L, lazy_pairs, 1);
     lua_setfield(L, -2, "__pairs");

@@ -213,6 +213,23 @@ import Testing
         }
     }
 
+    @Test func writesToUnreadInputFieldsStick() throws {
+        let engine = try engine(["probe.lua": policy("""
+            event.payload.currency = "EUR"
+            rawset(event.payload, "reason", "rewritten")
+            event.payload.amount_minor = 7
+            event.payload.amount_minor = nil
+            local seen = {}
+            for k, v in pairs(event.payload) do seen[#seen + 1] = k .. "=" .. tostring(v) end
+            table.sort(seen)
+            assert(table.concat(seen, ";") == "currency=EUR;reason=rewritten", table.concat(seen, ";"))
+            assert(event.payload.amount_minor == nil)
+            return approve{}
+            """)])
+        let decision = engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails())
+        #expect(decision.policies.first?.error == nil, "\(decision.policies.first?.error ?? "")")
+    }
+
     @Test func lazyInputTablesBehaveAsPlainTables() throws {
         let engine = try engine(["probe.lua": policy("""
             local keys = {}
