@@ -1381,14 +1381,26 @@ typedef struct freezer {
     void *env_id;        /* lua_upvalueid of the chunk's _ENV */
     loaded_policy *slot; /* receives the recorded upvalue numbers */
     int upvalue_capacity;
+    const char *file;    /* for messages */
 } freezer;
 
 static void freeze_value(lua_State *L, freezer *fz, int depth);
 
-/* Freezes the table-valued fields of the table at idx in place and walks its functions. */
+/* Freezes the table-valued fields of the table at idx in place and walks its functions
+   (values and keys: a function used as a key is callable through pairs). */
 static void freeze_fields(lua_State *L, freezer *fz, int idx, int depth) {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+        int key_kind = lua_type(L, -2);
+        if (key_kind == LUA_TTABLE || key_kind == LUA_TTHREAD) {
+            arb_sandbox_of(L)->malformed = 1;
+            luaL_error(L, "%s: a table built at load time cannot use a %s as a key", fz->file, lua_typename(L, key_kind));
+        }
+        if (key_kind == LUA_TFUNCTION) {
+            lua_pushvalue(L, -2);
+            freeze_value(L, fz, depth + 1);   /* records its upvalues; the function stays the key */
+            lua_pop(L, 1);
+        }
         int kind = lua_type(L, -1);
         if (kind == LUA_TTABLE || kind == LUA_TFUNCTION || kind == LUA_TTHREAD) {
             freeze_value(L, fz, depth + 1);
@@ -1411,7 +1423,7 @@ static void freeze_value(lua_State *L, freezer *fz, int depth) {
     int kind = lua_type(L, v);
     if (kind == LUA_TTHREAD) {
         arb_sandbox_of(L)->malformed = 1;
-        luaL_error(L, "a policy cannot keep a coroutine between evaluations (create it inside decide)");
+        luaL_error(L, "%s: a policy cannot keep a coroutine between evaluations (create it inside decide)", fz->file);
     }
     if (kind != LUA_TTABLE && kind != LUA_TFUNCTION) return;
     if (kind == LUA_TTABLE && is_frozen(L, v)) return;   /* library tables, config */
@@ -1568,6 +1580,7 @@ static int load_body(lua_State *L) {
     fz.env_id = lua_upvalueid(L, chunk, 1);
     loaded_policy *slot = &S->policies[S->policy_count];
     fz.slot = slot;
+    fz.file = file;
     lua_pushvalue(L, decide);
     freeze_value(L, &fz, 0);
     lua_pop(L, 1);

@@ -199,6 +199,33 @@ import Testing
         #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["0"])
     }
 
+    @Test func stateCannotHideInTheKeysOfLoadTimeTables() throws {
+        let engine = try engine(["probe.lua": """
+            local n = 0
+            local BUMP = { [function() n = n + 1 return n end] = true }
+            return { name = "probe", on = { "credit.requested" }, decide = function(event, ctx)
+              local last
+              for f in pairs(BUMP) do last = f() end
+              return approve{ reasons = { tostring(last) } }
+            end }
+            """])
+        for _ in 0..<3 {
+            #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["1"])
+        }
+        do {
+            _ = try engine.compile([PolicySource(file: "keys.lua", source: """
+                local T = { [{}] = true }
+                return { name = "keys", on = { "credit.requested" }, decide = function()
+                  for k in pairs(T) do k.seen = (k.seen or 0) + 1 end
+                  return approve{}
+                end }
+                """)])
+            Issue.record("a table key was accepted")
+        } catch {
+            #expect("\(error)".contains("keys.lua: a table built at load time cannot use a table as a key"), "\(error)")
+        }
+    }
+
     @Test func coroutinesCannotBeKeptBetweenEvaluations() throws {
         let engine = PolicyEngine()
         do {
