@@ -33,6 +33,11 @@ let package = Package(
             dependencies: ["CLua"],
             cSettings: [.unsafeFlags(["-O2"])]
         ),
+        // Test support: a plain Lua state, to compare the sandbox's behaviour with stock Lua.
+        .target(
+            name: "CLuaReference",
+            dependencies: ["CLua"]
+        ),
         .target(
             name: "ArbiterCore",
             dependencies: [
@@ -78,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ArbiterPolicyTests",
-            dependencies: ["ArbiterCore", "ArbiterPolicy"],
+            dependencies: ["ArbiterCore", "ArbiterPolicy", "CLuaReference"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -78,6 +78,7 @@ static int class_contains(int c, int cl) {
     case 'u': result = is_upper(c); break;
     case 'w': result = is_alpha(c) || is_digit(c); break;
     case 'x': result = is_xdigit(c); break;
+    case 'z': result = c == 0; break;   /* deprecated in Lua 5.2, still accepted by 5.4 */
     default: return cl == c;   /* %x for a non-alphanumeric x is x itself */
     }
     return is_upper(cl) ? !result : result;
@@ -341,11 +342,13 @@ static int push_captures(MatchState *ms, const char *s, const char *e) {
     return count;
 }
 
+/* Whether string.find must treat the pattern as a pattern. Like Lua's own test, ')' and ']'
+   alone do not count: such a pattern is searched for as plain text. */
 static int has_specials(const char *p, size_t lp) {
     for (size_t i = 0; i < lp; i++) {
         switch (p[i]) {
         case '^': case '$': case '*': case '+': case '?': case '.':
-        case '(': case ')': case '[': case ']': case '%': case '-':
+        case '(': case '[': case '%': case '-':
             return 1;
         default:
             break;
