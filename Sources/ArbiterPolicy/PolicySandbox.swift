@@ -29,7 +29,6 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
 /// hands each sandbox to one evaluation at a time.
 final class PolicySandbox: @unchecked Sendable {
     private let handle: OpaquePointer
-    let limits: PolicyLimits
 
     /// A sandbox with nothing loaded; nil when the state cannot be created (out of memory).
     init?(limits: PolicyLimits, config: [UInt8]) {
@@ -37,7 +36,6 @@ final class PolicySandbox: @unchecked Sendable {
                              time_limit_ns: limits.timeLimitMillis * 1_000_000)
         guard let handle = arb_sandbox_new(raw) else { return nil }
         self.handle = handle
-        self.limits = limits
         let status = config.withUnsafeBufferPointer { arb_sandbox_set_config(handle, $0.baseAddress, $0.count) }
         if status != Int32(ARB_OK) {
             arb_sandbox_free(handle)
@@ -102,9 +100,6 @@ final class PolicySandbox: @unchecked Sendable {
         }
         return .failed(message: message, poisoned: poisoned, log: log)
     }
-
-    /// Instructions charged by the last evaluation.
-    var instructionsUsed: Int64 { arb_sandbox_instructions_used(handle) }
 
     /// The sandbox's output buffer: owned by the sandbox, valid until its next call.
     private func outputReader() -> ValueReader {
