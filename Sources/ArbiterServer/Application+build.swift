@@ -10,9 +10,17 @@ import Logging
 public func buildApplication(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "arbiter"),
                              database: AppDatabase? = nil) async throws -> some ApplicationProtocol {
     let database = try database ?? AppDatabase.open(path: configuration.databasePath)
-    if let key = try await database.createInitialAdminKey() {
-        // Printed once: only the key's hash is stored.
-        print("Created the initial admin API key (shown only once, store it now):\n  \(key.secret)")
+    if let key = try await database.createInitialAdminKey(secret: configuration.adminKey) {
+        if configuration.adminKey == nil {
+            // Shown once and kept in a file only the owner can read; the database holds its hash.
+            let file = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("admin.key")
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: file.path, contents: Data((key.secret + "\n").utf8),
+                                           attributes: [.posixPermissions: 0o600])
+            print("Created the initial admin API key (also in \(file.path), mode 0600):\n  \(key.secret)")
+        } else {
+            print("Created the initial admin API key from ARBITER_ADMIN_KEY.")
+        }
         fflush(nil)   // flush every output stream: stdout may be a file
     }
     let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig), guardrails: configuration.guardrails)
@@ -29,8 +37,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 }
 
 /// The routes of the service.
-public func buildRouter(_ services: Services) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
     router.get("/healthz") { _, _ in
         JSONResponse(.object(["status": "ok"]))
     }
@@ -44,6 +52,8 @@ public func buildRouter(_ services: Services) -> Router<BasicRequestContext> {
             "policies": .int(Int64(services.engine.activeSet.policies.count)),
         ]), status: ready ? .ok : .serviceUnavailable)
     }
+    let v1 = router.group("v1").add(middleware: Authentication(database: services.database))
+    v1.addRoutes(KeysController(database: services.database).endpoints, atPath: "keys")
     return router
 }
 

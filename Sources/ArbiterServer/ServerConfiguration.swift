@@ -13,10 +13,14 @@ public struct ServerConfiguration: Sendable {
     public var guardrails: Guardrails
     /// What policies read as `ctx.config`.
     public var policyConfig: [String: JSONValue]
+    /// The first admin key's secret (ARBITER_ADMIN_KEY) instead of a random one.
+    public var adminKey: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
-                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:]) {
+                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
+                adminKey: String? = nil) {
         self.policyConfig = policyConfig
+        self.adminKey = adminKey
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory

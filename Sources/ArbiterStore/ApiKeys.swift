@@ -19,24 +19,65 @@ public struct CreatedKey: Sendable {
     public let role: Role
 }
 
+/// An API key as routes see it: who is calling, and what it may do. Never the secret.
+public struct ApiKey: Sendable, Hashable {
+    public let id: String
+    public let name: String
+    public let role: Role
+    /// Reviewers: the most money one approval may move, in minor units.
+    public let approvalLimitMinor: Int64?
+    public let createdAt: String
+    public let revokedAt: String?
+
+    /// Whether the key may use a route open to `roles` (`admin` may use every route).
+    public func may(_ roles: [Role]) -> Bool { role == .admin || roles.contains(role) }
+
+    init(row: Row) {
+        id = row["id"]
+        name = row["name"]
+        role = Role(rawValue: row["role"]) ?? .submitter
+        approvalLimitMinor = row["approval_limit_minor"]
+        createdAt = row["created_at"]
+        revokedAt = row["revoked_at"]
+    }
+
+    public var json: JSONValue {
+        .object([
+            "id": .string(id), "name": .string(name), "role": .string(role.rawValue),
+            "approval_limit_minor": approvalLimitMinor.map(JSONValue.int) ?? .null,
+            "created_at": .string(createdAt), "revoked_at": revokedAt.map(JSONValue.string) ?? .null,
+        ])
+    }
+}
+
 extension AppDatabase {
-    /// On first start, creates an admin key and returns it (to be printed once). Returns nil
+    /// On first start, creates the admin key and returns it (to be shown once). With `secret`
+    /// (from ARBITER_ADMIN_KEY) that value becomes the key instead of a random one. Returns nil
     /// when keys already exist.
-    public func createInitialAdminKey() async throws -> CreatedKey? {
+    public func createInitialAdminKey(secret: String? = nil) async throws -> CreatedKey? {
         try await writer.write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys") == 0 else { return nil }
-            return try ApiKeys.create(db, name: "initial admin", role: .admin, createdBy: "system")
+            return try ApiKeys.create(db, name: "initial admin", role: .admin, createdBy: "system", secret: secret)
+        }
+    }
+
+    /// The live key whose secret this is; nil for an unknown or revoked key.
+    public func authenticate(secret: String) async throws -> ApiKey? {
+        let hash = sha256Hex(Array(secret.utf8))
+        return try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", arguments: [hash])
+                .map(ApiKey.init(row:))
         }
     }
 }
 
 public enum ApiKeys {
-    /// Creates a key in the caller's transaction and audits it (without the secret).
+    /// Creates a key in the caller's transaction and audits it (without the secret). A random
+    /// secret is made unless one is given.
     public static func create(_ db: Database, name: String, role: Role, approvalLimitMinor: Int64? = nil,
-                              createdBy: String) throws -> CreatedKey {
+                              createdBy: String, secret given: String? = nil) throws -> CreatedKey {
         var random = SystemRandomNumberGenerator()
-        let secretBytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        let secret = "arb_" + Hex.encode(secretBytes)
+        let secret = given ?? ("arb_" + Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }))
         let id = "key_" + Identifier.make()
         let now = Timestamp.format(Date())
         try db.execute(
@@ -49,5 +90,23 @@ public enum ApiKeys {
                             data: ["name": .string(name), "role": .string(role.rawValue),
                                    "approval_limit_minor": approvalLimitMinor.map(JSONValue.int) ?? .null])
         return CreatedKey(id: id, secret: secret, role: role)
+    }
+}
+
+extension ApiKeys {
+    /// Every key, oldest first.
+    public static func list(_ db: Database) throws -> [ApiKey] {
+        try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at, id").map(ApiKey.init(row:))
+    }
+
+    /// Revokes a key and audits it. Returns the key, or nil when there is no such key.
+    /// Revoking twice keeps the first revocation.
+    public static func revoke(_ db: Database, id: String, by actor: String) throws -> ApiKey? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]) else { return nil }
+        if ApiKey(row: row).revokedAt == nil {
+            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ?", arguments: [Timestamp.format(Date()), id])
+            try AuditLog.append(db, actor: actor, kind: "key.revoked", subject: id)
+        }
+        return try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]).map(ApiKey.init(row:))
     }
 }

@@ -44,7 +44,11 @@ extension Arbiter {
             let configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
                 limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
-                policyConfig: try policyOptions.config())
+                policyConfig: try policyOptions.config(),
+                adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+            if let key = configuration.adminKey, key.count < 16 {
+                throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
+            }
             let app = try await buildApplication(configuration)
             try await app.runService()
         }

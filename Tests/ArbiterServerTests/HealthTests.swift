@@ -8,9 +8,14 @@ import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+/// A new directory for a test's data (the admin key file lands there).
+func scratchDirectory() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-\(UUID().uuidString)").path
+}
+
 @Suite struct HealthTests {
     @Test func healthAndReadinessWithThePoliciesLoaded() async throws {
-        let configuration = ServerConfiguration(policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
+        let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
         let app = try await buildApplication(configuration, database: try AppDatabase.inMemory())
         try await app.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
@@ -28,7 +33,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func startupRecordsPolicyActivationInTheAuditTrailOnce() async throws {
         let database = try AppDatabase.inMemory()
-        let configuration = ServerConfiguration(policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
+        let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
         _ = try await buildApplication(configuration, database: database)
         _ = try await buildApplication(configuration, database: database)   // a restart with the same files
         let kinds = try await database.writer.read { db in try AuditLog.entries(db).map(\.kind) }
@@ -46,7 +51,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         try "return { name = 'x', on = { 'credit.requested' }, decide = function( end }".write(
             to: dir.appendingPathComponent("x.lua"), atomically: true, encoding: .utf8)
         await #expect(throws: (any Error).self) {
-            _ = try await buildApplication(ServerConfiguration(policiesDirectory: dir.path), database: try AppDatabase.inMemory())
+            _ = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: dir.path), database: try AppDatabase.inMemory())
         }
     }
 }

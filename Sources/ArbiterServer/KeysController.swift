@@ -1,0 +1,84 @@
+import ArbiterCore
+import ArbiterStore
+import Foundation
+import GRDB
+import Hummingbird
+
+/// `/v1/keys`: admins create, list and revoke API keys. The secret is returned once, at creation.
+struct KeysController {
+    let database: AppDatabase
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .post(use: create)
+            .get(use: list)
+            .post(":id/revoke", use: revoke)
+    }
+
+    /// `{"name", "role", "approval_limit_minor"?}` → 201 with the key's fields and its `secret`.
+    func create(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let admin = try context.require(.admin)
+        let body = try await JSONBody.object(request, context: context)
+        var errors: [FieldError] = []
+        let name = body["name"]?.stringValue ?? ""
+        if name.isEmpty || name.count > 200 { errors.append(FieldError("name", "is required: 1-200 characters")) }
+        let role = body["role"]?.stringValue.flatMap(Role.init(rawValue:))
+        if role == nil {
+            errors.append(FieldError("role", "must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        var limit: Int64?
+        switch body["approval_limit_minor"] {
+        case nil, .null?: break
+        case .int(let v)? where v >= 0 && v <= Money.maximumMinorUnits: limit = v
+        default: errors.append(FieldError("approval_limit_minor", "must be a non-negative integer number of minor units"))
+        }
+        guard errors.isEmpty, let role else { throw Problem.invalid(InvalidInput(errors)) }
+        let approvalLimit = limit
+        let created = try await database.writer.write { db in
+            try ApiKeys.create(db, name: name, role: role, approvalLimitMinor: approvalLimit, createdBy: admin.id)
+        }
+        guard let key = try await database.authenticate(secret: created.secret) else {
+            throw Problem(status: .internalServerError, title: "Internal error", detail: "the new key could not be read back")
+        }
+        var fields = key.json.objectValue ?? [:]
+        fields["secret"] = .string(created.secret)
+        return JSONResponse(.object(fields), status: .created)
+    }
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        let keys = try await database.writer.read { db in try ApiKeys.list(db) }
+        return JSONResponse(.object(["keys": .array(keys.map(\.json))]))
+    }
+
+    func revoke(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let admin = try context.require(.admin)
+        let id = try context.parameters.require("id")
+        guard let key = try await database.writer.write({ db in try ApiKeys.revoke(db, id: id, by: admin.id) }) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no API key \(id)")
+        }
+        return JSONResponse(key.json)
+    }
+}
+
+/// Reads a JSON object body (at most 1 MiB), or throws the problem a client should see.
+enum JSONBody {
+    static let limit = 1 << 20
+
+    static func object(_ request: Request, context: AppRequestContext) async throws -> [String: JSONValue] {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch {
+            throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body must be at most \(limit) bytes")
+        }
+        guard let value = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
+            throw Problem(status: .badRequest, title: "Not JSON", detail: "the body must be a JSON object")
+        }
+        guard let object = value.objectValue else {
+            throw Problem(status: .unprocessableContent, title: "Invalid request", detail: "the body must be a JSON object",
+                          errors: [FieldError("", "must be an object, got \(value.typeName)")])
+        }
+        return object
+    }
+}
