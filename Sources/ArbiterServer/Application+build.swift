@@ -54,6 +54,7 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     }
     let v1 = router.group("v1").add(middleware: Authentication(database: services.database))
     v1.addRoutes(KeysController(database: services.database).endpoints, atPath: "keys")
+    v1.addRoutes(AccountsController(database: services.database).endpoints, atPath: "accounts")
     return router
 }
 

@@ -36,7 +36,7 @@ enum Migrations {
                     type TEXT NOT NULL,
                     account_id TEXT NOT NULL,
                     correlation_id TEXT NOT NULL,
-                    occurred_at TEXT NOT NULL,
+                    occurred_at TEXT NOT NULL,               -- normalized UTC (Timestamp.format): compares as text
                     received_at TEXT NOT NULL,
                     submitted_by TEXT NOT NULL,              -- API key id
                     body_sha256 TEXT NOT NULL,               -- for idempotent replays

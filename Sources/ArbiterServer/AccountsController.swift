@@ -1,0 +1,98 @@
+import ArbiterCore
+import ArbiterStore
+import Foundation
+import Hummingbird
+
+/// `/v1/accounts/{id}`: the snapshot Arbiter keeps of an account, and its sync from CRM/ERP.
+struct AccountsController {
+    let database: AppDatabase
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get(":id", use: get)
+            .put(":id", use: put)
+    }
+
+    /// The snapshot (status `unknown` for an account never seen) and the history aggregates.
+    func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        let id = try context.parameters.require("id")
+        let (account, history) = try await database.writer.read { db in
+            (try Accounts.snapshot(db, id: id), try Accounts.history(db, accountId: id, now: Date()))
+        }
+        return JSONResponse(Self.json(account, history))
+    }
+
+    /// Replaces the snapshot: `{"status", "tier"?, "mrr_minor"?, "currency"?, "open_balance_minor"?,
+    /// "days_past_due"?, "entitlements"?}`; absent numbers are 0, absent lists empty.
+    func put(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.submitter, .operator)
+        let id = try context.parameters.require("id")
+        guard !id.isEmpty, id.count <= 200 else {
+            throw Problem.invalid(InvalidInput([FieldError("id", "must be 1-200 characters")]))
+        }
+        let account = try Self.snapshot(id: id, from: try await JSONBody.object(request, context: context))
+        let history = try await database.writer.write { db in
+            try Accounts.save(db, account, actor: caller.id)
+            return try Accounts.history(db, accountId: id, now: Date())
+        }
+        return JSONResponse(Self.json(account, history))
+    }
+
+    static func snapshot(id: String, from body: [String: JSONValue]) throws -> AccountSnapshot {
+        var errors: [FieldError] = []
+        let known: Set<String> = ["status", "tier", "mrr_minor", "currency", "open_balance_minor", "days_past_due", "entitlements"]
+        for key in body.keys.sorted() where !known.contains(key) { errors.append(FieldError(key, "is not an account field")) }
+        var account = AccountSnapshot(id: id)
+        let statuses = AccountStatus.allCases.filter { $0 != .unknown }.map(\.rawValue)
+        if let status = body["status"]?.stringValue.flatMap(AccountStatus.init(rawValue:)), status != .unknown {
+            account.status = status
+        } else {
+            errors.append(FieldError("status", "is required: one of \(statuses.joined(separator: ", "))"))
+        }
+        switch body["tier"] {
+        case nil, .null?: break
+        case .string(let s)? where !s.isEmpty && s.count <= 64: account.tier = s
+        default: errors.append(FieldError("tier", "must be a string of 1-64 characters"))
+        }
+        switch body["currency"] {
+        case nil, .null?: break
+        case .string(let code)? where Currency(code) != nil: account.currency = code
+        default: errors.append(FieldError("currency", "must be an ISO 4217 currency code such as USD"))
+        }
+        func integer(_ key: String, minimum: Int64) -> Int64 {
+            switch body[key] {
+            case nil, .null?: return 0
+            case .int(let v)? where v >= minimum && abs(v) <= Money.maximumMinorUnits: return v
+            default:
+                errors.append(FieldError(key, minimum >= 0 ? "must be an integer from 0 to \(Money.maximumMinorUnits)"
+                                                            : "must be an integer of at most \(Money.maximumMinorUnits) in magnitude"))
+                return 0
+            }
+        }
+        account.mrrMinor = integer("mrr_minor", minimum: 0)
+        account.openBalanceMinor = integer("open_balance_minor", minimum: -Money.maximumMinorUnits)
+        account.daysPastDue = integer("days_past_due", minimum: 0)
+        switch body["entitlements"] {
+        case nil, .null?: break
+        case .array(let items)? where items.allSatisfy({ ($0.stringValue?.isEmpty == false) }):
+            account.entitlements = Array(Set(items.compactMap(\.stringValue))).sorted()
+        default: errors.append(FieldError("entitlements", "must be an array of non-empty strings"))
+        }
+        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        return account
+    }
+
+    static func json(_ account: AccountSnapshot, _ history: HistoryAggregates) -> JSONValue {
+        let h = history
+        return .object([
+            "account": account.json,
+            "history": .object([
+                "credits_30d_minor": .int(h.credits30dMinor), "credits_90d_minor": .int(h.credits90dMinor),
+                "credits_365d_minor": .int(h.credits365dMinor), "credit_count_90d": .int(h.creditCount90d),
+                "refunds_90d_minor": .int(h.refunds90dMinor), "open_disputes": .int(h.openDisputes),
+                "failed_payments_30d": .int(h.failedPayments30d),
+            ]),
+        ])
+    }
+}
