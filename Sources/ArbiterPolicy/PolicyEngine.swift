@@ -76,11 +76,17 @@ public final class PolicyEngine: Sendable {
                 compiled.append(CompiledPolicy(source: source, header: loaded.header))
             }
         }
+        return set(of: compiled)
+    }
+
+    /// A set of already compiled policies, with a generation of its own: pooled states are
+    /// matched to sets by generation, so two sets must never share one.
+    public func set(of policies: [CompiledPolicy]) -> PolicySet {
         let generation = state.withLock { s in
             defer { s.nextGeneration += 1 }
             return s.nextGeneration
         }
-        return PolicySet(policies: compiled, generation: generation)
+        return PolicySet(policies: policies, generation: generation)
     }
 
     /// Makes `set` the one every evaluation that starts from now on uses. Evaluations in

@@ -89,7 +89,7 @@ public struct PolicyTestRunner: Sendable {
 
     /// Runs every case of one policy; returns the failures (empty when all pass).
     public func run(policy: CompiledPolicy, cases: [PolicyTestCase]) -> [PolicyTestFailure] {
-        let set = PolicySet(policies: [policy], generation: 0)
+        let set = engine.set(of: [policy])
         var failures: [PolicyTestFailure] = []
         for (i, testCase) in cases.enumerated() {
             func fail(_ expected: String, _ actual: String) {

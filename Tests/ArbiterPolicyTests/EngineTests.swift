@@ -218,6 +218,20 @@ import Testing
         #expect(decision.policies.first?.version == v2.policies.first?.version)
     }
 
+    @Test func separateSetsNeverShareAPooledState() throws {
+        // Regression: sets built outside compile() once shared generation 0, so the pool
+        // handed a state loaded with one policy to an evaluation of another.
+        let engine = PolicyEngine(warmStates: 0)
+        let a = try engine.compile([PolicySource(file: "a.lua", source: policy("return approve{ reasons = 'a' }", name: "a"))])
+        let b = try engine.compile([PolicySource(file: "b.lua", source: policy("return approve{ reasons = 'b' }", name: "b"))])
+        let onlyA = engine.set(of: a.policies)
+        let onlyB = engine.set(of: b.policies)
+        for _ in 0..<3 {
+            #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails(), set: onlyA).reasons == ["a"])
+            #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails(), set: onlyB).reasons == ["b"])
+        }
+    }
+
     @Test func concurrentEvaluationsAreIndependent() async throws {
         let engine = try engine(["a.lua": policy("return approve{ reasons = { tostring(event.payload.amount_minor) } }")])
         try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -40,7 +40,8 @@ func temporaryDirectory() throws -> URL {
     @Test func policyTestPassesTheShippedPolicies() throws {
         let (status, output) = try runArbiter(["policy", "test", repositoryRoot.appendingPathComponent("Policies").path])
         #expect(status == 0, "\(output)")
-        #expect(output.split(separator: "\n").last == "14 passed, 0 failed")
+        let last = String(output.split(separator: "\n").last ?? "")
+        #expect(last.hasSuffix(" passed, 0 failed") && !last.hasPrefix("0 "), "\(output)")
     }
 
     @Test func policyTestPrintsFailingCasesAndExitsNonZero() throws {
