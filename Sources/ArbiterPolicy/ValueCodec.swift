@@ -191,12 +191,13 @@ extension ValueWriter {
         beginObject(3)
         let account = beginField("account")
         let a = context.account
-        beginObject(8)
+        // Absent optional fields are left out, so policies see plain nil for them.
+        beginObject(6 + (a.tier == nil ? 0 : 1) + (a.currency == nil ? 0 : 1))
         field("id", string: a.id)
         field("status", string: a.status.rawValue)
-        field("tier", string: a.tier)
+        if let tier = a.tier { field("tier", string: tier) }
         field("mrr_minor", int: a.mrrMinor)
-        field("currency", string: a.currency)
+        if let currency = a.currency { field("currency", string: currency) }
         field("open_balance_minor", int: a.openBalanceMinor)
         field("days_past_due", int: a.daysPastDue)
         let entitlements = beginField("entitlements")

@@ -481,6 +481,11 @@ static int sb_money(lua_State *L) {
     return 1;
 }
 
+static int null_tostring(lua_State *L) {
+    lua_pushliteral(L, "null");
+    return 1;
+}
+
 /* log(...) records a line in the decision's trace (print is absent). */
 static int sb_log(lua_State *L) {
     arb_sandbox *S = arb_sandbox_of(L);
@@ -1226,6 +1231,16 @@ static int setup_body(lua_State *L) {
     luaL_setfuncs(L, replacements, 0);
     lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
     lua_setfield(L, base, "null");
+    /* tostring(null) == "null" (light userdata share one metatable; null is the only one a
+       policy can reach). */
+    lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, null_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
 
     /* The metatable shared by lazy input tables (see push_value). */
     lua_createtable(L, 0, 4);

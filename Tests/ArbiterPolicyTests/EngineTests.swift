@@ -10,6 +10,8 @@ import Testing
             assert(math.type(p.big) == "integer", "big should be an integer")
             assert(math.type(p.ratio) == "float", "ratio should be a float")
             assert(p.nothing == null, "null should be null")
+            assert(tostring(p.nothing) == "null" and getmetatable(p.nothing) == false, "tostring(null)")
+            assert(ctx.account.tier == "standard" and ctx.account.mrr_minor == 0)
             assert(#p.list == 3 and p.list[3].deep == true, "nested values")
             assert(ctx.account.entitlements[2] == "sso", "entitlements")
             assert(ctx.now == 1763800000 and math.type(ctx.now) == "integer", "now")
