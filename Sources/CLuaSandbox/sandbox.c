@@ -737,13 +737,9 @@ static void materialize(lua_State *L, arb_sandbox *S, int idx, lazy_entry *e) {
     }
 }
 
-/* __index of lazy tables: copy a nested object in from the input on first read, or nil. */
-static int lazy_index(lua_State *L) {
-    arb_sandbox *S = arb_sandbox_of(L);
-    lazy_entry *e;
-    if (lua_type(L, 2) != LUA_TSTRING || (e = find_lazy(S, lua_topointer(L, 1))) == NULL || e->complete) return 0;
-    size_t klen;
-    const char *key = lua_tolstring(L, 2, &klen);
+/* Finds field `key` of a lazy table's object: its number, value and value length. */
+static int find_field(const lazy_entry *e, const char *key, size_t klen, uint32_t *index,
+                      const uint8_t **value, uint32_t *vlen) {
     const uint8_t *p = e->object + 1;
     uint32_t count = read_u32_at(p);
     p += 4;
@@ -751,20 +747,36 @@ static int lazy_index(lua_State *L) {
         uint32_t len = read_u32_at(p);
         const uint8_t *k = p + 4;
         p += 4 + len;
-        uint32_t vlen = read_u32_at(p);
+        uint32_t n = read_u32_at(p);
         p += 4;
         if (len == klen && memcmp(k, key, klen) == 0) {
-            if (e->copied & ((uint64_t)1 << i)) return 0;   /* copied before, then removed */
-            e->copied |= (uint64_t)1 << i;
-            push_value(L, S, p, p + vlen, 1, 1);
-            lua_pushvalue(L, 2);          /* the key Lua passed in: already interned */
-            lua_pushvalue(L, -2);
-            lua_rawset(L, 1);
+            *index = i;
+            *value = p;
+            *vlen = n;
             return 1;
         }
-        p += vlen;
+        p += n;
     }
     return 0;
+}
+
+/* __index of lazy tables: copy a field in from the input on first read, or nil. */
+static int lazy_index(lua_State *L) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    lazy_entry *e;
+    if (lua_type(L, 2) != LUA_TSTRING || (e = find_lazy(S, lua_topointer(L, 1))) == NULL || e->complete) return 0;
+    size_t klen;
+    const char *key = lua_tolstring(L, 2, &klen);
+    uint32_t i, vlen;
+    const uint8_t *value;
+    if (!find_field(e, key, klen, &i, &value, &vlen)) return 0;
+    if (e->copied & ((uint64_t)1 << i)) return 0;   /* copied before, then removed */
+    e->copied |= (uint64_t)1 << i;
+    push_value(L, S, value, value + vlen, 1, 1);
+    lua_pushvalue(L, 2);          /* the key Lua passed in: already interned */
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
 }
 
 static lazy_entry *lazy_entry_of(lua_State *L, arb_sandbox *S, int idx) {
@@ -781,19 +793,9 @@ static void claim_field(lua_State *L, arb_sandbox *S, int idx, int key_idx) {
     if (lua_type(L, key_idx) != LUA_TSTRING || (e = lazy_entry_of(L, S, idx)) == NULL || e->complete) return;
     size_t klen;
     const char *key = lua_tolstring(L, key_idx, &klen);
-    const uint8_t *p = e->object + 1;
-    uint32_t count = read_u32_at(p);
-    p += 4;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t len = read_u32_at(p);
-        const uint8_t *k = p + 4;
-        p += 4 + len;
-        if (len == klen && memcmp(k, key, klen) == 0) {
-            e->copied |= (uint64_t)1 << i;
-            return;
-        }
-        p += 4 + read_u32_at(p);
-    }
+    uint32_t i, vlen;
+    const uint8_t *value;
+    if (find_field(e, key, klen, &i, &value, &vlen)) e->copied |= (uint64_t)1 << i;
 }
 
 /* __newindex of lazy tables: runs for keys not in the table yet. */
