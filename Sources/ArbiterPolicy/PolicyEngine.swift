@@ -111,10 +111,7 @@ public final class PolicyEngine: Sendable {
             return []
         }
         guard let pooled = reused ?? build(set) else {
-            return indexes.map { i in
-                let policy = set.policies[i]
-                return .failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)")
-            }
+            return indexes.map { Self.noState(set.policies[$0]) }
         }
         // The event and context are encoded once, into the state's own buffers, for every policy.
         var eventWriter = ValueWriter(pooled.eventStorage)
@@ -142,7 +139,7 @@ public final class PolicyEngine: Sendable {
         for index in indexes {
             let policy = set.policies[index]
             guard let sandbox = pooled else {
-                results.append(.failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)"))
+                results.append(Self.noState(policy))
                 continue
             }
             let started = monotonicNanos()
@@ -177,6 +174,11 @@ public final class PolicyEngine: Sendable {
         }
         if let pooled { checkin(pooled) }
         return results
+    }
+
+    /// The verdict when no Lua state could be built for a policy: review, never approve.
+    private static func noState(_ policy: CompiledPolicy) -> PolicyResult {
+        .failure(name: policy.name, version: policy.version, error: "\(policy.source.file): no Lua state available (out of memory)")
     }
 
     /// The set to use (the active one unless given) and an idle state built for it, if any,
