@@ -165,3 +165,64 @@ extension PolicyContext {
         self.init(account: account, history: history, now: now)
     }
 }
+
+extension HistoryAggregates {
+    public var json: JSONValue {
+        .object([
+            "credits_30d_minor": .int(credits30dMinor), "credits_90d_minor": .int(credits90dMinor),
+            "credits_365d_minor": .int(credits365dMinor), "credit_count_90d": .int(creditCount90d),
+            "refunds_90d_minor": .int(refunds90dMinor), "open_disputes": .int(openDisputes),
+            "failed_payments_30d": .int(failedPayments30d),
+        ])
+    }
+}
+
+extension PolicyContext {
+    /// The context as recorded with a decision (and read back by backtests): the same shape
+    /// `init(json:accountId:defaultNow:)` reads.
+    public var json: JSONValue {
+        .object(["account": account.json, "history": history.json, "now": .int(now)])
+    }
+}
+
+extension AccountSnapshot {
+    /// The snapshot after a signal event, or nil when the event does not change it. Policies
+    /// see the snapshot *before* the event; this runs after they decided, in the same write.
+    ///
+    /// - `payment.failed`: an active account becomes `past_due`.
+    /// - `payment.succeeded`: the open balance drops by the amount (not below zero, same
+    ///   currency only); a `past_due` account with nothing left open becomes `active` with 0 days
+    ///   past due. A suspended account stays suspended until a reinstatement is delivered.
+    /// - `subscription.changed`: tier, MRR and currency follow the subscription; `cancel` closes
+    ///   the account, `reactivate` (and any change to an account never seen) makes it `active`.
+    /// - `case.escalated` and request events change nothing.
+    /// Accounts Arbiter has never seen only come into being through `subscription.changed` or
+    /// the account sync API: a payment signal alone does not say enough about them.
+    public func applying(_ event: Event) -> AccountSnapshot? {
+        var next = self
+        switch event.type {
+        case .paymentFailed:
+            guard status == .active else { return nil }
+            next.status = .pastDue
+        case .paymentSucceeded:
+            guard status != .unknown, let money = event.money, currency == nil || currency == money.currency.code else { return nil }
+            next.openBalanceMinor = max(0, openBalanceMinor - money.amountMinor)
+            if status == .pastDue && next.openBalanceMinor == 0 {
+                next.status = .active
+                next.daysPastDue = 0
+            }
+        case .subscriptionChanged:
+            next.tier = event.payload["tier"]?.stringValue
+            next.mrrMinor = event.payload["mrr_minor"]?.intValue ?? mrrMinor
+            next.currency = event.payload["currency"]?.stringValue
+            switch event.payload["change"]?.stringValue {
+            case "cancel": next.status = .closed
+            case "reactivate": next.status = .active
+            default: if status == .unknown { next.status = .active }
+            }
+        case .creditRequested, .refundRequested, .invoiceDisputed, .entitlementRequested, .caseEscalated:
+            return nil
+        }
+        return next == self ? nil : next
+    }
+}

@@ -32,6 +32,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
     return Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
+        services: services.backgroundServices,
         logger: logger
     )
 }
@@ -39,6 +40,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 /// The routes of the service.
 public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMetrics(metrics: services.metrics))
     router.get("/healthz") { _, _ in
         JSONResponse(.object(["status": "ok"]))
     }
@@ -52,9 +54,19 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
             "policies": .int(Int64(services.engine.activeSet.policies.count)),
         ]), status: ready ? .ok : .serviceUnavailable)
     }
-    let v1 = router.group("v1").add(middleware: Authentication(database: services.database))
-    v1.addRoutes(KeysController(database: services.database).endpoints, atPath: "keys")
+    router.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.registry.emitToBuffer())))
+    }
+    router.get("/openapi.yaml") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+    let v1 = router.group("v1").add(middleware: Authentication(keys: services.keys))
+    v1.addRoutes(KeysController(database: services.database, keys: services.keys).endpoints, atPath: "keys")
     v1.addRoutes(AccountsController(database: services.database).endpoints, atPath: "accounts")
+    v1.addRoutes(EventsController(intake: services.intake, database: services.database).endpoints, atPath: "events")
+    v1.addRoutes(DecisionsController(database: services.database).endpoints, atPath: "decisions")
     return router
 }
 

@@ -7,6 +7,7 @@ import Hummingbird
 /// `/v1/keys`: admins create, list and revoke API keys. The secret is returned once, at creation.
 struct KeysController {
     let database: AppDatabase
+    let keys: KeyCache
 
     var endpoints: RouteCollection<AppRequestContext> {
         RouteCollection(context: AppRequestContext.self)
@@ -57,6 +58,7 @@ struct KeysController {
         guard let key = try await database.writer.write({ db in try ApiKeys.revoke(db, id: id, by: admin.id) }) else {
             throw Problem(status: .notFound, title: "Not found", detail: "no API key \(id)")
         }
+        keys.invalidate()
         return JSONResponse(key.json)
     }
 }
@@ -73,6 +75,12 @@ enum JSONBody {
             throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body must be at most \(limit) bytes")
         }
         guard let value = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
+            // A body that parses as JSON is accepted whatever its Content-Type (curl's -d sends
+            // form encoding); one that does not is 415 when declared as something else, else 400.
+            if let type = request.headers[.contentType], !type.lowercased().contains("json") {
+                throw Problem(status: .unsupportedMediaType, title: "Unsupported media type",
+                              detail: "the body must be JSON (application/json), not \(type)")
+            }
             throw Problem(status: .badRequest, title: "Not JSON", detail: "the body must be a JSON object")
         }
         guard let object = value.objectValue else {

@@ -4,12 +4,18 @@ import ArbiterStore
 import Foundation
 import GRDB
 import Logging
+import ServiceLifecycle
 
 /// The long-lived parts of a running Arbiter, shared by every route.
 public struct Services: Sendable {
     public let database: AppDatabase
     public let engine: PolicyEngine
     public let guardrails: Guardrails
+    public let metrics: ServiceMetrics
+    /// Writes decisions in group commits; runs as a service beside the HTTP server.
+    let committer: GroupCommitter
+    let intake: Intake
+    let keys: KeyCache
     /// Set once the policies of `--policies` are compiled and active.
     let policiesLoaded: Locked<Bool>
 
@@ -17,8 +23,16 @@ public struct Services: Sendable {
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
+        let metrics = ServiceMetrics()
+        self.metrics = metrics
+        self.committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0) })
+        self.intake = Intake(database: database, engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
+        self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }
+
+    /// The background work that runs beside the HTTP server, stopped gracefully after it.
+    public var backgroundServices: [any Service] { [CommitterService(committer: committer)] }
 
     /// Compiles the policies in `directory`, records any version not yet stored (published and
     /// activated "at start" in the audit trail), and makes the set active.
@@ -53,6 +67,20 @@ public struct Services: Sendable {
         policiesLoaded.withLock { $0 = true }
         for policy in set.policies {
             logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])
+        }
+    }
+}
+
+/// Runs the group committer until graceful shutdown, then writes what is still queued: the HTTP
+/// server stops first (services stop in reverse order), so no acknowledged request is dropped.
+struct CommitterService: Service {
+    let committer: GroupCommitter
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await committer.run()
+        } onGracefulShutdown: {
+            committer.stop()
         }
     }
 }

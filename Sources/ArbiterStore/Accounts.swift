@@ -6,7 +6,7 @@ import GRDB
 public enum Accounts {
     /// The stored snapshot, or `unknown` for an account Arbiter has never seen.
     public static func snapshot(_ db: Database, id: String) throws -> AccountSnapshot {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM accounts WHERE id = ?"), arguments: [id]) else {
             return .unknown(id)
         }
         let entitlementsText: String = row["entitlements"] ?? "[]"
@@ -16,22 +16,23 @@ public enum Accounts {
                                daysPastDue: row["days_past_due"], entitlements: entitlements)
     }
 
-    /// Stores a snapshot (insert or replace) in the caller's transaction and audits the change.
-    public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date = Date()) throws {
+    /// Stores a snapshot (insert or replace) in the caller's transaction and audits the change:
+    /// `account.synced` from the sync API, `account.updated` when a signal event changed it.
+    public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date = Date(),
+                            kind: String = "account.synced", correlationId: String? = nil, cause: String? = nil) throws {
         let entitlements = CanonicalJSON.string(.array(account.entitlements.map(JSONValue.string)))
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO accounts (id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, tier = excluded.tier, mrr_minor = excluded.mrr_minor,
                     currency = excluded.currency, open_balance_minor = excluded.open_balance_minor,
                     days_past_due = excluded.days_past_due, entitlements = excluded.entitlements, updated_at = excluded.updated_at
-                """,
-            arguments: [account.id, account.status.rawValue, account.tier, account.mrrMinor, account.currency,
+                """).execute(arguments: [account.id, account.status.rawValue, account.tier, account.mrrMinor, account.currency,
                         account.openBalanceMinor, account.daysPastDue, entitlements, Timestamp.format(at)])
         var data = account.json.objectValue ?? [:]
         data.removeValue(forKey: "id")
-        try AuditLog.append(db, actor: actor, kind: "account.synced", subject: account.id, data: .object(data), at: at)
+        if let cause { data["event_id"] = .string(cause) }
+        try AuditLog.append(db, actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
     }
 
     /// Aggregates over Arbiter's own records as of `now`:
@@ -42,8 +43,7 @@ public enum Accounts {
     public static func history(_ db: Database, accountId: String, now: Date) throws -> HistoryAggregates {
         func since(_ days: Double) -> String { Timestamp.format(now.addingTimeInterval(-days * 86_400)) }
         let row = try Row.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT
                     COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= ? THEN amount_minor END), 0) AS c30,
                     COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= ? THEN amount_minor END), 0) AS c90,
@@ -52,7 +52,7 @@ public enum Accounts {
                     COALESCE(SUM(CASE WHEN type = 'refund' AND created_at >= ? THEN amount_minor END), 0) AS r90
                 FROM outbox_actions
                 WHERE account_id = ? AND status != 'cancelled' AND type IN ('credit_memo', 'refund')
-                """,
+                """),
             arguments: [since(30), since(90), since(365), since(90), since(90), accountId])
         var history = HistoryAggregates()
         history.credits30dMinor = row?["c30"] ?? 0
@@ -61,15 +61,20 @@ public enum Accounts {
         history.creditCount90d = row?["n90"] ?? 0
         history.refunds90dMinor = row?["r90"] ?? 0
         history.openDisputes = try Int64.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT COUNT(*) FROM review_items r JOIN events e ON e.id = r.event_id
                 WHERE r.account_id = ? AND e.type = 'invoice.disputed' AND r.state IN ('open', 'claimed', 'escalated')
-                """,
+                """),
             arguments: [accountId]) ?? 0
         history.failedPayments30d = try Int64.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM events WHERE account_id = ? AND type = 'payment.failed' AND occurred_at >= ?",
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM events WHERE account_id = ? AND type = 'payment.failed' AND occurred_at >= ?"),
             arguments: [accountId, since(30)]) ?? 0
         return history
+    }
+
+    /// What policies see for an event on this account at `now` (read in one transaction).
+    public static func context(_ db: Database, accountId: String, now: Date) throws -> PolicyContext {
+        PolicyContext(account: try snapshot(db, id: accountId), history: try history(db, accountId: accountId, now: now),
+                      now: Int64(now.timeIntervalSince1970.rounded(.down)))
     }
 }

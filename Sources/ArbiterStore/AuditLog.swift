@@ -9,17 +9,17 @@ public enum AuditLog {
     @discardableResult
     public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String? = nil,
                               data: JSONValue = .object([:]), at: Date = Date()) throws -> AuditEntry {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        // Read the chain's end in the caller's transaction: entries appended earlier in the same
+        // transaction (a group commit writes many events) are seen, so the chain stays linear.
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? AuditEntry.genesisHash
         let entry = AuditEntry.make(seq: seq, at: Timestamp.format(at), actor: actor, kind: kind, subject: subject,
                                     correlationId: correlationId, data: data, prevHash: prevHash)
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO audit_log (seq, at, actor, kind, subject, correlation_id, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [entry.seq, entry.at, entry.actor, entry.kind, entry.subject, entry.correlationId,
+                """).execute(arguments: [entry.seq, entry.at, entry.actor, entry.kind, entry.subject, entry.correlationId,
                         CanonicalJSON.string(entry.data), entry.prevHash, entry.hash])
         return entry
     }

@@ -137,6 +137,15 @@ enum Migrations {
                     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2: indexes for the context every decision reads") { db in
+            // ctx.history sums an account's money actions and counts its open disputes on every
+            // decision: without these, each decision would scan the whole outbox.
+            try db.execute(sql: """
+                CREATE INDEX outbox_account_history ON outbox_actions (account_id, type, created_at);
+                CREATE INDEX review_items_account ON review_items (account_id, state);
+                CREATE INDEX events_account_type ON events (account_id, type, occurred_at);
+                """)
+        }
         return migrator
     }
 }

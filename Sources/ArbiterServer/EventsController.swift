@@ -1,0 +1,106 @@
+import ArbiterCore
+import ArbiterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// `/v1/events`: support and billing systems submit events and get the decision back.
+struct EventsController {
+    let intake: Intake
+    let database: AppDatabase
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .post(use: submit)
+            .get(":id", use: get)
+    }
+
+    /// Validates, decides and stores the event; 201 with the decision once it is durable.
+    /// The same `source` + `id` again: the original response with `Idempotent-Replayed: true`
+    /// when the body is the same, 409 when it differs.
+    func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.require(.submitter)
+        let event: Event
+        do {
+            event = try Event(envelope: .object(try await JSONBody.object(request, context: context)))
+        } catch let error as InvalidInput {
+            throw Problem.invalid(error)
+        }
+        switch try await intake.submit(event, submittedBy: caller.id) {
+        case .decided(let body):
+            return Self.created(body, replayed: false)
+        case .replayed(let body):
+            return Self.created(body, replayed: true)
+        case .conflict(let eventId):
+            throw Problem(status: .conflict, title: "Idempotency conflict",
+                          detail: "source '\(event.source)' already sent event id '\(event.id)' (stored as \(eventId)) with a different body; use a new id for a new event")
+        }
+    }
+
+    static func created(_ body: String, replayed: Bool) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// The event as stored, with its decision's id.
+    func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        let id = try context.parameters.require("id")
+        guard let event = try await database.writer.read({ db in try Decisions.event(db, id: id) }) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no event with id '\(id)'")
+        }
+        return JSONResponse(event)
+    }
+}
+
+/// `/v1/decisions`: what was decided, why, by which policy versions, against which context.
+struct DecisionsController {
+    let database: AppDatabase
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get(use: list)
+            .get(":id", use: get)
+    }
+
+    func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        let id = try context.parameters.require("id")
+        guard let decision = try await database.writer.read({ db in try Decisions.decision(db, id: id) }) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no decision with id '\(id)'")
+        }
+        return JSONResponse(decision)
+    }
+
+    /// `?account_id=&outcome=&from=&to=&cursor=&limit=`: oldest first, `limit` (1-500, default
+    /// 50) per page; `next_cursor` is null on the last page.
+    func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        let query = request.uri.queryParameters
+        var errors: [FieldError] = []
+        var filter = Decisions.Filter()
+        filter.accountId = query["account_id"].map(String.init)
+        if let outcome = query["outcome"] {
+            filter.outcome = DecisionOutcome(rawValue: String(outcome))
+            if filter.outcome == nil { errors.append(FieldError("outcome", "must be one of approve, review, reject, recorded")) }
+        }
+        for (name, path) in [("from", \Decisions.Filter.from), ("to", \Decisions.Filter.to)] {
+            guard let text = query[name[...]] else { continue }
+            if let date = Timestamp.parse(String(text)) { filter[keyPath: path] = date }
+            else { errors.append(FieldError(name, "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z")) }
+        }
+        filter.after = query["cursor"].map(String.init)
+        if let limit = query["limit"] {
+            if let n = Int(limit), (1...500).contains(n) { filter.limit = n }
+            else { errors.append(FieldError("limit", "must be an integer from 1 to 500")) }
+        }
+        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        let page = try await database.writer.read { [filter] db in try Decisions.list(db, filter) }
+        return JSONResponse(.object(["items": .array(page.items), "next_cursor": page.next.map(JSONValue.string) ?? .null]))
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
