@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks. `Scripts/bench.sh engine`: policy evaluations per second through the engine's
-# Swift API (marshalling both ways, pooled states, limits on), one thread then all cores.
+# Benchmarks.
+#   Scripts/bench.sh engine [--seconds N]   policy evaluations per second through the engine's
+#                                           Swift API (marshalling, pooled states, limits on)
+#   Scripts/bench.sh http [--seconds N]     durable decisions per second over HTTP: a release
+#                                           server on a temporary database, 64 connections,
+#                                           credit requests over 10,000 accounts; then the
+#                                           SQLite ceiling for the same rows in batched commits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh
@@ -9,8 +14,24 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench engine --policy Policies/credit_thresholds.lua "${@:2}"
         ;;
+    http)
+        swift build -c release --product arbiter
+        swift build -c release --product arbiter-bench
+        data=$(mktemp -d)
+        port=${BENCH_PORT:-18080}
+        admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        ARBITER_ADMIN_KEY=$admin .build/release/arbiter serve --data-dir "$data" --policies Policies --port "$port" \
+            > "$data/server.log" 2>&1 &
+        server=$!
+        trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
+        for _ in $(seq 1 100); do
+            curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break
+            sleep 0.1
+        done
+        .build/release/arbiter-bench http --server "http://127.0.0.1:$port" --admin-key "$admin" "${@:2}"
+        ;;
     *)
-        echo "usage: Scripts/bench.sh engine [--seconds N]" >&2
+        echo "usage: Scripts/bench.sh engine|http [--seconds N]" >&2
         exit 2
         ;;
 esac

@@ -58,9 +58,23 @@ public struct AuditEntry: Sendable, Hashable {
 
     /// SHA-256 over the previous hash's bytes and this entry's canonical JSON, as hex.
     public func computedHash() -> String {
+        Self.hash(prevHash: prevHash, seq: seq, at: at, actor: actor, kind: kind, subject: subject,
+                  correlationId: correlationId, dataJSON: CanonicalJSON.encode(data))
+    }
+
+    /// The entry hash from the data already in canonical JSON (the bytes that are stored), so
+    /// appending encodes the data once.
+    public static func hash(prevHash: String, seq: Int64, at: String, actor: String, kind: String, subject: String,
+                            correlationId: String?, dataJSON: [UInt8]) -> String {
+        func text(_ s: String) -> [UInt8] { CanonicalJSON.encode(.string(s)) }
+        let canonical = CanonicalJSON.object([
+            ("actor", text(actor)), ("at", text(at)),
+            ("correlation_id", correlationId.map(text) ?? Array("null".utf8)), ("data", dataJSON),
+            ("kind", text(kind)), ("seq", CanonicalJSON.encode(.int(seq))), ("subject", text(subject)),
+        ])
         var hasher = SHA256()
         hasher.update(data: Hex.decode(prevHash) ?? [UInt8](repeating: 0, count: 32))
-        hasher.update(data: CanonicalJSON.encode(canonicalObject))
+        hasher.update(data: canonical)
         return Hex.encode(hasher.finalize())
     }
 }

@@ -3,18 +3,31 @@ import Foundation
 /// Time-ordered identifiers (UUID version 7): new rows land at the end of SQLite's B-trees,
 /// which roughly doubles batched insert throughput compared with random UUIDs.
 public enum Identifier {
-    /// A new UUIDv7 in its canonical lower-case text form.
+    /// A new UUIDv7 in its canonical lower-case text form: 48 bits of Unix milliseconds,
+    /// then 74 random bits (two reads of the system generator, not one per byte: ids are made
+    /// several times per decision).
     public static func make(now: Date = Date()) -> String {
-        var bytes = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
         let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * UInt64(5 - i))) & 0xFF) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70   // version 7
-        bytes[8] = (bytes[8] & 0x3F) | 0x80   // RFC 9562 variant
-        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-        let h = Array(hex)
-        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20..<32])
+        let high = (millis << 16) | 0x7000 | (generator.next() & 0x0FFF)                 // time, version 7, rand_a
+        let low = (generator.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000     // RFC 9562 variant, rand_b
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var position = 0
+            func put(_ value: UInt64, nibbles: Int) {
+                for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
+                    if position == 8 || position == 13 || position == 18 || position == 23 {
+                        buffer[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    buffer[position] = digits.utf8Start[Int((value >> UInt64(shift)) & 0xF)]
+                    position += 1
+                }
+            }
+            put(high, nibbles: 16)
+            put(low, nibbles: 16)
+            return position
+        }
     }
 }
 

@@ -13,10 +13,26 @@ public enum Timestamp {
         }
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(parts.tm_year + 1900).leftPadded(to: 4) + "-" + String(parts.tm_mon + 1).leftPadded(to: 2) + "-"
-            + String(parts.tm_mday).leftPadded(to: 2) + "T" + String(parts.tm_hour).leftPadded(to: 2) + ":"
-            + String(parts.tm_min).leftPadded(to: 2) + ":" + String(parts.tm_sec).leftPadded(to: 2) + "."
-            + String(fraction).leftPadded(to: 6) + "Z"
+        // Written digit by digit: this runs several times per decision.
+        return String(unsafeUninitializedCapacity: 27) { out in
+            var i = 0
+            func put(_ value: Int, _ width: Int) {
+                var v = value
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                i += width
+            }
+            func sep(_ c: Unicode.Scalar) {
+                out[i] = UInt8(ascii: c)
+                i += 1
+            }
+            put(Int(parts.tm_year) + 1900, 4); sep("-"); put(Int(parts.tm_mon) + 1, 2); sep("-"); put(Int(parts.tm_mday), 2)
+            sep("T"); put(Int(parts.tm_hour), 2); sep(":"); put(Int(parts.tm_min), 2); sep(":"); put(Int(parts.tm_sec), 2)
+            sep("."); put(Int(fraction), 6); sep("Z")
+            return i
+        }
     }
 
     /// Parses RFC 3339 (`2026-11-22T10:00:00Z`, `...T10:00:00.5+01:00`); nil when malformed.

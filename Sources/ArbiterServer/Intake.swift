@@ -53,7 +53,7 @@ final class Intake: Sendable {
                 reviewId: decision.outcome == .review ? Identifier.make(now: decidedAt) : nil, context: context,
                 decidedAt: decidedAt, durationMicros: elapsed.microseconds,
                 accountUpdate: event.type.kind == .signal ? context.account.applying(event) : nil, response: "")
-            record.response = CanonicalJSON.string(Self.response(record))
+            record.response = DecisionResponse.encode(record)
             let write = try await committer.submit(record)
             if write == .stored {
                 metrics.eventStored(type: event.type)
@@ -68,22 +68,28 @@ final class Intake: Sendable {
             return sameBody ? .replayed(response) : .conflict(eventId: eventId)
         }
     }
+}
 
-    /// What `POST /v1/events` returns, and what a resubmission replays.
-    static func response(_ record: DecisionRecord) -> JSONValue {
+/// What `POST /v1/events` returns, and what a resubmission replays.
+public enum DecisionResponse {
+    public static func encode(_ record: DecisionRecord) -> String {
         let decision = record.decision
-        var fields: [String: JSONValue] = [
-            "id": .string(record.decisionId), "outcome": .string(decision.outcome.rawValue),
-            "queue": decision.queue.map(JSONValue.string) ?? .null,
-            "reasons": .array(decision.reasons.map(JSONValue.string)), "actions": .array(record.actionsJSON),
-            "review_id": record.reviewId.map(JSONValue.string) ?? .null,
-            "policies": .array(decision.policies.map(\.json)), "decided_at": .string(Timestamp.format(record.decidedAt)),
+        func json(_ value: JSONValue) -> [UInt8] { CanonicalJSON.encode(value) }
+        var fields: [(key: String, json: [UInt8])] = [
+            ("id", json(.string(record.decisionId))), ("outcome", json(.string(decision.outcome.rawValue))),
+            ("queue", json(decision.queue.map(JSONValue.string) ?? .null)),
+            ("reasons", record.encodedReasons), ("actions", record.encodedActions),
+            ("review_id", json(record.reviewId.map(JSONValue.string) ?? .null)),
+            ("policies", record.encodedPolicies), ("decided_at", json(.string(Timestamp.format(record.decidedAt)))),
         ]
         if decision.outcome == .review {
-            fields["approvals_required"] = .int(Int64(max(1, decision.approvalsRequired)))
-            fields["sla_due_at"] = decision.slaSeconds.map { .string(Timestamp.format(record.decidedAt.addingTimeInterval(TimeInterval($0)))) } ?? .null
+            fields.append(("approvals_required", json(.int(Int64(max(1, decision.approvalsRequired))))))
+            fields.append(("sla_due_at", json(decision.slaSeconds.map {
+                .string(Timestamp.format(record.decidedAt.addingTimeInterval(TimeInterval($0))))
+            } ?? .null)))
         }
-        return .object(["event_id": .string(record.eventId), "decision": .object(fields)])
+        let body = CanonicalJSON.object([("event_id", json(.string(record.eventId))), ("decision", CanonicalJSON.object(fields))])
+        return String(decoding: body, as: UTF8.self)
     }
 }
 

@@ -1,11 +1,529 @@
 /// The OpenAPI 3.1 document served at `/openapi.yaml`. Tests hold the server's real responses
-/// to it (OpenAPIConformanceTests), so it cannot drift from what the routes do.
+/// to it (OpenAPIConformanceTests): every documented operation is exercised, every response
+/// seen must be documented with its status, and its body must match the schema.
 enum OpenAPIDocument {
     static let yaml = #"""
 openapi: 3.1.0
 info:
   title: Arbiter
   version: 0.3.0
-paths: {}
+  description: |
+    Policy and approval service. Support and billing systems send events; finance's Lua
+    policies decide approve, review or reject; every step lands in a hash-chained audit trail.
+    Every /v1 route needs `Authorization: Bearer <key>`; errors are application/problem+json.
+    Money is always an integer `amount_minor` with an ISO 4217 `currency`.
+servers:
+  - url: http://127.0.0.1:8080
+security:
+  - apiKey: []
+tags:
+  - name: events
+  - name: decisions
+  - name: accounts
+  - name: keys
+  - name: operations
+paths:
+  /healthz:
+    get:
+      tags: [operations]
+      summary: Liveness
+      security: []
+      responses:
+        "200":
+          description: The process runs.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Health" }
+  /readyz:
+    get:
+      tags: [operations]
+      summary: Readiness (database reachable, policies loaded)
+      security: []
+      responses:
+        "200":
+          description: Ready.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Ready" }
+        "503":
+          description: Not ready; `checks` says what is missing.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Ready" }
+  /metrics:
+    get:
+      tags: [operations]
+      summary: Prometheus metrics (text format)
+      description: |
+        arbiter_events_total{type}, arbiter_decisions_total{outcome,queue},
+        arbiter_policy_evaluation_seconds{policy} (histogram), arbiter_policy_errors_total{policy},
+        arbiter_http_request_duration_seconds{method,route,status} (histogram),
+        arbiter_commit_batch_events (histogram of decisions per database commit).
+      security: []
+      responses:
+        "200":
+          description: Metrics.
+          content:
+            text/plain:
+              schema: { type: string }
+  /openapi.yaml:
+    get:
+      tags: [operations]
+      summary: This document
+      security: []
+      responses:
+        "200":
+          description: The OpenAPI document.
+          content:
+            application/yaml:
+              schema: { type: string }
+  /v1/events:
+    post:
+      tags: [events]
+      summary: Submit an event and get the decision (role submitter)
+      description: |
+        Validates the envelope and its payload against the catalog, evaluates every active
+        policy bound to the type in priority order, combines (reject > review > approve; a
+        policy error is review in `policy-errors`; an approval over a guardrail ceiling is
+        review in `guardrail`) and stores event, decision, review item or outbox actions and
+        audit entries in one transaction before answering. Decisions for one account are made
+        one at a time. The same `source` + `id` again returns the original response with
+        `Idempotent-Replayed: true` (same body) or 409 (different body).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/EventEnvelope" }
+      responses:
+        "201":
+          description: Decided and durable (or replayed).
+          headers:
+            Idempotent-Replayed:
+              description: "`true` when this is the stored response of an earlier identical submission."
+              schema: { type: string, enum: ["true"] }
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/EventDecision" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "413": { $ref: "#/components/responses/Problem" }
+        "415": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/events/{id}:
+    get:
+      tags: [events]
+      summary: An event as stored (any role but auditor-only keys may read)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: The event.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/StoredEvent" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/decisions:
+    get:
+      tags: [decisions]
+      summary: Decisions, oldest first, in pages
+      parameters:
+        - { name: account_id, in: query, schema: { type: string } }
+        - { name: outcome, in: query, schema: { type: string, enum: [approve, review, reject, recorded] } }
+        - { name: from, in: query, description: "decided at or after (RFC 3339)", schema: { type: string, format: date-time } }
+        - { name: to, in: query, description: "decided before (RFC 3339)", schema: { type: string, format: date-time } }
+        - { name: cursor, in: query, description: "`next_cursor` of the previous page", schema: { type: string } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 500, default: 50 } }
+      responses:
+        "200":
+          description: One page.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/DecisionPage" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/decisions/{id}:
+    get:
+      tags: [decisions]
+      summary: A decision with every policy's verdict and the context it was made against
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: The decision.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/StoredDecision" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/accounts/{id}:
+    get:
+      tags: [accounts]
+      summary: The account snapshot (status unknown if never seen) and history aggregates
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: Snapshot and history.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/AccountView" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+    put:
+      tags: [accounts]
+      summary: Replace the snapshot from CRM/ERP (role submitter or operator)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/AccountSync" }
+      responses:
+        "200":
+          description: Stored; the snapshot and history.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/AccountView" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/keys:
+    post:
+      tags: [keys]
+      summary: Create an API key (admin); the secret is shown once
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name, role]
+              properties:
+                name: { type: string }
+                role: { $ref: "#/components/schemas/Role" }
+                approval_limit_minor: { type: [integer, "null"], minimum: 0 }
+      responses:
+        "201":
+          description: Created.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/CreatedKey" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+    get:
+      tags: [keys]
+      summary: List API keys (admin; no secrets)
+      responses:
+        "200":
+          description: Every key.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [keys]
+                additionalProperties: false
+                properties:
+                  keys: { type: array, items: { $ref: "#/components/schemas/Key" } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+  /v1/keys/{id}/revoke:
+    post:
+      tags: [keys]
+      summary: Revoke an API key (admin)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: Revoked.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Key" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+components:
+  securitySchemes:
+    apiKey:
+      type: http
+      scheme: bearer
+  parameters:
+    Id:
+      name: id
+      in: path
+      required: true
+      schema: { type: string }
+  responses:
+    Problem:
+      description: An RFC 9457 problem; `errors` names each bad field for 422.
+      content:
+        application/problem+json:
+          schema: { $ref: "#/components/schemas/Problem" }
+  schemas:
+    Problem:
+      type: object
+      required: [type, title, status, detail]
+      additionalProperties: false
+      properties:
+        type: { type: string }
+        title: { type: string }
+        status: { type: integer }
+        detail: { type: string }
+        errors:
+          type: array
+          items:
+            type: object
+            required: [field, message]
+            additionalProperties: false
+            properties:
+              field: { type: string, description: "e.g. payload.amount_minor" }
+              message: { type: string }
+    Health:
+      type: object
+      required: [status]
+      properties:
+        status: { type: string, enum: [ok] }
+    Ready:
+      type: object
+      required: [status, checks, policies]
+      additionalProperties: false
+      properties:
+        status: { type: string, enum: [ready, not ready] }
+        checks:
+          type: object
+          required: [database, policies]
+          properties:
+            database: { type: boolean }
+            policies: { type: boolean }
+        policies: { type: integer, description: "active policies" }
+    Role:
+      type: string
+      enum: [submitter, reviewer, policy_admin, auditor, operator, admin]
+    Key:
+      type: object
+      required: [id, name, role, approval_limit_minor, created_at, revoked_at]
+      additionalProperties: false
+      properties:
+        id: { type: string }
+        name: { type: string }
+        role: { $ref: "#/components/schemas/Role" }
+        approval_limit_minor: { type: [integer, "null"] }
+        created_at: { type: string, format: date-time }
+        revoked_at: { type: [string, "null"], format: date-time }
+    CreatedKey:
+      type: object
+      required: [id, name, role, approval_limit_minor, created_at, revoked_at, secret]
+      additionalProperties: false
+      properties:
+        id: { type: string }
+        name: { type: string }
+        role: { $ref: "#/components/schemas/Role" }
+        approval_limit_minor: { type: [integer, "null"] }
+        created_at: { type: string, format: date-time }
+        revoked_at: { type: [string, "null"], format: date-time }
+        secret: { type: string, description: "shown once; only its SHA-256 is stored" }
+    EventEnvelope:
+      type: object
+      required: [id, type, source, occurred_at, account_id, correlation_id, payload]
+      additionalProperties: false
+      properties:
+        id: { type: string, description: "the producer's id; with source, the idempotency key" }
+        type:
+          type: string
+          enum: [credit.requested, refund.requested, invoice.disputed, entitlement.requested,
+                 payment.failed, payment.succeeded, subscription.changed, case.escalated]
+        source: { type: string }
+        occurred_at: { type: string, format: date-time }
+        account_id: { type: string }
+        correlation_id: { type: string }
+        payload:
+          description: |
+            By type (amounts are positive integers of minor units, at most 999999999999999):
+            credit.requested: amount_minor, currency, reason; optional case_id, severity (sev1-sev4), invoice_id.
+            refund.requested: amount_minor, currency, payment_id, reason.
+            invoice.disputed: invoice_id, amount_minor, currency, reason.
+            entitlement.requested: feature, reason.
+            payment.failed: invoice_id, amount_minor, currency, attempt, failure_code.
+            payment.succeeded: invoice_id, amount_minor, currency.
+            subscription.changed: subscription_id, change (upgrade, downgrade, cancel, renew, reactivate), tier, mrr_minor (>= 0), currency.
+            case.escalated: case_id, severity.
+          anyOf:
+            - { $ref: "#/components/schemas/MoneyPayload" }
+            - type: object
+              required: [feature, reason]
+            - type: object
+              required: [subscription_id, change, tier, mrr_minor, currency]
+            - type: object
+              required: [case_id, severity]
+    MoneyPayload:
+      type: object
+      required: [amount_minor, currency]
+      properties:
+        amount_minor: { type: integer, minimum: 1, maximum: 999999999999999 }
+        currency: { type: string, pattern: "^[A-Z]{3}$" }
+    Action:
+      type: object
+      required: [id, type]
+      description: An action with its id (the ERP idempotency key) and the fields the policy gave.
+      properties:
+        id: { type: string }
+        type:
+          type: string
+          enum: [credit_memo, refund, account_suspension, account_reinstatement, entitlement_grant, entitlement_revoke]
+        amount_minor: { type: integer, minimum: 1 }
+        currency: { type: string }
+        feature: { type: string }
+    ProposedAction:
+      type: object
+      required: [type]
+      properties:
+        type: { type: string }
+    PolicyVerdict:
+      type: object
+      required: [name, version, outcome, reasons, duration_us, error]
+      additionalProperties: false
+      properties:
+        name: { type: string }
+        version: { type: string, description: "SHA-256 (hex) of the policy source" }
+        outcome: { type: string, enum: [approve, review, reject] }
+        queue: { type: string }
+        reasons: { type: array, items: { type: string } }
+        actions: { type: array, items: { $ref: "#/components/schemas/ProposedAction" } }
+        duration_us: { type: integer }
+        error: { type: [string, "null"] }
+        log: { type: array, items: { type: string } }
+    Outcome:
+      type: string
+      enum: [approve, review, reject, recorded]
+    DecisionSummary:
+      type: object
+      required: [id, outcome, queue, reasons, actions, review_id, policies, decided_at]
+      additionalProperties: false
+      properties:
+        id: { type: string }
+        outcome: { $ref: "#/components/schemas/Outcome" }
+        queue: { type: [string, "null"] }
+        reasons: { type: array, items: { type: string } }
+        actions: { type: array, items: { $ref: "#/components/schemas/Action" } }
+        review_id: { type: [string, "null"] }
+        approvals_required: { type: integer, minimum: 1, description: "review only" }
+        sla_due_at: { type: [string, "null"], format: date-time, description: "review only" }
+        policies: { type: array, items: { $ref: "#/components/schemas/PolicyVerdict" } }
+        decided_at: { type: string, format: date-time }
+    EventDecision:
+      type: object
+      required: [event_id, decision]
+      additionalProperties: false
+      properties:
+        event_id: { type: string, description: "Arbiter's id for the event" }
+        decision: { $ref: "#/components/schemas/DecisionSummary" }
+    StoredEvent:
+      type: object
+      required: [id, source, external_id, type, account_id, correlation_id, occurred_at, received_at, submitted_by, body_sha256, envelope, decision_id]
+      additionalProperties: false
+      properties:
+        id: { type: string }
+        source: { type: string }
+        external_id: { type: string, description: "the producer's id" }
+        type: { type: string }
+        account_id: { type: string }
+        correlation_id: { type: string }
+        occurred_at: { type: string, format: date-time }
+        received_at: { type: string, format: date-time }
+        submitted_by: { type: string, description: "the submitting API key's id" }
+        body_sha256: { type: string }
+        envelope: { $ref: "#/components/schemas/EventEnvelope" }
+        decision_id: { type: [string, "null"] }
+    DecisionListItem:
+      type: object
+      required: [id, event_id, event_type, account_id, correlation_id, outcome, queue, reasons, actions, policies, review_id, review_state, decided_at, duration_us]
+      properties:
+        id: { type: string }
+        event_id: { type: string }
+        event_type: { type: string }
+        account_id: { type: string }
+        correlation_id: { type: string }
+        outcome: { $ref: "#/components/schemas/Outcome" }
+        queue: { type: [string, "null"] }
+        reasons: { type: array, items: { type: string } }
+        actions: { type: array, items: { $ref: "#/components/schemas/Action" } }
+        policies: { type: array, items: { $ref: "#/components/schemas/PolicyVerdict" } }
+        review_id: { type: [string, "null"] }
+        review_state: { type: [string, "null"], enum: [open, claimed, escalated, approved, rejected, null] }
+        decided_at: { type: string, format: date-time }
+        duration_us: { type: integer }
+        context: { $ref: "#/components/schemas/Context" }
+    StoredDecision:
+      allOf:
+        - { $ref: "#/components/schemas/DecisionListItem" }
+      type: object
+      required: [context]
+    DecisionPage:
+      type: object
+      required: [items, next_cursor]
+      additionalProperties: false
+      properties:
+        items: { type: array, items: { $ref: "#/components/schemas/DecisionListItem" } }
+        next_cursor: { type: [string, "null"] }
+    Context:
+      type: object
+      required: [account, history, now]
+      additionalProperties: false
+      properties:
+        account: { $ref: "#/components/schemas/Account" }
+        history: { $ref: "#/components/schemas/History" }
+        now: { type: integer, description: "evaluation time, Unix seconds" }
+    Account:
+      type: object
+      required: [id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements]
+      additionalProperties: false
+      properties:
+        id: { type: string }
+        status: { type: string, enum: [active, past_due, suspended, closed, unknown] }
+        tier: { type: [string, "null"] }
+        mrr_minor: { type: integer }
+        currency: { type: [string, "null"] }
+        open_balance_minor: { type: integer }
+        days_past_due: { type: integer }
+        entitlements: { type: array, items: { type: string } }
+    History:
+      type: object
+      required: [credits_30d_minor, credits_90d_minor, credits_365d_minor, credit_count_90d, refunds_90d_minor, open_disputes, failed_payments_30d]
+      additionalProperties: false
+      properties:
+        credits_30d_minor: { type: integer }
+        credits_90d_minor: { type: integer }
+        credits_365d_minor: { type: integer }
+        credit_count_90d: { type: integer }
+        refunds_90d_minor: { type: integer }
+        open_disputes: { type: integer }
+        failed_payments_30d: { type: integer }
+    AccountView:
+      type: object
+      required: [account, history]
+      additionalProperties: false
+      properties:
+        account: { $ref: "#/components/schemas/Account" }
+        history: { $ref: "#/components/schemas/History" }
+    AccountSync:
+      type: object
+      required: [status]
+      additionalProperties: false
+      properties:
+        status: { type: string, enum: [active, past_due, suspended, closed] }
+        tier: { type: [string, "null"] }
+        mrr_minor: { type: integer, minimum: 0 }
+        currency: { type: [string, "null"] }
+        open_balance_minor: { type: integer }
+        days_past_due: { type: integer, minimum: 0 }
+        entitlements: { type: array, items: { type: string } }
 """#
 }

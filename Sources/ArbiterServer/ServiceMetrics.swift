@@ -16,10 +16,13 @@ public final class ServiceMetrics: Sendable {
                                              .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)]
 
     private let commitBatches: ValueHistogram
+    private let commitDurations: DurationHistogram
 
     public init() {
         commitBatches = registry.makeValueHistogram(name: "arbiter_commit_batch_events", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
                                                     help: "Decisions written per database commit (group commit)")
+        commitDurations = registry.makeDurationHistogram(name: "arbiter_commit_seconds", buckets: Self.requestBuckets,
+                                                         help: "Time one group commit took, writing its rows and syncing")
     }
 
     func eventStored(type: EventType) {
@@ -42,7 +45,10 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func committed(batch: Int) { commitBatches.record(Double(batch)) }
+    func committed(batch: Int, duration: Duration) {
+        commitBatches.record(Double(batch))
+        commitDurations.record(duration)
+    }
 
     func request(method: String, route: String, status: Int, duration: Duration) {
         registry.makeDurationHistogram(name: "arbiter_http_request_duration_seconds",

@@ -6,22 +6,28 @@ import GRDB
 public enum AuditLog {
     /// Appends an entry in the caller's transaction, chaining it to the last one. GRDB
     /// serialises writes, so two appends can never claim the same `seq`.
-    @discardableResult
     public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String? = nil,
-                              data: JSONValue = .object([:]), at: Date = Date()) throws -> AuditEntry {
+                              data: JSONValue = .object([:]), at: Date = Date()) throws {
+        try append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId,
+                   dataJSON: CanonicalJSON.encode(data), at: at)
+    }
+
+    /// Appends an entry whose data is already canonical JSON (it is stored and hashed as given).
+    public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String?,
+                              dataJSON: [UInt8], at: Date) throws {
         // Read the chain's end in the caller's transaction: entries appended earlier in the same
         // transaction (a group commit writes many events) are seen, so the chain stays linear.
         let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? AuditEntry.genesisHash
-        let entry = AuditEntry.make(seq: seq, at: Timestamp.format(at), actor: actor, kind: kind, subject: subject,
-                                    correlationId: correlationId, data: data, prevHash: prevHash)
+        let time = Timestamp.format(at)
+        let hash = AuditEntry.hash(prevHash: prevHash, seq: seq, at: time, actor: actor, kind: kind, subject: subject,
+                                   correlationId: correlationId, dataJSON: dataJSON)
         try db.cachedStatement(sql: """
                 INSERT INTO audit_log (seq, at, actor, kind, subject, correlation_id, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [entry.seq, entry.at, entry.actor, entry.kind, entry.subject, entry.correlationId,
-                        CanonicalJSON.string(entry.data), entry.prevHash, entry.hash])
-        return entry
+                """).execute(arguments: [seq, time, actor, kind, subject, correlationId,
+                                         String(decoding: dataJSON, as: UTF8.self), prevHash, hash])
     }
 
     /// Reads a stored row back as an entry. Data that is not JSON reads as its raw text, so a

@@ -27,6 +27,13 @@ public struct DecisionRecord: Sendable {
     public var accountUpdate: AccountSnapshot?
     /// The response body, stored so a resubmission gets exactly the same answer.
     public var response: String
+    /// The decision's actions with their ids (see ``actionIds``).
+    public let actionsJSON: [JSONValue]
+    /// Canonical JSON of the reasons, the actions with ids and the policy verdicts, encoded once
+    /// for the columns, the audit entry and the response.
+    public let encodedReasons: [UInt8]
+    public let encodedActions: [UInt8]
+    public let encodedPolicies: [UInt8]
 
     public init(eventId: String, event: Event, body: String, bodySHA256: String, submittedBy: String, receivedAt: Date,
                 decisionId: String, decision: Decision, actionIds: [String], reviewId: String?, context: PolicyContext,
@@ -46,15 +53,15 @@ public struct DecisionRecord: Sendable {
         self.durationMicros = durationMicros
         self.accountUpdate = accountUpdate
         self.response = response
-    }
-
-    /// The decision's actions as stored and returned: each action's fields plus its id.
-    public var actionsJSON: [JSONValue] {
-        zip(actionIds, decision.actions).map { id, action in
+        let actions = zip(actionIds, decision.actions).map { id, action -> JSONValue in
             var fields = action.fields
             fields["id"] = .string(id)
             return .object(fields)
         }
+        self.actionsJSON = actions
+        self.encodedReasons = CanonicalJSON.encode(.array(decision.reasons.map(JSONValue.string)))
+        self.encodedActions = CanonicalJSON.encode(.array(actions))
+        self.encodedPolicies = CanonicalJSON.encode(.array(decision.policies.map(\.json)))
     }
 }
 
@@ -95,14 +102,15 @@ public enum Decisions {
             ])
         let decidedAt = Timestamp.format(record.decidedAt)
         let actions = record.actionsJSON
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         try db.cachedStatement(sql: """
             INSERT INTO decisions (id, event_id, account_id, outcome, queue, reasons, actions, policies, context, response,
                                    decided_at, duration_us)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 record.decisionId, record.eventId, event.accountId, decision.outcome.rawValue, decision.queue,
-                CanonicalJSON.string(.array(decision.reasons.map(JSONValue.string))), CanonicalJSON.string(.array(actions)),
-                CanonicalJSON.string(.array(decision.policies.map(\.json))), CanonicalJSON.string(record.context.json),
+                text(record.encodedReasons), text(record.encodedActions), text(record.encodedPolicies),
+                CanonicalJSON.string(record.context.json),
                 record.response, decidedAt, record.durationMicros,
             ])
         switch decision.outcome {
@@ -126,7 +134,7 @@ public enum Decisions {
         try AuditLog.append(db, actor: record.submittedBy, kind: "event.received", subject: record.eventId,
                             correlationId: event.correlationId, data: receivedAuditData(record), at: record.receivedAt)
         try AuditLog.append(db, actor: record.submittedBy, kind: "decision.made", subject: record.decisionId,
-                            correlationId: event.correlationId, data: decisionAuditData(record, actions: actions), at: record.decidedAt)
+                            correlationId: event.correlationId, dataJSON: decisionAuditData(record), at: record.decidedAt)
         if let account = record.accountUpdate {
             try Accounts.save(db, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
                               correlationId: event.correlationId, cause: record.eventId)
@@ -150,17 +158,19 @@ public enum Decisions {
     }
 
     /// The outcome, its reasons and actions, and which version of each policy decided.
-    static func decisionAuditData(_ record: DecisionRecord, actions: [JSONValue]) -> JSONValue {
+    static func decisionAuditData(_ record: DecisionRecord) -> [UInt8] {
         let decision = record.decision
-        return .object([
-            "event_id": .string(record.eventId), "outcome": .string(decision.outcome.rawValue),
-            "queue": decision.queue.map(JSONValue.string) ?? .null,
-            "reasons": .array(decision.reasons.map(JSONValue.string)), "actions": .array(actions),
-            "review_id": record.reviewId.map(JSONValue.string) ?? .null,
-            "policies": .array(decision.policies.map { p in
-                .object(["name": .string(p.name), "version": .string(p.version), "outcome": .string(p.outcome.rawValue),
-                         "error": p.error.map(JSONValue.string) ?? .null])
-            }),
+        let policies: JSONValue = .array(decision.policies.map { p in
+            .object(["name": .string(p.name), "version": .string(p.version), "outcome": .string(p.outcome.rawValue),
+                     "error": p.error.map(JSONValue.string) ?? .null])
+        })
+        return CanonicalJSON.object([
+            ("event_id", CanonicalJSON.encode(.string(record.eventId))),
+            ("outcome", CanonicalJSON.encode(.string(decision.outcome.rawValue))),
+            ("queue", CanonicalJSON.encode(decision.queue.map(JSONValue.string) ?? .null)),
+            ("reasons", record.encodedReasons), ("actions", record.encodedActions),
+            ("review_id", CanonicalJSON.encode(record.reviewId.map(JSONValue.string) ?? .null)),
+            ("policies", CanonicalJSON.encode(policies)),
         ])
     }
 

@@ -30,10 +30,10 @@ public final class GroupCommitter: Sendable {
     private let database: AppDatabase
     private let maxBatch: Int
     private let state = Locked(State())
-    /// Called after each commit with the batch size (for metrics).
-    private let onCommit: @Sendable (Int) -> Void
+    /// Called after each commit with the batch size and the time the transaction took (for metrics).
+    private let onCommit: @Sendable (Int, Duration) -> Void
 
-    public init(database: AppDatabase, maxBatch: Int = 256, onCommit: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(database: AppDatabase, maxBatch: Int = 256, onCommit: @escaping @Sendable (Int, Duration) -> Void = { _, _ in }) {
         self.database = database
         self.maxBatch = max(1, maxBatch)
         self.onCommit = onCommit
@@ -92,6 +92,7 @@ public final class GroupCommitter: Sendable {
 
     private func write(_ batch: [Pending]) async {
         let records = batch.map(\.record)
+        let started = ContinuousClock.now
         do {
             let results = try await database.writer.write { db in
                 records.map { record -> Result<DecisionWrite, any Error> in
@@ -107,7 +108,7 @@ public final class GroupCommitter: Sendable {
                     }
                 }
             }
-            onCommit(batch.count)
+            onCommit(batch.count, ContinuousClock.now - started)
             for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
         } catch {
             for pending in batch { pending.continuation.resume(throwing: error) }

@@ -3,31 +3,53 @@ import ArbiterPolicy
 import Dispatch
 import Foundation
 
-/// `arbiter-bench engine [--policy FILE] [--seconds N]`
-///
+/// `arbiter-bench engine [--policy FILE] [--seconds N]` (see ``EngineBench``) and
+/// `arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]`
+/// (see ``HTTPBench``).
+@main
+struct Bench {
+    static func main() async throws {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let command = arguments.isEmpty ? "" : arguments.removeFirst()
+        var options: [String: String] = [:]
+        while arguments.count >= 2, arguments[0].hasPrefix("--") {
+            options[String(arguments[0].dropFirst(2))] = arguments[1]
+            arguments.removeFirst(2)
+        }
+        switch command {
+        case "engine":
+            try EngineBench.run(policyPath: options["policy"] ?? "Policies/credit_thresholds.lua",
+                                seconds: Double(options["seconds"] ?? "") ?? 3)
+        case "ceiling":
+            let ceiling = try Ceiling.measure(seconds: Double(options["seconds"] ?? "") ?? 5)
+            print(String(format: "ceiling events_per_s=%d (%d events)", Int(ceiling.perSecond), ceiling.events))
+        case "http":
+            guard let server = options["server"], let adminKey = options["admin-key"] else { usage() }
+            try await HTTPBench(server: server, adminKey: adminKey, seconds: Double(options["seconds"] ?? "") ?? 10,
+                                connections: Int(options["connections"] ?? "") ?? 64,
+                                accounts: Int(options["accounts"] ?? "") ?? 10_000).run()
+        default:
+            usage()
+        }
+    }
+
+    static func usage() -> Never {
+        FileHandle.standardError.write(Data("""
+            usage: arbiter-bench engine [--policy FILE] [--seconds N]
+                   arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]
+
+            """.utf8))
+        exit(2)
+    }
+}
+
 /// Evaluates a policy through PolicyEngine.decide — the call the service makes for each event:
 /// encoding the event and context, a pooled sandboxed state with every limit on, decoding and
 /// validating the result, combining — over a mix of inputs that covers every outcome of
 /// credit_thresholds. Runs on one thread, then on every core. The last line is:
 /// `engine evals_per_s=<int> evals_per_s_all_cores=<int> p99_us=<float>`
-@main
-struct Bench {
-    static func main() throws {
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.first == "engine" else {
-            FileHandle.standardError.write(Data("usage: arbiter-bench engine [--policy FILE] [--seconds N]\n".utf8))
-            exit(2)
-        }
-        arguments.removeFirst()
-        var policyPath = "Policies/credit_thresholds.lua"
-        var seconds = 3.0
-        while let flag = arguments.first {
-            arguments.removeFirst()
-            guard let value = arguments.first else { break }
-            arguments.removeFirst()
-            if flag == "--policy" { policyPath = value } else if flag == "--seconds" { seconds = Double(value) ?? seconds }
-        }
-
+enum EngineBench {
+    static func run(policyPath: String, seconds: Double) throws {
         let source = try String(contentsOfFile: policyPath, encoding: .utf8)
         let engine = PolicyEngine()
         engine.activate(try engine.compile([PolicySource(file: URL(fileURLWithPath: policyPath).lastPathComponent, source: source)]))

@@ -31,7 +31,25 @@ extension Arbiter {
         @Option(help: "Wall-clock bound per evaluation, in milliseconds.")
         var timeLimitMs: Int64 = 50
 
+        @Option(name: .customLong("ceiling"),
+                help: "Guardrail ceiling TYPE=MINOR for a money action type, e.g. credit_memo=500000 (repeatable; defaults: credit_memo=1000000, refund=1000000). An approval above it goes to review in 'guardrail'.")
+        var ceilings: [String] = []
+
         @OptionGroup var policyOptions: PolicyOptions
+
+        /// The default ceilings with the `--ceiling` overrides.
+        func guardrails() throws -> Guardrails {
+            var guardrails = Guardrails()
+            for item in ceilings {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let type = ActionType(rawValue: parts[0]), type.movesMoney,
+                      let minor = Int64(parts[1]), minor > 0, minor <= Money.maximumMinorUnits else {
+                    throw ValidationError("--ceiling \(item): expected credit_memo=MINOR or refund=MINOR with a positive integer amount in minor units")
+                }
+                guardrails.ceilings[type.rawValue] = minor
+            }
+            return guardrails
+        }
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -44,6 +62,7 @@ extension Arbiter {
             let configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
                 limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
+                guardrails: try guardrails(),
                 policyConfig: try policyOptions.config(),
                 adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 })
             if let key = configuration.adminKey, key.count < 16 {

@@ -1,0 +1,159 @@
+import ArbiterCore
+import ArbiterStore
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The real `arbiter serve` process, killed with SIGKILL in the middle of a load: every event
+/// answered with a 2xx must be there after a restart, with its decision and audit entries,
+/// and the audit chain must verify.
+@Suite struct CrashSafetyTests {
+    static let admin = "admin-secret-for-crash-tests-0123"
+
+    final class Server {
+        let process = Process()
+        let port: Int
+        init(dataDirectory: String, port: Int) throws {
+            self.port = port
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
+            process.executableURL = FileManager.default.fileExists(atPath: binary.path)
+                ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
+            process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", repositoryRoot.appendingPathComponent("Policies").path,
+                                 "--port", String(port)]
+            process.environment = ProcessInfo.processInfo.environment.merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin]) { _, new in new }
+            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+        }
+
+        func kill() {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    struct Client {
+        let http: HTTPClient
+        let base: String
+
+        func send(_ method: HTTPMethod, _ path: String, key: String, body: String? = nil,
+                  timeout: TimeAmount = .seconds(10)) async throws -> (Int, JSONValue, String?) {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
+            let response = try await http.execute(request, timeout: timeout)
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), (try? JSONValue.parse(Data(String(buffer: bytes).utf8))) ?? .null,
+                    response.headers.first(name: "Idempotent-Replayed"))
+        }
+
+        func waitUntilReady() async throws {
+            for _ in 0..<300 {
+                var request = HTTPClientRequest(url: base + "/readyz")
+                request.method = .GET
+                if let response = try? await http.execute(request, timeout: .seconds(1)), response.status == .ok { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw BenchlessError("the server did not become ready")
+        }
+    }
+
+    @Test func everyAcknowledgedEventSurvivesSIGKILL() async throws {
+        let data = scratchDirectory()
+        let port = Int.random(in: 20_000..<40_000)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await run(http: http, data: data, port: port)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func run(http: HTTPClient, data: String, port: Int) async throws {
+        let client = Client(http: http, base: "http://127.0.0.1:\(port)")
+
+        var server = try Server(dataDirectory: data, port: port)
+        try await client.waitUntilReady()
+        let (status, key, _) = try await client.send(.POST, "/v1/keys", key: Self.admin, body: #"{"name":"load","role":"submitter"}"#)
+        #expect(status == 201)
+        let submitter = try #require(key["secret"]?.stringValue)
+        for i in 0..<20 {
+            _ = try await client.send(.PUT, "/v1/accounts/crash_\(i)", key: submitter, body: #"{"status":"active","tier":"premium","currency":"USD"}"#)
+        }
+
+        // 16 clients submit as fast as they can; the server is killed while they do.
+        let acknowledged = Locked<[(envelope: String, eventId: String, decisionId: String)]>([])
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<16 {
+                    group.addTask {
+                        for n in 0..<10_000 {
+                            let envelope = CanonicalJSON.string(.object(validEnvelope(
+                                n % 5 == 0 ? "payment.failed" : "credit.requested", id: "crash-\(worker)-\(n)", account: "crash_\(n % 20)",
+                                payload: n % 5 == 0 ? [:] : ["amount_minor": .int(Int64(100 + n % 3000))])))
+                            guard let (status, body, _) = try? await client.send(.POST, "/v1/events", key: submitter, body: envelope,
+                                                                                 timeout: .seconds(2)) else { return }
+                            if status == 201, let eventId = body["event_id"]?.stringValue, let decisionId = body["decision"]?["id"]?.stringValue {
+                                acknowledged.withLock { $0.append((envelope, eventId, decisionId)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        while acknowledged.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(20)) }
+        server.kill()
+        await load.value
+        let acked = acknowledged.withLock { $0 }
+
+        // Offline first: the chain verifies with the CLI, as an operator would check it.
+        let database = URL(fileURLWithPath: data).appendingPathComponent("arbiter.sqlite").path
+        let (verifyStatus, verifyOutput) = try runArbiter(["audit", "verify", "--db", database])
+        #expect(verifyStatus == 0, "\(verifyOutput)")
+
+        server = try Server(dataDirectory: data, port: port)
+        defer { server.kill() }
+        // A fresh client: the first one's connection pool backs off after the refused connects.
+        let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await checkAfterRestart(Client(http: fresh, base: client.base), acked: acked, data: data, submitter: submitter)
+        } catch {
+            try? await fresh.shutdown()
+            throw error
+        }
+        try await fresh.shutdown()
+    }
+
+    func checkAfterRestart(_ client: Client, acked: [(envelope: String, eventId: String, decisionId: String)], data: String,
+                           submitter: String) async throws {
+        try await client.waitUntilReady()
+        for (envelope, eventId, decisionId) in acked {
+            let (eventStatus, event, _) = try await client.send(.GET, "/v1/events/\(eventId)", key: submitter)
+            #expect(eventStatus == 200, "acknowledged event \(eventId) is missing after the crash")
+            #expect(event["decision_id"] == .string(decisionId))
+            let (decisionStatus, _, _) = try await client.send(.GET, "/v1/decisions/\(decisionId)", key: submitter)
+            #expect(decisionStatus == 200)
+            _ = envelope
+        }
+        let store = try AppDatabase.openReadOnly(path: URL(fileURLWithPath: data).appendingPathComponent("arbiter.sqlite").path)
+        let audited = try await store.writer.read { db in
+            try Set(String.fetchAll(db, sql: "SELECT subject FROM audit_log WHERE kind IN ('event.received', 'decision.made')"))
+        }
+        #expect(acked.allSatisfy { audited.contains($0.eventId) && audited.contains($0.decisionId) })
+        // Resubmitting an acknowledged event replays the answer it got before the crash.
+        if let first = acked.first {
+            let (replayStatus, replay, replayed) = try await client.send(.POST, "/v1/events", key: submitter, body: first.envelope)
+            #expect(replayStatus == 201)
+            #expect(replayed == "true")
+            #expect(replay["event_id"] == .string(first.eventId))
+        }
+        #expect(acked.count >= 300)
+    }
+}

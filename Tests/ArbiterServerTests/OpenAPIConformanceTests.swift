@@ -1,0 +1,233 @@
+import ArbiterCore
+import ArbiterServer
+import ArbiterStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import Yams
+
+/// Holds the server to the OpenAPI document it serves: every documented operation is called,
+/// every response seen must be documented for its route, status and content type, and its body
+/// must match the schema (a JSON Schema subset: $ref, allOf, anyOf, oneOf, type, enum,
+/// required, properties, additionalProperties: false, items, minimum, maximum, pattern).
+@Suite struct OpenAPIConformanceTests {
+    @Test func everyResponseMatchesTheDocument() async throws {
+        try await EventsHarness.run { client, h in
+            let yaml = try await client.execute(uri: "/openapi.yaml", method: .get) { String(buffer: $0.body) }
+            let document = try Self.json(Yams.load(yaml: yaml) as Any)
+            #expect(document["openapi"] == "3.1.0")
+            let checker = Conformance(document: document)
+
+            func call(_ method: HTTPRequest.Method, _ uri: String, key: String? = nil, body: String? = nil,
+                      contentType: String = "application/json") async throws -> JSONValue {
+                var headers: HTTPFields = [.contentType: contentType]
+                if let key { headers[.authorization] = "Bearer \(key)" }
+                return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+                    let text = String(buffer: response.body)
+                    checker.check(method: method.rawValue, uri: uri, status: Int(response.status.code),
+                                  contentType: response.headers[.contentType] ?? "", body: text)
+                    return (try? JSONValue.parse(Data(text.utf8))) ?? .null
+                }
+            }
+            let admin = EventsHarness.admin
+            let event = String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", id: "oa-1"))), as: UTF8.self)
+
+            _ = try await call(.get, "/healthz")
+            _ = try await call(.get, "/readyz")
+            _ = try await call(.get, "/metrics")
+            _ = try await call(.get, "/openapi.yaml")
+
+            let created = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"ops","role":"operator","approval_limit_minor":null}"#)
+            _ = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"","role":"boss"}"#)
+            _ = try await call(.post, "/v1/keys", key: h.submitter, body: #"{"name":"x","role":"admin"}"#)
+            _ = try await call(.get, "/v1/keys", key: admin)
+            _ = try await call(.post, "/v1/keys/\(created["id"]?.stringValue ?? "")/revoke", key: admin)
+            _ = try await call(.post, "/v1/keys/nope/revoke", key: admin)
+
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter,
+                               body: #"{"status":"active","tier":"standard","currency":"USD","entitlements":["api"]}"#)
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter, body: #"{"status":"sleeping","mrr_minor":-1}"#)
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter, body: "nope")
+            _ = try await call(.get, "/v1/accounts/acct_1", key: h.reviewer)
+            _ = try await call(.get, "/v1/accounts/acct_2", key: nil)
+
+            let decided = try await call(.post, "/v1/events", key: h.submitter, body: event)
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: event)                       // replay
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: event.replacingOccurrences(of: "2500", with: "2600"))  // 409
+            _ = try await call(.post, "/v1/events", key: h.submitter,
+                               body: String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", payload: ["amount_minor": 150_000]))), as: UTF8.self))
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: #"{"type":"credit.requested"}"#)
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: "{")
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: "a=b", contentType: "application/x-www-form-urlencoded")
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: String(repeating: " ", count: (1 << 20) + 1))
+            _ = try await call(.post, "/v1/events", key: h.reviewer, body: event)
+            _ = try await call(.post, "/v1/events", key: "wrong", body: event)
+
+            let eventId = decided["event_id"]?.stringValue ?? ""
+            let decisionId = decided["decision"]?["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/events/\(eventId)", key: h.reviewer)
+            _ = try await call(.get, "/v1/events/missing", key: h.reviewer)
+            _ = try await call(.get, "/v1/decisions/\(decisionId)", key: h.reviewer)
+            _ = try await call(.get, "/v1/decisions/missing", key: h.reviewer)
+            _ = try await call(.get, "/v1/decisions?account_id=acct_1&limit=1", key: h.reviewer)
+            _ = try await call(.get, "/v1/decisions?outcome=perhaps", key: h.reviewer)
+
+            let report = checker.report()
+            #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
+            #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")
+        }
+    }
+
+    /// Yams' plain values as JSON.
+    static func json(_ value: Any) throws -> JSONValue {
+        switch value {
+        case let v as [String: Any]: return .object(try v.mapValues(json))
+        case let v as [Any]: return .array(try v.map(json))
+        case let v as Bool: return .bool(v)
+        case let v as Int: return .int(Int64(v))
+        case let v as Double: return .double(v)
+        case let v as String: return .string(v)
+        case is NSNull: return .null
+        default: throw BenchlessError("unexpected YAML value \(value)")
+        }
+    }
+}
+
+struct BenchlessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Checks responses against an OpenAPI document and tracks which operations were called.
+final class Conformance: @unchecked Sendable {
+    let document: JSONValue
+    private let lock = NSLock()
+    private var problems: [String] = []
+    private var exercised: Set<String> = []
+
+    init(document: JSONValue) { self.document = document }
+
+    func check(method: String, uri: String, status: Int, contentType: String, body: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+        guard let (template, item) = match(path) else {
+            problems.append("\(method) \(path): no documented path")
+            return
+        }
+        guard let operation = item[method.lowercased()] else {
+            problems.append("\(method) \(template): method not documented")
+            return
+        }
+        exercised.insert("\(method) \(template)")
+        guard let response = operation["responses"]?[String(status)].map(resolve) else {
+            problems.append("\(method) \(template): status \(status) not documented (body: \(body.prefix(200)))")
+            return
+        }
+        guard let content = response["content"]?.objectValue else { return }
+        guard let (_, media) = content.first(where: { contentType.hasPrefix($0.key) }) else {
+            problems.append("\(method) \(template) \(status): content type '\(contentType)' not documented (\(content.keys.sorted()))")
+            return
+        }
+        guard let schema = media["schema"] else { return }
+        let value: JSONValue
+        if contentType.contains("json") {
+            guard let parsed = try? JSONValue.parse(Data(body.utf8)) else {
+                problems.append("\(method) \(template) \(status): body is not JSON")
+                return
+            }
+            value = parsed
+        } else {
+            value = .string(body)
+        }
+        for error in validate(value, schema, at: "body") {
+            problems.append("\(method) \(template) \(status): \(error)")
+        }
+    }
+
+    func report() -> (problems: [String], unexercised: [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        var documented: [String] = []
+        for (path, item) in document["paths"]?.objectValue ?? [:] {
+            for method in ["get", "put", "post", "delete", "patch"] where item[method] != nil {
+                documented.append("\(method.uppercased()) \(path)")
+            }
+        }
+        return (problems, documented.filter { !exercised.contains($0) }.sorted())
+    }
+
+    private func match(_ path: String) -> (String, JSONValue)? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (template, item) in document["paths"]?.objectValue ?? [:] {
+            let pattern = template.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == parts.count else { continue }
+            if zip(pattern, parts).allSatisfy({ p, s in (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s }) {
+                return (template, item)
+            }
+        }
+        return nil
+    }
+
+    private func resolve(_ value: JSONValue) -> JSONValue {
+        guard let ref = value["$ref"]?.stringValue, ref.hasPrefix("#/") else { return value }
+        var node: JSONValue? = document
+        for part in ref.dropFirst(2).split(separator: "/") { node = node?[String(part)] }
+        return node.map(resolve) ?? .null
+    }
+
+    func validate(_ value: JSONValue, _ rawSchema: JSONValue, at path: String) -> [String] {
+        let schema = resolve(rawSchema)
+        var errors: [String] = []
+        for part in schema["allOf"]?.arrayValue ?? [] { errors += validate(value, part, at: path) }
+        for key in ["anyOf", "oneOf"] {
+            if let options = schema[key]?.arrayValue, !options.contains(where: { validate(value, $0, at: path).isEmpty }) {
+                errors.append("\(path): matches none of \(key)")
+            }
+        }
+        if let type = schema["type"] {
+            let allowed = type.arrayValue?.compactMap(\.stringValue) ?? [type.stringValue ?? ""]
+            if !allowed.contains(where: { Self.hasType(value, $0) }) {
+                return errors + ["\(path): expected \(allowed.joined(separator: " or ")), got \(value.typeName)"]
+            }
+        }
+        if let choices = schema["enum"]?.arrayValue, !choices.contains(value) {
+            errors.append("\(path): \(CanonicalJSON.string(value)) is not one of \(CanonicalJSON.string(.array(choices)))")
+        }
+        if case .int(let n) = value {
+            if let minimum = schema["minimum"]?.intValue, n < minimum { errors.append("\(path): \(n) < minimum \(minimum)") }
+            if let maximum = schema["maximum"]?.intValue, n > maximum { errors.append("\(path): \(n) > maximum \(maximum)") }
+        }
+        if case .string(let s) = value, let pattern = schema["pattern"]?.stringValue,
+           s.range(of: pattern, options: .regularExpression) == nil {
+            errors.append("\(path): '\(s)' does not match \(pattern)")
+        }
+        if case .object(let fields) = value {
+            for name in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where fields[name] == nil {
+                errors.append("\(path): missing required '\(name)'")
+            }
+            let properties = schema["properties"]?.objectValue ?? [:]
+            for (name, field) in fields {
+                if let property = properties[name] {
+                    errors += validate(field, property, at: "\(path).\(name)")
+                } else if schema["additionalProperties"] == .bool(false) {
+                    errors.append("\(path): '\(name)' is not documented")
+                }
+            }
+        }
+        if case .array(let items) = value, let itemSchema = schema["items"] {
+            for (i, item) in items.enumerated() { errors += validate(item, itemSchema, at: "\(path)[\(i)]") }
+        }
+        return errors
+    }
+
+    static func hasType(_ value: JSONValue, _ type: String) -> Bool {
+        switch (type, value) {
+        case ("null", .null), ("boolean", .bool), ("integer", .int), ("number", .int), ("number", .double),
+             ("string", .string), ("array", .array), ("object", .object): true
+        default: false
+        }
+    }
+}
