@@ -94,6 +94,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ArbiterCoreTests",
+            dependencies: ["ArbiterCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ArbiterPolicyTests",
             dependencies: ["ArbiterCore", "ArbiterPolicy", "CLuaReference"],
             swiftSettings: swiftSettings

@@ -18,29 +18,38 @@ public final class ServiceMetrics: Sendable {
     private let commitBatches: ValueHistogram
     private let commitDurations: DurationHistogram
 
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "arbiter", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    static var events: MetricNameDescriptor { name("events", "total", "Events stored, by type") }
+    static var decisions: MetricNameDescriptor { name("decisions", "total", "Decisions made, by outcome and queue") }
+    static var policyEvaluation: MetricNameDescriptor { name("policy_evaluation", "seconds", "Time one policy took to decide one event") }
+    static var policyErrors: MetricNameDescriptor { name("policy_errors", "total", "Policy errors, time-outs, budget overruns and malformed results") }
+    static var requestDuration: MetricNameDescriptor { name("http_request_duration", "seconds", "HTTP request latency") }
+
     public init() {
-        commitBatches = registry.makeValueHistogram(name: "arbiter_commit_batch_events", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
-                                                    help: "Decisions written per database commit (group commit)")
-        commitDurations = registry.makeDurationHistogram(name: "arbiter_commit_seconds", buckets: Self.requestBuckets,
-                                                         help: "Time one group commit took, writing its rows and syncing")
+        commitBatches = registry.makeValueHistogram(
+            descriptor: Self.name("commit_batch", "events", "Decisions written per database commit (group commit)"),
+            buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        commitDurations = registry.makeDurationHistogram(
+            descriptor: Self.name("commit", "seconds", "Time one group commit took, writing its rows and syncing"),
+            buckets: Self.requestBuckets)
     }
 
     func eventStored(type: EventType) {
-        registry.makeCounter(name: "arbiter_events_total", labels: [("type", type.rawValue)],
-                             help: "Events stored, by type").increment()
+        registry.makeCounter(descriptor: Self.events, labels: [("type", type.rawValue)]).increment()
     }
 
     func decided(_ decision: Decision) {
-        registry.makeCounter(name: "arbiter_decisions_total",
-                             labels: [("outcome", decision.outcome.rawValue), ("queue", decision.queue ?? "")],
-                             help: "Decisions made, by outcome and queue").increment()
+        registry.makeCounter(descriptor: Self.decisions, labels: [("outcome", decision.outcome.rawValue), ("queue", decision.queue ?? "")])
+            .increment()
         for policy in decision.policies {
-            registry.makeDurationHistogram(name: "arbiter_policy_evaluation_seconds", labels: [("policy", policy.name)],
-                                           buckets: Self.evaluationBuckets, help: "Time one policy took to decide one event")
+            registry.makeDurationHistogram(descriptor: Self.policyEvaluation, labels: [("policy", policy.name)],
+                                           buckets: Self.evaluationBuckets)
                 .record(.microseconds(policy.durationMicros))
             if policy.error != nil {
-                registry.makeCounter(name: "arbiter_policy_errors_total", labels: [("policy", policy.name)],
-                                     help: "Policy errors, time-outs, budget overruns and malformed results").increment()
+                registry.makeCounter(descriptor: Self.policyErrors, labels: [("policy", policy.name)]).increment()
             }
         }
     }
@@ -51,9 +60,9 @@ public final class ServiceMetrics: Sendable {
     }
 
     func request(method: String, route: String, status: Int, duration: Duration) {
-        registry.makeDurationHistogram(name: "arbiter_http_request_duration_seconds",
+        registry.makeDurationHistogram(descriptor: Self.requestDuration,
                                        labels: [("method", method), ("route", route), ("status", String(status))],
-                                       buckets: Self.requestBuckets, help: "HTTP request latency").record(duration)
+                                       buckets: Self.requestBuckets).record(duration)
     }
 }
 

@@ -20,6 +20,13 @@ public enum Accounts {
     /// `account.synced` from the sync API, `account.updated` when a signal event changed it.
     public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date = Date(),
                             kind: String = "account.synced", correlationId: String? = nil, cause: String? = nil) throws {
+        var chain = try AuditChain(db)
+        try save(db, account, actor: actor, at: at, kind: kind, correlationId: correlationId, cause: cause, chain: &chain)
+    }
+
+    /// Stores a snapshot, appending its audit entry to `chain`.
+    public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date,
+                            kind: String, correlationId: String?, cause: String?, chain: inout AuditChain) throws {
         let entitlements = CanonicalJSON.string(.array(account.entitlements.map(JSONValue.string)))
         try db.cachedStatement(sql: """
                 INSERT INTO accounts (id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements, updated_at)
@@ -32,7 +39,7 @@ public enum Accounts {
         var data = account.json.objectValue ?? [:]
         data.removeValue(forKey: "id")
         if let cause { data["event_id"] = .string(cause) }
-        try AuditLog.append(db, actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
+        try chain.append(db, actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
     }
 
     /// Aggregates over Arbiter's own records as of `now`:

@@ -49,11 +49,6 @@ public struct AppDatabase: Sendable {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
-            // Every decision reads its account's context while other decisions commit. In WAL
-            // mode each commit invalidates the readers' page caches, so without memory mapping
-            // every lookup re-reads its pages with pread (a syscall and a copy per page);
-            // mapped, they come straight from the OS page cache.
-            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
             // Statement journals (inserts inside a multi-event transaction) stay in memory.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }

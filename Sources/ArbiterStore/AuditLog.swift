@@ -2,6 +2,48 @@ import ArbiterCore
 import Foundation
 import GRDB
 
+/// The end of the audit chain within one write transaction. A group commit appends many
+/// entries: reading the chain's end once and carrying it forward saves a query per entry.
+/// Everything appended in the transaction must go through the same chain value; it is only
+/// valid until the transaction ends.
+public struct AuditChain {
+    public private(set) var lastSeq: Int64
+    public private(set) var lastHash: String
+
+    /// Reads the chain's end in the caller's transaction.
+    public init(_ db: Database) throws {
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
+        lastSeq = last?["seq"] ?? 0
+        lastHash = last?["hash"] ?? AuditEntry.genesisHash
+    }
+
+    /// Appends a prepared entry: the next `seq`, chained to the last hash.
+    public mutating func append(_ db: Database, _ draft: AuditDraft) throws {
+        let seq = lastSeq + 1
+        let hash = draft.hash(seq: seq, prevHash: lastHash)
+        try db.cachedStatement(sql: """
+                INSERT INTO audit_log (seq, at, actor, kind, subject, correlation_id, data, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [seq, draft.at, draft.actor, draft.kind, draft.subject, draft.correlationId,
+                                         String(decoding: draft.dataJSON, as: UTF8.self), lastHash, hash])
+        lastSeq = seq
+        lastHash = hash
+    }
+
+    /// Appends an entry whose data is already canonical JSON (stored and hashed as given).
+    public mutating func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String?,
+                                dataJSON: [UInt8], at: Date) throws {
+        try append(db, AuditDraft(actor: actor, kind: kind, subject: subject, correlationId: correlationId,
+                                  at: Timestamp.format(at), dataJSON: dataJSON))
+    }
+
+    public mutating func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String? = nil,
+                                data: JSONValue, at: Date) throws {
+        try append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId,
+                   dataJSON: CanonicalJSON.encode(data), at: at)
+    }
+}
+
 /// The append-only, hash-chained audit trail.
 public enum AuditLog {
     /// Appends an entry in the caller's transaction, chaining it to the last one. GRDB
@@ -15,19 +57,8 @@ public enum AuditLog {
     /// Appends an entry whose data is already canonical JSON (it is stored and hashed as given).
     public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String?,
                               dataJSON: [UInt8], at: Date) throws {
-        // Read the chain's end in the caller's transaction: entries appended earlier in the same
-        // transaction (a group commit writes many events) are seen, so the chain stays linear.
-        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
-        let seq: Int64 = (last?["seq"] ?? 0) + 1
-        let prevHash: String = last?["hash"] ?? AuditEntry.genesisHash
-        let time = Timestamp.format(at)
-        let hash = AuditEntry.hash(prevHash: prevHash, seq: seq, at: time, actor: actor, kind: kind, subject: subject,
-                                   correlationId: correlationId, dataJSON: dataJSON)
-        try db.cachedStatement(sql: """
-                INSERT INTO audit_log (seq, at, actor, kind, subject, correlation_id, data, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [seq, time, actor, kind, subject, correlationId,
-                                         String(decoding: dataJSON, as: UTF8.self), prevHash, hash])
+        var chain = try AuditChain(db)
+        try chain.append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId, dataJSON: dataJSON, at: at)
     }
 
     /// Reads a stored row back as an entry. Data that is not JSON reads as its raw text, so a

@@ -34,6 +34,16 @@ public struct DecisionRecord: Sendable {
     public let encodedReasons: [UInt8]
     public let encodedActions: [UInt8]
     public let encodedPolicies: [UInt8]
+    /// Everything else the write needs, prepared here (on the request's thread) so the single
+    /// writer only binds values and chains the audit entries.
+    let occurredAtText: String
+    let receivedAtText: String
+    let decidedAtText: String
+    let slaDueText: String?
+    let contextJSON: String
+    let outboxPayloads: [String]
+    let receivedAudit: AuditDraft
+    let decisionAudit: AuditDraft
 
     public init(eventId: String, event: Event, body: String, bodySHA256: String, submittedBy: String, receivedAt: Date,
                 decisionId: String, decision: Decision, actionIds: [String], reviewId: String?, context: PolicyContext,
@@ -59,9 +69,29 @@ public struct DecisionRecord: Sendable {
             return .object(fields)
         }
         self.actionsJSON = actions
-        self.encodedReasons = CanonicalJSON.encode(.array(decision.reasons.map(JSONValue.string)))
-        self.encodedActions = CanonicalJSON.encode(.array(actions))
+        let reasons = CanonicalJSON.encode(.array(decision.reasons.map(JSONValue.string)))
+        let encodedActions = CanonicalJSON.encode(.array(actions))
+        self.encodedReasons = reasons
+        self.encodedActions = encodedActions
         self.encodedPolicies = CanonicalJSON.encode(.array(decision.policies.map(\.json)))
+        self.occurredAtText = Timestamp.format(event.occurredAt)
+        let received = Timestamp.format(receivedAt)
+        let decided = Timestamp.format(decidedAt)
+        self.receivedAtText = received
+        self.decidedAtText = decided
+        self.slaDueText = decision.outcome == .review
+            ? decision.slaSeconds.map { Timestamp.format(decidedAt.addingTimeInterval(TimeInterval($0))) } : nil
+        self.contextJSON = CanonicalJSON.string(context.json)
+        self.outboxPayloads = decision.outcome == .approve
+            ? actions.map { Outbox.payload($0, accountId: event.accountId, correlationId: event.correlationId, decisionId: decisionId) }
+            : []
+        self.receivedAudit = AuditDraft(
+            actor: submittedBy, kind: "event.received", subject: eventId, correlationId: event.correlationId, at: received,
+            dataJSON: CanonicalJSON.encode(Decisions.receivedAuditData(event: event, bodySHA256: bodySHA256)))
+        self.decisionAudit = AuditDraft(
+            actor: submittedBy, kind: "decision.made", subject: decisionId, correlationId: event.correlationId, at: decided,
+            dataJSON: Decisions.decisionAuditData(eventId: eventId, decision: decision, reviewId: reviewId,
+                                                  reasons: reasons, actions: encodedActions))
     }
 }
 
@@ -76,32 +106,38 @@ public enum DecisionWrite: Sendable, Equatable {
 /// Events, their decisions and what the decisions route to.
 public enum Decisions {
     /// Writes one decided event in the caller's transaction: the event, the decision, the
-    /// review item or the outbox actions, the account change of a signal, and the audit entries.
-    /// An event already stored under the same `source` + `id` writes nothing.
-    public static func insert(_ db: Database, _ record: DecisionRecord) throws -> DecisionWrite {
+    /// review item or the outbox actions, the account change of a signal, and the audit entries
+    /// (appended to `chain`). An event already stored under the same `source` + `id` writes
+    /// nothing.
+    public static func insert(_ db: Database, _ record: DecisionRecord, chain: inout AuditChain) throws -> DecisionWrite {
         let event = record.event
-        if let existing = try Row.fetchOne(
-            db.cachedStatement(sql: """
-                SELECT e.id, e.body_sha256, d.response FROM events e JOIN decisions d ON d.event_id = e.id
-                WHERE e.source = ? AND e.external_id = ?
-                """),
-            arguments: [event.source, event.id]) {
-            return .duplicate(eventId: existing["id"], sameBody: existing["body_sha256"] == record.bodySHA256,
-                              response: existing["response"])
-        }
-        let decision = record.decision
         let money = event.money
+        // Insert first, look up only on a conflict: the unique index on (source, external_id)
+        // is searched once either way, and resubmissions are the rare case.
         try db.cachedStatement(sql: """
             INSERT INTO events (id, source, external_id, type, account_id, correlation_id, occurred_at, received_at,
                                 submitted_by, body_sha256, body, amount_minor, currency)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source, external_id) DO NOTHING
             """).execute(arguments: [
                 record.eventId, event.source, event.id, event.type.rawValue, event.accountId, event.correlationId,
-                Timestamp.format(event.occurredAt), Timestamp.format(record.receivedAt), record.submittedBy,
+                record.occurredAtText, record.receivedAtText, record.submittedBy,
                 record.bodySHA256, record.body, money?.amountMinor, money?.currency.code,
             ])
-        let decidedAt = Timestamp.format(record.decidedAt)
-        let actions = record.actionsJSON
+        if db.changesCount == 0 {
+            guard let existing = try Row.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT e.id, e.body_sha256, d.response FROM events e JOIN decisions d ON d.event_id = e.id
+                    WHERE e.source = ? AND e.external_id = ?
+                    """),
+                arguments: [event.source, event.id]) else {
+                throw DatabaseError(message: "event \(event.source)/\(event.id) conflicts but cannot be read")
+            }
+            return .duplicate(eventId: existing["id"], sameBody: existing["body_sha256"] == record.bodySHA256,
+                              response: existing["response"])
+        }
+        let decision = record.decision
+        let decidedAt = record.decidedAtText
         func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         try db.cachedStatement(sql: """
             INSERT INTO decisions (id, event_id, account_id, outcome, queue, reasons, actions, policies, context, response,
@@ -109,46 +145,43 @@ public enum Decisions {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 record.decisionId, record.eventId, event.accountId, decision.outcome.rawValue, decision.queue,
-                text(record.encodedReasons), text(record.encodedActions), text(record.encodedPolicies),
-                CanonicalJSON.string(record.context.json),
+                text(record.encodedReasons), text(record.encodedActions), text(record.encodedPolicies), record.contextJSON,
                 record.response, decidedAt, record.durationMicros,
             ])
         switch decision.outcome {
         case .review:
             guard let reviewId = record.reviewId else { throw DatabaseError(message: "a review decision needs a review id") }
-            let due = decision.slaSeconds.map { Timestamp.format(record.decidedAt.addingTimeInterval(TimeInterval($0))) }
             try db.cachedStatement(sql: """
                 INSERT INTO review_items (id, decision_id, event_id, account_id, queue, state, submitted_by, approvals_required,
                                           sla_due_at, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
                 """).execute(arguments: [
                     reviewId, record.decisionId, record.eventId, event.accountId, decision.queue ?? Queue.defaultReview,
-                    record.submittedBy, max(1, decision.approvalsRequired), due, decidedAt, decidedAt,
+                    record.submittedBy, max(1, decision.approvalsRequired), record.slaDueText, decidedAt, decidedAt,
                 ])
         case .approve:
-            try Outbox.enqueue(db, actions: actions, decisionId: record.decisionId, reviewId: nil, accountId: event.accountId,
-                               correlationId: event.correlationId, at: decidedAt)
+            for (action, payload) in zip(record.actionsJSON, record.outboxPayloads) {
+                try Outbox.insert(db, action: action, payload: payload, decisionId: record.decisionId, reviewId: nil,
+                                  accountId: event.accountId, correlationId: event.correlationId, at: decidedAt)
+            }
         case .reject, .recorded:
             break
         }
-        try AuditLog.append(db, actor: record.submittedBy, kind: "event.received", subject: record.eventId,
-                            correlationId: event.correlationId, data: receivedAuditData(record), at: record.receivedAt)
-        try AuditLog.append(db, actor: record.submittedBy, kind: "decision.made", subject: record.decisionId,
-                            correlationId: event.correlationId, dataJSON: decisionAuditData(record), at: record.decidedAt)
+        try chain.append(db, record.receivedAudit)
+        try chain.append(db, record.decisionAudit)
         if let account = record.accountUpdate {
             try Accounts.save(db, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
-                              correlationId: event.correlationId, cause: record.eventId)
+                              correlationId: event.correlationId, cause: record.eventId, chain: &chain)
         }
         return .stored
     }
 
     /// The event's identity and a digest of its body: the stored body can be checked against it.
-    static func receivedAuditData(_ record: DecisionRecord) -> JSONValue {
-        let event = record.event
+    static func receivedAuditData(event: Event, bodySHA256: String) -> JSONValue {
         var data: [String: JSONValue] = [
             "type": .string(event.type.rawValue), "source": .string(event.source), "external_id": .string(event.id),
             "account_id": .string(event.accountId), "occurred_at": .string(Timestamp.format(event.occurredAt)),
-            "body_sha256": .string(record.bodySHA256),
+            "body_sha256": .string(bodySHA256),
         ]
         if let money = event.money {
             data["amount_minor"] = .int(money.amountMinor)
@@ -158,18 +191,18 @@ public enum Decisions {
     }
 
     /// The outcome, its reasons and actions, and which version of each policy decided.
-    static func decisionAuditData(_ record: DecisionRecord) -> [UInt8] {
-        let decision = record.decision
+    static func decisionAuditData(eventId: String, decision: Decision, reviewId: String?, reasons: [UInt8],
+                                  actions: [UInt8]) -> [UInt8] {
         let policies: JSONValue = .array(decision.policies.map { p in
             .object(["name": .string(p.name), "version": .string(p.version), "outcome": .string(p.outcome.rawValue),
                      "error": p.error.map(JSONValue.string) ?? .null])
         })
         return CanonicalJSON.object([
-            ("event_id", CanonicalJSON.encode(.string(record.eventId))),
+            ("event_id", CanonicalJSON.encode(.string(eventId))),
             ("outcome", CanonicalJSON.encode(.string(decision.outcome.rawValue))),
             ("queue", CanonicalJSON.encode(decision.queue.map(JSONValue.string) ?? .null)),
-            ("reasons", record.encodedReasons), ("actions", record.encodedActions),
-            ("review_id", CanonicalJSON.encode(record.reviewId.map(JSONValue.string) ?? .null)),
+            ("reasons", reasons), ("actions", actions),
+            ("review_id", CanonicalJSON.encode(reviewId.map(JSONValue.string) ?? .null)),
             ("policies", CanonicalJSON.encode(policies)),
         ])
     }
@@ -263,25 +296,37 @@ public enum Decisions {
 
 /// Approved actions waiting for the ERP.
 public enum Outbox {
+    /// The JSON sent to the ERP for an action (its fields and `id`): the action plus the account,
+    /// the correlation id and the decision it came from.
+    public static func payload(_ action: JSONValue, accountId: String, correlationId: String, decisionId: String) -> String {
+        var payload = action.objectValue ?? [:]
+        payload["account_id"] = .string(accountId)
+        payload["correlation_id"] = .string(correlationId)
+        payload["decision_id"] = .string(decisionId)
+        return CanonicalJSON.string(.object(payload))
+    }
+
     /// Queues actions (each with its `id`) in the caller's transaction.
     public static func enqueue(_ db: Database, actions: [JSONValue], decisionId: String, reviewId: String?, accountId: String,
                                correlationId: String, at: String) throws {
         for action in actions {
-            guard let fields = action.objectValue, let id = fields["id"]?.stringValue, let type = fields["type"]?.stringValue else {
-                throw DatabaseError(message: "an outbox action needs an id and a type")
-            }
-            var payload = fields
-            payload["account_id"] = .string(accountId)
-            payload["correlation_id"] = .string(correlationId)
-            payload["decision_id"] = .string(decisionId)
-            try db.cachedStatement(sql: """
-                INSERT INTO outbox_actions (id, decision_id, review_id, account_id, correlation_id, type, amount_minor, currency,
-                                            payload, status, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
-                """).execute(arguments: [
-                    id, decisionId, reviewId, accountId, correlationId, type, fields["amount_minor"]?.intValue,
-                    fields["currency"]?.stringValue, CanonicalJSON.string(.object(payload)), at,
-                ])
+            try insert(db, action: action, payload: payload(action, accountId: accountId, correlationId: correlationId, decisionId: decisionId),
+                       decisionId: decisionId, reviewId: reviewId, accountId: accountId, correlationId: correlationId, at: at)
         }
+    }
+
+    static func insert(_ db: Database, action: JSONValue, payload: String, decisionId: String, reviewId: String?,
+                       accountId: String, correlationId: String, at: String) throws {
+        guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else {
+            throw DatabaseError(message: "an outbox action needs an id and a type")
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO outbox_actions (id, decision_id, review_id, account_id, correlation_id, type, amount_minor, currency,
+                                        payload, status, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+            """).execute(arguments: [
+                id, decisionId, reviewId, accountId, correlationId, type, action["amount_minor"]?.intValue,
+                action["currency"]?.stringValue, payload, at,
+            ])
     }
 }

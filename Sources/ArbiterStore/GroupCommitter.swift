@@ -9,8 +9,8 @@ import GRDB
 /// per second possible, without adding latency when the service is idle (a lone decision is
 /// written at once, in a batch of one).
 ///
-/// Each decision is written inside its own savepoint, so one that fails (a constraint, a bug)
-/// is answered with its error without taking the rest of the batch down with it.
+/// When a batch fails (a constraint, a bug), its decisions are written again one transaction
+/// each, so only the one at fault is answered with its error.
 public final class GroupCommitter: Sendable {
     public struct Stopped: Error, CustomStringConvertible {
         public var description: String { "the service is shutting down" }
@@ -95,23 +95,30 @@ public final class GroupCommitter: Sendable {
         let started = ContinuousClock.now
         do {
             let results = try await database.writer.write { db in
-                records.map { record -> Result<DecisionWrite, any Error> in
-                    do {
-                        var outcome = DecisionWrite.stored
-                        try db.inSavepoint {
-                            outcome = try Decisions.insert(db, record)
-                            return .commit
-                        }
-                        return .success(outcome)
-                    } catch {
-                        return .failure(error)
-                    }
-                }
+                var chain = try AuditChain(db)
+                return try records.map { try Decisions.insert(db, $0, chain: &chain) }
             }
             onCommit(batch.count, ContinuousClock.now - started)
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+            for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
         } catch {
-            for pending in batch { pending.continuation.resume(throwing: error) }
+            guard batch.count > 1 else {
+                batch[0].continuation.resume(throwing: error)
+                return
+            }
+            // One decision failed and took the transaction with it: write each on its own, so
+            // only the one at fault is answered with an error.
+            for pending in batch {
+                let record = pending.record
+                do {
+                    let result = try await database.writer.write { db in
+                        var chain = try AuditChain(db)
+                        return try Decisions.insert(db, record, chain: &chain)
+                    }
+                    pending.continuation.resume(returning: result)
+                } catch {
+                    pending.continuation.resume(throwing: error)
+                }
+            }
         }
     }
 }

@@ -190,7 +190,8 @@ enum Ceiling {
         while Date().timeIntervalSince(started) < seconds {
             let records = try (written..<(written + batch)).map(record)
             try database.writer.write { db in
-                for record in records { _ = try Decisions.insert(db, record) }
+                var chain = try AuditChain(db)
+                for record in records { _ = try Decisions.insert(db, record, chain: &chain) }
             }
             written += batch
         }
