@@ -26,7 +26,7 @@ public struct Services: Sendable {
         let metrics = ServiceMetrics()
         self.metrics = metrics
         self.committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
-        self.intake = Intake(database: database, engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
+        self.intake = Intake(engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }

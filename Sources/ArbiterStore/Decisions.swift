@@ -125,16 +125,11 @@ public enum Decisions {
                 record.bodySHA256, record.body, money?.amountMinor, money?.currency.code,
             ])
         if db.changesCount == 0 {
-            guard let existing = try Row.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT e.id, e.body_sha256, d.response FROM events e JOIN decisions d ON d.event_id = e.id
-                    WHERE e.source = ? AND e.external_id = ?
-                    """),
-                arguments: [event.source, event.id]) else {
+            guard let existing = try existing(db, source: event.source, externalId: event.id) else {
                 throw DatabaseError(message: "event \(event.source)/\(event.id) conflicts but cannot be read")
             }
-            return .duplicate(eventId: existing["id"], sameBody: existing["body_sha256"] == record.bodySHA256,
-                              response: existing["response"])
+            return .duplicate(eventId: existing.eventId, sameBody: existing.bodySHA256 == record.bodySHA256,
+                              response: existing.response)
         }
         let decision = record.decision
         let decidedAt = record.decidedAtText
@@ -174,6 +169,18 @@ public enum Decisions {
                               correlationId: event.correlationId, cause: record.eventId, chain: &chain)
         }
         return .stored
+    }
+
+    /// The event already stored under `source` + `externalId`, if any: its id, body digest and
+    /// the response it was given.
+    public static func existing(_ db: Database, source: String, externalId: String) throws
+        -> (eventId: String, bodySHA256: String, response: String)? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT e.id, e.body_sha256, d.response FROM events e JOIN decisions d ON d.event_id = e.id
+                WHERE e.source = ? AND e.external_id = ?
+                """),
+            arguments: [source, externalId]).map { ($0["id"], $0["body_sha256"], $0["response"]) }
     }
 
     /// The event's identity and a digest of its body: the stored body can be checked against it.

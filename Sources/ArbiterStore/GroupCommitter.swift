@@ -16,9 +16,12 @@ public final class GroupCommitter: Sendable {
         public var description: String { "the service is shutting down" }
     }
 
+    /// Work for the write transaction: it gets the transaction's database and audit chain.
+    public typealias Work = @Sendable (Database, inout AuditChain) throws -> any Sendable
+
     private struct Pending {
-        let record: DecisionRecord
-        let continuation: CheckedContinuation<DecisionWrite, any Error>
+        let work: Work
+        let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
     private struct State {
@@ -41,15 +44,25 @@ public final class GroupCommitter: Sendable {
 
     /// Queues a decision for the next commit and returns once it is durable (or failed).
     public func submit(_ record: DecisionRecord) async throws -> DecisionWrite {
-        try await withCheckedThrowingContinuation { continuation in
+        try await submit { db, chain in try Decisions.insert(db, record, chain: &chain) }
+    }
+
+    /// Runs `work` inside the next write transaction and returns its result once that
+    /// transaction is durable. Work runs in submission order, one after another, and sees
+    /// everything earlier work wrote: reading and writing in one piece of work is atomic with
+    /// respect to every other.
+    public func submit<T: Sendable>(_ work: @escaping @Sendable (Database, inout AuditChain) throws -> T) async throws -> T {
+        let value = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
             let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
                 guard !s.stopping else { return (false, nil) }
-                s.pending.append(Pending(record: record, continuation: continuation))
+                s.pending.append(Pending(work: { db, chain in try work(db, &chain) }, continuation: continuation))
                 defer { s.wakeup = nil }
                 return (true, s.wakeup)
             }
             if accepted { wakeup?.resume() } else { continuation.resume(throwing: Stopped()) }
         }
+        guard let result = value as? T else { fatalError("GroupCommitter: work returned \(type(of: value)), not \(T.self)") }
+        return result
     }
 
     /// Writes batches until ``stop()`` is called and everything queued before it is written.
@@ -91,12 +104,12 @@ public final class GroupCommitter: Sendable {
     }
 
     private func write(_ batch: [Pending]) async {
-        let records = batch.map(\.record)
+        let works = batch.map(\.work)
         let started = ContinuousClock.now
         do {
             let results = try await database.writer.write { db in
                 var chain = try AuditChain(db)
-                return try records.map { try Decisions.insert(db, $0, chain: &chain) }
+                return try works.map { try $0(db, &chain) }
             }
             onCommit(batch.count, ContinuousClock.now - started)
             for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
@@ -108,11 +121,11 @@ public final class GroupCommitter: Sendable {
             // One decision failed and took the transaction with it: write each on its own, so
             // only the one at fault is answered with an error.
             for pending in batch {
-                let record = pending.record
+                let work = pending.work
                 do {
                     let result = try await database.writer.write { db in
                         var chain = try AuditChain(db)
-                        return try Decisions.insert(db, record, chain: &chain)
+                        return try work(db, &chain)
                     }
                     pending.continuation.resume(returning: result)
                 } catch {
