@@ -46,10 +46,6 @@ final class Intake: Sendable {
         let body = String(decoding: encoded, as: UTF8.self)
         let bodySHA256 = sha256Hex(encoded)
         let written = try await committer.submit { [engine, guardrails] db, chain -> Written in
-            // A resubmission is answered from the store, without deciding again.
-            if let existing = try Decisions.existing(db, source: event.source, externalId: event.id) {
-                return .duplicate(eventId: existing.eventId, sameBody: existing.bodySHA256 == bodySHA256, response: existing.response)
-            }
             let context = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
             let started = ContinuousClock.now
             let decision = engine.decide(event, context: context, guardrails: guardrails)
@@ -63,6 +59,8 @@ final class Intake: Sendable {
                 decidedAt: decidedAt, durationMicros: elapsed.microseconds,
                 accountUpdate: event.type.kind == .signal ? context.account.applying(event) : nil, response: "")
             record.response = DecisionResponse.encode(record)
+            // A resubmission is found by the insert itself (the unique index on source + id):
+            // no lookup on the common path; the rare duplicate was decided for nothing.
             switch try Decisions.insert(db, record, chain: &chain) {
             case .stored:
                 return .stored(response: record.response, decision: decision)
