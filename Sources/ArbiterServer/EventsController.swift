@@ -26,7 +26,14 @@ struct EventsController {
         } catch let error as InvalidInput {
             throw Problem.invalid(error)
         }
-        switch try await intake.submit(event, submittedBy: caller.id) {
+        let result: Intake.Result
+        do {
+            result = try await intake.submit(event, submittedBy: caller.id)
+        } catch is GroupCommitter.Stopped {
+            throw Problem(status: .serviceUnavailable, title: "Shutting down",
+                          detail: "the service is stopping and did not take this event; send it again (same id) to another instance or after the restart")
+        }
+        switch result {
         case .decided(let body):
             return Self.created(body, replayed: false)
         case .replayed(let body):

@@ -111,10 +111,11 @@ paths:
         "413": { $ref: "#/components/responses/Problem" }
         "415": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+        "503": { $ref: "#/components/responses/Problem" }
   /v1/events/{id}:
     get:
       tags: [events]
-      summary: An event as stored (any role but auditor-only keys may read)
+      summary: An event as stored, with its decision id (roles submitter, reviewer, auditor, operator, policy_admin)
       parameters:
         - { $ref: "#/components/parameters/Id" }
       responses:

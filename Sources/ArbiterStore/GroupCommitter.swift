@@ -42,11 +42,6 @@ public final class GroupCommitter: Sendable {
         self.onCommit = onCommit
     }
 
-    /// Queues a decision for the next commit and returns once it is durable (or failed).
-    public func submit(_ record: DecisionRecord) async throws -> DecisionWrite {
-        try await submit { db, chain in try Decisions.insert(db, record, chain: &chain) }
-    }
-
     /// Runs `work` inside the next write transaction and returns its result once that
     /// transaction is durable. Work runs in submission order, one after another, and sees
     /// everything earlier work wrote: reading and writing in one piece of work is atomic with
