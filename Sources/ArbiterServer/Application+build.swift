@@ -41,6 +41,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetrics(metrics: services.metrics))
+    router.add(middleware: ProblemMiddleware())
     router.get("/healthz") { _, _ in
         JSONResponse(.object(["status": "ok"]))
     }

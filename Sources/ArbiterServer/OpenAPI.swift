@@ -10,7 +10,8 @@ info:
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
-    Every /v1 route needs `Authorization: Bearer <key>`; errors are application/problem+json.
+    Every /v1 route needs `Authorization: Bearer <key>`; errors are application/problem+json
+    (an unexpected failure is a 500 problem; nothing was acknowledged, and events may be sent again).
     Money is always an integer `amount_minor` with an ISO 4217 `currency`.
 servers:
   - url: http://127.0.0.1:8080
@@ -111,6 +112,7 @@ paths:
         "413": { $ref: "#/components/responses/Problem" }
         "415": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+        "500": { $ref: "#/components/responses/Problem" }
         "503": { $ref: "#/components/responses/Problem" }
   /v1/events/{id}:
     get:

@@ -444,4 +444,16 @@ struct EventsHarness {
             }
         }
     }
+
+    @Test func aStorageFailureIsAProblemAndNothingIsKept() async throws {
+        try await EventsHarness.run { client, h in
+            try await h.database.writer.write { db in try db.execute(sql: "DROP TABLE outbox_actions") }
+            let (status, body, _) = try await h.post(client, validEnvelope("credit.requested"))
+            #expect(status == .internalServerError)
+            #expect(body["title"] == "Internal error")
+            #expect(body["detail"]?.stringValue?.contains("nothing was acknowledged") == true)
+            #expect(try await h.count("SELECT COUNT(*) FROM events") == 0)
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'event.received'") == 0)
+        }
+    }
 }
