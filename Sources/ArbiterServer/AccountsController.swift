@@ -15,7 +15,7 @@ struct AccountsController {
 
     /// The snapshot (status `unknown` for an account never seen) and the history aggregates.
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
         let (account, history) = try await database.writer.read { db in
             (try Accounts.snapshot(db, id: id), try Accounts.history(db, accountId: id, now: Date()))

@@ -14,6 +14,10 @@ public struct AppRequestContext: RequestContext {
     /// The caller, when its key's role is one of `roles` (`admin` passes every check).
     /// Throws 401 without a valid key and 403 for the wrong role.
     public func require(_ roles: Role...) throws -> ApiKey {
+        try require(roles)
+    }
+
+    public func require(_ roles: [Role]) throws -> ApiKey {
         guard let identity else { throw Problem.unauthorized() }
         guard identity.may(roles) else {
             throw Problem(status: .forbidden, title: "Forbidden",

@@ -38,10 +38,10 @@ final class KeyCache: Sendable {
     }
 
     func authenticate(secret: String) async throws -> ApiKey? {
-        let hash = sha256Hex(Array(secret.utf8))
+        let hash = ApiKeys.hash(secret: secret)
         let now = ContinuousClock.now
         if let hit = entries.withLock({ $0[hash] }), hit.until > now { return hit.key }
-        guard let key = try await database.authenticate(secret: secret) else {
+        guard let key = try await database.key(hash: hash) else {
             entries.withLock { _ = $0.removeValue(forKey: hash) }
             return nil
         }

@@ -52,7 +52,7 @@ struct EventsController {
 
     /// The event as stored, with its decision's id.
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
         guard let event = try await database.writer.read({ db in try Decisions.event(db, id: id) }) else {
             throw Problem(status: .notFound, title: "Not found", detail: "no event with id '\(id)'")
@@ -72,7 +72,7 @@ struct DecisionsController {
     }
 
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
         guard let decision = try await database.writer.read({ db in try Decisions.decision(db, id: id) }) else {
             throw Problem(status: .notFound, title: "Not found", detail: "no decision with id '\(id)'")
@@ -83,7 +83,7 @@ struct DecisionsController {
     /// `?account_id=&outcome=&from=&to=&cursor=&limit=`: oldest first, `limit` (1-500, default
     /// 50) per page; `next_cursor` is null on the last page.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(.submitter, .reviewer, .auditor, .operator, .policyAdmin)
+        _ = try context.require(Role.readers)
         let query = request.uri.queryParameters
         var errors: [FieldError] = []
         var filter = Decisions.Filter()

@@ -89,13 +89,11 @@ public enum DecisionResponse {
             ("queue", json(decision.queue.map(JSONValue.string) ?? .null)),
             ("reasons", record.encodedReasons), ("actions", record.encodedActions),
             ("review_id", json(record.reviewId.map(JSONValue.string) ?? .null)),
-            ("policies", record.encodedPolicies), ("decided_at", json(.string(Timestamp.format(record.decidedAt)))),
+            ("policies", record.encodedPolicies), ("decided_at", json(.string(record.decidedAtText))),
         ]
         if decision.outcome == .review {
             fields.append(("approvals_required", json(.int(Int64(max(1, decision.approvalsRequired))))))
-            fields.append(("sla_due_at", json(decision.slaSeconds.map {
-                .string(Timestamp.format(record.decidedAt.addingTimeInterval(TimeInterval($0))))
-            } ?? .null)))
+            fields.append(("sla_due_at", json(record.slaDueText.map(JSONValue.string) ?? .null)))
         }
         let body = CanonicalJSON.object([("event_id", json(.string(record.eventId))), ("decision", CanonicalJSON.object(fields))])
         return String(decoding: body, as: UTF8.self)

@@ -10,6 +10,9 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case auditor
     case `operator`
     case admin
+
+    /// Who may read events, decisions and accounts.
+    public static let readers: [Role] = [.submitter, .reviewer, .auditor, .operator, .policyAdmin]
 }
 
 /// A newly created key: the secret is shown once and only its hash is stored.
@@ -63,8 +66,12 @@ extension AppDatabase {
 
     /// The live key whose secret this is; nil for an unknown or revoked key.
     public func authenticate(secret: String) async throws -> ApiKey? {
-        let hash = sha256Hex(Array(secret.utf8))
-        return try await writer.read { db in
+        try await key(hash: ApiKeys.hash(secret: secret))
+    }
+
+    /// The live key whose secret hashes to `hash` (see ``ApiKeys/hash(secret:)``).
+    public func key(hash: String) async throws -> ApiKey? {
+        try await writer.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", arguments: [hash])
                 .map(ApiKey.init(row:))
         }
@@ -72,6 +79,9 @@ extension AppDatabase {
 }
 
 public enum ApiKeys {
+    /// What is stored for a secret: its SHA-256 in hex.
+    public static func hash(secret: String) -> String { sha256Hex(Array(secret.utf8)) }
+
     /// Creates a key in the caller's transaction and audits it (without the secret). A random
     /// secret is made unless one is given.
     public static func create(_ db: Database, name: String, role: Role, approvalLimitMinor: Int64? = nil,
@@ -85,7 +95,7 @@ public enum ApiKeys {
                 INSERT INTO api_keys (id, name, role, key_hash, approval_limit_minor, created_at, created_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [id, name, role.rawValue, sha256Hex(Array(secret.utf8)), approvalLimitMinor, now, createdBy])
+            arguments: [id, name, role.rawValue, hash(secret: secret), approvalLimitMinor, now, createdBy])
         try AuditLog.append(db, actor: createdBy, kind: "key.created", subject: id,
                             data: ["name": .string(name), "role": .string(role.rawValue),
                                    "approval_limit_minor": approvalLimitMinor.map(JSONValue.int) ?? .null])

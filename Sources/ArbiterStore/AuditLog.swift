@@ -30,17 +30,10 @@ public struct AuditChain {
         lastHash = hash
     }
 
-    /// Appends an entry whose data is already canonical JSON (stored and hashed as given).
-    public mutating func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String?,
-                                dataJSON: [UInt8], at: Date) throws {
-        try append(db, AuditDraft(actor: actor, kind: kind, subject: subject, correlationId: correlationId,
-                                  at: Timestamp.format(at), dataJSON: dataJSON))
-    }
-
     public mutating func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String? = nil,
                                 data: JSONValue, at: Date) throws {
-        try append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId,
-                   dataJSON: CanonicalJSON.encode(data), at: at)
+        try append(db, AuditDraft(actor: actor, kind: kind, subject: subject, correlationId: correlationId,
+                                  at: Timestamp.format(at), dataJSON: CanonicalJSON.encode(data)))
     }
 }
 
@@ -50,15 +43,8 @@ public enum AuditLog {
     /// serialises writes, so two appends can never claim the same `seq`.
     public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String? = nil,
                               data: JSONValue = .object([:]), at: Date = Date()) throws {
-        try append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId,
-                   dataJSON: CanonicalJSON.encode(data), at: at)
-    }
-
-    /// Appends an entry whose data is already canonical JSON (it is stored and hashed as given).
-    public static func append(_ db: Database, actor: String, kind: String, subject: String, correlationId: String?,
-                              dataJSON: [UInt8], at: Date) throws {
         var chain = try AuditChain(db)
-        try chain.append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId, dataJSON: dataJSON, at: at)
+        try chain.append(db, actor: actor, kind: kind, subject: subject, correlationId: correlationId, data: data, at: at)
     }
 
     /// Reads a stored row back as an entry. Data that is not JSON reads as its raw text, so a

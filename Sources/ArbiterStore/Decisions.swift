@@ -38,8 +38,9 @@ public struct DecisionRecord: Sendable {
     /// writer only binds values and chains the audit entries.
     let occurredAtText: String
     let receivedAtText: String
-    let decidedAtText: String
-    let slaDueText: String?
+    /// `decidedAt` and the SLA due time (review only) as stored and returned.
+    public let decidedAtText: String
+    public let slaDueText: String?
     let contextJSON: String
     let outboxPayloads: [String]
     let receivedAudit: AuditDraft
@@ -74,7 +75,8 @@ public struct DecisionRecord: Sendable {
         self.encodedReasons = reasons
         self.encodedActions = encodedActions
         self.encodedPolicies = CanonicalJSON.encode(.array(decision.policies.map(\.json)))
-        self.occurredAtText = Timestamp.format(event.occurredAt)
+        let occurred = Timestamp.format(event.occurredAt)
+        self.occurredAtText = occurred
         let received = Timestamp.format(receivedAt)
         let decided = Timestamp.format(decidedAt)
         self.receivedAtText = received
@@ -87,7 +89,7 @@ public struct DecisionRecord: Sendable {
             : []
         self.receivedAudit = AuditDraft(
             actor: submittedBy, kind: "event.received", subject: eventId, correlationId: event.correlationId, at: received,
-            dataJSON: CanonicalJSON.encode(Decisions.receivedAuditData(event: event, bodySHA256: bodySHA256)))
+            dataJSON: CanonicalJSON.encode(Decisions.receivedAuditData(event: event, occurredAt: occurred, bodySHA256: bodySHA256)))
         self.decisionAudit = AuditDraft(
             actor: submittedBy, kind: "decision.made", subject: decisionId, correlationId: event.correlationId, at: decided,
             dataJSON: Decisions.decisionAuditData(eventId: eventId, decision: decision, reviewId: reviewId,
@@ -173,7 +175,7 @@ public enum Decisions {
 
     /// The event already stored under `source` + `externalId`, if any: its id, body digest and
     /// the response it was given.
-    public static func existing(_ db: Database, source: String, externalId: String) throws
+    static func existing(_ db: Database, source: String, externalId: String) throws
         -> (eventId: String, bodySHA256: String, response: String)? {
         try Row.fetchOne(
             db.cachedStatement(sql: """
@@ -184,10 +186,10 @@ public enum Decisions {
     }
 
     /// The event's identity and a digest of its body: the stored body can be checked against it.
-    static func receivedAuditData(event: Event, bodySHA256: String) -> JSONValue {
+    static func receivedAuditData(event: Event, occurredAt: String, bodySHA256: String) -> JSONValue {
         var data: [String: JSONValue] = [
             "type": .string(event.type.rawValue), "source": .string(event.source), "external_id": .string(event.id),
-            "account_id": .string(event.accountId), "occurred_at": .string(Timestamp.format(event.occurredAt)),
+            "account_id": .string(event.accountId), "occurred_at": .string(occurredAt),
             "body_sha256": .string(bodySHA256),
         ]
         if let money = event.money {
@@ -313,15 +315,7 @@ public enum Outbox {
         return CanonicalJSON.string(.object(payload))
     }
 
-    /// Queues actions (each with its `id`) in the caller's transaction.
-    public static func enqueue(_ db: Database, actions: [JSONValue], decisionId: String, reviewId: String?, accountId: String,
-                               correlationId: String, at: String) throws {
-        for action in actions {
-            try insert(db, action: action, payload: payload(action, accountId: accountId, correlationId: correlationId, decisionId: decisionId),
-                       decisionId: decisionId, reviewId: reviewId, accountId: accountId, correlationId: correlationId, at: at)
-        }
-    }
-
+    /// Queues one action (with its `id` and ERP payload) in the caller's transaction.
     static func insert(_ db: Database, action: JSONValue, payload: String, decisionId: String, reviewId: String?,
                        accountId: String, correlationId: String, at: String) throws {
         guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else {

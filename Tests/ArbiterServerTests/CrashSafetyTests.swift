@@ -59,7 +59,7 @@ import Testing
                 if let response = try? await http.execute(request, timeout: .seconds(1)), response.status == .ok { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw BenchlessError("the server did not become ready")
+            throw TestFailure("the server did not become ready")
         }
     }
 
@@ -134,13 +134,12 @@ import Testing
     func checkAfterRestart(_ client: Client, acked: [(envelope: String, eventId: String, decisionId: String)], data: String,
                            submitter: String) async throws {
         try await client.waitUntilReady()
-        for (envelope, eventId, decisionId) in acked {
+        for (_, eventId, decisionId) in acked {
             let (eventStatus, event, _) = try await client.send(.GET, "/v1/events/\(eventId)", key: submitter)
             #expect(eventStatus == 200, "acknowledged event \(eventId) is missing after the crash")
             #expect(event["decision_id"] == .string(decisionId))
             let (decisionStatus, _, _) = try await client.send(.GET, "/v1/decisions/\(decisionId)", key: submitter)
             #expect(decisionStatus == 200)
-            _ = envelope
         }
         let store = try AppDatabase.openReadOnly(path: URL(fileURLWithPath: data).appendingPathComponent("arbiter.sqlite").path)
         let audited = try await store.writer.read { db in

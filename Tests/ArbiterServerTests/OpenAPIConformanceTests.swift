@@ -90,12 +90,12 @@ import Yams
         case let v as Double: return .double(v)
         case let v as String: return .string(v)
         case is NSNull: return .null
-        default: throw BenchlessError("unexpected YAML value \(value)")
+        default: throw TestFailure("unexpected YAML value \(value)")
         }
     }
 }
 
-struct BenchlessError: Error, CustomStringConvertible {
+struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
