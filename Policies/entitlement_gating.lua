@@ -35,10 +35,10 @@ return {
       return reject{ reasons = { "account is " .. account.status .. ": no new features" } }
     end
     if account.status == "unknown" then
-      return review{ queue = "entitlements", reasons = { "account " .. account.id .. " is unknown to Arbiter" } }
+      return review{ queue = "entitlements", reasons = { "account " .. account.id .. " is unknown to Arbiter" }, actions = { entitlement_grant{ feature = feature } } }
     end
     if account.status == "past_due" then
-      return review{ queue = "entitlements", reasons = { "account is past due: " .. feature .. " needs a person" } }
+      return review{ queue = "entitlements", reasons = { "account is past due: " .. feature .. " needs a person" }, actions = { entitlement_grant{ feature = feature } } }
     end
     for _, has in ipairs(account.entitlements) do
       if has == feature then
@@ -52,6 +52,7 @@ return {
         actions = { entitlement_grant{ feature = feature } },
       }
     end
-    return review{ queue = "entitlements", reasons = { feature .. " is not included in the " .. tostring(account.tier) .. " tier" } }
+    return review{ queue = "entitlements", reasons = { feature .. " is not included in the " .. tostring(account.tier) .. " tier" },
+                   actions = { entitlement_grant{ feature = feature } } }
   end,
 }

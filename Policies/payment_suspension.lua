@@ -42,7 +42,9 @@ return {
       and (account.days_past_due .. " days past due with " .. money(account.open_balance_minor, p.currency) .. " open")
       or (failures .. " failed payments in 30 days")
     if account.tier == "enterprise" then
-      return review{ queue = "collections", reasons = { why .. ": enterprise accounts go to collections, not automatic suspension" }, sla_hours = 24 }
+      -- Collections decide; approving the review suspends.
+      return review{ queue = "collections", reasons = { why .. ": enterprise accounts go to collections, not automatic suspension" }, sla_hours = 24,
+                     actions = { account_suspension{ reason = why, invoice_id = p.invoice_id } } }
     end
     return approve{
       reasons = { why .. ": suspending" },

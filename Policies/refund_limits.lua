@@ -27,12 +27,18 @@ local REFUND_CAP_90D = {       -- most refunded in 90 days without review, per t
 local RISKY_FAILED_PAYMENTS = 2
 local TWO_REVIEWERS_FROM = 100000   -- 1,000.00
 
-local function review_refund(amount, reason)
+local function refund_for(p)
+  return refund{ amount_minor = p.amount_minor, currency = p.currency, payment_id = p.payment_id, memo = p.reason }
+end
+
+-- A review proposes the refund a reviewer's approval sends (none for a currency mismatch).
+local function review_refund(p, reason, propose)
   return review{
     queue = "refunds",
     reasons = { reason },
     sla_hours = 24,
-    approvals_required = amount >= TWO_REVIEWERS_FROM and 2 or 1,
+    approvals_required = p.amount_minor >= TWO_REVIEWERS_FROM and 2 or 1,
+    actions = propose ~= false and { refund_for(p) } or nil,
   }
 end
 
@@ -47,30 +53,30 @@ return {
     local amount, currency = p.amount_minor, p.currency
 
     if account.status == "unknown" then
-      return review_refund(amount, "account " .. account.id .. " is unknown to Arbiter")
+      return review_refund(p, "account " .. account.id .. " is unknown to Arbiter")
     end
     if account.currency ~= nil and account.currency ~= null and account.currency ~= currency then
-      return review_refund(amount, "refund currency " .. currency .. " differs from account currency " .. account.currency)
+      return review_refund(p, "refund currency " .. currency .. " differs from account currency " .. account.currency, false)
     end
     if history.failed_payments_30d >= RISKY_FAILED_PAYMENTS then
-      return review_refund(amount, history.failed_payments_30d .. " failed payments in the last 30 days")
+      return review_refund(p, history.failed_payments_30d .. " failed payments in the last 30 days")
     end
 
     local limit = AUTO_REFUND_LIMIT[account.tier] or 0
     if amount > limit then
-      return review_refund(amount, "refund of " .. money(amount, currency) .. " is over the "
+      return review_refund(p, "refund of " .. money(amount, currency) .. " is over the "
         .. tostring(account.tier) .. " auto-refund limit of " .. money(limit, currency))
     end
     local after = history.refunds_90d_minor + amount
     local cap = REFUND_CAP_90D[account.tier] or 0
     if after > cap then
-      return review_refund(amount, "refunds in 90 days would reach " .. money(after, currency)
+      return review_refund(p, "refunds in 90 days would reach " .. money(after, currency)
         .. ", over the " .. account.tier .. " cap of " .. money(cap, currency))
     end
 
     return approve{
       reasons = { "refund of " .. money(amount, currency) .. " is within the " .. account.tier .. " limit and the 90-day cap" },
-      actions = { refund{ amount_minor = amount, currency = currency, payment_id = p.payment_id, memo = p.reason } },
+      actions = { refund_for(p) },
     }
   end,
 }

@@ -52,6 +52,15 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// Any JSON number as a Double (settings such as hours may be fractional).
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
     /// The JSON type name used in error messages ("string", "integer", ...).
     public var typeName: String {
         switch self {

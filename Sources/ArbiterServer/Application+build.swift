@@ -23,7 +23,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         }
         fflush(nil)   // flush every output stream: stdout may be a file
     }
-    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig), guardrails: configuration.guardrails)
+    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig),
+                            guardrails: configuration.guardrails, reviews: configuration.reviews,
+                            escalationInterval: configuration.escalationInterval)
     if let directory = configuration.policiesDirectory {
         try await services.loadPolicies(from: directory, logger: logger)
     } else {
@@ -56,7 +58,9 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
         ]), status: ready ? .ok : .serviceUnavailable)
     }
     router.get("/metrics") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        // Queue gauges are read when scraped, so they are never stale.
+        if let queues = try? await services.desk.queues() { services.metrics.queues(queues, now: Date()) }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.registry.emitToBuffer())))
     }
     router.get("/openapi.yaml") { _, _ in
@@ -68,6 +72,8 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     v1.addRoutes(AccountsController(database: services.database).endpoints, atPath: "accounts")
     v1.addRoutes(EventsController(intake: services.intake, database: services.database).endpoints, atPath: "events")
     v1.addRoutes(DecisionsController(database: services.database).endpoints, atPath: "decisions")
+    v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
+    v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     return router
 }
 

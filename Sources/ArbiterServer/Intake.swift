@@ -15,12 +15,15 @@ import Foundation
 final class Intake: Sendable {
     let engine: PolicyEngine
     let guardrails: Guardrails
+    /// Queue rules applied to review decisions (default SLA, two approvals over a threshold).
+    let reviews: ReviewSettings
     let committer: GroupCommitter
     let metrics: ServiceMetrics
 
-    init(engine: PolicyEngine, guardrails: Guardrails, committer: GroupCommitter, metrics: ServiceMetrics) {
+    init(engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, committer: GroupCommitter, metrics: ServiceMetrics) {
         self.engine = engine
         self.guardrails = guardrails
+        self.reviews = reviews
         self.committer = committer
         self.metrics = metrics
     }
@@ -45,10 +48,10 @@ final class Intake: Sendable {
         let encoded = CanonicalJSON.encode(event.envelope)
         let body = String(decoding: encoded, as: UTF8.self)
         let bodySHA256 = sha256Hex(encoded)
-        let written = try await committer.submit { [engine, guardrails] db, chain -> Written in
+        let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written in
             let context = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
             let started = ContinuousClock.now
-            let decision = engine.decide(event, context: context, guardrails: guardrails)
+            let decision = reviews.applying(to: engine.decide(event, context: context, guardrails: guardrails))
             let elapsed = ContinuousClock.now - started
             let decidedAt = Date()
             var record = DecisionRecord(

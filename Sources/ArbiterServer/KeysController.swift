@@ -67,13 +67,15 @@ struct KeysController {
 enum JSONBody {
     static let limit = 1 << 20
 
-    static func object(_ request: Request, context: AppRequestContext) async throws -> [String: JSONValue] {
+    /// With `allowEmpty`, an empty body reads as `{}` (for commands whose fields are all optional).
+    static func object(_ request: Request, context: AppRequestContext, allowEmpty: Bool = false) async throws -> [String: JSONValue] {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
         } catch {
             throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body must be at most \(limit) bytes")
         }
+        if allowEmpty && buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
         guard let value = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
             // A body that parses as JSON is accepted whatever its Content-Type (curl's -d sends
             // form encoding); one that does not is 415 when declared as something else, else 400.

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.3.0
+  version: 0.4.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -21,6 +21,7 @@ tags:
   - name: events
   - name: decisions
   - name: accounts
+  - name: reviews
   - name: keys
   - name: operations
 paths:
@@ -253,6 +254,159 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+  /v1/queues:
+    get:
+      tags: [reviews]
+      summary: Every review queue with its waiting count, oldest age and overdue count (reviewer, auditor, operator)
+      responses:
+        "200":
+          description: The queues with waiting items, and every configured queue.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [queues]
+                additionalProperties: false
+                properties:
+                  queues: { type: array, items: { $ref: "#/components/schemas/QueueSummary" } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+  /v1/queues/{name}/items:
+    get:
+      tags: [reviews]
+      summary: A queue's items, oldest first (default; the waiting ones)
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: state, in: query, schema: { type: string, enum: [open, claimed, escalated, approved, rejected, decided] } }
+        - { name: cursor, in: query, schema: { type: string } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 500 } }
+      responses:
+        "200":
+          description: One page.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [queue, items, next_cursor]
+                additionalProperties: false
+                properties:
+                  queue: { type: string }
+                  items: { type: array, items: { $ref: "#/components/schemas/ReviewSummary" } }
+                  next_cursor: { type: [string, "null"] }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}:
+    get:
+      tags: [reviews]
+      summary: A review item with its event, context as evaluated, reasons, proposed actions, approvals and history
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}/claim:
+    post:
+      tags: [reviews]
+      summary: Claim the item (reviewer) for the configured claim time; claiming your own claim renews it
+      description: 403 when you submitted the request or already approved it; 409 when someone else holds a live claim or the item is decided.
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}/release:
+    post:
+      tags: [reviews]
+      summary: Release your claim (an admin may release anyone's)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}/approve:
+    post:
+      tags: [reviews]
+      summary: Approve, optionally a lower amount (the money actions are scaled down; higher is refused)
+      description: |
+        Decided only by the claimer while a claim holds; an unclaimed item by any reviewer. Refused
+        (403) for the submitter, over the reviewer's approval limit, or a second approval by the
+        same reviewer. With approvals_required 2, the first approval releases the claim and the item
+        waits for a different reviewer; the final approval queues the actions for the ERP in the
+        same transaction.
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                comment: { type: string, maxLength: 2000 }
+                amount_minor: { type: integer, minimum: 1, description: "at most the proposed total" }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}/reject:
+    post:
+      tags: [reviews]
+      summary: Reject with a comment (required)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [comment]
+              additionalProperties: false
+              properties:
+                comment: { type: string, minLength: 1, maxLength: 2000 }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/reviews/{id}/assign:
+    post:
+      tags: [reviews]
+      summary: Give the item's claim to another reviewer (admin)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [reviewer]
+              additionalProperties: false
+              properties:
+                reviewer: { type: string, description: "the reviewer key's id" }
+                comment: { type: string }
+      responses:
+        "200": { $ref: "#/components/responses/Review" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     apiKey:
@@ -265,6 +419,11 @@ components:
       required: true
       schema: { type: string }
   responses:
+    Review:
+      description: The review item as it now is.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Review" }
     Problem:
       description: An RFC 9457 problem; `errors` names each bad field for 422.
       content:
@@ -528,5 +687,112 @@ components:
         open_balance_minor: { type: integer }
         days_past_due: { type: integer, minimum: 0 }
         entitlements: { type: array, items: { type: string } }
+    ReviewState:
+      type: string
+      enum: [open, claimed, escalated, approved, rejected]
+    QueueSummary:
+      type: object
+      required: [name, open, by_state, overdue, oldest_age_seconds, sla_hours, escalate_to, two_approvals_over_minor]
+      additionalProperties: false
+      properties:
+        name: { type: string }
+        open: { type: integer, description: "items waiting: open, claimed or escalated" }
+        by_state:
+          type: object
+          required: [open, claimed, escalated]
+          additionalProperties: false
+          properties:
+            open: { type: integer }
+            claimed: { type: integer }
+            escalated: { type: integer }
+        overdue: { type: integer, description: "waiting items past their SLA" }
+        oldest_age_seconds: { type: [integer, "null"] }
+        sla_hours: { type: [number, "null"], description: "the queue's default SLA" }
+        escalate_to: { type: [string, "null"] }
+        two_approvals_over_minor: { type: [integer, "null"] }
+    ReviewSummary:
+      type: object
+      required: [id, queue, state, account_id, event_id, decision_id, event_type, created_at, submitted_by, sla_due_at, overdue,
+                 escalated_at, escalated_from, decided_at, decided_by, amount_minor, currency, claimed_by, claimed_by_name,
+                 claim_expires_at, approvals_required, approvals_given, approved_amount_minor, reasons]
+      properties:
+        id: { type: string }
+        queue: { type: string }
+        state: { $ref: "#/components/schemas/ReviewState" }
+        account_id: { type: string }
+        event_id: { type: string }
+        decision_id: { type: string }
+        event_type: { type: string }
+        created_at: { type: string, format: date-time }
+        submitted_by: { type: string, description: "the submitting key's id: it may not review the item" }
+        sla_due_at: { type: [string, "null"], format: date-time }
+        overdue: { type: boolean }
+        escalated_at: { type: [string, "null"], format: date-time }
+        escalated_from: { type: [string, "null"] }
+        decided_at: { type: [string, "null"], format: date-time }
+        decided_by: { type: [string, "null"] }
+        amount_minor: { type: [integer, "null"], description: "the event's amount" }
+        currency: { type: [string, "null"] }
+        claimed_by: { type: [string, "null"], description: "the holder of a live claim" }
+        claimed_by_name: { type: [string, "null"] }
+        claim_expires_at: { type: [string, "null"], format: date-time }
+        approvals_required: { type: integer, minimum: 1 }
+        approvals_given: { type: integer, minimum: 0 }
+        approved_amount_minor: { type: [integer, "null"] }
+        reasons: { type: array, items: { type: string } }
+    Review:
+      allOf:
+        - { $ref: "#/components/schemas/ReviewSummary" }
+      type: object
+      required: [correlation_id, submitted_by_name, event, context, policies, proposed_actions, proposed_amount_minor,
+                 queued_actions, history, approvals]
+      properties:
+        correlation_id: { type: string }
+        submitted_by_name: { type: [string, "null"] }
+        event: { $ref: "#/components/schemas/StoredEvent" }
+        context: { $ref: "#/components/schemas/Context" }
+        policies: { type: array, items: { $ref: "#/components/schemas/PolicyVerdict" } }
+        proposed_actions: { type: array, items: { $ref: "#/components/schemas/Action" } }
+        proposed_amount_minor: { type: [integer, "null"], description: "all money the proposed actions move" }
+        queued_actions:
+          type: array
+          description: the actions sent to the outbox on the final approval (amounts as approved)
+          items:
+            type: object
+            required: [id, type, amount_minor, currency, status, erp_reference]
+            additionalProperties: false
+            properties:
+              id: { type: string }
+              type: { type: string }
+              amount_minor: { type: [integer, "null"] }
+              currency: { type: [string, "null"] }
+              status: { type: string, enum: [pending, delivered, dead, cancelled] }
+              erp_reference: { type: [string, "null"] }
+        history:
+          type: array
+          items:
+            type: object
+            required: [at, actor, actor_name, action, comment, amount_minor, assignee]
+            additionalProperties: false
+            properties:
+              at: { type: string, format: date-time }
+              actor: { type: string, description: "key id, or system" }
+              actor_name: { type: [string, "null"] }
+              action: { type: string, enum: [claimed, released, approved, rejected, reassigned, claim_expired, escalated] }
+              comment: { type: [string, "null"] }
+              amount_minor: { type: [integer, "null"] }
+              assignee: { type: [string, "null"] }
+        approvals:
+          type: array
+          items:
+            type: object
+            required: [reviewer, reviewer_name, at, amount_minor, comment]
+            additionalProperties: false
+            properties:
+              reviewer: { type: string }
+              reviewer_name: { type: [string, "null"] }
+              at: { type: string, format: date-time }
+              amount_minor: { type: [integer, "null"] }
+              comment: { type: [string, "null"] }
 """#
 }

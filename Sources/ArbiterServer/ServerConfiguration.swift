@@ -15,10 +15,16 @@ public struct ServerConfiguration: Sendable {
     public var policyConfig: [String: JSONValue]
     /// The first admin key's secret (ARBITER_ADMIN_KEY) instead of a random one.
     public var adminKey: String?
+    /// Queue SLAs, escalation targets, two-approval thresholds and the claim time.
+    public var reviews: ReviewSettings
+    /// How often overdue items are escalated and expired claims released.
+    public var escalationInterval: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
-                adminKey: String? = nil) {
+                adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1)) {
+        self.reviews = reviews
+        self.escalationInterval = escalationInterval
         self.policyConfig = policyConfig
         self.adminKey = adminKey
         self.host = host

@@ -1,4 +1,6 @@
 import ArbiterCore
+import ArbiterStore
+import Foundation
 import Hummingbird
 import Prometheus
 
@@ -17,6 +19,7 @@ public final class ServiceMetrics: Sendable {
 
     private let commitBatches: ValueHistogram
     private let commitDurations: DurationHistogram
+    private let knownQueues = Locked<Set<String>>([])
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "arbiter", metricName: metric, unitName: unit, helpText: help)
@@ -57,6 +60,55 @@ public final class ServiceMetrics: Sendable {
     func committed(batch: Int, duration: Duration) {
         commitBatches.record(Double(batch))
         commitDurations.record(duration)
+    }
+
+    // MARK: Reviews
+
+    static var queueDepth: MetricNameDescriptor { name("review_queue_depth", "items", "Review items waiting (open, claimed or escalated), by queue") }
+    static var queueOldest: MetricNameDescriptor { name("review_queue_oldest_age", "seconds", "Age of the oldest waiting review item, by queue") }
+    static var queueOverdue: MetricNameDescriptor { name("review_queue_overdue", "items", "Waiting review items past their SLA, by queue") }
+    static var reviewDecisions: MetricNameDescriptor { name("review_decisions", "total", "Reviewer actions by outcome (approved, rejected, first_approval, claimed, released, reassigned) and queue") }
+    static var timeToDecision: MetricNameDescriptor { name("review_time_to_decision", "seconds", "Time from submission to a reviewer's final outcome, by queue and outcome") }
+    static var escalations: MetricNameDescriptor { name("review_escalations", "total", "Items escalated past their SLA, by the queue they were in") }
+    static let reviewBuckets: [Duration] = [.seconds(60), .seconds(300), .seconds(900), .seconds(3600), .seconds(4 * 3600),
+                                            .seconds(8 * 3600), .seconds(24 * 3600), .seconds(72 * 3600), .seconds(7 * 24 * 3600)]
+
+    /// Sets the queue gauges from a fresh summary (called when /metrics is scraped). Queues seen
+    /// before and now empty drop to zero rather than keep their last value.
+    func queues(_ summaries: [QueueSummary], now: Date) {
+        for summary in summaries {
+            let labels = [("queue", summary.name)]
+            registry.makeGauge(descriptor: Self.queueDepth, labels: labels).set(Double(summary.waiting))
+            registry.makeGauge(descriptor: Self.queueOverdue, labels: labels).set(Double(summary.overdue))
+            registry.makeGauge(descriptor: Self.queueOldest, labels: labels)
+                .set(summary.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+        }
+        let current = Set(summaries.map(\.name))
+        let vanished = knownQueues.withLock { known in
+            let gone = known.subtracting(current)
+            known = current
+            return gone
+        }
+        for name in vanished {
+            for descriptor in [Self.queueDepth, Self.queueOverdue, Self.queueOldest] {
+                registry.makeGauge(descriptor: descriptor, labels: [("queue", name)]).set(0.0)
+            }
+        }
+    }
+
+    func reviewed(_ done: ReviewDone, action: String) {
+        let outcome = action == "approved" && !done.state.isDecided ? "first_approval" : action
+        registry.makeCounter(descriptor: Self.reviewDecisions, labels: [("outcome", outcome), ("queue", done.queue)]).increment()
+        if let seconds = done.secondsToDecision {
+            registry.makeDurationHistogram(descriptor: Self.timeToDecision, labels: [("queue", done.queue), ("outcome", done.state.rawValue)],
+                                           buckets: Self.reviewBuckets).record(.milliseconds(Int64(seconds * 1000)))
+        }
+    }
+
+    func swept(_ result: SweepResult) {
+        for (queue, count) in result.escalated {
+            registry.makeCounter(descriptor: Self.escalations, labels: [("queue", queue)]).increment(by: Int64(count))
+        }
     }
 
     func request(method: String, route: String, status: Int, duration: Duration) {

@@ -18,21 +18,28 @@ public struct Services: Sendable {
     let keys: KeyCache
     /// Set once the policies of `--policies` are compiled and active.
     let policiesLoaded: Locked<Bool>
+    let desk: ReviewDesk
+    let escalationInterval: Duration
 
-    public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
+    public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
+                escalationInterval: Duration = .seconds(1)) {
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
         let metrics = ServiceMetrics()
         self.metrics = metrics
         self.committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
-        self.intake = Intake(engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
+        self.intake = Intake(engine: engine, guardrails: guardrails, reviews: reviews, committer: committer, metrics: metrics)
+        self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics)
+        self.escalationInterval = escalationInterval
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }
 
     /// The background work that runs beside the HTTP server, stopped gracefully after it.
-    public var backgroundServices: [any Service] { [CommitterService(committer: committer)] }
+    public var backgroundServices: [any Service] {
+        [CommitterService(committer: committer), EscalationService(desk: desk, interval: escalationInterval)]
+    }
 
     /// Compiles the policies in `directory`, records any version not yet stored (published and
     /// activated "at start" in the audit trail), and makes the set active.
@@ -81,6 +88,35 @@ struct CommitterService: Service {
             await committer.run()
         } onGracefulShutdown: {
             committer.stop()
+        }
+    }
+}
+
+/// Every `interval`, releases expired claims and escalates items past their SLA (audited, in
+/// the history, counted in the metrics). An item is escalated at most `interval` late.
+struct EscalationService: Service {
+    let desk: ReviewDesk
+    let interval: Duration
+
+    func run() async throws {
+        let logger = Logger(label: "arbiter.escalation")
+        let settings = desk.settings
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let result = try await desk.database.writer.write { db in
+                        try Reviews.sweep(db, now: Date(), settings: settings)
+                    }
+                    desk.metrics.swept(result)
+                    if result.expiredClaims > 0 || !result.escalated.isEmpty {
+                        logger.info("review sweep", metadata: ["expired_claims": "\(result.expiredClaims)",
+                                                               "escalated": "\(result.escalated.values.reduce(0, +))"])
+                    }
+                } catch {
+                    logger.error("review sweep failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
         }
     }
 }

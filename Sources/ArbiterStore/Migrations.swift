@@ -149,6 +149,35 @@ enum Migrations {
                 DROP INDEX events_correlation;
                 """)
         }
+        migrator.registerMigration("v3: review history, escalation, approved amounts") { db in
+            try db.execute(sql: """
+                ALTER TABLE review_items ADD COLUMN escalated_at TEXT;
+                ALTER TABLE review_items ADD COLUMN escalated_from TEXT;   -- the queue it was in before escalating
+                ALTER TABLE review_items ADD COLUMN decided_by TEXT;       -- the key that gave the final outcome
+                ALTER TABLE review_items ADD COLUMN approved_amount_minor INTEGER;
+
+                -- Every claim, release, approval, rejection, reassignment, expiry and escalation of
+                -- an item, with who and why: what the console shows and four-eyes checks. The audit
+                -- trail has the same facts, chained; this table is for reading them per item.
+                CREATE TABLE review_history (
+                    id INTEGER PRIMARY KEY,
+                    review_id TEXT NOT NULL REFERENCES review_items (id),
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,                     -- API key id, or 'system'
+                    action TEXT NOT NULL CHECK (action IN ('claimed', 'released', 'approved', 'rejected', 'reassigned',
+                                                           'claim_expired', 'escalated')),
+                    comment TEXT,
+                    amount_minor INTEGER,                    -- approvals: the money agreed to
+                    assignee TEXT                            -- reassignments: the new claimer
+                );
+                CREATE INDEX review_history_item ON review_history (review_id, id);
+
+                -- The escalation sweep and the queue summaries read only waiting items.
+                CREATE INDEX review_items_waiting ON review_items (queue, created_at) WHERE state IN ('open', 'claimed', 'escalated');
+                CREATE INDEX review_items_due ON review_items (sla_due_at) WHERE state IN ('open', 'claimed') AND escalated_at IS NULL;
+                CREATE INDEX review_items_claims ON review_items (claim_expires_at) WHERE state = 'claimed';
+                """)
+        }
         return migrator
     }
 }

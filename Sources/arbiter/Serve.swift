@@ -35,7 +35,25 @@ extension Arbiter {
                 help: "Guardrail ceiling TYPE=MINOR for a money action type, e.g. credit_memo=500000 (repeatable; defaults: credit_memo=1000000, refund=1000000). An approval above it goes to review in 'guardrail'.")
         var ceilings: [String] = []
 
+        @Option(help: "Queue configuration (JSON: claim_minutes, default and per-queue sla_hours, escalate_to, two_approvals_over_minor). Default: queues.json in the policies directory, if there is one.")
+        var queues: String?
+
         @OptionGroup var policyOptions: PolicyOptions
+
+        /// The review settings from `--queues`, or `<policies>/queues.json`, or the defaults.
+        func reviewSettings() throws -> ReviewSettings {
+            let fallback = URL(fileURLWithPath: policies).appendingPathComponent("queues.json").path
+            guard let path = queues ?? (FileManager.default.fileExists(atPath: fallback) ? fallback : nil) else {
+                return ReviewSettings()
+            }
+            do {
+                return try ReviewSettings.parse(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))))
+            } catch let error as InvalidInput {
+                throw ValidationError("\(path): \(error.errors.map { "\($0.field): \($0.message)" }.joined(separator: "; "))")
+            } catch {
+                throw ValidationError("\(path): \(error)")
+            }
+        }
 
         /// The default ceilings with the `--ceiling` overrides.
         func guardrails() throws -> Guardrails {
@@ -64,7 +82,8 @@ extension Arbiter {
                 limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
                 guardrails: try guardrails(),
                 policyConfig: try policyOptions.config(),
-                adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+                adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 },
+                reviews: try reviewSettings())
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

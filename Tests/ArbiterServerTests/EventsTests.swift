@@ -37,10 +37,12 @@ struct EventsHarness {
     let reviewer: String
 
     static func run(policies: String? = repositoryRoot.appendingPathComponent("Policies").path, guardrails: Guardrails = Guardrails(),
+                    reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try AppDatabase.inMemory()
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
-                                                                 guardrails: guardrails, adminKey: admin),
+                                                                 guardrails: guardrails, adminKey: admin, reviews: reviews,
+                                                                 escalationInterval: escalationInterval),
                                              database: database)
         let (submitter, reviewer) = try await database.writer.write { db in
             (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,

@@ -74,6 +74,47 @@ import Yams
             _ = try await call(.get, "/v1/decisions?account_id=acct_1&limit=1", key: h.reviewer)
             _ = try await call(.get, "/v1/decisions?outcome=perhaps", key: h.reviewer)
 
+            // Review queues: a second reviewer, items to work, and each command's refusals.
+            let second = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"bo","role":"reviewer","approval_limit_minor":100}"#)
+            let secondKey = second["secret"]?.stringValue ?? ""
+            func reviewItem(_ amount: Int) async throws -> String {
+                let body = String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", payload: ["amount_minor": .int(Int64(amount))]))), as: UTF8.self)
+                return try await call(.post, "/v1/events", key: h.submitter, body: body)["decision"]?["review_id"]?.stringValue ?? ""
+            }
+            let first = try await reviewItem(15000)
+            let other = try await reviewItem(16000)
+            _ = try await call(.get, "/v1/queues", key: h.reviewer)
+            _ = try await call(.get, "/v1/queues", key: h.submitter)
+            _ = try await call(.get, "/v1/queues/credits/items", key: h.reviewer)
+            _ = try await call(.get, "/v1/queues/credits/items?state=decided&limit=1", key: h.reviewer)
+            _ = try await call(.get, "/v1/queues/credits/items?state=lost", key: h.reviewer)
+            _ = try await call(.get, "/v1/reviews/\(first)", key: h.reviewer)
+            _ = try await call(.get, "/v1/reviews/missing", key: h.reviewer)
+            _ = try await call(.post, "/v1/reviews/\(first)/claim", key: h.reviewer)
+            _ = try await call(.post, "/v1/reviews/\(first)/claim", key: secondKey)                     // 409: claimed
+            _ = try await call(.post, "/v1/reviews/\(first)/release", key: secondKey)                   // 403: not the claimer
+            _ = try await call(.post, "/v1/reviews/\(first)/release", key: h.reviewer)
+            _ = try await call(.post, "/v1/reviews/missing/release", key: h.reviewer)
+            _ = try await call(.post, "/v1/reviews/\(first)/release", key: h.reviewer)                  // 409: not claimed
+            _ = try await call(.post, "/v1/reviews/\(first)/approve", key: secondKey)                   // 403: over the limit
+            _ = try await call(.post, "/v1/reviews/\(first)/approve", key: h.reviewer, body: #"{"amount_minor":999999}"#)  // 422
+            _ = try await call(.post, "/v1/reviews/\(first)/approve", key: h.reviewer, body: #"{"comment":"ok","amount_minor":12000}"#)
+            _ = try await call(.post, "/v1/reviews/\(first)/approve", key: h.reviewer)                 // 409: decided
+            _ = try await call(.post, "/v1/reviews/missing/approve", key: h.reviewer)
+            _ = try await call(.post, "/v1/reviews/\(other)/reject", key: h.reviewer, body: "{}")     // 422: comment
+            _ = try await call(.post, "/v1/reviews/\(other)/reject", key: h.submitter, body: #"{"comment":"x"}"#)  // 403: role
+            _ = try await call(.post, "/v1/reviews/\(other)/assign", key: admin, body: #"{"reviewer":"nobody"}"#)  // 422
+            _ = try await call(.post, "/v1/reviews/\(other)/assign", key: h.reviewer, body: #"{"reviewer":"nobody"}"#)  // 403
+            _ = try await call(.post, "/v1/reviews/\(other)/assign", key: admin, body: "{\"reviewer\":\"\(second["id"]?.stringValue ?? "")\"}")
+            _ = try await call(.post, "/v1/reviews/missing/assign", key: admin, body: "{\"reviewer\":\"\(second["id"]?.stringValue ?? "")\"}")
+            _ = try await call(.post, "/v1/reviews/\(other)/claim", key: h.reviewer)                  // 409: assigned to bo
+            _ = try await call(.post, "/v1/reviews/\(other)/reject", key: secondKey, body: #"{"comment":"not covered by the contract"}"#)
+            _ = try await call(.post, "/v1/reviews/\(other)/reject", key: secondKey, body: #"{"comment":"again"}"#)  // 409
+            _ = try await call(.post, "/v1/reviews/\(other)/assign", key: admin, body: "{\"reviewer\":\"\(second["id"]?.stringValue ?? "")\"}")  // 409
+            _ = try await call(.post, "/v1/reviews/missing/reject", key: h.reviewer, body: #"{"comment":"x"}"#)
+            _ = try await call(.post, "/v1/reviews/missing/claim", key: h.reviewer)
+            _ = try await call(.get, "/v1/reviews/\(other)", key: nil)
+
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
             #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")

@@ -1,0 +1,365 @@
+import Foundation
+
+/// Where a review item stands. `open`, `claimed` and `escalated` are waiting for a reviewer;
+/// `approved` and `rejected` are final.
+public enum ReviewState: String, Sendable, CaseIterable {
+    case open
+    case claimed
+    case escalated
+    case approved
+    case rejected
+
+    public var isDecided: Bool { self == .approved || self == .rejected }
+
+    /// The states of items still waiting for a reviewer.
+    public static let waiting: [ReviewState] = [.open, .claimed, .escalated]
+}
+
+/// How a queue is worked: its default SLA, where overdue items go, and when two reviewers are
+/// needed. Read from the queue configuration (`queues.json`); a queue nobody configured uses
+/// ``ReviewSettings/defaultQueue``.
+public struct QueueSettings: Sendable, Hashable {
+    /// The SLA of items whose policy set none.
+    public var slaSeconds: Int64?
+    /// The queue overdue items move to (escalated in place when nil).
+    public var escalateTo: String?
+    /// Items proposing more money than this (minor units, all money actions together) need at
+    /// least two distinct approvals, whatever the policy said.
+    public var twoApprovalsOverMinor: Int64?
+
+    public init(slaSeconds: Int64? = nil, escalateTo: String? = nil, twoApprovalsOverMinor: Int64? = nil) {
+        self.slaSeconds = slaSeconds
+        self.escalateTo = escalateTo
+        self.twoApprovalsOverMinor = twoApprovalsOverMinor
+    }
+}
+
+/// The review rules the service is configured with.
+public struct ReviewSettings: Sendable, Hashable {
+    /// How long a claim holds before another reviewer may take the item.
+    public var claimSeconds: Int64
+    public var defaultQueue: QueueSettings
+    public var queues: [String: QueueSettings]
+
+    public init(claimSeconds: Int64 = 30 * 60, defaultQueue: QueueSettings = QueueSettings(slaSeconds: 24 * 3600),
+                queues: [String: QueueSettings] = [:]) {
+        self.claimSeconds = claimSeconds
+        self.defaultQueue = defaultQueue
+        self.queues = queues
+    }
+
+    public func queue(_ name: String) -> QueueSettings {
+        guard var settings = queues[name] else { return defaultQueue }
+        if settings.slaSeconds == nil { settings.slaSeconds = defaultQueue.slaSeconds }
+        return settings
+    }
+
+    /// A review decision with the queue's rules applied: the queue's SLA when the policy set
+    /// none, and two approvals when the money is over the queue's threshold. Other outcomes
+    /// are returned as they are.
+    public func applying(to decision: Decision) -> Decision {
+        guard decision.outcome == .review else { return decision }
+        var decision = decision
+        let settings = queue(decision.queue ?? Queue.defaultReview)
+        if decision.slaSeconds == nil { decision.slaSeconds = settings.slaSeconds }
+        decision.approvalsRequired = max(1, decision.approvalsRequired)
+        if let threshold = settings.twoApprovalsOverMinor,
+           decision.actions.compactMap(\.money?.amountMinor).reduce(0, +) > threshold {
+            decision.approvalsRequired = max(2, decision.approvalsRequired)
+        }
+        return decision
+    }
+
+    /// Reads the queue configuration:
+    /// `{"claim_minutes": 30, "default": {"sla_hours": 24}, "queues": {"credits": {"sla_hours": 8,
+    /// "escalate_to": "credits-leads", "two_approvals_over_minor": 100000}}}`. Every field is
+    /// optional; unknown fields are errors (a typo must not silently drop a control).
+    public static func parse(_ json: JSONValue) throws -> ReviewSettings {
+        var errors: [FieldError] = []
+        var settings = ReviewSettings()
+        guard let root = json.objectValue else { throw InvalidInput([FieldError("", "must be a JSON object")]) }
+        for key in root.keys where !["claim_minutes", "default", "queues"].contains(key) {
+            errors.append(FieldError(key, "unknown field (expected claim_minutes, default, queues)"))
+        }
+        if let minutes = root["claim_minutes"] {
+            if let value = minutes.doubleValue, value > 0, value <= 7 * 24 * 60 { settings.claimSeconds = max(1, Int64(value * 60)) }
+            else { errors.append(FieldError("claim_minutes", "must be a number of minutes above 0 and at most 10080")) }
+        }
+        func queueSettings(_ value: JSONValue, path: String) -> QueueSettings {
+            var queue = QueueSettings()
+            guard let fields = value.objectValue else {
+                errors.append(FieldError(path, "must be an object"))
+                return queue
+            }
+            for key in fields.keys where !["sla_hours", "escalate_to", "two_approvals_over_minor"].contains(key) {
+                errors.append(FieldError("\(path).\(key)", "unknown field (expected sla_hours, escalate_to, two_approvals_over_minor)"))
+            }
+            if let sla = fields["sla_hours"] {
+                if let hours = sla.doubleValue, hours > 0, hours <= 8784 { queue.slaSeconds = max(1, Int64(hours * 3600)) }
+                else { errors.append(FieldError("\(path).sla_hours", "must be a number of hours above 0 and at most 8784")) }
+            }
+            if let target = fields["escalate_to"] {
+                if let name = target.stringValue, !name.isEmpty { queue.escalateTo = name }
+                else { errors.append(FieldError("\(path).escalate_to", "must be a queue name")) }
+            }
+            if let threshold = fields["two_approvals_over_minor"] {
+                if case .int(let minor) = threshold, minor >= 0 { queue.twoApprovalsOverMinor = minor }
+                else { errors.append(FieldError("\(path).two_approvals_over_minor", "must be a non-negative integer amount in minor units")) }
+            }
+            return queue
+        }
+        if let value = root["default"] { settings.defaultQueue = queueSettings(value, path: "default") }
+        if let value = root["queues"] {
+            if let queues = value.objectValue {
+                for (name, queue) in queues { settings.queues[name] = queueSettings(queue, path: "queues.\(name)") }
+            } else {
+                errors.append(FieldError("queues", "must be an object of queue name to settings"))
+            }
+        }
+        if !errors.isEmpty { throw InvalidInput(errors) }
+        return settings
+    }
+}
+
+/// The reviewer acting on an item, as the rules see it.
+public struct Reviewer: Sendable, Hashable {
+    public let id: String
+    public let isAdmin: Bool
+    /// The most money (minor units, all money actions together) this reviewer may approve on one item.
+    public let approvalLimitMinor: Int64?
+
+    public init(id: String, isAdmin: Bool, approvalLimitMinor: Int64?) {
+        self.id = id
+        self.isAdmin = isAdmin
+        self.approvalLimitMinor = approvalLimitMinor
+    }
+}
+
+/// One approval given on an item.
+public struct ReviewApproval: Sendable, Hashable {
+    public let reviewer: String
+    /// The money this reviewer agreed to (nil when the item moves no money).
+    public let amountMinor: Int64?
+
+    public init(reviewer: String, amountMinor: Int64?) {
+        self.reviewer = reviewer
+        self.amountMinor = amountMinor
+    }
+}
+
+/// What a reviewer asks to do with an item.
+public enum ReviewCommand: Sendable, Hashable {
+    case claim
+    case release
+    case approve(comment: String?, amountMinor: Int64?)
+    case reject(comment: String)
+    /// Admin only: give the item's claim to another reviewer.
+    case assign(to: Reviewer, comment: String?)
+
+    /// The history and audit name of the command.
+    public var action: String {
+        switch self {
+        case .claim: "claimed"
+        case .release: "released"
+        case .approve: "approved"
+        case .reject: "rejected"
+        case .assign: "reassigned"
+        }
+    }
+}
+
+/// Why the service refused a review command. `kind` maps to the HTTP status.
+public struct ReviewRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// A control forbids it for this reviewer (self-review, limit, four-eyes, not the claimer).
+        case forbidden
+        /// The item's state does not allow it (already decided, claimed by someone else).
+        case conflict
+        /// The request itself is wrong (missing comment, amount above the proposal).
+        case invalid(field: String)
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A review item as the rules need it.
+public struct ReviewItem: Sendable, Hashable {
+    public var id: String
+    public var queue: String
+    public var state: ReviewState
+    public var submittedBy: String
+    public var approvalsRequired: Int
+    public var approvals: [ReviewApproval]
+    public var claimedBy: String?
+    public var claimExpiresAt: Date?
+    public var escalatedAt: Date?
+    /// The actions the policies proposed (with their ids), as decided.
+    public var proposedActions: [JSONValue]
+
+    public init(id: String, queue: String, state: ReviewState, submittedBy: String, approvalsRequired: Int,
+                approvals: [ReviewApproval], claimedBy: String?, claimExpiresAt: Date?, escalatedAt: Date?,
+                proposedActions: [JSONValue]) {
+        self.id = id
+        self.queue = queue
+        self.state = state
+        self.submittedBy = submittedBy
+        self.approvalsRequired = approvalsRequired
+        self.approvals = approvals
+        self.claimedBy = claimedBy
+        self.claimExpiresAt = claimExpiresAt
+        self.escalatedAt = escalatedAt
+        self.proposedActions = proposedActions
+    }
+
+    /// The reviewer holding a live claim at `now`; nil when unclaimed or the claim expired.
+    public func claimant(at now: Date) -> String? {
+        guard state == .claimed, let claimedBy, let expires = claimExpiresAt, expires > now else { return nil }
+        return claimedBy
+    }
+
+    /// The state an unclaimed waiting item is in.
+    public var unclaimedState: ReviewState { escalatedAt == nil ? .open : .escalated }
+
+    /// All money the proposed actions move, in minor units (nil when they move none).
+    public var proposedMoneyMinor: Int64? {
+        let amounts = proposedActions.filter(Self.movesMoney).compactMap { $0["amount_minor"]?.intValue }
+        return amounts.isEmpty ? nil : amounts.reduce(0, +)
+    }
+
+    static func movesMoney(_ action: JSONValue) -> Bool {
+        action["type"]?.stringValue.flatMap(ActionType.init(rawValue:))?.movesMoney ?? false
+    }
+}
+
+/// What a permitted command does to an item.
+public struct ReviewTransition: Sendable, Hashable {
+    public var state: ReviewState
+    public var claimedBy: String?
+    public var claimExpiresAt: Date?
+    /// Set for an approval: the money it agrees to.
+    public var approval: ReviewApproval?
+    /// Set on the final approval: the actions that go to the outbox (amounts scaled down when
+    /// a reviewer approved less than proposed).
+    public var approvedActions: [JSONValue]?
+    public var approvedAmountMinor: Int64?
+}
+
+/// The controls on review items, enforced here and only here: no self-review, one claimer at
+/// a time, approval limits, distinct approvers, one final outcome.
+public enum ReviewRules {
+    public static func apply(_ command: ReviewCommand, to item: ReviewItem, by reviewer: Reviewer, now: Date,
+                             settings: ReviewSettings) throws(ReviewRefusal) -> ReviewTransition {
+        if item.state.isDecided {
+            throw ReviewRefusal(.conflict, "this item is already \(item.state.rawValue); nothing more can be done with it")
+        }
+        let claimant = item.claimant(at: now)
+        let claimUntil = now.addingTimeInterval(TimeInterval(settings.claimSeconds))
+        switch command {
+        case .claim:
+            try mayReview(item, reviewer)
+            if let claimant, claimant != reviewer.id {
+                throw ReviewRefusal(.conflict, "this item is claimed by \(claimant) until \(Timestamp.format(item.claimExpiresAt!)); wait for them to release it or for the claim to expire")
+            }
+            return ReviewTransition(state: .claimed, claimedBy: reviewer.id, claimExpiresAt: claimUntil)
+
+        case .release:
+            guard let claimant else { throw ReviewRefusal(.conflict, "this item is not claimed") }
+            guard claimant == reviewer.id || reviewer.isAdmin else {
+                throw ReviewRefusal(.forbidden, "only \(claimant), who claimed this item, or an admin can release it")
+            }
+            return ReviewTransition(state: item.unclaimedState)
+
+        case .assign(let target, _):
+            guard reviewer.isAdmin else { throw ReviewRefusal(.forbidden, "only an admin can reassign an item") }
+            try mayReview(item, target)
+            return ReviewTransition(state: .claimed, claimedBy: target.id, claimExpiresAt: claimUntil)
+
+        case .reject(let comment):
+            try mayReview(item, reviewer)
+            try mayDecide(claimant, reviewer)
+            if comment.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw ReviewRefusal(.invalid(field: "comment"), "a rejection needs a comment saying why")
+            }
+            return ReviewTransition(state: .rejected)
+
+        case .approve(_, let amountMinor):
+            try mayReview(item, reviewer)
+            try mayDecide(claimant, reviewer)
+            let proposed = item.proposedMoneyMinor
+            var agreed = proposed
+            if let amountMinor {
+                guard let proposed else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "this item proposes no money, so there is no amount to lower")
+                }
+                guard amountMinor > 0 else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "must be a positive number of minor units; to pay nothing, reject")
+                }
+                guard amountMinor <= proposed else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(amountMinor) is more than the \(proposed) proposed; a reviewer may approve less, never more")
+                }
+                agreed = amountMinor
+            }
+            // With several approvers each agrees to at most their amount: the lowest stands.
+            if let earlier = item.approvals.compactMap(\.amountMinor).min(), let current = agreed { agreed = min(earlier, current) }
+            if let agreed, let limit = reviewer.approvalLimitMinor, agreed > limit {
+                throw ReviewRefusal(.forbidden, "approving \(agreed) is over your approval limit of \(limit); approve a lower amount or leave the item to a reviewer with a higher limit")
+            }
+            let approval = ReviewApproval(reviewer: reviewer.id, amountMinor: agreed)
+            guard item.approvals.count + 1 >= item.approvalsRequired else {
+                // Not the last approval: the claim is released for the next, different reviewer.
+                return ReviewTransition(state: item.unclaimedState, approval: approval)
+            }
+            let actions = try scale(item.proposedActions, to: agreed, from: proposed)
+            return ReviewTransition(state: .approved, approval: approval, approvedActions: actions, approvedAmountMinor: agreed)
+        }
+    }
+
+    /// Nobody reviews what they submitted, and every approval on one item is by someone else.
+    static func mayReview(_ item: ReviewItem, _ reviewer: Reviewer) throws(ReviewRefusal) {
+        if item.submittedBy == reviewer.id {
+            throw ReviewRefusal(.forbidden, "\(reviewer.id) submitted this request and so cannot review it; another reviewer must")
+        }
+        if item.approvals.contains(where: { $0.reviewer == reviewer.id }) {
+            throw ReviewRefusal(.forbidden, "\(reviewer.id) has already approved this item; it needs \(item.approvalsRequired) approvals from different reviewers")
+        }
+    }
+
+    /// A claimed item is decided only by its claimer; an unclaimed one by any reviewer.
+    static func mayDecide(_ claimant: String?, _ reviewer: Reviewer) throws(ReviewRefusal) {
+        if let claimant, claimant != reviewer.id {
+            throw ReviewRefusal(.conflict, "this item is claimed by \(claimant); only they can decide it while the claim holds")
+        }
+    }
+
+    /// The proposed actions with the money actions scaled from `proposed` down to `agreed`, in
+    /// proportion; the rounding remainder goes to the last money action so the total is exact.
+    static func scale(_ actions: [JSONValue], to agreed: Int64?, from proposed: Int64?) throws(ReviewRefusal) -> [JSONValue] {
+        guard let agreed, let proposed, agreed != proposed else { return actions }
+        let moneyIndices = actions.indices.filter { ReviewItem.movesMoney(actions[$0]) }
+        var scaled = actions
+        var assigned: Int64 = 0
+        for (n, i) in moneyIndices.enumerated() {
+            let original = actions[i]["amount_minor"]?.intValue ?? 0
+            let amount = n == moneyIndices.count - 1
+                ? agreed - assigned
+                : Int64((Double(original) * Double(agreed) / Double(proposed)).rounded(.down))
+            guard amount > 0 else {
+                throw ReviewRefusal(.invalid(field: "amount_minor"), "\(agreed) is too small to split across the \(moneyIndices.count) money actions proposed")
+            }
+            assigned += amount
+            guard var fields = actions[i].objectValue else { continue }
+            fields["amount_minor"] = .int(amount)
+            fields["proposed_amount_minor"] = .int(original)
+            scaled[i] = .object(fields)
+        }
+        return scaled
+    }
+}

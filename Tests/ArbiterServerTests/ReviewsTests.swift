@@ -1,0 +1,320 @@
+import ArbiterCore
+import ArbiterServer
+import ArbiterStore
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Review queues through the HTTP API: every control the service enforces, and what an
+/// approval writes.
+@Suite struct ReviewsTests {
+    /// A key created directly in the database: its id (the identity reviews record) and secret.
+    static func key(_ h: EventsHarness, _ name: String, _ role: Role, limit: Int64? = nil) async throws -> (id: String, secret: String) {
+        let created = try await h.database.writer.write { db in
+            try ApiKeys.create(db, name: name, role: role, approvalLimitMinor: limit, createdBy: "test")
+        }
+        return (created.id, created.secret)
+    }
+
+    /// Submits a credit request that policies send to review; returns the review id.
+    static func creditForReview(_ client: some TestClientProtocol, _ h: EventsHarness, amount: Int64 = 15000,
+                                key: String? = nil) async throws -> String {
+        let (status, body, _) = try await h.post(client, validEnvelope("credit.requested", payload: ["amount_minor": .int(amount)]), key: key)
+        #expect(status == .created, "\(body)")
+        #expect(body["decision"]?["outcome"] == "review", "\(body)")
+        return try #require(body["decision"]?["review_id"]?.stringValue)
+    }
+
+    static func standardAccount(_ client: some TestClientProtocol, _ h: EventsHarness) async throws {
+        try await h.syncAccount(client, "acct_1", ["status": "active", "tier": "standard", "currency": "USD"])
+    }
+
+    /// POST /v1/reviews/{id}/{action} with an optional JSON body.
+    @discardableResult
+    static func command(_ client: some TestClientProtocol, _ h: EventsHarness, _ id: String, _ action: String, key: String,
+                        _ body: JSONValue? = nil) async throws -> (HTTPResponse.Status, JSONValue) {
+        try await client.execute(uri: "/v1/reviews/\(id)/\(action)", method: .post, headers: h.headers(key),
+                                 body: body.map { ByteBuffer(bytes: CanonicalJSON.encode($0)) }) { response in
+            (response.status, (try? JSONValue.parse(Data(String(buffer: response.body).utf8))) ?? .null)
+        }
+    }
+
+    @Test func claimApproveQueuesTheActionsInTheSameTransactionAndAuditsEveryStep() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let id = try await Self.creditForReview(client, h)
+            let (_, queues) = try await h.get(client, "/v1/queues", key: h.reviewer)
+            let credits = try #require(queues["queues"]?.arrayValue?.first { $0["name"] == "credits" })
+            #expect(credits["open"] == .int(1))
+            #expect(credits["oldest_age_seconds"]?.intValue != nil)
+            let (_, items) = try await h.get(client, "/v1/queues/credits/items?state=open", key: h.reviewer)
+            #expect(items["items"]?.arrayValue?.map { $0["id"] } == [.string(id)])
+
+            var (status, item) = try await Self.command(client, h, id, "claim", key: h.reviewer)
+            #expect(status == .ok, "\(item)")
+            #expect(item["state"] == "claimed")
+            #expect(item["claim_expires_at"]?.stringValue != nil)
+            (status, item) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["comment": "goodwill for the outage"])
+            #expect(status == .ok, "\(item)")
+            #expect(item["state"] == "approved")
+            #expect(item["approvals_given"] == .int(1))
+            #expect(item["queued_actions"]?.arrayValue?.first?["amount_minor"] == .int(15000))
+            #expect(item["queued_actions"]?.arrayValue?.first?["status"] == "pending")
+            #expect(item["history"]?.arrayValue?.map { $0["action"] } == ["claimed", "approved"])
+            #expect(item["history"]?.arrayValue?.last?["comment"] == "goodwill for the outage")
+            // The item page has what a reviewer decides on.
+            #expect(item["event"]?["envelope"]?["payload"]?["amount_minor"] == .int(15000))
+            #expect(item["context"]?["account"]?["tier"] == "standard")
+            #expect(item["reasons"]?.arrayValue?.isEmpty == false)
+            #expect(item["proposed_actions"]?.arrayValue?.first?["type"] == "credit_memo")
+            #expect(item["policies"]?.arrayValue?.first?["name"] == "credit_thresholds")
+
+            #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions WHERE review_id = '\(id)' AND status = 'pending'") == 1)
+            let audit = try await h.database.writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT actor, kind, data FROM audit_log WHERE subject = ? ORDER BY seq", arguments: [id])
+            }
+            #expect(audit.map { $0["kind"] as String } == ["review.claimed", "review.approved"])
+            let reviewerId = try #require(item["history"]?.arrayValue?.first?["actor"]?.stringValue)
+            #expect(audit.allSatisfy { $0["actor"] == reviewerId })
+            #expect((audit.last?["data"] as String?)?.contains("goodwill for the outage") == true)
+            #expect(try await h.database.verifyAudit().isIntact)
+            // The decision list shows the reviewer's outcome.
+            let (_, decisions) = try await h.get(client, "/v1/decisions?outcome=review", key: h.reviewer)
+            #expect(decisions["items"]?.arrayValue?.first?["review_state"] == "approved")
+        }
+    }
+
+    @Test func nobodyReviewsWhatTheySubmitted() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            // An admin may submit and review, but never its own request.
+            let id = try await Self.creditForReview(client, h, key: EventsHarness.admin)
+            for action in ["claim", "approve"] {
+                let (status, problem) = try await Self.command(client, h, id, action, key: EventsHarness.admin)
+                #expect(status == .forbidden)
+                #expect(problem["detail"]?.stringValue?.contains("submitted this request") == true, "\(problem)")
+            }
+            let (status, problem) = try await Self.command(client, h, id, "reject", key: EventsHarness.admin, ["comment": "no"])
+            #expect(status == .forbidden, "\(problem)")
+            // A submitter key cannot use review routes at all.
+            let (submitterStatus, _) = try await Self.command(client, h, id, "claim", key: h.submitter)
+            #expect(submitterStatus == .forbidden)
+            #expect(try await h.count("SELECT COUNT(*) FROM review_history") == 0)
+        }
+    }
+
+    @Test func approvalLimitCapsTheMoneyAndALowerAmountScalesTheAction() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let junior = try await Self.key(h, "junior", .reviewer, limit: 10000)
+            let id = try await Self.creditForReview(client, h, amount: 15000)
+            var (status, problem) = try await Self.command(client, h, id, "approve", key: junior.secret)
+            #expect(status == .forbidden)
+            #expect(problem["detail"]?.stringValue?.contains("over your approval limit of 10000") == true, "\(problem)")
+            (status, problem) = try await Self.command(client, h, id, "approve", key: junior.secret, ["amount_minor": 20000])
+            #expect(status == .unprocessableContent)
+            #expect(problem["errors"]?.arrayValue?.first?["field"] == "amount_minor", "\(problem)")
+            (status, problem) = try await Self.command(client, h, id, "approve", key: junior.secret, ["amount_minor": 0])
+            #expect(status == .unprocessableContent)
+            #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions") == 0)
+
+            let (approved, item) = try await Self.command(client, h, id, "approve", key: junior.secret,
+                                                          ["amount_minor": 9000, "comment": "partial: 90.00 agreed"])
+            #expect(approved == .ok, "\(item)")
+            #expect(item["state"] == "approved")
+            #expect(item["approved_amount_minor"] == .int(9000))
+            let payload = try await h.database.writer.read { db in
+                try String.fetchOne(db, sql: "SELECT payload FROM outbox_actions WHERE review_id = ?", arguments: [id])
+            }
+            let action = try JSONValue.parse(Data(try #require(payload).utf8))
+            #expect(action["amount_minor"] == .int(9000))
+            #expect(action["proposed_amount_minor"] == .int(15000))
+            #expect(action["currency"] == "USD")
+        }
+    }
+
+    @Test func twoApprovalsNeedTwoDistinctReviewers() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let second = try await Self.key(h, "bo", .reviewer)
+            let id = try await Self.creditForReview(client, h, amount: 150000)   // 1,500.00: the policy asks for two
+            _ = try await Self.command(client, h, id, "claim", key: h.reviewer)
+            var (status, item) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["comment": "ok by me"])
+            #expect(status == .ok, "\(item)")
+            // The first approval releases the claim and leaves the item open for someone else.
+            #expect(item["state"] == "open")
+            #expect(item["approvals_required"] == .int(2))
+            #expect(item["approvals_given"] == .int(1))
+            #expect(item["claimed_by"] == .null)
+            #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions") == 0)
+            for action in ["claim", "approve"] {
+                let (again, problem) = try await Self.command(client, h, id, action, key: h.reviewer)
+                #expect(again == .forbidden, "\(action)")
+                #expect(problem["detail"]?.stringValue?.contains("already approved") == true)
+            }
+            (status, item) = try await Self.command(client, h, id, "approve", key: second.secret, ["comment": "second pair of eyes"])
+            #expect(status == .ok, "\(item)")
+            #expect(item["state"] == "approved")
+            #expect(item["approvals"]?.arrayValue?.count == 2)
+            #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions WHERE review_id = '\(id)'") == 1)
+        }
+    }
+
+    @Test func aQueueRuleAsksForTwoApprovalsOverItsThreshold() async throws {
+        let reviews = ReviewSettings(queues: ["disputes": QueueSettings(twoApprovalsOverMinor: 4000)])
+        try await EventsHarness.run(reviews: reviews) { client, h in
+            try await Self.standardAccount(client, h)
+            let (_, small, _) = try await h.post(client, validEnvelope("invoice.disputed", payload: ["amount_minor": 3000]))
+            let (_, large, _) = try await h.post(client, validEnvelope("invoice.disputed", payload: ["amount_minor": 4900]))
+            #expect(small["decision"]?["outcome"] == "review")
+            #expect(small["decision"]?["approvals_required"] == .int(1))
+            #expect(large["decision"]?["approvals_required"] == .int(2), "\(large)")
+            // The queue's default SLA applies, as the policy set 48 hours itself: it wins.
+            #expect(large["decision"]?["sla_due_at"]?.stringValue != nil)
+        }
+    }
+
+    @Test func claimsAreExclusiveAndExpire() async throws {
+        try await EventsHarness.run(reviews: ReviewSettings(claimSeconds: 1), escalationInterval: .seconds(60)) { client, h in
+            try await Self.standardAccount(client, h)
+            let other = try await Self.key(h, "bo", .reviewer)
+            let id = try await Self.creditForReview(client, h)
+            _ = try await Self.command(client, h, id, "claim", key: h.reviewer)
+            for (action, body) in [("claim", [:]), ("approve", ["comment": "yes"]), ("reject", ["comment": "no"])] as [(String, JSONValue)] {
+                let (status, problem) = try await Self.command(client, h, id, action, key: other.secret, body)
+                #expect(status == .conflict, "\(action): \(problem)")
+                #expect(problem["detail"]?.stringValue?.contains("claimed by") == true)
+            }
+            let (release, _) = try await Self.command(client, h, id, "release", key: other.secret)
+            #expect(release == .forbidden)
+            try await Task.sleep(for: .milliseconds(1300))
+            let (status, item) = try await Self.command(client, h, id, "claim", key: other.secret)
+            #expect(status == .ok, "\(item)")
+            #expect(item["claimed_by"] == .string(other.id))
+        }
+    }
+
+    @Test func overdueItemsEscalateAuditedAndVisible() async throws {
+        let reviews = ReviewSettings(queues: ["entitlements": QueueSettings(slaSeconds: 1, escalateTo: "leads"),
+                                              "leads": QueueSettings(slaSeconds: 3600)])
+        try await EventsHarness.run(reviews: reviews, escalationInterval: .milliseconds(100)) { client, h in
+            try await h.syncAccount(client, "acct_1", ["status": "active", "tier": "free", "currency": "USD"])
+            let (_, body, _) = try await h.post(client, validEnvelope("entitlement.requested"))
+            #expect(body["decision"]?["queue"] == "entitlements", "\(body)")
+            let id = try #require(body["decision"]?["review_id"]?.stringValue)
+            var item = JSONValue.null
+            for _ in 0..<40 where item["state"] != "escalated" {
+                try await Task.sleep(for: .milliseconds(100))
+                item = try await h.get(client, "/v1/reviews/\(id)", key: h.reviewer).1
+            }
+            #expect(item["state"] == "escalated", "\(item)")
+            #expect(item["queue"] == "leads")
+            #expect(item["escalated_from"] == "entitlements")
+            #expect(item["overdue"] == .bool(true))
+            #expect(item["history"]?.arrayValue?.last?["actor"] == "system")
+            let (_, queues) = try await h.get(client, "/v1/queues", key: h.reviewer)
+            let leads = try #require(queues["queues"]?.arrayValue?.first { $0["name"] == "leads" })
+            #expect(leads["overdue"] == .int(1))
+            #expect(leads["by_state"]?["escalated"] == .int(1))
+            let (_, escalated) = try await h.get(client, "/v1/queues/leads/items?state=escalated", key: h.reviewer)
+            #expect(escalated["items"]?.arrayValue?.count == 1)
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'review.escalated' AND subject = '\(id)'") == 1)
+            // Escalated once, not again on every sweep.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'review.escalated'") == 1)
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains(#"arbiter_review_escalations_total{queue="entitlements"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"arbiter_review_queue_overdue_items{queue="leads"} 1"#))
+            // An escalated item is still worked normally.
+            let (status, decided) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["comment": "granted"])
+            #expect(status == .ok, "\(decided)")
+            #expect(decided["state"] == "approved")
+        }
+    }
+
+    @Test func decidingTwiceOrRacingGivesOneOutcomeAndA409() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let other = try await Self.key(h, "bo", .reviewer)
+            let id = try await Self.creditForReview(client, h)
+            let (rejectNoComment, problem) = try await Self.command(client, h, id, "reject", key: h.reviewer, ["comment": "  "])
+            #expect(rejectNoComment == .unprocessableContent)
+            #expect(problem["errors"]?.arrayValue?.first?["field"] == "comment")
+            let (rejected, _) = try await Self.command(client, h, id, "reject", key: h.reviewer, ["comment": "duplicate of case 41"])
+            #expect(rejected == .ok)
+            let (again, _) = try await Self.command(client, h, id, "approve", key: other.secret)
+            #expect(again == .conflict)
+
+            // Two reviewers racing on one unclaimed item: exactly one wins.
+            let raced = try await Self.creditForReview(client, h)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for (key, action, body) in [(h.reviewer, "approve", [:]), (other.secret, "reject", ["comment": "no"]),
+                                            (other.secret, "approve", [:])] as [(String, String, JSONValue)] {
+                    group.addTask { try await Self.command(client, h, raced, action, key: key, body).0 }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0 == .conflict || $0 == .forbidden }.count == 2, "\(statuses)")
+            #expect(try await h.count("SELECT COUNT(*) FROM review_history WHERE review_id = '\(raced)' AND action IN ('approved', 'rejected')") == 1)
+            #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions WHERE review_id = '\(raced)'") <= 1)
+        }
+    }
+
+    @Test func adminReassignsAndBadInputIsNamed() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let other = try await Self.key(h, "bo", .reviewer)
+            let id = try await Self.creditForReview(client, h)
+            _ = try await Self.command(client, h, id, "claim", key: h.reviewer)
+            let (byReviewer, _) = try await Self.command(client, h, id, "assign", key: other.secret, ["reviewer": .string(other.id)])
+            #expect(byReviewer == .forbidden)
+            let (badTarget, problem) = try await Self.command(client, h, id, "assign", key: EventsHarness.admin, ["reviewer": "nobody"])
+            #expect(badTarget == .unprocessableContent)
+            #expect(problem["errors"]?.arrayValue?.first?["field"] == "reviewer")
+            let (status, item) = try await Self.command(client, h, id, "assign", key: EventsHarness.admin,
+                                                        ["reviewer": .string(other.id), "comment": "Ana is out today"])
+            #expect(status == .ok, "\(item)")
+            #expect(item["claimed_by"] == .string(other.id))
+            #expect(item["history"]?.arrayValue?.last?["assignee"] == .string(other.id))
+            let (approve, _) = try await Self.command(client, h, id, "approve", key: other.secret)
+            #expect(approve == .ok)
+
+            let (unknownField, fieldProblem) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["amount": 5])
+            #expect(unknownField == .unprocessableContent)
+            #expect(fieldProblem["errors"]?.arrayValue?.first?["field"] == "amount")
+            let (missing, _) = try await Self.command(client, h, "no-such-item", "claim", key: h.reviewer)
+            #expect(missing == .notFound)
+            let (badState, stateProblem) = try await h.get(client, "/v1/queues/credits/items?state=pending", key: h.reviewer)
+            #expect(badState == .unprocessableContent)
+            #expect(stateProblem["errors"]?.arrayValue?.first?["field"] == "state")
+            let (_, decided) = try await h.get(client, "/v1/queues/credits/items?state=decided", key: h.reviewer)
+            #expect(decided["items"]?.arrayValue?.first?["state"] == "approved")
+        }
+    }
+
+    @Test func metricsShowQueuesAndReviewerOutcomes() async throws {
+        try await EventsHarness.run { client, h in
+            try await Self.standardAccount(client, h)
+            let waiting = try await Self.creditForReview(client, h)
+            let decided = try await Self.creditForReview(client, h)
+            _ = try await Self.command(client, h, decided, "reject", key: h.reviewer, ["comment": "not covered"])
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains(#"arbiter_review_queue_depth_items{queue="credits"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"arbiter_review_decisions_total{outcome="rejected",queue="credits"} 1"#))
+            #expect(metrics.contains("arbiter_review_time_to_decision_seconds_count{queue=\"credits\",outcome=\"rejected\"} 1"))
+            #expect(metrics.contains("arbiter_review_queue_oldest_age_seconds{queue=\"credits\"}"))
+            _ = waiting
+        }
+    }
+}
+
+extension AuditVerification {
+    var isIntact: Bool {
+        if case .intact = self { return true }
+        return false
+    }
+}
