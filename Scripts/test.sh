@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing and runs every test: the Swift test suites, then the policies'
-# own test cases through the CLI.
+# Installs what is missing and runs every test: the Swift test suites, the policies' own test
+# cases through the CLI, and the reviewer console in a real (headless) browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/deps.sh
+Scripts/deps.sh --browser
 swift build --build-tests
 swift test --skip-build
 .build/debug/arbiter policy check Policies
 .build/debug/arbiter policy test Policies
+Scripts/console-test.sh

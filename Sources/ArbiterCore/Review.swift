@@ -234,6 +234,13 @@ public struct ReviewItem: Sendable, Hashable {
         return amounts.isEmpty ? nil : amounts.reduce(0, +)
     }
 
+    /// An amount in the proposal's currency, as people read it ("1500.00 USD").
+    public func describe(_ minor: Int64) -> String {
+        let code = proposedActions.filter(Self.movesMoney).compactMap { $0["currency"]?.stringValue }.first
+        guard let code, let currency = Currency(code) else { return "\(minor) (minor units)" }
+        return Money(amountMinor: minor, currency: currency).description
+    }
+
     static func movesMoney(_ action: JSONValue) -> Bool {
         action["type"]?.stringValue.flatMap(ActionType.init(rawValue:))?.movesMoney ?? false
     }
@@ -303,14 +310,14 @@ public enum ReviewRules {
                     throw ReviewRefusal(.invalid(field: "amount_minor"), "must be a positive number of minor units; to pay nothing, reject")
                 }
                 guard amountMinor <= proposed else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(amountMinor) is more than the \(proposed) proposed; a reviewer may approve less, never more")
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(item.describe(amountMinor)) is more than the \(item.describe(proposed)) proposed; a reviewer may approve less, never more")
                 }
                 agreed = amountMinor
             }
             // With several approvers each agrees to at most their amount: the lowest stands.
             if let earlier = item.approvals.compactMap(\.amountMinor).min(), let current = agreed { agreed = min(earlier, current) }
             if let agreed, let limit = reviewer.approvalLimitMinor, agreed > limit {
-                throw ReviewRefusal(.forbidden, "approving \(agreed) is over your approval limit of \(limit); approve a lower amount or leave the item to a reviewer with a higher limit")
+                throw ReviewRefusal(.forbidden, "approving \(item.describe(agreed)) is over your approval limit of \(item.describe(limit)); approve a lower amount or leave the item to a reviewer with a higher limit")
             }
             let approval = ReviewApproval(reviewer: reviewer.id, amountMinor: agreed)
             guard item.approvals.count + 1 >= item.approvalsRequired else {
@@ -352,7 +359,7 @@ public enum ReviewRules {
                 ? agreed - assigned
                 : Int64((Double(original) * Double(agreed) / Double(proposed)).rounded(.down))
             guard amount > 0 else {
-                throw ReviewRefusal(.invalid(field: "amount_minor"), "\(agreed) is too small to split across the \(moneyIndices.count) money actions proposed")
+                throw ReviewRefusal(.invalid(field: "amount_minor"), "\(agreed) minor units is too small to split across the \(moneyIndices.count) money actions proposed")
             }
             assigned += amount
             guard var fields = actions[i].objectValue else { continue }

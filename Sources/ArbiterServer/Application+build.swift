@@ -74,6 +74,7 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     v1.addRoutes(DecisionsController(database: services.database).endpoints, atPath: "decisions")
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
+    Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
     return router
 }
 

@@ -38,7 +38,11 @@ final class KeyCache: Sendable {
     }
 
     func authenticate(secret: String) async throws -> ApiKey? {
-        let hash = ApiKeys.hash(secret: secret)
+        try await authenticate(hash: ApiKeys.hash(secret: secret))
+    }
+
+    /// The live key whose secret hashes to `hash` (the console keeps only the hash in its session).
+    func authenticate(hash: String) async throws -> ApiKey? {
         let now = ContinuousClock.now
         if let hit = entries.withLock({ $0[hash] }), hit.until > now { return hit.key }
         guard let key = try await database.key(hash: hash) else {

@@ -65,6 +65,13 @@ final class ReviewDesk: Sendable {
         return item
     }
 
+    /// Every key's id and name, for showing people by name.
+    func keyNames() async throws -> [(id: String, name: String)] {
+        try await database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, name FROM api_keys").map { ($0["id"], $0["name"]) }
+        }
+    }
+
     func queues() async throws -> [QueueSummary] {
         let settings = settings
         return try await database.writer.read { db in try Reviews.queues(db, now: Date(), settings: settings) }

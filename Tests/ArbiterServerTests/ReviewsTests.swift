@@ -113,7 +113,7 @@ import Testing
             let id = try await Self.creditForReview(client, h, amount: 15000)
             var (status, problem) = try await Self.command(client, h, id, "approve", key: junior.secret)
             #expect(status == .forbidden)
-            #expect(problem["detail"]?.stringValue?.contains("over your approval limit of 10000") == true, "\(problem)")
+            #expect(problem["detail"]?.stringValue?.contains("over your approval limit of 100.00 USD") == true, "\(problem)")
             (status, problem) = try await Self.command(client, h, id, "approve", key: junior.secret, ["amount_minor": 20000])
             #expect(status == .unprocessableContent)
             #expect(problem["errors"]?.arrayValue?.first?["field"] == "amount_minor", "\(problem)")
