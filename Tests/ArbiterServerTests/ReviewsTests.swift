@@ -318,3 +318,37 @@ extension AuditVerification {
         return false
     }
 }
+
+@Suite struct ReviewAtomicityTests {
+    /// The final approval writes the item, its history, the outbox and the audit entry in one
+    /// transaction: when any part fails, none of it is stored and the item can still be decided.
+    @Test func aFailedApprovalStoresNothingHalfWay() async throws {
+        try await EventsHarness.run { client, h in
+            try await ReviewsTests.standardAccount(client, h)
+            let id = try await ReviewsTests.creditForReview(client, h)
+            let (_, item) = try await h.get(client, "/v1/reviews/\(id)", key: h.reviewer)
+            let actionId = try #require(item["proposed_actions"]?.arrayValue?.first?["id"]?.stringValue)
+            let decisionId = try #require(item["decision_id"]?.stringValue)
+            // Something already holds the action's outbox id: the approval's last write fails.
+            try await h.database.writer.write { db in
+                try db.execute(sql: """
+                    INSERT INTO outbox_actions (id, decision_id, account_id, correlation_id, type, payload, status, created_at)
+                    VALUES (?, ?, 'acct_1', 'x', 'credit_memo', '{}', 'cancelled', '2026-01-01T00:00:00.000000Z')
+                    """, arguments: [actionId, decisionId])
+            }
+            let auditBefore = try await h.count("SELECT COUNT(*) FROM audit_log")
+            let (status, problem) = try await ReviewsTests.command(client, h, id, "approve", key: h.reviewer, ["comment": "ok"])
+            #expect(status == .internalServerError, "\(problem)")
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log") == auditBefore)
+            #expect(try await h.count("SELECT COUNT(*) FROM review_history") == 0)
+            let (_, after) = try await h.get(client, "/v1/reviews/\(id)", key: h.reviewer)
+            #expect(after["state"] == "open")
+            #expect(after["approvals_given"] == .int(0))
+            #expect(try await h.database.verifyAudit().isIntact)
+            // Once the obstacle is gone the same approval goes through.
+            try await h.database.writer.write { db in try db.execute(sql: "DELETE FROM outbox_actions WHERE id = ?", arguments: [actionId]) }
+            let (retried, _) = try await ReviewsTests.command(client, h, id, "approve", key: h.reviewer, ["comment": "ok"])
+            #expect(retried == .ok)
+        }
+    }
+}
