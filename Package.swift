@@ -65,9 +65,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ArbiterDelivery",
+            dependencies: [
+                "ArbiterCore", "ArbiterStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ArbiterServer",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,12 +125,14 @@ let package = Package(
         .testTarget(
             name: "ArbiterServerTests",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer", "arbiter",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterDelivery", "ArbiterServer", "arbiter",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -23,9 +23,10 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         }
         fflush(nil)   // flush every output stream: stdout may be a file
     }
-    let services = Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig),
+    let services = try Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig),
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
-                            escalationInterval: configuration.escalationInterval)
+                            escalationInterval: configuration.escalationInterval, erp: configuration.erp,
+                            delivery: configuration.delivery)
     if let directory = configuration.policiesDirectory {
         try await services.loadPolicies(from: directory, logger: logger)
     } else {
@@ -51,15 +52,26 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
         let database = await services.database.isReachable()
         let policies = services.policiesLoaded.withLock { $0 }
         let ready = database && policies
+        let pending = (try? await services.database.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox_actions WHERE status = 'pending'") ?? 0
+        }) ?? 0
+        var erp: [String: JSONValue] = ["connector": .string(services.erp.name), "pending_actions": .int(Int64(pending))]
+        if services.erp == .none {
+            erp["note"] = "no ERP connector configured (--erp-url or --erp-spool): approved actions wait in the outbox"
+        }
         return JSONResponse(.object([
             "status": .string(ready ? "ready" : "not ready"),
             "checks": .object(["database": .bool(database), "policies": .bool(policies)]),
             "policies": .int(Int64(services.engine.activeSet.policies.count)),
+            "erp": .object(erp),
         ]), status: ready ? .ok : .serviceUnavailable)
     }
     router.get("/metrics") { _, _ in
         // Queue gauges are read when scraped, so they are never stale.
         if let queues = try? await services.desk.queues() { services.metrics.queues(queues, now: Date()) }
+        if let depth = try? await services.database.writer.read({ db in try Outbox.depth(db) }) {
+            services.metrics.outbox(depth.byStatus, oldestPending: depth.oldestPending, now: Date())
+        }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.registry.emitToBuffer())))
     }
@@ -74,6 +86,7 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     v1.addRoutes(DecisionsController(database: services.database).endpoints, atPath: "decisions")
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
+    v1.addRoutes(ActionsController(database: services.database, dispatcher: services.dispatcher).endpoints, atPath: "actions")
     Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
     return router
 }

@@ -19,8 +19,12 @@ final class Intake: Sendable {
     let reviews: ReviewSettings
     let committer: GroupCommitter
     let metrics: ServiceMetrics
+    /// Called after a commit that queued actions for the ERP.
+    let onQueued: @Sendable () -> Void
 
-    init(engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, committer: GroupCommitter, metrics: ServiceMetrics) {
+    init(engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, committer: GroupCommitter, metrics: ServiceMetrics,
+         onQueued: @escaping @Sendable () -> Void = {}) {
+        self.onQueued = onQueued
         self.engine = engine
         self.guardrails = guardrails
         self.reviews = reviews
@@ -75,6 +79,7 @@ final class Intake: Sendable {
         case .stored(let response, let decision):
             metrics.eventStored(type: event.type)
             metrics.decided(decision)
+            if decision.outcome == .approve && !decision.actions.isEmpty { onQueued() }
             return .decided(response)
         case .duplicate(let eventId, let sameBody, let response):
             return sameBody ? .replayed(response) : .conflict(eventId: eventId)
@@ -103,9 +108,3 @@ public enum DecisionResponse {
     }
 }
 
-extension Duration {
-    var microseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
-}

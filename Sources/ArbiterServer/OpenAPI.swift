@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.4.0
+  version: 0.5.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -22,6 +22,15 @@ tags:
   - name: decisions
   - name: accounts
   - name: reviews
+  - name: delivery
+    description: |
+      Approved actions go to the ERP through one connector. HTTP: `POST` of the action's JSON
+      (an `ErpPayload`) with `Idempotency-Key: <action id>` and
+      `Arbiter-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the shared secret>`;
+      2xx is delivered (the `reference` field of a JSON answer is kept), 409 is delivered (the ERP
+      already has the key), 408/429/5xx/time-outs/connection errors are retried with exponential
+      backoff and jitter (429 honours Retry-After), other 4xx are dead letters. File: one line
+      `{"idempotency_key", "action": ErpPayload}` per action in `actions-YYYY-MM-DD.ndjson`, fsynced.
   - name: keys
   - name: operations
 paths:
@@ -407,6 +416,85 @@ paths:
         "404": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/actions:
+    get:
+      tags: [delivery]
+      summary: Outbox actions in queue order (operator, auditor)
+      parameters:
+        - { name: status, in: query, schema: { type: string, enum: [pending, delivered, dead, cancelled] } }
+        - { name: account_id, in: query, schema: { type: string } }
+        - { name: cursor, in: query, schema: { type: string } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 500 } }
+      responses:
+        "200":
+          description: One page.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items, next_cursor]
+                additionalProperties: false
+                properties:
+                  items: { type: array, items: { $ref: "#/components/schemas/OutboxAction" } }
+                  next_cursor: { type: [string, "null"] }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/actions/{id}:
+    get:
+      tags: [delivery]
+      summary: One action with every delivery attempt, and the dead letter holding it back if any
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Action" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/actions/{id}/retry:
+    post:
+      tags: [delivery]
+      summary: Put a dead letter back in line, due now, with a fresh set of attempts (operator)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                comment: { type: string }
+      responses:
+        "200": { $ref: "#/components/responses/Action" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/actions/{id}/cancel:
+    post:
+      tags: [delivery]
+      summary: Never send a pending or dead action; its account's line moves on (operator; comment required)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [comment]
+              additionalProperties: false
+              properties:
+                comment: { type: string, minLength: 1 }
+      responses:
+        "200": { $ref: "#/components/responses/Action" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     apiKey:
@@ -419,6 +507,11 @@ components:
       required: true
       schema: { type: string }
   responses:
+    Action:
+      description: The action as it now is, with its attempts.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/OutboxActionDetail" }
     Review:
       description: The review item as it now is.
       content:
@@ -466,6 +559,14 @@ components:
             database: { type: boolean }
             policies: { type: boolean }
         policies: { type: integer, description: "active policies" }
+        erp:
+          type: object
+          required: [connector, pending_actions]
+          additionalProperties: false
+          properties:
+            connector: { type: string, enum: [http, file, none] }
+            pending_actions: { type: integer }
+            note: { type: string, description: "present when no connector is configured: actions wait in the outbox" }
     Role:
       type: string
       enum: [submitter, reviewer, policy_admin, auditor, operator, admin]
@@ -687,6 +788,74 @@ components:
         open_balance_minor: { type: integer }
         days_past_due: { type: integer, minimum: 0 }
         entitlements: { type: array, items: { type: string } }
+    OutboxAction:
+      type: object
+      required: [id, decision_id, review_id, account_id, correlation_id, type, amount_minor, currency, status, attempts,
+                 next_attempt_at, erp_reference, last_error, last_status_code, created_at, delivered_at, updated_at, payload]
+      properties:
+        id: { type: string, description: "also the ERP Idempotency-Key" }
+        decision_id: { type: string }
+        review_id: { type: [string, "null"] }
+        account_id: { type: string }
+        correlation_id: { type: string }
+        type: { type: string, enum: [credit_memo, refund, account_suspension, account_reinstatement, entitlement_grant, entitlement_revoke] }
+        amount_minor: { type: [integer, "null"] }
+        currency: { type: [string, "null"] }
+        status: { type: string, enum: [pending, delivered, dead, cancelled] }
+        attempts: { type: integer }
+        next_attempt_at: { type: [string, "null"], format: date-time }
+        erp_reference: { type: [string, "null"] }
+        last_error: { type: [string, "null"] }
+        last_status_code: { type: [integer, "null"] }
+        created_at: { type: string, format: date-time }
+        delivered_at: { type: [string, "null"], format: date-time }
+        updated_at: { type: [string, "null"], format: date-time }
+        payload: { $ref: "#/components/schemas/ErpPayload" }
+    OutboxActionDetail:
+      allOf:
+        - { $ref: "#/components/schemas/OutboxAction" }
+      type: object
+      required: [response_body, attempt_log, held_by]
+      properties:
+        response_body: { type: [string, "null"], description: "a dead letter keeps the start of the ERP's answer" }
+        held_by: { type: [string, "null"], description: "the dead letter of the same account this action waits behind" }
+        note: { type: string }
+        attempt_log:
+          type: array
+          items:
+            type: object
+            required: [at, duration_ms, status_code, error, result]
+            additionalProperties: false
+            properties:
+              at: { type: string, format: date-time }
+              duration_ms: { type: number }
+              status_code: { type: [integer, "null"] }
+              error: { type: [string, "null"] }
+              result: { type: string, enum: [delivered, retry, dead] }
+    ErpPayload:
+      type: object
+      description: |
+        What the ERP receives for each action: the action's fields as the policy gave them plus
+        `id` (= Idempotency-Key), `account_id`, `correlation_id` and `decision_id`. By type:
+        credit_memo and refund carry `amount_minor` and `currency` (integer minor units; after a
+        reviewer approved less, also `proposed_amount_minor`), usually `memo`, and `invoice_id` /
+        `payment_id`; account_suspension carries `reason` and usually `invoice_id`;
+        account_reinstatement usually `invoice_id`; entitlement_grant and entitlement_revoke carry `feature`.
+      required: [id, type, account_id, correlation_id, decision_id]
+      properties:
+        id: { type: string }
+        type: { type: string, enum: [credit_memo, refund, account_suspension, account_reinstatement, entitlement_grant, entitlement_revoke] }
+        account_id: { type: string }
+        correlation_id: { type: string }
+        decision_id: { type: string }
+        amount_minor: { type: integer, minimum: 1 }
+        proposed_amount_minor: { type: integer, minimum: 1 }
+        currency: { type: string }
+        memo: { type: string }
+        invoice_id: { type: string }
+        payment_id: { type: string }
+        feature: { type: string }
+        reason: { type: string }
     ReviewState:
       type: string
       enum: [open, claimed, escalated, approved, rejected]

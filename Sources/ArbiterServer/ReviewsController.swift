@@ -10,11 +10,14 @@ final class ReviewDesk: Sendable {
     let database: AppDatabase
     let settings: ReviewSettings
     let metrics: ServiceMetrics
+    /// Called after a final approval queued actions for the ERP.
+    let onQueued: @Sendable () -> Void
 
-    init(database: AppDatabase, settings: ReviewSettings, metrics: ServiceMetrics) {
+    init(database: AppDatabase, settings: ReviewSettings, metrics: ServiceMetrics, onQueued: @escaping @Sendable () -> Void = {}) {
         self.database = database
         self.settings = settings
         self.metrics = metrics
+        self.onQueued = onQueued
     }
 
     /// Who may look at queues and items.
@@ -44,6 +47,7 @@ final class ReviewDesk: Sendable {
         }
         guard let done else { throw Self.notFound(id) }
         metrics.reviewed(done, action: command.action)
+        if done.state == .approved { onQueued() }
         return done
     }
 

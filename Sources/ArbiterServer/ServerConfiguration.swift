@@ -19,10 +19,16 @@ public struct ServerConfiguration: Sendable {
     public var reviews: ReviewSettings
     /// How often overdue items are escalated and expired claims released.
     public var escalationInterval: Duration
+    /// Where approved actions go: an ERP URL (with the signing secret) or a spool directory.
+    public var erp: ERPTarget
+    public var delivery: DeliverySettings
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
-                adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1)) {
+                adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
+                erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings()) {
+        self.erp = erp
+        self.delivery = delivery
         self.reviews = reviews
         self.escalationInterval = escalationInterval
         self.policyConfig = policyConfig
@@ -36,4 +42,22 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("arbiter.sqlite").path }
+}
+
+/// The one ERP connector a service delivers through.
+public enum ERPTarget: Sendable, Hashable {
+    /// Actions wait in the outbox; /readyz says so.
+    case none
+    /// POST to `url`, signed with `secret`.
+    case http(url: String, secret: String)
+    /// NDJSON lines in daily files under `directory`, fsynced.
+    case spool(directory: String)
+
+    var name: String {
+        switch self {
+        case .none: "none"
+        case .http: "http"
+        case .spool: "file"
+        }
+    }
 }

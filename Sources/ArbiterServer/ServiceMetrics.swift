@@ -111,6 +111,29 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
+    // MARK: ERP delivery
+
+    static var outboxActions: MetricNameDescriptor { name("outbox", "actions", "Outbox actions by status") }
+    static var outboxOldest: MetricNameDescriptor { name("outbox_oldest_pending_age", "seconds", "Age of the oldest pending outbox action") }
+    static var deliveryAttempts: MetricNameDescriptor { name("delivery_attempts", "total", "ERP delivery attempts by result (delivered, retry, dead)") }
+    static var deliveryLatency: MetricNameDescriptor { name("delivery_latency", "seconds", "Time from an action's commit to the ERP confirming it") }
+
+    func outbox(_ byStatus: [String: Int], oldestPending: Date?, now: Date) {
+        for (status, count) in byStatus {
+            registry.makeGauge(descriptor: Self.outboxActions, labels: [("status", status)]).set(Double(count))
+        }
+        registry.makeGauge(descriptor: Self.outboxOldest).set(oldestPending.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+    }
+
+    func attempted(_ action: PendingAction, _ attempt: DeliveryAttempt, _ recorded: RecordedAttempt) {
+        let result = recorded.status == "delivered" ? "delivered" : recorded.status == "dead" ? "dead" : "retry"
+        registry.makeCounter(descriptor: Self.deliveryAttempts, labels: [("result", result)]).increment()
+        if recorded.status == "delivered" {
+            registry.makeDurationHistogram(descriptor: Self.deliveryLatency, labels: [], buckets: Self.requestBuckets + [.seconds(60), .seconds(600)])
+                .record(.milliseconds(Int64(max(0, Date().timeIntervalSince(action.createdAt)) * 1000)))
+        }
+    }
+
     func request(method: String, route: String, status: Int, duration: Duration) {
         registry.makeDurationHistogram(descriptor: Self.requestDuration,
                                        labels: [("method", method), ("route", route), ("status", String(status))],

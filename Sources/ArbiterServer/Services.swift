@@ -1,6 +1,8 @@
 import ArbiterCore
+import ArbiterDelivery
 import ArbiterPolicy
 import ArbiterStore
+import AsyncHTTPClient
 import Foundation
 import GRDB
 import Logging
@@ -20,17 +22,44 @@ public struct Services: Sendable {
     let policiesLoaded: Locked<Bool>
     let desk: ReviewDesk
     let escalationInterval: Duration
+    /// Delivers approved actions to the ERP; told whenever a commit queued some.
+    let dispatcher: Dispatcher
+    let erp: ERPTarget
+    /// The HTTP connector's client, shut down after the dispatcher stops.
+    let httpClient: HTTPClient?
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
-                escalationInterval: Duration = .seconds(1)) {
+                escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
+                delivery: DeliverySettings = DeliverySettings()) throws {
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
         let metrics = ServiceMetrics()
         self.metrics = metrics
         self.committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
-        self.intake = Intake(engine: engine, guardrails: guardrails, reviews: reviews, committer: committer, metrics: metrics)
-        self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics)
+        self.erp = erp
+        let connector: (any ERPConnector)?
+        switch erp {
+        case .none:
+            connector = nil
+            httpClient = nil
+        case .http(let url, let secret):
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(delivery.concurrency, 8)
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            httpClient = client
+            connector = HTTPConnector(url: url, secret: secret, client: client, timeout: delivery.timeout)
+        case .spool(let directory):
+            connector = try FileConnector(directory: directory)
+            httpClient = nil
+        }
+        let dispatcher = Dispatcher(database: database, committer: committer, connector: connector, settings: delivery,
+                                    observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
+        self.dispatcher = dispatcher
+        self.intake = Intake(engine: engine, guardrails: guardrails, reviews: reviews, committer: committer, metrics: metrics,
+                             onQueued: { dispatcher.notify() })
+        self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
@@ -38,7 +67,10 @@ public struct Services: Sendable {
 
     /// The background work that runs beside the HTTP server, stopped gracefully after it.
     public var backgroundServices: [any Service] {
-        [CommitterService(committer: committer), EscalationService(desk: desk, interval: escalationInterval)]
+        // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
+        // the committer), the committer last.
+        [CommitterService(committer: committer), EscalationService(desk: desk, interval: escalationInterval),
+         DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 
     /// Compiles the policies in `directory`, records any version not yet stored (published and
@@ -118,5 +150,20 @@ struct EscalationService: Service {
                 try? await Task.sleep(for: interval)
             }
         }
+    }
+}
+
+/// Runs the dispatcher until graceful shutdown; deliveries in flight finish and are recorded.
+struct DispatcherService: Service {
+    let dispatcher: Dispatcher
+    let httpClient: HTTPClient?
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await dispatcher.run()
+        } onGracefulShutdown: {
+            dispatcher.stop()
+        }
+        try? await httpClient?.shutdown()
     }
 }

@@ -178,6 +178,31 @@ enum Migrations {
                 CREATE INDEX review_items_claims ON review_items (claim_expires_at) WHERE state = 'claimed';
                 """)
         }
+        migrator.registerMigration("v4: ERP delivery attempts, dead letters, per-account lines") { db in
+            try db.execute(sql: """
+                ALTER TABLE outbox_actions ADD COLUMN last_status_code INTEGER;
+                ALTER TABLE outbox_actions ADD COLUMN response_body TEXT;     -- a dead letter keeps what the ERP said
+                ALTER TABLE outbox_actions ADD COLUMN updated_at TEXT;
+
+                -- Every attempt to hand an action to the ERP.
+                CREATE TABLE outbox_attempts (
+                    id INTEGER PRIMARY KEY,
+                    action_id TEXT NOT NULL REFERENCES outbox_actions (id),
+                    at TEXT NOT NULL,
+                    duration_us INTEGER NOT NULL,
+                    status_code INTEGER,
+                    error TEXT,
+                    result TEXT NOT NULL CHECK (result IN ('delivered', 'retry', 'dead'))
+                );
+                CREATE INDEX outbox_attempts_action ON outbox_attempts (action_id, id);
+
+                -- Each account's line: actions not yet delivered or cancelled, in rowid (insertion)
+                -- order. The head of a line is its lowest rowid; a dead head holds the line.
+                CREATE INDEX outbox_lines ON outbox_actions (account_id) WHERE status IN ('pending', 'dead');
+                CREATE INDEX outbox_status ON outbox_actions (status);
+                DROP INDEX outbox_pending;
+                """)
+        }
         return migrator
     }
 }

@@ -38,7 +38,53 @@ extension Arbiter {
         @Option(help: "Queue configuration (JSON: claim_minutes, default and per-queue sla_hours, escalate_to, two_approvals_over_minor). Default: queues.json in the policies directory, if there is one.")
         var queues: String?
 
+        @Option(name: .customLong("erp-url"), help: "Deliver approved actions by POSTing them to this URL (signed; needs --erp-secret or ARBITER_ERP_SECRET).")
+        var erpURL: String?
+
+        @Option(name: .customLong("erp-secret"), help: "The HMAC-SHA256 key for the Arbiter-Signature header (default: $ARBITER_ERP_SECRET).")
+        var erpSecret: String?
+
+        @Option(name: .customLong("erp-spool"), help: "Deliver approved actions as NDJSON lines in daily files in this directory (fsynced).")
+        var erpSpool: String?
+
+        @Option(name: .customLong("erp-max-attempts"), help: "Attempts before an action is dead-lettered.")
+        var erpMaxAttempts = 12
+
+        @Option(name: .customLong("erp-timeout-ms"), help: "Time-out of one delivery attempt, in milliseconds.")
+        var erpTimeoutMs: Int64 = 10_000
+
+        @Option(name: .customLong("erp-max-delay-s"), help: "Longest wait between two attempts, in seconds.")
+        var erpMaxDelaySeconds: Int64 = 600
+
+        @Option(name: .customLong("erp-concurrency"), help: "Accounts delivered in parallel (each in order).")
+        var erpConcurrency = 32
+
         @OptionGroup var policyOptions: PolicyOptions
+
+        /// Exactly one connector, or none.
+        func erpTarget(environment: [String: String]) throws -> ERPTarget {
+            switch (erpURL, erpSpool) {
+            case (nil, nil): return .none
+            case (_?, _?): throw ValidationError("choose one ERP connector: --erp-url or --erp-spool, not both")
+            case (nil, let directory?): return .spool(directory: directory)
+            case (let url?, nil):
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                    throw ValidationError("--erp-url must be an http:// or https:// URL, got '\(url)'")
+                }
+                guard let secret = erpSecret ?? environment["ARBITER_ERP_SECRET"], secret.count >= 16 else {
+                    throw ValidationError("--erp-url needs a signing secret of at least 16 characters (--erp-secret or ARBITER_ERP_SECRET)")
+                }
+                return .http(url: url, secret: secret)
+            }
+        }
+
+        func deliverySettings() throws -> DeliverySettings {
+            guard erpMaxAttempts >= 1, erpTimeoutMs >= 1, erpMaxDelaySeconds >= 1, erpConcurrency >= 1 else {
+                throw ValidationError("--erp-max-attempts, --erp-timeout-ms, --erp-max-delay-s and --erp-concurrency must be positive")
+            }
+            return DeliverySettings(maxAttempts: erpMaxAttempts, maxDelay: .seconds(erpMaxDelaySeconds),
+                                    timeout: .milliseconds(erpTimeoutMs), concurrency: erpConcurrency)
+        }
 
         /// The review settings from `--queues`, or `<policies>/queues.json`, or the defaults.
         func reviewSettings() throws -> ReviewSettings {
@@ -83,7 +129,9 @@ extension Arbiter {
                 guardrails: try guardrails(),
                 policyConfig: try policyOptions.config(),
                 adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 },
-                reviews: try reviewSettings())
+                reviews: try reviewSettings(),
+                erp: try erpTarget(environment: environment),
+                delivery: try deliverySettings())
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

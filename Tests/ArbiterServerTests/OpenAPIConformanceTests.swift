@@ -115,6 +115,28 @@ import Yams
             _ = try await call(.post, "/v1/reviews/missing/claim", key: h.reviewer)
             _ = try await call(.get, "/v1/reviews/\(other)", key: nil)
 
+            // Delivery: no connector here, so actions stay pending; a dead letter is made by hand.
+            let operatorKey = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"ops","role":"operator"}"#)["secret"]?.stringValue ?? ""
+            let pending = try await call(.get, "/v1/actions?status=pending&limit=2", key: operatorKey)
+            let actionId = pending["items"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/actions?status=lost", key: operatorKey)
+            _ = try await call(.get, "/v1/actions", key: h.submitter)
+            _ = try await call(.get, "/v1/actions/\(actionId)", key: operatorKey)
+            _ = try await call(.get, "/v1/actions/missing", key: operatorKey)
+            _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: operatorKey)                // 409: not dead
+            _ = try await call(.post, "/v1/actions/missing/retry", key: operatorKey)
+            _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: h.reviewer)                  // 403
+            _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: operatorKey, body: #"{"note":1}"#)  // 422
+            try await h.database.writer.write { db in
+                try db.execute(sql: "UPDATE outbox_actions SET status = 'dead' WHERE id = ?", arguments: [actionId])
+            }
+            _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: operatorKey, body: #"{"comment":"ERP back"}"#)
+            _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: operatorKey, body: "{}")    // 422
+            _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: operatorKey, body: #"{"comment":"by hand"}"#)
+            _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: operatorKey, body: #"{"comment":"again"}"#)  // 409
+            _ = try await call(.post, "/v1/actions/missing/cancel", key: operatorKey, body: #"{"comment":"x"}"#)
+            _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: h.submitter, body: #"{"comment":"x"}"#)  // 403
+
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
             #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")

@@ -1,0 +1,170 @@
+import ArbiterCore
+import ArbiterStore
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Hands one action to the ERP and says how it went. Connectors never throw: every failure is
+/// an attempt result the dispatcher records.
+public protocol ERPConnector: Sendable {
+    /// "http" or "file", as recorded with each attempt.
+    var name: String { get }
+    func deliver(_ action: PendingAction) async -> DeliveryAttempt
+}
+
+/// POSTs each action as JSON to the ERP's URL with `Idempotency-Key: <action id>` and
+/// `Arbiter-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+public struct HTTPConnector: ERPConnector {
+    public let url: String
+    let key: SymmetricKey
+    let client: HTTPClient
+    let timeout: Duration
+    public var name: String { "http" }
+
+    public init(url: String, secret: String, client: HTTPClient, timeout: Duration) {
+        self.url = url
+        self.key = SymmetricKey(data: Array(secret.utf8))
+        self.client = client
+        self.timeout = timeout
+    }
+
+    /// The signature header value for `body` sent at `time` (what a receiver recomputes).
+    public static func signature(body: String, time: Int, secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(time).\(body)".utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return "t=\(time),v1=\(Hex.encode(Array(mac)))"
+    }
+
+    public func deliver(_ action: PendingAction) async -> DeliveryAttempt {
+        let started = ContinuousClock.now
+        let time = Int(Date().timeIntervalSince1970)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(time).\(action.payload)".utf8), using: key)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: action.id)
+        request.headers.add(name: "Arbiter-Signature", value: "t=\(time),v1=\(Hex.encode(Array(mac)))")
+        request.body = .bytes(ByteBuffer(string: action.payload))
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.microseconds) * 1000))
+            // Keep the start of the answer (a dead letter shows why); drain the rest.
+            var kept = ByteBuffer()
+            for try await var chunk in response.body {
+                if kept.readableBytes < 4096 {
+                    var slice = chunk.readSlice(length: min(chunk.readableBytes, 4096 - kept.readableBytes)) ?? ByteBuffer()
+                    kept.writeBuffer(&slice)
+                }
+            }
+            let text = String(buffer: kept)
+            let status = Int(response.status.code)
+            let reference = (try? JSONValue.parse(Data(text.utf8)))?["reference"]?.stringValue
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfter)
+            return DeliveryAttempt(result: .http(status: status, reference: reference, retryAfter: retryAfter), statusCode: status,
+                                   responseBody: text.isEmpty ? nil : text, duration: ContinuousClock.now - started)
+        } catch {
+            return DeliveryAttempt(result: .retry(after: nil), error: Self.describe(error), duration: ContinuousClock.now - started)
+        }
+    }
+
+    /// `Retry-After` as delay-seconds or an HTTP date.
+    static func retryAfter(_ value: String) -> Duration? {
+        if let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return "timed out"
+            case .connectTimeout: return "connect timed out"
+            case .remoteConnectionClosed: return "connection closed by the ERP"
+            default: return "HTTP client error: \(error)"
+            }
+        }
+        let text = String(describing: error)
+        if text.contains("refused") || text.contains("ECONNREFUSED") { return "connection refused" }
+        if text.contains("reset") { return "connection reset" }
+        return text
+    }
+}
+
+/// Appends one NDJSON line per action to `<directory>/actions-YYYY-MM-DD.ndjson` (UTC day) and
+/// fsyncs it before the action counts as delivered, for ERPs that import batches. Each line is
+/// `{"idempotency_key": <action id>, "action": <the same JSON the HTTP connector posts>}`; after a
+/// crash between the fsync and the record, the line is written again with the same key, so an
+/// importer must skip keys it has seen. A failed write is cut back so lines are always whole.
+public actor FileConnector: ERPConnector {
+    public nonisolated var name: String { "file" }
+    let directory: URL
+    private var open: (day: String, descriptor: Int32)?
+
+    public init(directory: String) throws {
+        self.directory = URL(fileURLWithPath: directory)
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+    }
+
+    public static func fileName(day: String) -> String { "actions-\(day).ndjson" }
+
+    public func deliver(_ action: PendingAction) async -> DeliveryAttempt {
+        let started = ContinuousClock.now
+        let line = CanonicalJSON.object([
+            ("idempotency_key", CanonicalJSON.encode(.string(action.id))), ("action", Array(action.payload.utf8)),
+        ]) + [0x0A]
+        do {
+            let day = String(Timestamp.format(Date()).prefix(10))
+            let descriptor = try file(for: day)
+            let end = lseek(descriptor, 0, SEEK_END)
+            guard end >= 0 else { throw SpoolError("cannot seek: \(String(cString: strerror(errno)))") }
+            var written = 0
+            while written < line.count {
+                let n = line[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let reason = String(cString: strerror(errno))
+                    _ = ftruncate(descriptor, end)
+                    throw SpoolError("write failed: \(reason)")
+                }
+                written += n
+            }
+            guard fsync(descriptor) == 0 else {
+                let reason = String(cString: strerror(errno))
+                _ = ftruncate(descriptor, end)
+                throw SpoolError("fsync failed: \(reason)")
+            }
+            return DeliveryAttempt(result: .delivered(reference: Self.fileName(day: day)), duration: ContinuousClock.now - started)
+        } catch {
+            return DeliveryAttempt(result: .retry(after: nil), error: "\(error)", duration: ContinuousClock.now - started)
+        }
+    }
+
+    /// The day's file, opened for appending; a new file's directory entry is synced too.
+    private func file(for day: String) throws -> Int32 {
+        if let open, open.day == day { return open.descriptor }
+        if let open { close(open.descriptor) }
+        open = nil
+        let path = directory.appendingPathComponent(Self.fileName(day: day)).path
+        let existed = FileManager.default.fileExists(atPath: path)
+        let descriptor = path.withCString { Glibc.open($0, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640) }
+        guard descriptor >= 0 else { throw SpoolError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        if !existed {
+            let directoryDescriptor = directory.path.withCString { Glibc.open($0, O_RDONLY | O_DIRECTORY) }
+            if directoryDescriptor >= 0 {
+                _ = fsync(directoryDescriptor)
+                close(directoryDescriptor)
+            }
+        }
+        open = (day, descriptor)
+        return descriptor
+    }
+
+    struct SpoolError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -1,0 +1,185 @@
+import ArbiterCore
+import ArbiterStore
+import Foundation
+import Logging
+
+/// Delivers outbox actions through a connector: several accounts at once, each account's
+/// actions strictly one after the other in the order they were queued.
+///
+/// It wakes when told new actions were committed (``notify()``), when a delivery finishes,
+/// and when the earliest waiting retry falls due; it never polls busily. Each attempt is
+/// recorded through the group committer (many deliveries share one durable commit) before the
+/// account's next action is sent. A crash between sending and recording leaves the action
+/// pending: it is sent again after a restart with the same idempotency key (at least once,
+/// never lost).
+public final class Dispatcher: Sendable {
+    public let database: AppDatabase
+    public let connector: (any ERPConnector)?
+    public let settings: DeliverySettings
+    let committer: GroupCommitter
+    /// Told about every recorded attempt (metrics).
+    let observe: @Sendable (PendingAction, DeliveryAttempt, RecordedAttempt) -> Void
+    let logger = Logger(label: "arbiter.delivery")
+
+    private struct State {
+        /// Accounts with an action in flight: their next action waits.
+        var busyAccounts: Set<String> = []
+        /// Actions being delivered right now: operators cannot change them.
+        var inFlight: Set<String> = []
+        /// Actions an operator is changing right now: not sent.
+        var held: Set<String> = []
+        var running = 0
+        var stopping = false
+    }
+
+    private let state = Locked(State())
+    private let wake = WakeSignal()
+
+    public init(database: AppDatabase, committer: GroupCommitter, connector: (any ERPConnector)?, settings: DeliverySettings,
+                observe: @escaping @Sendable (PendingAction, DeliveryAttempt, RecordedAttempt) -> Void = { _, _, _ in }) {
+        self.database = database
+        self.committer = committer
+        self.connector = connector
+        self.settings = settings
+        self.observe = observe
+    }
+
+    /// New actions were committed (or a dead letter was retried): look now.
+    public func notify() { wake.signal() }
+
+    /// Stops taking new work; deliveries in flight finish and are recorded.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        wake.signal()
+    }
+
+    /// Runs `body` (an operator's retry or cancel of `id`) while the dispatcher keeps away from
+    /// that action. Nil, without running `body`, when the action is being delivered right now.
+    public func whileHeld<T: Sendable>(_ id: String, _ body: () async throws -> T) async throws -> T? {
+        let held = state.withLock { state -> Bool in
+            guard !state.inFlight.contains(id) else { return false }
+            state.held.insert(id)
+            return true
+        }
+        guard held else { return nil }
+        defer {
+            state.withLock { _ = $0.held.remove(id) }
+            wake.signal()
+        }
+        return try await body()
+    }
+
+    public func run() async {
+        guard let connector else {
+            // Nothing to deliver with: actions wait in the outbox (and /readyz says so).
+            while !state.withLock({ $0.stopping }) { await wake.wait(upTo: .seconds(3600)) }
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            var ready: [PendingAction] = []
+            while !state.withLock({ $0.stopping }) {
+                var free = settings.concurrency - state.withLock { $0.running }
+                if free > 0 && ready.isEmpty {
+                    let busy = state.withLock { $0.busyAccounts }
+                    do {
+                        ready = try await database.writer.read { [settings] db in
+                            try Outbox.due(db, now: Date(), skipping: busy, limit: max(settings.concurrency * 8, 256))
+                        }
+                    } catch {
+                        logger.error("reading the outbox failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                while free > 0, !ready.isEmpty {
+                    let action = ready.removeFirst()
+                    state.withLock { state in
+                        state.busyAccounts.insert(action.accountId)
+                        state.running += 1
+                    }
+                    free -= 1
+                    group.addTask { await self.deliver(action, through: connector) }
+                }
+                await wake.wait(upTo: await idleWait(nothingReady: ready.isEmpty))
+            }
+        }
+    }
+
+    /// How long to sleep when nothing signals: until the next retry is due if nothing is
+    /// running or ready, else a safety net of one second.
+    private func idleWait(nothingReady: Bool) async -> Duration {
+        guard nothingReady, state.withLock({ $0.running == 0 }) else { return .seconds(1) }
+        guard let next = try? await database.writer.read({ db in try Outbox.nextRetry(db) }) else { return .seconds(5) }
+        let seconds = min(max(next.timeIntervalSinceNow, 0.005), 5)
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    private func deliver(_ action: PendingAction, through connector: any ERPConnector) async {
+        defer {
+            state.withLock { state in
+                state.busyAccounts.remove(action.accountId)
+                state.inFlight.remove(action.id)
+                state.running -= 1
+            }
+            wake.signal()
+        }
+        let claimed = state.withLock { state -> Bool in
+            guard !state.held.contains(action.id) else { return false }
+            state.inFlight.insert(action.id)
+            return true
+        }
+        // An operator may have cancelled it since it was read: check after claiming it.
+        guard claimed, (try? await database.writer.read({ db in try Outbox.isPending(db, id: action.id) })) == true else { return }
+        let attempt = await connector.deliver(action)
+        do {
+            let recorded = try await committer.submit { [settings, connector] db, chain in
+                try Outbox.record(db, actionId: action.id, attempt: attempt, settings: settings, connector: connector.name,
+                                  now: Date(), chain: &chain)
+            }
+            observe(action, attempt, recorded)
+        } catch {
+            // Not recorded (shutting down, or the database failed): still pending, so it is sent
+            // again later under the same idempotency key.
+            logger.warning("delivery attempt not recorded", metadata: ["action": "\(action.id)", "error": "\(error)"])
+        }
+    }
+}
+
+/// A wake-up call that is never lost: a signal sent while nobody waits is kept for the next wait.
+final class WakeSignal: Sendable {
+    private let state = Locked<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns at the next signal (or at once if one is pending), or after `timeout`.
+    func wait(upTo timeout: Duration) async {
+        if state.withLock({ state in
+            defer { state.pending = false }
+            return state.pending
+        }) { return }
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { self?.signal() }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.pending {
+                    state.pending = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        timer.cancel()
+    }
+}
