@@ -100,10 +100,16 @@ let package = Package(
         .executableTarget(
             name: "arbiter-bench",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer", "ArbiterDelivery",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -6,6 +6,9 @@
 #                                           server on a temporary database, 64 connections,
 #                                           credit requests over 10,000 accounts; then the
 #                                           SQLite ceiling for the same rows in batched commits
+#   Scripts/bench.sh erp                    ERP delivery: 20,000 approved credits over 1,000
+#                                           accounts committed while the dispatcher delivers them
+#                                           over HTTP (signed) to a receiver in the same process
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh
@@ -30,8 +33,12 @@ case "${1:-}" in
         done
         .build/release/arbiter-bench http --server "http://127.0.0.1:$port" --admin-key "$admin" "${@:2}"
         ;;
+    erp)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench erp "${@:2}"
+        ;;
     *)
-        echo "usage: Scripts/bench.sh engine|http [--seconds N]" >&2
+        echo "usage: Scripts/bench.sh engine|http|erp [options]" >&2
         exit 2
         ;;
 esac

@@ -28,6 +28,9 @@ struct Bench {
             try await HTTPBench(server: server, adminKey: adminKey, seconds: Double(options["seconds"] ?? "") ?? 10,
                                 connections: Int(options["connections"] ?? "") ?? 64,
                                 accounts: Int(options["accounts"] ?? "") ?? 10_000).run()
+        case "erp":
+            try await ERPBench(actions: Int(options["actions"] ?? "") ?? 20_000, accounts: Int(options["accounts"] ?? "") ?? 1_000,
+                               concurrency: Int(options["concurrency"] ?? "") ?? 32).run()
         default:
             usage()
         }
@@ -37,6 +40,7 @@ struct Bench {
         FileHandle.standardError.write(Data("""
             usage: arbiter-bench engine [--policy FILE] [--seconds N]
                    arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]
+                   arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
 
             """.utf8))
         exit(2)

@@ -154,6 +154,42 @@ struct BenchError: Error, CustomStringConvertible {
 /// The SQLite ceiling: the rows the service writes for an approved credit request (event,
 /// decision, outbox action, two chained audit entries) written straight to a fresh database
 /// in transactions of `batch` events, with the decision computed once — no HTTP, no policy time.
+/// Approved credit decisions written through the real store path (`Decisions.insert`): what
+/// the ceiling measures and what the ERP benchmark queues.
+struct ApprovedCredits {
+    let sample: Event
+    let decision: Decision
+    let context: PolicyContext
+
+    init() throws {
+        let engine = PolicyEngine()
+        engine.activate(try engine.compile([PolicySource(file: "credit_thresholds.lua",
+                                                         source: try String(contentsOfFile: "Policies/credit_thresholds.lua", encoding: .utf8))]))
+        let (sample, context) = try EngineBench.mix()[0]
+        decision = engine.decide(sample, context: context, guardrails: Guardrails())
+        precondition(decision.outcome == .approve && decision.actions.count == 1, "an approved credit with one credit memo")
+        self.sample = sample
+        self.context = context
+    }
+
+    /// Credit number `n` on account `n % accounts`.
+    func record(_ n: Int, prefix: String, accounts: Int) throws -> DecisionRecord {
+        var envelope = sample.envelope.objectValue!
+        envelope["id"] = .string("\(prefix)-\(n)")
+        envelope["account_id"] = .string("bench_\(n % accounts)")
+        let event = try Event(envelope: .object(envelope))
+        let body = CanonicalJSON.encode(event.envelope)
+        let now = Date()
+        var record = DecisionRecord(
+            eventId: Identifier.make(now: now), event: event, body: String(decoding: body, as: UTF8.self),
+            bodySHA256: sha256Hex(body), submittedBy: "bench", receivedAt: now, decisionId: Identifier.make(now: now),
+            decision: decision, actionIds: [Identifier.make(now: now)], reviewId: nil, context: context, decidedAt: now,
+            durationMicros: 20, accountUpdate: nil, response: "")
+        record.response = DecisionResponse.encode(record)
+        return record
+    }
+}
+
 enum Ceiling {
     static let batch = 64
 
@@ -162,33 +198,11 @@ enum Ceiling {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let database = try AppDatabase.open(path: directory.appendingPathComponent("arbiter.sqlite").path)
-        let engine = PolicyEngine()
-        engine.activate(try engine.compile([PolicySource(file: "credit_thresholds.lua",
-                                                         source: try String(contentsOfFile: "Policies/credit_thresholds.lua", encoding: .utf8))]))
-        let (sample, context) = try EngineBench.mix()[0]
-        let decision = engine.decide(sample, context: context, guardrails: Guardrails())
-        precondition(decision.outcome == .approve && decision.actions.count == 1, "the ceiling writes an approved credit")
-
-        func record(_ n: Int) throws -> DecisionRecord {
-            var envelope = sample.envelope.objectValue!
-            envelope["id"] = .string("ceiling-\(n)")
-            envelope["account_id"] = .string("bench_\(n % 10_000)")
-            let event = try Event(envelope: .object(envelope))
-            let body = CanonicalJSON.encode(event.envelope)
-            let now = Date()
-            var record = DecisionRecord(
-                eventId: Identifier.make(now: now), event: event, body: String(decoding: body, as: UTF8.self),
-                bodySHA256: sha256Hex(body), submittedBy: "bench", receivedAt: now, decisionId: Identifier.make(now: now),
-                decision: decision, actionIds: [Identifier.make(now: now)], reviewId: nil, context: context, decidedAt: now,
-                durationMicros: 20, accountUpdate: nil, response: "")
-            record.response = DecisionResponse.encode(record)
-            return record
-        }
-
+        let credits = try ApprovedCredits()
         var written = 0
         let started = Date()
         while Date().timeIntervalSince(started) < seconds {
-            let records = try (written..<(written + batch)).map(record)
+            let records = try (written..<(written + batch)).map { try credits.record($0, prefix: "ceiling", accounts: 10_000) }
             try database.writer.write { db in
                 var chain = try AuditChain(db)
                 for record in records { _ = try Decisions.insert(db, record, chain: &chain) }

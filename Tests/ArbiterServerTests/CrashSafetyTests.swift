@@ -16,13 +16,13 @@ import Testing
     final class Server {
         let process = Process()
         let port: Int
-        init(dataDirectory: String, port: Int) throws {
+        init(dataDirectory: String, port: Int, policies: String = repositoryRoot.appendingPathComponent("Policies").path,
+             arguments extra: [String] = []) throws {
             self.port = port
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
             process.executableURL = FileManager.default.fileExists(atPath: binary.path)
                 ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
-            process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", repositoryRoot.appendingPathComponent("Policies").path,
-                                 "--port", String(port)]
+            process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", policies, "--port", String(port)] + extra
             process.environment = ProcessInfo.processInfo.environment.merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin]) { _, new in new }
             process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -154,5 +154,56 @@ import Testing
             #expect(replay["event_id"] == .string(first.eventId))
         }
         #expect(acked.count >= 300)
+    }
+}
+
+/// SIGKILL while actions are on their way to the ERP: after a restart every action reaches the
+/// ERP, each only ever under its own idempotency key, each account's in queue order.
+@Suite struct DeliveryCrashTests {
+    @Test func noActionIsLostOrSentUnderAnotherKeyAcrossSIGKILL() async throws {
+        let erp = try await FakeERP.start { _, _ in .delayed(.milliseconds(150), 201, body: #"{"reference":"slow"}"#) }
+        let data = scratchDirectory()
+        let port = Int.random(in: 20_000..<40_000)
+        let policies = try DeliveryTests.approveAllPolicies()
+        let arguments = ["--erp-url", erp.url, "--erp-secret", DeliveryTests.secret, "--erp-concurrency", "4", "--erp-timeout-ms", "2000"]
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown(); await erp.stop() } }
+        let client = CrashSafetyTests.Client(http: http, base: "http://127.0.0.1:\(port)")
+        var server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: policies, arguments: arguments)
+        try await client.waitUntilReady()
+        let (_, created, _) = try await client.send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: #"{"name":"zendesk","role":"submitter"}"#)
+        let submitter = try #require(created["secret"]?.stringValue)
+        var queued: [String: [String]] = [:]
+        for n in 0..<40 {
+            let account = "acct_\(n % 10)"
+            let body = String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", account: account))), as: UTF8.self)
+            let (status, decided, _) = try await client.send(.POST, "/v1/events", key: submitter, body: body)
+            #expect(status == 201)
+            queued[account, default: []].append(try #require(decided["decision"]?["actions"]?.arrayValue?.first?["id"]?.stringValue))
+        }
+        #expect(try await eventually { erp.receipts.count >= 6 })
+        server.kill()
+        let beforeRestart = erp.receipts.count
+        #expect(beforeRestart < 40, "the kill must land while deliveries are in flight")
+        erp.answer { _, _ in .status(201, body: #"{"reference":"fast"}"#) }
+        server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: policies, arguments: arguments)
+        defer { server.kill() }
+        try await client.waitUntilReady()
+        let database = try AppDatabase.openReadOnly(path: URL(fileURLWithPath: data).appendingPathComponent("arbiter.sqlite").path)
+        #expect(try await eventually(timeout: .seconds(20)) {
+            try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox_actions WHERE status = 'delivered'") } == 40
+        })
+        let receipts = erp.receipts
+        let all = Set(queued.values.joined())
+        #expect(Set(receipts.map(\.key)) == all, "every action reached the ERP")
+        #expect(receipts.allSatisfy { $0.json["id"] == .string($0.key) }, "no action was ever sent under another key")
+        for (account, ids) in queued {
+            var firstArrival: [String] = []
+            for receipt in receipts where receipt.json["account_id"] == .string(account) && !firstArrival.contains(receipt.key) {
+                firstArrival.append(receipt.key)
+            }
+            #expect(firstArrival == ids, "\(account) in order")
+        }
+        #expect(try await database.verifyAudit().isIntact)
     }
 }
