@@ -6,9 +6,11 @@
 #                                           server on a temporary database, 64 connections,
 #                                           credit requests over 10,000 accounts; then the
 #                                           SQLite ceiling for the same rows in batched commits
-#   Scripts/bench.sh erp                    ERP delivery: 20,000 approved credits over 1,000
-#                                           accounts committed while the dispatcher delivers them
-#                                           over HTTP (signed) to a receiver in the same process
+#   Scripts/bench.sh erp [--mode live]      ERP delivery: 20,000 approved credits over 1,000
+#                                           accounts delivered by the dispatcher over HTTP (signed)
+#                                           to a receiver in the same process; by default all are
+#                                           committed first (the dispatcher alone), with
+#                                           --mode live they are committed while it delivers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh
@@ -35,7 +37,7 @@ case "${1:-}" in
         ;;
     erp)
         swift build -c release --product arbiter-bench
-        exec .build/release/arbiter-bench erp "${@:2}"
+        exec .build/release/arbiter-bench erp --mode backlog "${@:2}"
         ;;
     *)
         echo "usage: Scripts/bench.sh engine|http|erp [options]" >&2

@@ -14,7 +14,7 @@ public struct DeliverySettings: Sendable, Hashable {
     public var concurrency: Int
 
     public init(maxAttempts: Int = 12, baseDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(600),
-                timeout: Duration = .seconds(10), concurrency: Int = 32) {
+                timeout: Duration = .seconds(10), concurrency: Int = 64) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay

@@ -28,6 +28,9 @@ public final class Dispatcher: Sendable {
         var inFlight: Set<String> = []
         /// Actions an operator is changing right now: not sent.
         var held: Set<String> = []
+        /// Actions an operator changed since they may have been read into the ready list: a
+        /// copy read before the change must not be sent (the next read sees the change).
+        var changed: Set<String> = []
         var running = 0
         var stopping = false
     }
@@ -59,6 +62,7 @@ public final class Dispatcher: Sendable {
         let held = state.withLock { state -> Bool in
             guard !state.inFlight.contains(id) else { return false }
             state.held.insert(id)
+            state.changed.insert(id)
             return true
         }
         guard held else { return nil }
@@ -121,13 +125,14 @@ public final class Dispatcher: Sendable {
             }
             wake.signal()
         }
+        // An operator may have cancelled it since it was read: then this copy is stale and the
+        // next read of the outbox decides (no database read per action on the common path).
         let claimed = state.withLock { state -> Bool in
-            guard !state.held.contains(action.id) else { return false }
+            guard !state.held.contains(action.id), state.changed.remove(action.id) == nil else { return false }
             state.inFlight.insert(action.id)
             return true
         }
-        // An operator may have cancelled it since it was read: check after claiming it.
-        guard claimed, (try? await database.writer.read({ db in try Outbox.isPending(db, id: action.id) })) == true else { return }
+        guard claimed else { return }
         let attempt = await connector.deliver(action)
         do {
             let recorded = try await committer.submit { [settings, connector] db, chain in

@@ -73,7 +73,7 @@ extension Outbox {
     public static func record(_ db: Database, actionId: String, attempt: DeliveryAttempt, settings: DeliverySettings,
                               connector: String, now: Date, chain: inout AuditChain) throws -> RecordedAttempt {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT account_id, correlation_id, type, payload, attempts, created_at FROM outbox_actions WHERE id = ?
+            SELECT account_id, correlation_id, type, attempts, created_at FROM outbox_actions WHERE id = ?
             """), arguments: [actionId]) else {
             throw DatabaseError(message: "outbox action \(actionId) vanished")
         }
@@ -103,8 +103,8 @@ extension Outbox {
                 """).execute(arguments: [attempts, at, reference, attempt.statusCode, at, actionId])
             try chain.append(db, actor: "erp", kind: "action.delivered", subject: actionId, correlationId: correlationId,
                              data: .object(data), at: now)
-            try applyEffect(db, accountId: accountId, type: row["type"], payload: row["payload"], actionId: actionId,
-                            correlationId: correlationId, now: now, chain: &chain)
+            try applyEffect(db, accountId: accountId, type: row["type"], actionId: actionId, correlationId: correlationId,
+                            now: now, chain: &chain)
         case .retry(let retryAfter) where attempts < settings.maxAttempts:
             status = "pending"
             result = "retry"
@@ -147,10 +147,14 @@ extension Outbox {
     }
 
     /// A delivered suspension, reinstatement or entitlement change updates Arbiter's own account.
-    static func applyEffect(_ db: Database, accountId: String, type: String, payload: String, actionId: String,
-                            correlationId: String, now: Date, chain: inout AuditChain) throws {
+    static func applyEffect(_ db: Database, accountId: String, type: String, actionId: String, correlationId: String,
+                            now: Date, chain: inout AuditChain) throws {
         guard let actionType = ActionType(rawValue: type), !actionType.movesMoney else { return }
-        let feature = (try? JSONValue.parse(Data(payload.utf8)))?["feature"]?.stringValue
+        var feature: String?
+        if actionType.needsFeature {
+            let payload = try String.fetchOne(db, sql: "SELECT payload FROM outbox_actions WHERE id = ?", arguments: [actionId]) ?? "{}"
+            feature = (try? JSONValue.parse(Data(payload.utf8)))?["feature"]?.stringValue
+        }
         let account = try Accounts.snapshot(db, id: accountId)
         guard let changed = account.applying(delivered: actionType, feature: feature) else { return }
         try Accounts.save(db, changed, actor: "erp", at: now, kind: "account.updated", correlationId: correlationId,

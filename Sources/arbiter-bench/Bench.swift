@@ -30,7 +30,7 @@ struct Bench {
                                 accounts: Int(options["accounts"] ?? "") ?? 10_000).run()
         case "erp":
             try await ERPBench(actions: Int(options["actions"] ?? "") ?? 20_000, accounts: Int(options["accounts"] ?? "") ?? 1_000,
-                               concurrency: Int(options["concurrency"] ?? "") ?? 32).run()
+                               concurrency: Int(options["concurrency"] ?? "") ?? 64, backlog: options["mode"] == "backlog").run()
         default:
             usage()
         }

@@ -57,7 +57,7 @@ extension Arbiter {
         var erpMaxDelaySeconds: Int64 = 600
 
         @Option(name: .customLong("erp-concurrency"), help: "Accounts delivered in parallel (each in order).")
-        var erpConcurrency = 32
+        var erpConcurrency = 64
 
         @OptionGroup var policyOptions: PolicyOptions
 

@@ -5,13 +5,16 @@ import GRDB
 import Testing
 
 /// Runs the built `arbiter` executable, as a user would.
-func runArbiter(_ arguments: [String]) throws -> (status: Int32, output: String) {
+func runArbiter(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
     let executable = FileManager.default.fileExists(atPath: binary.path)
         ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

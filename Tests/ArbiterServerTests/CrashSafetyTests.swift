@@ -207,3 +207,52 @@ import Testing
         #expect(try await database.verifyAudit().isIntact)
     }
 }
+
+/// `arbiter actions list|show|retry|cancel` against a real server with a dead letter.
+@Suite struct ActionsCLITests {
+    @Test func operatorsWorkDeadLettersFromTheCommandLine() async throws {
+        let erp = try await FakeERP.start { _, _ in .status(400, body: #"{"error":"customer blocked"}"#) }
+        let data = scratchDirectory()
+        let port = Int.random(in: 20_000..<40_000)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: try DeliveryTests.approveAllPolicies(),
+                                                 arguments: ["--erp-url", erp.url, "--erp-secret", DeliveryTests.secret])
+        defer {
+            server.kill()
+            Task { try? await http.shutdown(); await erp.stop() }
+        }
+        let base = "http://127.0.0.1:\(port)"
+        let client = CrashSafetyTests.Client(http: http, base: base)
+        try await client.waitUntilReady()
+        func key(_ role: String) async throws -> String {
+            let (_, created, _) = try await client.send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: "{\"name\":\"\(role)\",\"role\":\"\(role)\"}")
+            return try #require(created["secret"]?.stringValue)
+        }
+        let submitter = try await key("submitter")
+        let operatorKey = try await key("operator")
+        var ids: [String] = []
+        for memo in ["first", "second"] {
+            let body = String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", payload: ["reason": .string(memo)]))), as: UTF8.self)
+            let (_, decided, _) = try await client.send(.POST, "/v1/events", key: submitter, body: body)
+            ids.append(try #require(decided["decision"]?["actions"]?.arrayValue?.first?["id"]?.stringValue))
+        }
+        #expect(try await eventually { try await client.send(.GET, "/v1/actions/\(ids[0])", key: operatorKey).1["status"] == "dead" })
+        let env = ["ARBITER_KEY": operatorKey]
+        let list = try runArbiter(["actions", "list", "--status", "dead", "--server", base], environment: env)
+        #expect(list.status == 0, "\(list.output)")
+        #expect(list.output.contains(ids[0]) && list.output.contains("dead") && list.output.contains("25.00 USD"), "\(list.output)")
+        let show = try runArbiter(["actions", "show", ids[0], "--server", base], environment: env)
+        #expect(show.output.contains("customer blocked") && show.output.contains("400"), "\(show.output)")
+        let held = try runArbiter(["actions", "show", ids[1], "--server", base], environment: env)
+        #expect(held.output.contains("waiting behind dead letter \(ids[0])"), "\(held.output)")
+
+        erp.answer { _, _ in .status(201, body: #"{"reference":"CM-9"}"#) }
+        let retry = try runArbiter(["actions", "retry", ids[0], "--comment", "customer unblocked", "--server", base], environment: env)
+        #expect(retry.status == 0 && retry.output.contains("retried \(ids[0]): pending"), "\(retry.output)")
+        #expect(try await eventually { try await client.send(.GET, "/v1/actions/\(ids[1])", key: operatorKey).1["status"] == "delivered" })
+        let cancel = try runArbiter(["actions", "cancel", ids[1], "--comment", "too late", "--server", base], environment: env)
+        #expect(cancel.status != 0 && cancel.output.contains("409"), "\(cancel.output)")
+        let noKey = try runArbiter(["actions", "list", "--server", base], environment: ["ARBITER_KEY": ""])
+        #expect(noKey.status != 0 && noKey.output.contains("ARBITER_KEY"), "\(noKey.output)")
+    }
+}

