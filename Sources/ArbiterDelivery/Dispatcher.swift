@@ -134,11 +134,9 @@ public final class Dispatcher: Sendable {
         }
         guard claimed else { return }
         let attempt = await connector.deliver(action)
+        let prepared = PreparedAttempt(action: action, attempt: attempt, settings: settings, connector: connector.name)
         do {
-            let recorded = try await committer.submit { [settings, connector] db, chain in
-                try Outbox.record(db, actionId: action.id, attempt: attempt, settings: settings, connector: connector.name,
-                                  now: Date(), chain: &chain)
-            }
+            let recorded = try await committer.submit { db, chain in try Outbox.record(db, prepared, chain: &chain) }
             observe(action, attempt, recorded)
         } catch {
             // Not recorded (shutting down, or the database failed): still pending, so it is sent

@@ -6,6 +6,7 @@ import GRDB
 public struct PendingAction: Sendable, Hashable {
     public let id: String
     public let accountId: String
+    public let correlationId: String
     public let type: String
     /// The JSON body sent (canonical JSON: the action, its id, account, correlation and decision).
     public let payload: String
@@ -23,6 +24,84 @@ public struct RecordedAttempt: Sendable {
     public let nextAttemptAt: Date?
 }
 
+/// One attempt with everything its record needs, worked out before the write transaction
+/// (only the dispatcher changes a pending action's attempts, so the count it read is current):
+/// the writer then only binds values and chains the audit entry.
+public struct PreparedAttempt: Sendable {
+    public let actionId: String
+    public let accountId: String
+    public let correlationId: String
+    public let type: String
+    public let createdAt: Date
+    public let now: Date
+    public let at: String
+    /// Attempts including this one.
+    public let attempts: Int
+    /// The action's status after it: delivered, pending (a retry is due at `nextAttemptAt`) or dead.
+    public let status: String
+    /// The attempt row's result: delivered, retry or dead.
+    public let result: String
+    public let reference: String?
+    public let nextAttemptAt: Date?
+    public let statusCode: Int?
+    public let error: String?
+    public let lastError: String?
+    public let responseBody: String?
+    public let durationMicros: Int64
+    let audit: AuditDraft
+
+    public init(action: PendingAction, attempt: DeliveryAttempt, settings: DeliverySettings, connector: String, now: Date = Date()) {
+        actionId = action.id
+        accountId = action.accountId
+        correlationId = action.correlationId
+        type = action.type
+        createdAt = action.createdAt
+        self.now = now
+        at = Timestamp.format(now)
+        attempts = action.attempts + 1
+        statusCode = attempt.statusCode
+        error = attempt.error
+        durationMicros = attempt.duration.microseconds
+        var data: [String: JSONValue] = [
+            "attempt": .int(Int64(attempts)), "connector": .string(connector),
+            "status_code": attempt.statusCode.map { .int(Int64($0)) } ?? .null,
+            "duration_ms": .double((Double(durationMicros) / 1000).rounded()),
+        ]
+        if let error = attempt.error { data["error"] = .string(error) }
+        let kind: String
+        switch attempt.result {
+        case .delivered(let reference):
+            (status, result, kind) = ("delivered", "delivered", "action.delivered")
+            self.reference = reference
+            data["reference"] = reference.map(JSONValue.string) ?? .null
+            nextAttemptAt = nil
+            lastError = nil
+            responseBody = nil
+        case .retry(let retryAfter) where attempts < settings.maxAttempts:
+            (status, result, kind) = ("pending", "retry", "action.attempt_failed")
+            reference = nil
+            let wait = min(retryAfter ?? settings.backoff(afterFailures: attempts), settings.maxDelay)
+            let next = now.addingTimeInterval(Double(wait.microseconds) / 1_000_000)
+            nextAttemptAt = next
+            data["next_attempt_at"] = .string(Timestamp.format(next))
+            lastError = Outbox.describe(attempt)
+            responseBody = nil
+        case .retry, .rejected:
+            (status, result, kind) = ("dead", "dead", "action.dead_lettered")
+            reference = nil
+            nextAttemptAt = nil
+            let why = attempt.result == .rejected
+                ? "the ERP refused it: \(Outbox.describe(attempt))"
+                : "gave up after \(attempts) attempts: \(Outbox.describe(attempt))"
+            data["reason"] = .string(why)
+            lastError = why
+            responseBody = attempt.responseBody
+        }
+        audit = AuditDraft(actor: "erp", kind: kind, subject: action.id, correlationId: action.correlationId, at: at,
+                           dataJSON: CanonicalJSON.encode(.object(data)))
+    }
+}
+
 /// An operator's command refused.
 public enum OutboxRefusal: Error, Sendable, Equatable {
     case notFound
@@ -37,7 +116,7 @@ extension Outbox {
     /// leaving out `busy` accounts (an action of theirs is in flight).
     public static func due(_ db: Database, now: Date, skipping busy: Set<String>, limit: Int) throws -> [PendingAction] {
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT o.id, o.account_id, o.type, o.payload, o.attempts, o.created_at
+            SELECT o.id, o.account_id, o.correlation_id, o.type, o.payload, o.attempts, o.created_at
             FROM (SELECT account_id, MIN(rowid) AS head FROM outbox_actions WHERE status IN ('pending', 'dead') GROUP BY account_id) h
             JOIN outbox_actions o ON o.rowid = h.head
             WHERE o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
@@ -47,7 +126,8 @@ extension Outbox {
         for row in rows where actions.count < limit {
             let account: String = row["account_id"]
             if busy.contains(account) { continue }
-            actions.append(PendingAction(id: row["id"], accountId: account, type: row["type"], payload: row["payload"],
+            actions.append(PendingAction(id: row["id"], accountId: account, correlationId: row["correlation_id"], type: row["type"],
+                                         payload: row["payload"],
                                          attempts: row["attempts"], createdAt: Timestamp.parse(row["created_at"]) ?? now))
         }
         return actions
@@ -63,79 +143,41 @@ extension Outbox {
             """)).flatMap(Timestamp.parse)
     }
 
-    public static func isPending(_ db: Database, id: String) throws -> Bool {
-        try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM outbox_actions WHERE id = ?"), arguments: [id]) == "pending"
-    }
-
-    /// Records one attempt in the caller's transaction and moves the action on: delivered (and
-    /// its effect on the account), a retry at the backoff or the ERP's Retry-After, or a dead
-    /// letter (refused, or out of attempts). Each attempt is a row and an audit entry.
-    public static func record(_ db: Database, actionId: String, attempt: DeliveryAttempt, settings: DeliverySettings,
-                              connector: String, now: Date, chain: inout AuditChain) throws -> RecordedAttempt {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT account_id, correlation_id, type, attempts, created_at FROM outbox_actions WHERE id = ?
-            """), arguments: [actionId]) else {
-            throw DatabaseError(message: "outbox action \(actionId) vanished")
-        }
-        let at = Timestamp.format(now)
-        let attempts = (row["attempts"] as Int) + 1
-        let accountId: String = row["account_id"]
-        let correlationId: String = row["correlation_id"]
-        let createdAt = Timestamp.parse(row["created_at"]) ?? now
-        var data: [String: JSONValue] = [
-            "attempt": .int(Int64(attempts)), "connector": .string(connector),
-            "status_code": attempt.statusCode.map { .int(Int64($0)) } ?? .null,
-            "duration_ms": .double((Double(attempt.duration.microseconds) / 1000).rounded()),
-        ]
-        if let error = attempt.error { data["error"] = .string(error) }
-        let status: String
-        let result: String
-        var next: Date?
-        switch attempt.result {
-        case .delivered(let reference):
-            status = "delivered"
-            result = "delivered"
-            data["reference"] = reference.map(JSONValue.string) ?? .null
+    /// Records one prepared attempt in the caller's transaction: the action's new state, the
+    /// attempt row, the audit entry, and a delivered action's effect on the account.
+    public static func record(_ db: Database, _ attempt: PreparedAttempt, chain: inout AuditChain) throws -> RecordedAttempt {
+        let at = attempt.at
+        switch attempt.status {
+        case "delivered":
             try db.cachedStatement(sql: """
                 UPDATE outbox_actions SET status = 'delivered', attempts = ?, delivered_at = ?, erp_reference = ?, last_status_code = ?,
                                           next_attempt_at = NULL, last_error = NULL, updated_at = ?
-                WHERE id = ?
-                """).execute(arguments: [attempts, at, reference, attempt.statusCode, at, actionId])
-            try chain.append(db, actor: "erp", kind: "action.delivered", subject: actionId, correlationId: correlationId,
-                             data: .object(data), at: now)
-            try applyEffect(db, accountId: accountId, type: row["type"], actionId: actionId, correlationId: correlationId,
-                            now: now, chain: &chain)
-        case .retry(let retryAfter) where attempts < settings.maxAttempts:
-            status = "pending"
-            result = "retry"
-            let wait = min(retryAfter ?? settings.backoff(afterFailures: attempts), settings.maxDelay)
-            next = now.addingTimeInterval(Double(wait.microseconds) / 1_000_000)
-            data["next_attempt_at"] = .string(Timestamp.format(next!))
+                WHERE id = ? AND status = 'pending'
+                """).execute(arguments: [attempt.attempts, at, attempt.reference, attempt.statusCode, at, attempt.actionId])
+        case "pending":
             try db.cachedStatement(sql: """
                 UPDATE outbox_actions SET attempts = ?, next_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
-                WHERE id = ?
-                """).execute(arguments: [attempts, Timestamp.format(next!), attempt.statusCode, describe(attempt), at, actionId])
-            try chain.append(db, actor: "erp", kind: "action.attempt_failed", subject: actionId, correlationId: correlationId,
-                             data: .object(data), at: now)
-        case .retry, .rejected:
-            status = "dead"
-            result = "dead"
-            let why = attempt.result == .rejected
-                ? "the ERP refused it: \(describe(attempt))"
-                : "gave up after \(attempts) attempts: \(describe(attempt))"
-            data["reason"] = .string(why)
+                WHERE id = ? AND status = 'pending'
+                """).execute(arguments: [attempt.attempts, attempt.nextAttemptAt.map(Timestamp.format), attempt.statusCode,
+                                         attempt.lastError, at, attempt.actionId])
+        default:
             try db.cachedStatement(sql: """
                 UPDATE outbox_actions SET status = 'dead', attempts = ?, next_attempt_at = NULL, last_status_code = ?, last_error = ?,
                                           response_body = ?, updated_at = ?
-                WHERE id = ?
-                """).execute(arguments: [attempts, attempt.statusCode, why, attempt.responseBody, at, actionId])
-            try chain.append(db, actor: "erp", kind: "action.dead_lettered", subject: actionId, correlationId: correlationId,
-                             data: .object(data), at: now)
+                WHERE id = ? AND status = 'pending'
+                """).execute(arguments: [attempt.attempts, attempt.statusCode, attempt.lastError, attempt.responseBody, at,
+                                         attempt.actionId])
         }
         try db.cachedStatement(sql: """
             INSERT INTO outbox_attempts (action_id, at, duration_us, status_code, error, result) VALUES (?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [actionId, at, attempt.duration.microseconds, attempt.statusCode, attempt.error, result])
-        return RecordedAttempt(status: status, accountId: accountId, createdAt: createdAt, nextAttemptAt: next)
+            """).execute(arguments: [attempt.actionId, at, attempt.durationMicros, attempt.statusCode, attempt.error, attempt.result])
+        try chain.append(db, attempt.audit)
+        if attempt.status == "delivered" {
+            try applyEffect(db, accountId: attempt.accountId, type: attempt.type, actionId: attempt.actionId,
+                            correlationId: attempt.correlationId, now: attempt.now, chain: &chain)
+        }
+        return RecordedAttempt(status: attempt.status, accountId: attempt.accountId, createdAt: attempt.createdAt,
+                               nextAttemptAt: attempt.nextAttemptAt)
     }
 
     static func describe(_ attempt: DeliveryAttempt) -> String {
