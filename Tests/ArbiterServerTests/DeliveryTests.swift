@@ -296,3 +296,47 @@ import Testing
         }
     }
 }
+
+/// Scripts/erp-receiver.py, the integrators' receiver, against the real HTTP connector: it
+/// verifies the signature and key, answers with a reference, and fails when told to.
+@Suite struct ERPReceiverScriptTests {
+    @Test func theReceiverAcceptsSignedActionsAndFailsOnRequest() async throws {
+        let port = try FakeERP.freePort()
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        receiver.arguments = ["python3", repositoryRoot.appendingPathComponent("Scripts/erp-receiver.py").path, "--port", String(port),
+                              "--secret", DeliveryTests.secret, "--fail-status", "503", "--fail-count", "1"]
+        let log = try temporaryDirectory().appendingPathComponent("receiver.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let output = try FileHandle(forWritingTo: log)
+        receiver.standardOutput = output
+        receiver.standardError = output
+        try receiver.run()
+        // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+        func stop() {
+            guard receiver.isRunning else { return }
+            kill(receiver.processIdentifier, SIGKILL)
+            receiver.waitUntilExit()
+        }
+        defer { stop() }
+        #expect(try await eventually(timeout: .seconds(10)) { FakeERP.listening(port: port) }, "the receiver did not start")
+        try await DeliveryTests.run(erp: .http(url: "http://127.0.0.1:\(port)/actions", secret: DeliveryTests.secret)) { client, h in
+            let first = try await DeliveryTests.credit(client, h, memo: "outage credit")
+            #expect(try await eventually { try await DeliveryTests.status(h, first) == "delivered" })
+            let action = try await DeliveryTests.action(client, h, first)
+            #expect(action["erp_reference"] == "ERP-000001")
+            #expect(action["attempt_log"]?.arrayValue?.first?["status_code"] == .int(503), "told to fail once")
+        }
+        // With the wrong secret every action is refused (401: a dead letter, not a retry).
+        try await DeliveryTests.run(erp: .http(url: "http://127.0.0.1:\(port)/actions", secret: "not-the-shared-secret-000")) { client, h in
+            let id = try await DeliveryTests.credit(client, h)
+            #expect(try await eventually { try await DeliveryTests.status(h, id) == "dead" })
+            #expect(try await DeliveryTests.action(client, h, id)["response_body"]?.stringValue?.contains("signature does not match") == true)
+        }
+        stop()
+        let printed = try String(contentsOf: log, encoding: .utf8)
+        #expect(printed.contains("ERP-000001  credit_memo"), "\(printed)")
+        #expect(printed.contains("outage credit"))
+        #expect(printed.contains("REFUSED: signature does not match"))
+    }
+}
