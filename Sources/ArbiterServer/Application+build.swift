@@ -27,11 +27,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery)
-    if let directory = configuration.policiesDirectory {
-        try await services.loadPolicies(from: directory, logger: logger)
-    } else {
-        services.policiesLoaded.withLock { $0 = true }
-    }
+    try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
@@ -87,6 +83,7 @@ public func buildRouter(_ services: Services) -> Router<AppRequestContext> {
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     v1.addRoutes(ActionsController(database: services.database, dispatcher: services.dispatcher).endpoints, atPath: "actions")
+    v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle).endpoints, atPath: "policies")
     Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
     return router
 }

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.5.0
+  version: 0.6.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -22,6 +22,7 @@ tags:
   - name: decisions
   - name: accounts
   - name: reviews
+  - name: policies
   - name: delivery
     description: |
       Approved actions go to the ERP through one connector. HTTP: `POST` of the action's JSON
@@ -495,6 +496,129 @@ paths:
         "404": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/policies:
+    post:
+      tags: [policies]
+      summary: Publish a policy version (policy_admin) — compiled in the sandbox and tested before it is stored, as a draft
+      description: |
+        The Lua source as `text/x-lua`, or JSON `{"source", "tests"?}` with tests in the format of
+        Policies/tests (`{"cases": [...]}`). The version is the SHA-256 of the source: publishing
+        the same source again returns the existing version (200). 422 names the compile error
+        (`source`) or every failing case (`tests.<case name>`); nothing is stored then.
+      requestBody:
+        required: true
+        content:
+          text/x-lua:
+            schema: { type: string }
+          application/json:
+            schema:
+              type: object
+              required: [source]
+              additionalProperties: false
+              properties:
+                source: { type: string }
+                tests: { type: object }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyVersion" }
+        "201": { $ref: "#/components/responses/PolicyVersion" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+    get:
+      tags: [policies]
+      summary: Every policy with its active version, shadow version and drafts
+      responses:
+        "200":
+          description: The policies.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [policies]
+                additionalProperties: false
+                properties:
+                  policies:
+                    type: array
+                    items:
+                      type: object
+                      required: [name, active_version, shadow_version, drafts, versions]
+                      additionalProperties: false
+                      properties:
+                        name: { type: string }
+                        active_version: { type: [string, "null"] }
+                        shadow_version: { type: [string, "null"] }
+                        drafts: { type: array, items: { type: string } }
+                        versions: { type: integer }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions:
+    get:
+      tags: [policies]
+      summary: A policy's versions, newest first
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+      responses:
+        "200":
+          description: The versions.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, versions]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  versions: { type: array, items: { $ref: "#/components/schemas/PolicyVersionSummary" } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions/{version}:
+    get:
+      tags: [policies]
+      summary: One version with its source, tests, who published it and its status history
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyVersion" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions/{version}/activate:
+    post:
+      tags: [policies]
+      summary: Make this version the active one (policy_admin) for every evaluation that starts after the commit
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyChange" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/rollback:
+    post:
+      tags: [policies]
+      summary: Re-activate the version that was active before the current one (policy_admin)
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyChange" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/deactivate:
+    post:
+      tags: [policies]
+      summary: Retire the active version; the policy decides nothing until a version is activated (policy_admin)
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyChange" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     apiKey:
@@ -507,6 +631,23 @@ components:
       required: true
       schema: { type: string }
   responses:
+    PolicyVersion:
+      description: The policy version.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/PolicyVersion" }
+    PolicyChange:
+      description: The policy's active version after the change.
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [name, active_version, previous_version]
+            additionalProperties: false
+            properties:
+              name: { type: string }
+              active_version: { type: [string, "null"] }
+              previous_version: { type: [string, "null"] }
     Action:
       description: The action as it now is, with its attempts.
       content:
@@ -856,6 +997,35 @@ components:
         payment_id: { type: string }
         feature: { type: string }
         reason: { type: string }
+    PolicyVersionSummary:
+      type: object
+      required: [name, version, file, status, published_by, published_at, activated_at]
+      properties:
+        name: { type: string }
+        version: { type: string, description: "SHA-256 (hex) of the source" }
+        file: { type: string }
+        status: { type: string, enum: [draft, active, shadow, retired] }
+        published_by: { type: string, description: "key id, or system:startup" }
+        published_at: { type: string, format: date-time }
+        activated_at: { type: [string, "null"], format: date-time }
+    PolicyVersion:
+      allOf:
+        - { $ref: "#/components/schemas/PolicyVersionSummary" }
+      type: object
+      required: [source, tests, history]
+      properties:
+        source: { type: string }
+        tests: { type: [object, "null"] }
+        history:
+          type: array
+          items:
+            type: object
+            required: [change, actor, at]
+            additionalProperties: false
+            properties:
+              change: { type: string, enum: [published, activated, rolled_back, deactivated] }
+              actor: { type: string }
+              at: { type: string, format: date-time }
     ReviewState:
       type: string
       enum: [open, claimed, escalated, approved, rejected]

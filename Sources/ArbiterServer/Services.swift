@@ -22,6 +22,8 @@ public struct Services: Sendable {
     let policiesLoaded: Locked<Bool>
     let desk: ReviewDesk
     let escalationInterval: Duration
+    /// Publishes and activates policy versions, one change at a time.
+    let lifecycle: PolicyLifecycle
     /// Delivers approved actions to the ERP; told whenever a commit queued some.
     let dispatcher: Dispatcher
     let erp: ERPTarget
@@ -61,6 +63,7 @@ public struct Services: Sendable {
                              onQueued: { dispatcher.notify() })
         self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
+        self.lifecycle = PolicyLifecycle(database: database, engine: engine, guardrails: guardrails)
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }
@@ -73,36 +76,25 @@ public struct Services: Sendable {
          DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 
-    /// Compiles the policies in `directory`, records any version not yet stored (published and
-    /// activated "at start" in the audit trail), and makes the set active.
-    public func loadPolicies(from directory: String, logger: Logger) async throws {
-        let sources = try PolicyDirectory(path: directory).sources()
-        let set = try engine.compile(sources)
-        try await database.writer.write { db in
-            for policy in set.policies {
-                let known = try Bool.fetchOne(db, sql: "SELECT status = 'active' FROM policy_versions WHERE name = ? AND version = ?",
-                                              arguments: [policy.name, policy.version])
-                if known == true { continue }
-                let now = Timestamp.format(Date())
-                try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND status = 'active'", arguments: [policy.name])
-                if known == nil {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO policy_versions (name, version, file, source, status, published_by, published_at, activated_at)
-                            VALUES (?, ?, ?, ?, 'active', 'system:startup', ?, ?)
-                            """,
-                        arguments: [policy.name, policy.version, policy.source.file, policy.source.source, now, now])
-                    try AuditLog.append(db, actor: "system:startup", kind: "policy.published", subject: policy.name,
-                                        data: ["version": .string(policy.version), "file": .string(policy.source.file)])
-                } else {
-                    try db.execute(sql: "UPDATE policy_versions SET status = 'active', activated_at = ? WHERE name = ? AND version = ?",
-                                   arguments: [now, policy.name, policy.version])
+    /// Publishes and activates, at start, the policies in `directory` that differ from the
+    /// active versions (audited as done by `system:startup`), then makes every active version in
+    /// the database the engine's set — so versions activated through the API survive restarts.
+    public func loadPolicies(from directory: String?, logger: Logger) async throws {
+        if let directory {
+            let folder = PolicyDirectory(path: directory)
+            let set = try engine.compile(try folder.sources())
+            let tests = try set.policies.map { policy -> JSONValue? in
+                try folder.testFile(for: policy.name).map { try JSONValue.parse(Data(contentsOf: $0)) }
+            }
+            try await database.writer.write { db in
+                for (policy, tests) in zip(set.policies, tests) {
+                    try PolicyVersions.publish(db, name: policy.name, version: policy.version, file: policy.source.file,
+                                               source: policy.source.source, tests: tests, by: "system:startup")
+                    try PolicyVersions.activate(db, name: policy.name, version: policy.version, by: "system:startup")
                 }
-                try AuditLog.append(db, actor: "system:startup", kind: "policy.activated", subject: policy.name,
-                                    data: ["version": .string(policy.version)])
             }
         }
-        engine.activate(set)
+        let set = try await lifecycle.reload()
         policiesLoaded.withLock { $0 = true }
         for policy in set.policies {
             logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])

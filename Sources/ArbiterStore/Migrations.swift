@@ -203,6 +203,22 @@ enum Migrations {
                 DROP INDEX outbox_pending;
                 """)
         }
+        migrator.registerMigration("v5: policy version history") { db in
+            try db.execute(sql: """
+                -- Every change of a policy version's status: published, activated, rolled_back,
+                -- deactivated (and, later, proposals, approvals and shadowing), with who and when.
+                CREATE TABLE policy_version_history (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    change TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    FOREIGN KEY (name, version) REFERENCES policy_versions (name, version)
+                );
+                CREATE INDEX policy_version_history_name ON policy_version_history (name, id);
+                """)
+        }
         return migrator
     }
 }

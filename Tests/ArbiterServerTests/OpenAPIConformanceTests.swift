@@ -137,6 +137,34 @@ import Yams
             _ = try await call(.post, "/v1/actions/missing/cancel", key: operatorKey, body: #"{"comment":"x"}"#)
             _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: h.submitter, body: #"{"comment":"x"}"#)  // 403
 
+            // Policy versions: publish (text and JSON, new and again, refusals), read, activate, roll back, deactivate.
+            let policyAdmin = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"finance","role":"policy_admin"}"#)["secret"]?.stringValue ?? ""
+            let stricter = try PoliciesTests.stricterCreditPolicy()
+            let published = try await call(.post, "/v1/policies", key: policyAdmin, body: stricter, contentType: "text/x-lua")
+            let newVersion = published["version"]?.stringValue ?? ""
+            _ = try await call(.post, "/v1/policies", key: policyAdmin,
+                               body: String(decoding: CanonicalJSON.encode(.object(["source": .string(stricter)])), as: UTF8.self))
+            _ = try await call(.post, "/v1/policies", key: policyAdmin, body: "return {", contentType: "text/x-lua")
+            _ = try await call(.post, "/v1/policies", key: policyAdmin, body: "{}")
+            _ = try await call(.post, "/v1/policies", key: policyAdmin, body: "{", contentType: "application/json")
+            _ = try await call(.post, "/v1/policies", key: h.submitter, body: stricter, contentType: "text/x-lua")
+            _ = try await call(.get, "/v1/policies", key: h.reviewer)
+            _ = try await call(.get, "/v1/policies", key: h.submitter)
+            _ = try await call(.get, "/v1/policies/credit_thresholds/versions", key: policyAdmin)
+            _ = try await call(.get, "/v1/policies/nope/versions", key: policyAdmin)
+            _ = try await call(.get, "/v1/policies/credit_thresholds/versions/\(newVersion)", key: policyAdmin)
+            _ = try await call(.get, "/v1/policies/credit_thresholds/versions/nope", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/activate", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/nope/activate", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/activate", key: h.reviewer)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/rollback", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/nope/rollback", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/rollback", key: h.reviewer)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/deactivate", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/deactivate", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/deactivate", key: h.reviewer)
+            _ = try await call(.post, "/v1/policies", key: nil, body: stricter, contentType: "text/x-lua")
+
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
             #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")

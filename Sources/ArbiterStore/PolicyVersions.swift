@@ -1,0 +1,164 @@
+import ArbiterCore
+import Foundation
+import GRDB
+
+/// A stored policy version's source, for building the active set.
+public struct StoredPolicySource: Sendable, Hashable {
+    public let name: String
+    public let version: String
+    public let file: String
+    public let source: String
+}
+
+/// Policy versions: immutable, identified by the SHA-256 of their source, with a status
+/// (`draft`, `active`, `shadow`, `retired`) and a history of every change (who, when). At most
+/// one version of a policy is active. Every change is an audit entry naming who and which
+/// version.
+public enum PolicyVersions {
+    public enum Refusal: Error, Sendable, Equatable {
+        case notFound(String)
+        case conflict(String)
+    }
+
+    /// Stores a version as a draft; an existing version (same name and source) is left as it is.
+    /// Returns whether it was new.
+    @discardableResult
+    public static func publish(_ db: Database, name: String, version: String, file: String, source: String, tests: JSONValue?,
+                               by actor: String, at now: Date = Date()) throws -> Bool {
+        if try exists(db, name: name, version: version) { return false }
+        let at = Timestamp.format(now)
+        try db.execute(sql: """
+            INSERT INTO policy_versions (name, version, file, source, tests, status, published_by, published_at)
+            VALUES (?, ?, ?, ?, ?, 'draft', ?, ?)
+            """, arguments: [name, version, file, source, tests.map(CanonicalJSON.string), actor, at])
+        try record(db, name: name, version: version, change: "published", actor: actor, at: now,
+                   data: ["file": .string(file)])
+        return true
+    }
+
+    static func exists(_ db: Database, name: String, version: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM policy_versions WHERE name = ? AND version = ?", arguments: [name, version]) ?? false
+    }
+
+    /// Makes `version` the active one of its policy (the previous active one is retired).
+    /// Returns the version it replaced, if any; activating the active version changes nothing.
+    @discardableResult
+    public static func activate(_ db: Database, name: String, version: String, by actor: String, change: String = "activated",
+                                at now: Date = Date()) throws -> String? {
+        guard try exists(db, name: name, version: version) else {
+            throw Refusal.notFound("policy \(name) has no version \(version)")
+        }
+        let previous = try activeVersion(db, name: name)
+        if previous == version { return previous }
+        let at = Timestamp.format(now)
+        try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND status = 'active'", arguments: [name])
+        try db.execute(sql: "UPDATE policy_versions SET status = 'active', activated_at = ? WHERE name = ? AND version = ?",
+                       arguments: [at, name, version])
+        try record(db, name: name, version: version, change: change, actor: actor, at: now,
+                   data: ["previous": previous.map(JSONValue.string) ?? .null])
+        return previous
+    }
+
+    /// Re-activates the version that was active before the current one.
+    public static func rollback(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        let activations = try String.fetchAll(db, sql: """
+            SELECT version FROM policy_version_history WHERE name = ? AND change IN ('activated', 'rolled_back') ORDER BY id DESC
+            """, arguments: [name])
+        let current = try activeVersion(db, name: name)
+        guard let target = activations.first(where: { $0 != current }) else {
+            throw Refusal.conflict("policy \(name) has no earlier active version to roll back to")
+        }
+        try activate(db, name: name, version: target, by: actor, change: "rolled_back", at: now)
+        return target
+    }
+
+    /// Retires the active version: the policy no longer decides anything.
+    public static func deactivate(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        guard let current = try activeVersion(db, name: name) else {
+            throw Refusal.conflict("policy \(name) has no active version")
+        }
+        try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND version = ?", arguments: [name, current])
+        try record(db, name: name, version: current, change: "deactivated", actor: actor, at: now, data: [:])
+        return current
+    }
+
+    static func record(_ db: Database, name: String, version: String, change: String, actor: String, at now: Date,
+                       data: [String: JSONValue]) throws {
+        try db.execute(sql: """
+            INSERT INTO policy_version_history (name, version, change, actor, at) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [name, version, change, actor, Timestamp.format(now)])
+        var fields = data
+        fields["version"] = .string(version)
+        try AuditLog.append(db, actor: actor, kind: "policy.\(change)", subject: name, data: .object(fields), at: now)
+    }
+
+    public static func activeVersion(_ db: Database, name: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT version FROM policy_versions WHERE name = ? AND status = 'active'", arguments: [name])
+    }
+
+    /// The sources of every active version: what the engine runs.
+    public static func activeSources(_ db: Database) throws -> [StoredPolicySource] {
+        try Row.fetchAll(db, sql: "SELECT name, version, file, source FROM policy_versions WHERE status = 'active' ORDER BY name")
+            .map { StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"]) }
+    }
+
+    // MARK: Reading
+
+    /// Each policy with its active version, shadow version and drafts.
+    public static func list(_ db: Database) throws -> [JSONValue] {
+        let rows = try Row.fetchAll(db, sql: "SELECT name, version, status, published_at FROM policy_versions ORDER BY name, published_at")
+        var order: [String] = []
+        var byName: [String: (active: String?, shadow: String?, drafts: [String], count: Int)] = [:]
+        for row in rows {
+            let name: String = row["name"]
+            if byName[name] == nil { order.append(name); byName[name] = (nil, nil, [], 0) }
+            let version: String = row["version"]
+            switch row["status"] as String {
+            case "active": byName[name]?.active = version
+            case "shadow": byName[name]?.shadow = version
+            case "draft": byName[name]?.drafts.append(version)
+            default: break
+            }
+            byName[name]?.count += 1
+        }
+        return order.map { name in
+            let entry = byName[name]!
+            return .object([
+                "name": .string(name), "active_version": entry.active.map(JSONValue.string) ?? .null,
+                "shadow_version": entry.shadow.map(JSONValue.string) ?? .null,
+                "drafts": .array(entry.drafts.map(JSONValue.string)), "versions": .int(Int64(entry.count)),
+            ])
+        }
+    }
+
+    /// A policy's versions, newest first (nil when the policy is unknown).
+    public static func versions(_ db: Database, name: String) throws -> [JSONValue]? {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT name, version, file, status, published_by, published_at, activated_at FROM policy_versions
+            WHERE name = ? ORDER BY published_at DESC, version
+            """, arguments: [name])
+        return rows.isEmpty ? nil : rows.map(summary)
+    }
+
+    static func summary(_ row: Row) -> JSONValue {
+        .object([
+            "name": .string(row["name"]), "version": .string(row["version"]), "file": .string(row["file"]),
+            "status": .string(row["status"]), "published_by": .string(row["published_by"]),
+            "published_at": .string(row["published_at"]), "activated_at": Decisions.text(row["activated_at"]),
+        ])
+    }
+
+    /// One version with its source, tests and the history of its status.
+    public static func version(_ db: Database, name: String, version: String) throws -> JSONValue? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM policy_versions WHERE name = ? AND version = ?",
+                                         arguments: [name, version]),
+              case .object(var fields) = summary(row) else { return nil }
+        fields["source"] = .string(row["source"])
+        fields["tests"] = Decisions.json(row["tests"])
+        fields["history"] = .array(try Row.fetchAll(db, sql: """
+            SELECT change, actor, at FROM policy_version_history WHERE name = ? AND version = ? ORDER BY id
+            """, arguments: [name, version]).map { .object(["change": .string($0["change"]), "actor": .string($0["actor"]),
+                                                            "at": .string($0["at"])]) })
+        return .object(fields)
+    }
+}
