@@ -542,9 +542,12 @@ paths:
                     type: array
                     items:
                       type: object
-                      required: [name, active_version, shadow_version, drafts, versions]
+                      required: [name, active_version, shadow_version, drafts, versions, pending_activation]
                       additionalProperties: false
                       properties:
+                        pending_activation:
+                          type: [object, "null"]
+                          description: a proposed activation waiting for a second policy admin (maker-checker)
                         name: { type: string }
                         active_version: { type: [string, "null"] }
                         shadow_version: { type: [string, "null"] }
@@ -594,9 +597,36 @@ paths:
         - { name: version, in: path, required: true, schema: { type: string } }
       responses:
         "200": { $ref: "#/components/responses/PolicyChange" }
+        "202":
+          description: With maker-checker on (--require-policy-approval), the activation is only proposed.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, active_version, proposed_version, proposed_by, status]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  active_version: { type: [string, "null"] }
+                  proposed_version: { type: string }
+                  proposed_by: { type: string }
+                  status: { type: string }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions/{version}/approve:
+    post:
+      tags: [policies]
+      summary: Maker-checker — a second, different policy_admin approves a proposed activation, which takes effect
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { $ref: "#/components/responses/PolicyChange" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
   /v1/policies/{name}/rollback:
     post:
       tags: [policies]
@@ -1023,7 +1053,7 @@ components:
             required: [change, actor, at]
             additionalProperties: false
             properties:
-              change: { type: string, enum: [published, activated, rolled_back, deactivated] }
+              change: { type: string, enum: [published, proposed, approved, activated, rolled_back, deactivated] }
               actor: { type: string }
               at: { type: string, format: date-time }
     ReviewState:

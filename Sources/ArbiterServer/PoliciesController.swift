@@ -85,6 +85,7 @@ actor PolicyLifecycle {
             switch refusal {
             case .notFound(let message): throw Problem(status: .notFound, title: "Not found", detail: message)
             case .conflict(let message): throw Problem(status: .conflict, title: "Conflict", detail: message)
+            case .forbidden(let message): throw Problem(status: .forbidden, title: "Not allowed", detail: message)
             }
         }
         engine.activate(set)
@@ -96,6 +97,8 @@ actor PolicyLifecycle {
 struct PoliciesController {
     let database: AppDatabase
     let lifecycle: PolicyLifecycle
+    /// Maker-checker: activating only proposes; a second, different policy admin approves.
+    let requireApproval: Bool
 
     static let readers: [Role] = [.policyAdmin, .auditor, .reviewer, .operator]
 
@@ -106,6 +109,7 @@ struct PoliciesController {
             .get(":name/versions", use: versions)
             .get(":name/versions/:version", use: version)
             .post(":name/versions/:version/activate", use: activate)
+            .post(":name/versions/:version/approve", use: approve)
             .post(":name/rollback", use: rollback)
             .post(":name/deactivate", use: deactivate)
     }
@@ -161,11 +165,31 @@ struct PoliciesController {
         return JSONResponse(stored)
     }
 
+    /// Activates the version — or, with maker-checker on, proposes it (202) for a second admin.
     func activate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
+        if requireApproval {
+            try await lifecycle.change { db in try PolicyVersions.propose(db, name: name, version: version, by: caller.id) }
+            let active = try await database.writer.read { db in try PolicyVersions.activeVersion(db, name: name) }
+            return JSONResponse(.object([
+                "name": .string(name), "active_version": active.map(JSONValue.string) ?? .null,
+                "proposed_version": .string(version), "proposed_by": .string(caller.id),
+                "status": "proposed: a different policy admin must approve it (POST .../approve)",
+            ]), status: .accepted)
+        }
         let previous = try await lifecycle.change { db in try PolicyVersions.activate(db, name: name, version: version, by: caller.id) }
+        return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
+                                     "previous_version": previous.map(JSONValue.string) ?? .null]))
+    }
+
+    /// Maker-checker: a different policy admin approves the pending proposal; it is activated.
+    func approve(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let previous = try await lifecycle.change { db in try PolicyVersions.approve(db, name: name, version: version, by: caller.id) }
         return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
                                      "previous_version": previous.map(JSONValue.string) ?? .null]))
     }

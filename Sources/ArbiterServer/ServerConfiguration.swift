@@ -22,11 +22,15 @@ public struct ServerConfiguration: Sendable {
     /// Where approved actions go: an ERP URL (with the signing secret) or a spool directory.
     public var erp: ERPTarget
     public var delivery: DeliverySettings
+    /// Maker-checker: activating a policy version only proposes it until a second, different
+    /// policy admin approves.
+    public var requirePolicyApproval: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
-                erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings()) {
+                erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false) {
+        self.requirePolicyApproval = requirePolicyApproval
         self.erp = erp
         self.delivery = delivery
         self.reviews = reviews

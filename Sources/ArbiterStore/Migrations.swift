@@ -219,6 +219,24 @@ enum Migrations {
                 CREATE INDEX policy_version_history_name ON policy_version_history (name, id);
                 """)
         }
+        migrator.registerMigration("v6: maker-checker proposals") { db in
+            try db.execute(sql: """
+                -- With maker-checker on, activating a version only proposes it; a second, different
+                -- policy admin approves it, which activates it.
+                CREATE TABLE policy_proposals (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    proposed_by TEXT NOT NULL,
+                    proposed_at TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'superseded')),
+                    decided_by TEXT,
+                    decided_at TEXT,
+                    FOREIGN KEY (name, version) REFERENCES policy_versions (name, version)
+                );
+                CREATE UNIQUE INDEX policy_proposals_pending ON policy_proposals (name) WHERE state = 'pending';
+                """)
+        }
         return migrator
     }
 }

@@ -18,6 +18,53 @@ public enum PolicyVersions {
     public enum Refusal: Error, Sendable, Equatable {
         case notFound(String)
         case conflict(String)
+        case forbidden(String)
+    }
+
+    /// Maker-checker: proposes activating `version`; a pending proposal for another version of
+    /// the same policy is superseded.
+    public static func propose(_ db: Database, name: String, version: String, by actor: String, at now: Date = Date()) throws {
+        guard try exists(db, name: name, version: version) else {
+            throw Refusal.notFound("policy \(name) has no version \(version)")
+        }
+        if try activeVersion(db, name: name) == version {
+            throw Refusal.conflict("version \(version) of \(name) is already active")
+        }
+        let at = Timestamp.format(now)
+        try db.execute(sql: "UPDATE policy_proposals SET state = 'superseded', decided_by = ?, decided_at = ? WHERE name = ? AND state = 'pending'",
+                       arguments: [actor, at, name])
+        try db.execute(sql: "INSERT INTO policy_proposals (name, version, proposed_by, proposed_at, state) VALUES (?, ?, ?, ?, 'pending')",
+                       arguments: [name, version, actor, at])
+        try record(db, name: name, version: version, change: "proposed", actor: actor, at: now, data: [:])
+    }
+
+    /// Maker-checker: a second, different policy admin approves the pending proposal, which
+    /// activates the version. Returns the version it replaced, if any.
+    @discardableResult
+    public static func approve(_ db: Database, name: String, version: String, by actor: String, at now: Date = Date()) throws -> String? {
+        guard let proposer = try String.fetchOne(db, sql: """
+            SELECT proposed_by FROM policy_proposals WHERE name = ? AND version = ? AND state = 'pending'
+            """, arguments: [name, version]) else {
+            throw Refusal.conflict("there is no pending proposal to activate version \(version) of \(name)")
+        }
+        guard proposer != actor else {
+            throw Refusal.forbidden("\(actor) proposed this activation; a different policy admin must approve it")
+        }
+        try db.execute(sql: """
+            UPDATE policy_proposals SET state = 'approved', decided_by = ?, decided_at = ? WHERE name = ? AND version = ? AND state = 'pending'
+            """, arguments: [actor, Timestamp.format(now), name, version])
+        try record(db, name: name, version: version, change: "approved", actor: actor, at: now,
+                   data: ["proposed_by": .string(proposer)])
+        return try activate(db, name: name, version: version, by: actor, at: now)
+    }
+
+    /// The pending proposal of a policy, if any.
+    public static func pendingProposal(_ db: Database, name: String) throws -> JSONValue? {
+        try Row.fetchOne(db, sql: "SELECT version, proposed_by, proposed_at FROM policy_proposals WHERE name = ? AND state = 'pending'",
+                         arguments: [name]).map {
+            .object(["version": .string($0["version"]), "proposed_by": .string($0["proposed_by"]),
+                     "proposed_at": .string($0["proposed_at"])])
+        }
     }
 
     /// Stores a version as a draft; an existing version (same name and source) is left as it is.
@@ -121,12 +168,13 @@ public enum PolicyVersions {
             }
             byName[name]?.count += 1
         }
-        return order.map { name in
+        return try order.map { name in
             let entry = byName[name]!
             return .object([
                 "name": .string(name), "active_version": entry.active.map(JSONValue.string) ?? .null,
                 "shadow_version": entry.shadow.map(JSONValue.string) ?? .null,
                 "drafts": .array(entry.drafts.map(JSONValue.string)), "versions": .int(Int64(entry.count)),
+                "pending_activation": try pendingProposal(db, name: name) ?? .null,
             ])
         }
     }

@@ -59,6 +59,10 @@ extension Arbiter {
         @Option(name: .customLong("erp-concurrency"), help: "Accounts delivered in parallel (each in order).")
         var erpConcurrency = 64
 
+        @Flag(name: .customLong("require-policy-approval"),
+              help: "Maker-checker: activating a policy version through the API only proposes it; a second, different policy_admin must approve it.")
+        var requirePolicyApproval = false
+
         @OptionGroup var policyOptions: PolicyOptions
 
         /// Exactly one connector, or none.
@@ -131,7 +135,8 @@ extension Arbiter {
                 adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 },
                 reviews: try reviewSettings(),
                 erp: try erpTarget(environment: environment),
-                delivery: try deliverySettings())
+                delivery: try deliverySettings(),
+                requirePolicyApproval: requirePolicyApproval)
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

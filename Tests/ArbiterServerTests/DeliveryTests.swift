@@ -140,7 +140,7 @@ import Testing
                                         timeout: .seconds(1), concurrency: 4)
         try await Self.run(erp: .http(url: "http://127.0.0.1:\(port)/erp/actions", secret: Self.secret), settings: settings) { client, h in
             let id = try await Self.credit(client, h)
-            #expect(try await eventually(timeout: .seconds(3)) {
+            #expect(try await eventually(timeout: .seconds(15)) {
                 try await h.count("SELECT attempts FROM outbox_actions WHERE id = '\(id)'") >= 2
             })
             let log = try await Self.action(client, h, id)["attempt_log"]?.arrayValue ?? []

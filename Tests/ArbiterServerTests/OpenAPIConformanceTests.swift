@@ -164,6 +164,8 @@ import Yams
             _ = try await call(.post, "/v1/policies/credit_thresholds/deactivate", key: policyAdmin)
             _ = try await call(.post, "/v1/policies/credit_thresholds/deactivate", key: h.reviewer)
             _ = try await call(.post, "/v1/policies", key: nil, body: stricter, contentType: "text/x-lua")
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/approve", key: policyAdmin)  // 409: nothing proposed
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/approve", key: h.reviewer)    // 403
 
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")

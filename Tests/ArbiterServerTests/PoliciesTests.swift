@@ -162,4 +162,39 @@ import Testing
             #expect(list["policies"]?.arrayValue?.first?["active_version"] == .string(version))
         }
     }
+
+    @Test func withMakerCheckerActivationNeedsASecondPolicyAdmin() async throws {
+        try await EventsHarness.run(requirePolicyApproval: true) { client, h in
+            try await h.syncAccount(client, "acct_1", ["status": "active", "tier": "standard", "currency": "USD"])
+            let maker = try await ReviewsTests.key(h, "maker", .policyAdmin)
+            let checker = try await ReviewsTests.key(h, "checker", .policyAdmin)
+            let original = try await Self.creditOutcome(client, h).version
+            let (_, published) = try await Self.send(client, .post, "/v1/policies", key: maker.secret, body: try Self.stricterCreditPolicy(),
+                                                     contentType: "text/x-lua")
+            let version = try #require(published["version"]?.stringValue)
+            let activate = "/v1/policies/credit_thresholds/versions/\(version)/activate"
+            let approve = "/v1/policies/credit_thresholds/versions/\(version)/approve"
+            let (early, _) = try await Self.send(client, .post, approve, key: checker.secret)
+            #expect(early == .conflict, "nothing to approve before a proposal")
+            let (proposed, proposal) = try await Self.send(client, .post, activate, key: maker.secret)
+            #expect(proposed == .accepted, "\(proposal)")
+            #expect(try await Self.creditOutcome(client, h).version == original, "a proposal changes nothing")
+            let (_, list) = try await Self.send(client, .get, "/v1/policies", key: maker.secret)
+            let entry = try #require(list["policies"]?.arrayValue?.first { $0["name"] == "credit_thresholds" })
+            #expect(entry["pending_activation"]?["version"] == .string(version))
+            let (self_, refusal) = try await Self.send(client, .post, approve, key: maker.secret)
+            #expect(self_ == .forbidden)
+            #expect(refusal["detail"]?.stringValue?.contains("different policy admin") == true)
+            let (approved, _) = try await Self.send(client, .post, approve, key: checker.secret)
+            #expect(approved == .ok)
+            #expect(try await Self.creditOutcome(client, h).version == version)
+            let (_, stored) = try await Self.send(client, .get, "/v1/policies/credit_thresholds/versions/\(version)", key: maker.secret)
+            #expect(stored["history"]?.arrayValue?.map { $0["change"] } == ["published", "proposed", "approved", "activated"])
+            let actors = try await h.database.writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT kind, actor FROM audit_log WHERE subject = 'credit_thresholds' AND kind IN ('policy.proposed', 'policy.approved', 'policy.activated') AND actor != 'system:startup' ORDER BY seq")
+                    .map { "\($0["kind"] as String) \($0["actor"] as String)" }
+            }
+            #expect(actors == ["policy.proposed \(maker.id)", "policy.approved \(checker.id)", "policy.activated \(checker.id)"])
+        }
+    }
 }
