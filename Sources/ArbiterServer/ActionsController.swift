@@ -31,10 +31,7 @@ struct ActionsController {
         if let status, !Self.statuses.contains(status) {
             errors.append(FieldError("status", "must be one of \(Self.statuses.joined(separator: ", "))"))
         }
-        var limit = 50
-        if let text = query["limit"] {
-            if let n = Int(text), (1...500).contains(n) { limit = n } else { errors.append(FieldError("limit", "must be an integer from 1 to 500")) }
-        }
+        let limit = RequestFields.limit(query["limit"], &errors)
         if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
         let account = query["account_id"].map(String.init)
         let after = query["cursor"].map(String.init)
@@ -57,8 +54,8 @@ struct ActionsController {
         let caller = try context.require(.operator)
         let id = try context.parameters.require("id")
         let body = try await JSONBody.object(request, context: context, allowEmpty: true)
-        var errors = ReviewsController.unknownFields(body, allowed: ["comment"])
-        let comment = ReviewsController.comment(body, &errors)
+        var errors = RequestFields.unknown(body, allowed: ["comment"])
+        let comment = RequestFields.comment(body, &errors)
         if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
         try await change(id) { db, now in try Outbox.retry(db, id: id, by: caller.id, comment: comment, now: now) }
         dispatcher.notify()
@@ -70,8 +67,8 @@ struct ActionsController {
         let caller = try context.require(.operator)
         let id = try context.parameters.require("id")
         let body = try await JSONBody.object(request, context: context, allowEmpty: true)
-        var errors = ReviewsController.unknownFields(body, allowed: ["comment"])
-        let comment = ReviewsController.comment(body, &errors)
+        var errors = RequestFields.unknown(body, allowed: ["comment"])
+        let comment = RequestFields.comment(body, &errors)
         if comment == nil && errors.isEmpty { errors.append(FieldError("comment", "is required: say why the action must not reach the ERP")) }
         guard errors.isEmpty, let comment else { throw Problem.invalid(InvalidInput(errors)) }
         try await change(id) { db, now in try Outbox.cancel(db, id: id, by: caller.id, comment: comment, now: now) }

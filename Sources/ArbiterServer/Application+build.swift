@@ -29,7 +29,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             delivery: configuration.delivery)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
-        router: buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval),
+        router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
         services: services.backgroundServices,
         logger: logger
@@ -37,7 +37,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 }
 
 /// The routes of the service.
-public func buildRouter(_ services: Services, requirePolicyApproval: Bool = false) -> Router<AppRequestContext> {
+public func buildRouter(_ services: Services, requirePolicyApproval: Bool = false) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetrics(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
@@ -84,7 +84,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     v1.addRoutes(ActionsController(database: services.database, dispatcher: services.dispatcher).endpoints, atPath: "actions")
     v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
-    Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
+    try Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
     return router
 }
 

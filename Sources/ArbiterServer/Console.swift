@@ -24,12 +24,12 @@ struct Console {
     /// Roles that may sign in; only reviewers and admins can act, the others read.
     static let roles: [Role] = [.reviewer, .auditor, .operator]
 
-    init(desk: ReviewDesk, keys: KeyCache) {
+    /// Throws only if a compiled-in template does not parse (the service then does not start).
+    init(desk: ReviewDesk, keys: KeyCache) throws {
         self.desk = desk
         self.keys = keys
         self.sessions = ConsoleSessions()
-        // The templates are constants compiled in: a parse error is a bug every console test hits.
-        self.library = try! ConsoleTemplates.library()
+        self.library = try ConsoleTemplates.library()
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {

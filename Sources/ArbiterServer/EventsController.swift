@@ -98,10 +98,7 @@ struct DecisionsController {
             else { errors.append(FieldError(name, "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z")) }
         }
         filter.after = query["cursor"].map(String.init)
-        if let limit = query["limit"] {
-            if let n = Int(limit), (1...500).contains(n) { filter.limit = n }
-            else { errors.append(FieldError("limit", "must be an integer from 1 to 500")) }
-        }
+        filter.limit = RequestFields.limit(query["limit"], default: filter.limit, &errors)
         if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
         let page = try await database.writer.read { [filter] db in try Decisions.list(db, filter) }
         return JSONResponse(.object(["items": .array(page.items), "next_cursor": page.next.map(JSONValue.string) ?? .null]))

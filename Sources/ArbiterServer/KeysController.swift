@@ -92,3 +92,35 @@ enum JSONBody {
         return object
     }
 }
+
+/// Rules shared by the routes that read optional fields and pages.
+enum RequestFields {
+    /// `?limit=`: 1-500, `default` when absent; a bad value is a named error.
+    static func limit(_ query: Substring?, default value: Int = 50, _ errors: inout [FieldError]) -> Int {
+        guard let query else { return value }
+        if let n = Int(query), (1...500).contains(n) { return n }
+        errors.append(FieldError("limit", "must be an integer from 1 to 500"))
+        return value
+    }
+
+    /// A body field not in `allowed` is an error naming it (a typo must not be ignored).
+    static func unknown(_ body: [String: JSONValue], allowed: Set<String>) -> [FieldError] {
+        body.keys.filter { !allowed.contains($0) }.sorted().map {
+            FieldError($0, "unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// An optional comment: a string of at most 2,000 characters; blank reads as none.
+    static func comment(_ body: [String: JSONValue], _ errors: inout [FieldError]) -> String? {
+        switch body["comment"] {
+        case nil, .null?: return nil
+        case .string(let text)?:
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.count > 2000 { errors.append(FieldError("comment", "must be at most 2000 characters")) }
+            return trimmed.isEmpty ? nil : trimmed
+        case let other?:
+            errors.append(FieldError("comment", "must be a string, got \(other.typeName)"))
+            return nil
+        }
+    }
+}

@@ -125,7 +125,7 @@ struct PoliciesController {
             source = String(buffer: buffer)
         } else {
             let body = try await JSONBody.object(request, context: context)
-            var errors = ReviewsController.unknownFields(body, allowed: ["source", "tests"])
+            var errors = RequestFields.unknown(body, allowed: ["source", "tests"])
             guard case .string(let text)? = body["source"], !text.isEmpty else {
                 errors.append(FieldError("source", "is required: the policy's Lua source as a string"))
                 throw Problem.invalid(InvalidInput(errors))

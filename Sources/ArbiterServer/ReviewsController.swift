@@ -137,10 +137,7 @@ struct QueuesController {
         if states == nil {
             errors.append(FieldError("state", "must be one of open, claimed, escalated, approved, rejected, decided"))
         }
-        var limit = 50
-        if let text = query["limit"] {
-            if let n = Int(text), (1...500).contains(n) { limit = n } else { errors.append(FieldError("limit", "must be an integer from 1 to 500")) }
-        }
+        let limit = RequestFields.limit(query["limit"], &errors)
         guard errors.isEmpty, let states else { throw Problem.invalid(InvalidInput(errors)) }
         let after = query["cursor"].map(String.init)
         let page = try await desk.database.writer.read { [limit] db in
@@ -182,8 +179,8 @@ struct ReviewsController {
     func approve(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.reviewer)
         let body = try await JSONBody.object(request, context: context, allowEmpty: true)
-        var errors = Self.unknownFields(body, allowed: ["comment", "amount_minor"])
-        let comment = Self.comment(body, &errors)
+        var errors = RequestFields.unknown(body, allowed: ["comment", "amount_minor"])
+        let comment = RequestFields.comment(body, &errors)
         var amount: Int64?
         switch body["amount_minor"] {
         case nil, .null?: break
@@ -198,8 +195,8 @@ struct ReviewsController {
     func reject(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.reviewer)
         let body = try await JSONBody.object(request, context: context, allowEmpty: true)
-        var errors = Self.unknownFields(body, allowed: ["comment"])
-        let comment = Self.comment(body, &errors)
+        var errors = RequestFields.unknown(body, allowed: ["comment"])
+        let comment = RequestFields.comment(body, &errors)
         if comment == nil && errors.isEmpty { errors.append(FieldError("comment", "is required: say why the request is rejected")) }
         guard errors.isEmpty, let comment else { throw Problem.invalid(InvalidInput(errors)) }
         return try await run(.reject(comment: comment), by: caller, context)
@@ -209,8 +206,8 @@ struct ReviewsController {
     func assign(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.admin)
         let body = try await JSONBody.object(request, context: context)
-        var errors = Self.unknownFields(body, allowed: ["reviewer", "comment"])
-        let comment = Self.comment(body, &errors)
+        var errors = RequestFields.unknown(body, allowed: ["reviewer", "comment"])
+        let comment = RequestFields.comment(body, &errors)
         let reviewer = body["reviewer"]?.stringValue
         if reviewer?.isEmpty ?? true { errors.append(FieldError("reviewer", "is required: the id of the reviewer key to assign")) }
         guard errors.isEmpty, let reviewer else { throw Problem.invalid(InvalidInput(errors)) }
@@ -223,25 +220,5 @@ struct ReviewsController {
         let id = try context.parameters.require("id")
         _ = try await desk.perform(command, on: id, by: caller)
         return JSONResponse(try await desk.detail(id))
-    }
-
-    static func unknownFields(_ body: [String: JSONValue], allowed: Set<String>) -> [FieldError] {
-        body.keys.filter { !allowed.contains($0) }.sorted().map {
-            FieldError($0, "unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
-        }
-    }
-
-    /// An optional comment: a string of at most 2,000 characters; blank reads as none.
-    static func comment(_ body: [String: JSONValue], _ errors: inout [FieldError]) -> String? {
-        switch body["comment"] {
-        case nil, .null?: return nil
-        case .string(let text)?:
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.count > 2000 { errors.append(FieldError("comment", "must be at most 2000 characters")) }
-            return trimmed.isEmpty ? nil : trimmed
-        case let other?:
-            errors.append(FieldError("comment", "must be a string, got \(other.typeName)"))
-            return nil
-        }
     }
 }

@@ -16,12 +16,12 @@ public final class GroupCommitter: Sendable {
         public var description: String { "the service is shutting down" }
     }
 
-    /// Work for the write transaction: it gets the transaction's database and audit chain.
-    public typealias Work = @Sendable (Database, inout AuditChain) throws -> any Sendable
-
+    /// One submitted piece of work. `work` runs in the write transaction and returns how to
+    /// answer its submitter once the commit is durable; `fail` answers with an error instead.
+    /// Each submitter's result keeps its own type inside these closures: nothing is cast back.
     private struct Pending {
-        let work: Work
-        let continuation: CheckedContinuation<any Sendable, any Error>
+        let work: @Sendable (Database, inout AuditChain) throws -> @Sendable () -> Void
+        let fail: @Sendable (any Error) -> Void
     }
 
     private struct State {
@@ -47,17 +47,21 @@ public final class GroupCommitter: Sendable {
     /// everything earlier work wrote: reading and writing in one piece of work is atomic with
     /// respect to every other.
     public func submit<T: Sendable>(_ work: @escaping @Sendable (Database, inout AuditChain) throws -> T) async throws -> T {
-        let value = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let pending = Pending(
+                work: { db, chain in
+                    let result = try work(db, &chain)
+                    return { continuation.resume(returning: result) }
+                },
+                fail: { continuation.resume(throwing: $0) })
             let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
                 guard !s.stopping else { return (false, nil) }
-                s.pending.append(Pending(work: { db, chain in try work(db, &chain) }, continuation: continuation))
+                s.pending.append(pending)
                 defer { s.wakeup = nil }
                 return (true, s.wakeup)
             }
             if accepted { wakeup?.resume() } else { continuation.resume(throwing: Stopped()) }
         }
-        guard let result = value as? T else { fatalError("GroupCommitter: work returned \(type(of: value)), not \(T.self)") }
-        return result
     }
 
     /// Writes batches until ``stop()`` is called and everything queued before it is written.
@@ -107,10 +111,10 @@ public final class GroupCommitter: Sendable {
                 return try works.map { try $0(db, &chain) }
             }
             onCommit(batch.count, ContinuousClock.now - started)
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
+            for answer in results { answer() }
         } catch {
             guard batch.count > 1 else {
-                batch[0].continuation.resume(throwing: error)
+                batch[0].fail(error)
                 return
             }
             // One decision failed and took the transaction with it: write each on its own, so
@@ -118,13 +122,13 @@ public final class GroupCommitter: Sendable {
             for pending in batch {
                 let work = pending.work
                 do {
-                    let result = try await database.writer.write { db in
+                    let answer = try await database.writer.write { db in
                         var chain = try AuditChain(db)
                         return try work(db, &chain)
                     }
-                    pending.continuation.resume(returning: result)
+                    answer()
                 } catch {
-                    pending.continuation.resume(throwing: error)
+                    pending.fail(error)
                 }
             }
         }
