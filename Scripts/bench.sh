@@ -11,6 +11,8 @@
 #                                           to a receiver in the same process; by default all are
 #                                           committed first (the dispatcher alone), with
 #                                           --mode live they are committed while it delivers
+#   Scripts/bench.sh backtest [--events N]  200,000 stored credit requests (by default) replayed
+#                                           through a candidate credit_thresholds on every core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh
@@ -39,8 +41,12 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench erp --mode backlog "${@:2}"
         ;;
+    backtest)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench backtest "${@:2}"
+        ;;
     *)
-        echo "usage: Scripts/bench.sh engine|http|erp [options]" >&2
+        echo "usage: Scripts/bench.sh engine|http|erp|backtest [options]" >&2
         exit 2
         ;;
 esac

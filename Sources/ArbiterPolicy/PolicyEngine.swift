@@ -17,8 +17,16 @@ public final class PolicyEngine: Sendable {
 
     private struct PoolState {
         var active: PolicySet
-        var idle: [PooledSandbox] = []
+        /// Candidates evaluated beside the active set on live events (shadow mode): each a set
+        /// of one policy version.
+        var shadows: [PolicySet] = []
+        /// Idle states by set generation; only the active and shadow sets keep theirs.
+        var idle: [UInt64: [PooledSandbox]] = [:]
         var nextGeneration: UInt64 = 1
+
+        func keeps(_ generation: UInt64) -> Bool {
+            generation == active.generation || shadows.contains { $0.generation == generation }
+        }
     }
 
     /// A sandbox with a policy set loaded: slot i holds `set.policies[i]`.
@@ -89,17 +97,24 @@ public final class PolicyEngine: Sendable {
         return PolicySet(policies: policies, generation: generation)
     }
 
-    /// Makes `set` the one every evaluation that starts from now on uses. Evaluations in
-    /// flight finish on the set they started with.
-    public func activate(_ set: PolicySet) {
+    /// Makes `set` the one every evaluation that starts from now on uses, and `shadows` the
+    /// candidates evaluated beside it (``shadowSets``). Evaluations in flight finish on the set
+    /// they started with.
+    public func activate(_ set: PolicySet, shadows: [PolicySet] = []) {
         // Build the warm states before the swap, outside the lock: evaluations keep running on
         // the previous set meanwhile, and find states ready for the new one right after.
         let warm = (0..<warmStates).compactMap { _ in build(set) }
         state.withLock { s in
             s.active = set
-            s.idle = warm
+            s.shadows = shadows
+            s.idle = s.idle.filter { s.keeps($0.key) }
+            s.idle[set.generation] = warm
         }
     }
+
+    /// The shadow candidates: sets of one policy version each, evaluated beside the active set
+    /// on live events without deciding anything.
+    public var shadowSets: [PolicySet] { state.withLock { $0.shadows } }
 
     /// Every bound policy's verdict on the event, in priority order. Never throws: a failing
     /// policy yields review in `policy-errors`.
@@ -133,6 +148,15 @@ public final class PolicyEngine: Sendable {
 
     func evaluate(set: PolicySet, indexes: [Int], pooled first: PooledSandbox, event: UnsafeRawBufferPointer,
                   context: UnsafeRawBufferPointer) -> [PolicyResult] {
+        let (results, survivor) = run(set: set, indexes: indexes, pooled: first, event: event, context: context)
+        if let survivor { checkin(survivor) }
+        return results
+    }
+
+    /// Runs the policies at `indexes` on one state. Returns the verdicts and the state to keep
+    /// using: `first`, or a fresh one when a limit poisoned it (nil if none could be built).
+    func run(set: PolicySet, indexes: [Int], pooled first: PooledSandbox, event: UnsafeRawBufferPointer,
+             context: UnsafeRawBufferPointer) -> ([PolicyResult], PooledSandbox?) {
         var pooled: PooledSandbox? = first
         var results: [PolicyResult] = []
         results.reserveCapacity(indexes.count)
@@ -172,8 +196,7 @@ public final class PolicyEngine: Sendable {
                 }
             }
         }
-        if let pooled { checkin(pooled) }
-        return results
+        return (results, pooled)
     }
 
     /// The verdict when no Lua state could be built for a policy: review, never approve.
@@ -186,24 +209,24 @@ public final class PolicyEngine: Sendable {
     private func checkout(_ requested: PolicySet?) -> (PolicySet, PooledSandbox?) {
         state.withLock { s in
             let set = requested ?? s.active
-            while let candidate = s.idle.popLast() {
-                if candidate.generation == set.generation { return (set, candidate) }
-                if candidate.generation == s.active.generation {   // keep states of the active set
-                    s.idle.insert(candidate, at: 0)
-                    break
-                }
-            }
-            return (set, nil)
+            return (set, s.idle[set.generation]?.popLast())
         }
     }
 
     private func checkin(_ pooled: PooledSandbox) {
         state.withLock { s in
-            if pooled.generation == s.active.generation { s.idle.append(pooled) }
+            if s.keeps(pooled.generation) { s.idle[pooled.generation, default: []].append(pooled) }
         }
     }
 
-    private func build(_ set: PolicySet) -> PooledSandbox? {
+    /// An evaluator with a Lua state of its own for `set`, for one thread replaying many
+    /// events (backtests): no trip through the pool's lock per event. Nil when no state could
+    /// be built.
+    public func evaluator(for set: PolicySet) -> PolicyEvaluator? {
+        build(set).map { PolicyEvaluator(engine: self, set: set, pooled: $0) }
+    }
+
+    func build(_ set: PolicySet) -> PooledSandbox? {
         guard let sandbox = PolicySandbox(limits: limits, config: config) else { return nil }
         var slots: [Int32] = []
         for policy in set.policies {
@@ -213,6 +236,78 @@ public final class PolicyEngine: Sendable {
             slots.append(loaded.slot)
         }
         return PooledSandbox(sandbox: sandbox, generation: set.generation, slots: slots)
+    }
+}
+
+/// Evaluates events against one set on a state it owns. Not thread-safe: one per thread.
+public final class PolicyEvaluator {
+    fileprivate let engine: PolicyEngine
+    public let set: PolicySet
+    /// Replaced when a limit poisons it; nil when no state could be built.
+    fileprivate var state: PolicyEngine.PooledSandbox?
+
+    init(engine: PolicyEngine, set: PolicySet, pooled: PolicyEngine.PooledSandbox) {
+        self.engine = engine
+        self.set = set
+        self.state = pooled
+    }
+
+    /// Every bound policy's verdict on the event, as ``PolicyEngine/evaluate(_:context:set:)``.
+    public func evaluate(_ event: Event, context: PolicyContext) -> [PolicyResult] {
+        let indexes = set.indexes(for: event.type.rawValue)
+        guard !indexes.isEmpty else { return [] }
+        guard let state = state ?? engine.build(set) else {
+            return indexes.map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,
+                                          error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }
+        }
+        var eventWriter = ValueWriter(state.eventStorage)
+        eventWriter.write(event)
+        var contextWriter = ValueWriter(state.contextStorage)
+        contextWriter.write(context)
+        defer {
+            state.eventStorage.adopt(eventWriter)
+            state.contextStorage.adopt(contextWriter)
+        }
+        let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: eventWriter.bytes,
+                                             context: contextWriter.bytes)
+        self.state = survivor
+        return results
+    }
+}
+
+extension PolicyEvaluator {
+    /// Evaluates a stored event and the context recorded with its decision, given as the JSON
+    /// text they were stored as: written straight into the sandbox's input format, the same
+    /// input the live evaluation had (see ``JSONTranscoder``). Also returns the account's
+    /// currency from the context. Throws when the stored text is malformed.
+    public func evaluate(storedEvent: String, type: String, recordedContext: String) throws -> (results: [PolicyResult], accountCurrency: String?) {
+        guard let state = state ?? engine.build(set) else {
+            return (set.indexes(for: type).map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,
+                                                          error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }, nil)
+        }
+        var eventWriter = ValueWriter(state.eventStorage)
+        var contextWriter = ValueWriter(state.contextStorage)
+        defer {
+            state.eventStorage.adopt(eventWriter)
+            state.contextStorage.adopt(contextWriter)
+        }
+        var contextText = recordedContext
+        let currency: String? = try contextText.withUTF8 { bytes in
+            var transcoder = JSONTranscoder(bytes, dropNullMembers: true, capture: (parent: "account", key: "currency"))
+            try transcoder.document(into: &contextWriter)
+            return transcoder.captured
+        }
+        let indexes = set.indexes(for: type)
+        guard !indexes.isEmpty else { return ([], currency) }
+        var eventText = storedEvent
+        try eventText.withUTF8 { bytes in
+            var transcoder = JSONTranscoder(bytes, dropNullMembers: false)
+            try transcoder.document(into: &eventWriter)
+        }
+        let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: eventWriter.bytes,
+                                             context: contextWriter.bytes)
+        self.state = survivor
+        return (results, currency)
     }
 }
 

@@ -67,6 +67,14 @@ struct ValueWriter {
     @inline(__always)
     mutating func writeCount(_ n: Int) { raw(UInt32(truncatingIfNeeded: n).littleEndian) }
 
+    /// Forgets what was written after `offset`.
+    mutating func truncate(to offset: Int) { count = offset }
+
+    /// Sets a count written earlier (at `offset`) once it is known.
+    mutating func patchCount(_ n: Int, at offset: Int) {
+        base.storeBytes(of: UInt32(truncatingIfNeeded: n).littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
     /// Length-prefixed UTF-8 bytes.
     @inline(__always)
     mutating func lengthPrefixed(_ s: String) {
@@ -79,7 +87,7 @@ struct ValueWriter {
     }
 
     @inline(__always)
-    private mutating func lengthPrefixed(bytes utf8: UnsafeBufferPointer<UInt8>) {
+    mutating func lengthPrefixed(bytes utf8: UnsafeBufferPointer<UInt8>) {
         reserve(4 + utf8.count)
         base.storeBytes(of: UInt32(truncatingIfNeeded: utf8.count).littleEndian, toByteOffset: count, as: UInt32.self)
         if let source = utf8.baseAddress { (base + count + 4).copyMemory(from: source, byteCount: utf8.count) }

@@ -21,10 +21,13 @@ final class Intake: Sendable {
     let metrics: ServiceMetrics
     /// Called after a commit that queued actions for the ERP.
     let onQueued: @Sendable () -> Void
+    /// Versions evaluated beside the live set after each decision is committed.
+    let shadow: ShadowMode
 
     init(engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, committer: GroupCommitter, metrics: ServiceMetrics,
-         onQueued: @escaping @Sendable () -> Void = {}) {
+         shadow: ShadowMode, onQueued: @escaping @Sendable () -> Void = {}) {
         self.onQueued = onQueued
+        self.shadow = shadow
         self.engine = engine
         self.guardrails = guardrails
         self.reviews = reviews
@@ -43,7 +46,7 @@ final class Intake: Sendable {
 
     /// What the write transaction did with the event.
     private enum Written: Sendable {
-        case stored(response: String, decision: Decision)
+        case stored(response: String, decision: Decision, context: PolicyContext, eventId: String, decisionId: String)
         case duplicate(eventId: String, sameBody: Bool, response: String)
     }
 
@@ -70,16 +73,18 @@ final class Intake: Sendable {
             // no lookup on the common path; the rare duplicate was decided for nothing.
             switch try Decisions.insert(db, record, chain: &chain) {
             case .stored:
-                return .stored(response: record.response, decision: decision)
+                return .stored(response: record.response, decision: decision, context: context, eventId: record.eventId,
+                               decisionId: record.decisionId)
             case .duplicate(let eventId, let sameBody, let response):
                 return .duplicate(eventId: eventId, sameBody: sameBody, response: response)
             }
         }
         switch written {
-        case .stored(let response, let decision):
+        case .stored(let response, let decision, let context, let eventId, let decisionId):
             metrics.eventStored(type: event.type)
             metrics.decided(decision)
             if decision.outcome == .approve && !decision.actions.isEmpty { onQueued() }
+            shadow.observe(event, context: context, decision: decision, eventId: eventId, decisionId: decisionId)
             return .decided(response)
         case .duplicate(let eventId, let sameBody, let response):
             return sameBody ? .replayed(response) : .conflict(eventId: eventId)

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.6.0
+  version: 0.7.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -649,6 +649,218 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions/{version}/shadow:
+    post:
+      tags: [policies]
+      summary: Run this version in shadow beside the active one (policy_admin) — evaluated on every live event, never deciding
+      description: |
+        After each live decision of the version's event types is committed, the shadow version is
+        evaluated on the same event and context, its verdict put in place of its policy's among the
+        verdicts the decision was made from, and the result compared. Differences (outcome, queue or
+        actions) are recorded; see shadow-report. A version already in shadow for this policy stops.
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: path, required: true, schema: { type: string } }
+      responses:
+        "200":
+          description: The version runs in shadow.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, shadow_version, run, event_types]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  shadow_version: { type: string }
+                  run: { type: integer }
+                  event_types: { type: array, items: { type: string } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/shadow:
+    delete:
+      tags: [policies]
+      summary: Stop the policy's shadow run (policy_admin); its report stays
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+      responses:
+        "200":
+          description: Stopped.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, shadow_version, stopped_version]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  shadow_version: { type: "null" }
+                  stopped_version: { type: string }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/shadow-report:
+    get:
+      tags: [policies]
+      summary: The latest shadow run (of `version`) — live events seen, counts by transition, differences newest first
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: query, schema: { type: string } }
+        - { name: cursor, in: query, schema: { type: string } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 500, default: 50 } }
+      responses:
+        "200":
+          description: The report. `evaluated` counts the events of its types received while it ran.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, version, active_version, running, event_types, started_by, started_at, stopped_by, stopped_at,
+                           evaluated, outcome_changes, other_changes, transitions, differences, next_cursor]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  version: { type: string }
+                  active_version: { type: [string, "null"] }
+                  running: { type: boolean }
+                  event_types: { type: array, items: { type: string } }
+                  started_by: { type: string }
+                  started_at: { type: string }
+                  stopped_by: { type: [string, "null"] }
+                  stopped_at: { type: [string, "null"] }
+                  evaluated: { type: integer }
+                  outcome_changes: { type: integer }
+                  other_changes: { type: integer, description: same outcome, another queue or other actions }
+                  transitions:
+                    type: object
+                    description: 'decisions whose outcome would change, by transition, e.g. {"approve→review": 37}'
+                    additionalProperties: { type: integer }
+                  differences:
+                    type: array
+                    items:
+                      type: object
+                      required: [id, event_id, decision_id, type, account_id, correlation_id, amount_minor, currency, transition,
+                                 outcome_changed, actual, shadow, at]
+                      properties:
+                        id: { type: integer }
+                        event_id: { type: string }
+                        decision_id: { type: string }
+                        type: { type: string }
+                        account_id: { type: string }
+                        correlation_id: { type: string }
+                        amount_minor: { type: [integer, "null"] }
+                        currency: { type: [string, "null"] }
+                        transition: { type: string }
+                        outcome_changed: { type: boolean }
+                        actual: { $ref: "#/components/schemas/ComparedDecision" }
+                        shadow: { $ref: "#/components/schemas/ComparedDecision" }
+                        at: { type: string }
+                  next_cursor: { type: [string, "null"] }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/versions/{version}/backtest:
+    post:
+      tags: [policies]
+      summary: Replay stored events through this version (policy_admin), each with the context recorded at decision time
+      description: |
+        Events of the version's types (and of the active version's) received in [from, to), oldest
+        first, at most `limit`. For each, the candidate's verdict replaces its policy's among the
+        verdicts the decision was made from and the result is compared with the decision as made.
+        Up to 20,000 events answer at once (200, status done); larger ranges run as a job (202;
+        follow GET /v1/policies/{name}/backtests/{id}).
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { name: version, in: path, required: true, schema: { type: string } }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [from, to]
+              additionalProperties: false
+              properties:
+                from: { type: string, description: RFC 3339 }
+                to: { type: string, description: RFC 3339, excluded }
+                limit: { type: integer, minimum: 1, maximum: 10000000 }
+      responses:
+        "200": { $ref: "#/components/responses/Backtest" }
+        "202": { $ref: "#/components/responses/Backtest" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/backtests/{id}:
+    get:
+      tags: [policies]
+      summary: A backtest job — status, progress and, when done, its report
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Backtest" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/simulate:
+    post:
+      tags: [policies]
+      summary: Decide one event as the service would — active policies, or some at other stored versions — storing nothing
+      description: |
+        Without `context`, the account's context is read as it is now. The decision carries every
+        policy's verdict with its reasons, duration and `log` lines (its trace). Nothing is stored,
+        audited or sent.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [event]
+              additionalProperties: false
+              properties:
+                event: { $ref: "#/components/schemas/EventEnvelope" }
+                context:
+                  type: object
+                  description: '{"account": {...}, "history": {...}, "now": unix seconds} — every part optional'
+                versions:
+                  type: object
+                  description: policy name → a stored version to use instead of the active one
+                  additionalProperties: { type: string }
+      responses:
+        "200":
+          description: The decision that would be made.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [decision, context, versions, stored]
+                additionalProperties: false
+                properties:
+                  decision:
+                    type: object
+                    required: [outcome, queue, reasons, actions, sla_hours, approvals_required, policies]
+                    properties:
+                      outcome: { type: string, enum: [approve, review, reject, recorded] }
+                      queue: { type: [string, "null"] }
+                      reasons: { type: array, items: { type: string } }
+                      actions: { type: array, items: { type: object } }
+                      sla_hours: { type: [number, "null"] }
+                      approvals_required: { type: integer }
+                      policies: { type: array, items: { type: object } }
+                  context: { type: object }
+                  versions: { type: object, additionalProperties: { type: string } }
+                  stored: { type: boolean, enum: [false] }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     apiKey:
@@ -678,6 +890,84 @@ components:
               name: { type: string }
               active_version: { type: [string, "null"] }
               previous_version: { type: [string, "null"] }
+    Backtest:
+      description: A backtest job; `report` once it is done.
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [id, name, version, from, to, limit, requested_by, requested_at, status, total, finished_at, error, report, progress]
+            additionalProperties: false
+            properties:
+              id: { type: string }
+              name: { type: string }
+              version: { type: string }
+              from: { type: string }
+              to: { type: string }
+              limit: { type: [integer, "null"] }
+              requested_by: { type: string }
+              requested_at: { type: string }
+              status: { type: string, enum: [running, done, failed, interrupted] }
+              total: { type: integer, description: events in the range (at most limit) }
+              finished_at: { type: [string, "null"] }
+              error: { type: [string, "null"] }
+              progress:
+                type: object
+                required: [evaluated, total, percent]
+                additionalProperties: false
+                properties:
+                  evaluated: { type: integer }
+                  total: { type: integer }
+                  percent: { type: integer }
+              report:
+                type: [object, "null"]
+                required: [evaluated, outcome_changes, other_changes, unchanged, transitions, money_moved, sample, skipped,
+                           first_skip, duration_ms, events_per_s, event_types]
+                additionalProperties: false
+                properties:
+                  evaluated: { type: integer }
+                  outcome_changes: { type: integer }
+                  other_changes: { type: integer, description: same outcome, another queue or other actions }
+                  unchanged: { type: integer }
+                  transitions: { type: object, additionalProperties: { type: integer } }
+                  money_moved:
+                    type: array
+                    description: |
+                      Money of the approved side's actions for decisions whose outcome would change to or
+                      from approve: what would stop (or start) being approved without a reviewer.
+                    items:
+                      type: object
+                      required: [transition, currency, amount_minor, amount]
+                      additionalProperties: false
+                      properties:
+                        transition: { type: string }
+                        currency: { type: string }
+                        amount_minor: { type: integer }
+                        amount: { type: [string, "null"] }
+                  sample:
+                    type: array
+                    description: the first changed decisions, with both sets of reasons
+                    items:
+                      type: object
+                      required: [event_id, decision_id, received_at, type, account_id, amount_minor, currency, transition,
+                                 outcome_changed, actual, candidate]
+                      properties:
+                        event_id: { type: string }
+                        decision_id: { type: string }
+                        received_at: { type: string }
+                        type: { type: string }
+                        account_id: { type: string }
+                        amount_minor: { type: [integer, "null"] }
+                        currency: { type: [string, "null"] }
+                        transition: { type: string }
+                        outcome_changed: { type: boolean }
+                        actual: { $ref: "#/components/schemas/ComparedDecision" }
+                        candidate: { $ref: "#/components/schemas/ComparedDecision" }
+                  skipped: { type: integer, description: stored rows that could not be read back }
+                  first_skip: { type: [string, "null"] }
+                  duration_ms: { type: integer }
+                  events_per_s: { type: integer }
+                  event_types: { type: array, items: { type: string } }
     Action:
       description: The action as it now is, with its attempts.
       content:
@@ -694,6 +984,16 @@ components:
         application/problem+json:
           schema: { $ref: "#/components/schemas/Problem" }
   schemas:
+    ComparedDecision:
+      type: object
+      description: A decision as made, or as the candidate would have made it, with the policy's own verdict when known.
+      required: [outcome, queue, reasons, actions]
+      properties:
+        outcome: { type: string, enum: [approve, review, reject, recorded] }
+        queue: { type: [string, "null"] }
+        reasons: { type: array, items: { type: string } }
+        actions: { type: array, items: { type: object } }
+        verdict: { type: [object, "null"] }
     Problem:
       type: object
       required: [type, title, status, detail]
@@ -1053,7 +1353,7 @@ components:
             required: [change, actor, at]
             additionalProperties: false
             properties:
-              change: { type: string, enum: [published, proposed, approved, activated, rolled_back, deactivated] }
+              change: { type: string, enum: [published, proposed, approved, activated, rolled_back, deactivated, shadowed, shadow_stopped] }
               actor: { type: string }
               at: { type: string, format: date-time }
     ReviewState:

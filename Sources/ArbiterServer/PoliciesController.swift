@@ -14,20 +14,50 @@ actor PolicyLifecycle {
     let database: AppDatabase
     let engine: PolicyEngine
     let guardrails: Guardrails
+    /// Queue rules, applied to simulated decisions as to live ones.
+    let reviews: ReviewSettings
+    let shadow: ShadowMode
+    let backtests: BacktestJobs
 
-    init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
+    init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, shadow: ShadowMode,
+         backtestInlineEvents: Int) {
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
+        self.reviews = reviews
+        self.shadow = shadow
+        self.backtests = BacktestJobs(database: database, engine: engine, guardrails: guardrails, inlineEvents: backtestInlineEvents)
     }
 
-    /// Compiles the active versions stored in the database and makes them the engine's set.
+    /// What the engine runs: the active set and the versions in shadow.
+    struct LiveSets: Sendable {
+        let active: PolicySet
+        let shadows: [ShadowMode.Candidate]
+    }
+
+    /// Compiles the active and shadow versions stored in the database.
+    static func compile(_ db: Database, engine: PolicyEngine) throws -> LiveSets {
+        let active = try engine.compile(try PolicyVersions.activeSources(db).map(\.policySource))
+        let shadows = try PolicyVersions.shadowSources(db).map { run, source in
+            let set = try engine.compile([source.policySource])
+            return ShadowMode.Candidate(run: run, policy: set.policies[0], set: set)
+        }
+        return LiveSets(active: active, shadows: shadows)
+    }
+
+    private func install(_ live: LiveSets) {
+        engine.activate(live.active, shadows: live.shadows.map(\.set))
+        shadow.replace(live.shadows)
+    }
+
+    /// Compiles the active and shadow versions stored in the database and makes them the
+    /// engine's.
     @discardableResult
     func reload() async throws -> PolicySet {
-        let sources = try await database.writer.read { db in try PolicyVersions.activeSources(db) }
-        let set = try engine.compile(sources.map { PolicySource(file: $0.file, source: $0.source) })
-        engine.activate(set)
-        return set
+        let engine = engine
+        let live = try await database.writer.read { db in try Self.compile(db, engine: engine) }
+        install(live)
+        return live.active
     }
 
     struct Published: Sendable {
@@ -69,27 +99,61 @@ actor PolicyLifecycle {
         return Published(created: created, name: name, version: version)
     }
 
-    /// Runs a status change and swaps the new active set in. The new set is compiled inside the
-    /// same transaction, so a change whose set would not compile is rolled back and nothing is
-    /// swapped.
+    /// Runs a status change and swaps the new active set (and shadow versions) in. They are
+    /// compiled inside the same transaction, so a change whose set would not compile is rolled
+    /// back and nothing is swapped.
     func change<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let engine = engine
-        let (result, set): (T, PolicySet)
+        let (result, live): (T, LiveSets)
         do {
-            (result, set) = try await database.writer.write { db in
+            (result, live) = try await database.writer.write { db in
                 let result = try body(db)
-                let sources = try PolicyVersions.activeSources(db).map { PolicySource(file: $0.file, source: $0.source) }
-                return (result, try engine.compile(sources))
+                return (result, try Self.compile(db, engine: engine))
             }
         } catch let refusal as PolicyVersions.Refusal {
-            switch refusal {
-            case .notFound(let message): throw Problem(status: .notFound, title: "Not found", detail: message)
-            case .conflict(let message): throw Problem(status: .conflict, title: "Conflict", detail: message)
-            case .forbidden(let message): throw Problem(status: .forbidden, title: "Not allowed", detail: message)
-            }
+            throw refusal.problem
         }
-        engine.activate(set)
+        install(live)
         return result
+    }
+
+    /// A stored version compiled on its own (404 when unknown).
+    func compiled(name: String, version: String) async throws -> CompiledPolicy {
+        guard let source = try await database.writer.read({ db in try PolicyVersions.source(db, name: name, version: version) }) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no version \(version)")
+        }
+        return try engine.compile([source.policySource]).policies[0]
+    }
+
+    /// Decides one event as the service would — against the active set, or with some policies
+    /// at other stored versions — with every policy's reasons and log. Stores nothing.
+    func simulate(_ event: Event, context: PolicyContext, versions: [String: String]) async throws -> (Decision, [String: String]) {
+        let active = engine.activeSet
+        var policies = active.policies
+        for (name, version) in versions.sorted(by: { $0.key < $1.key }) {
+            let candidate = try await compiled(name: name, version: version)
+            policies.removeAll { $0.name == name }
+            policies.append(candidate)
+        }
+        let set = versions.isEmpty ? active : engine.set(of: policies)
+        let decision = reviews.applying(to: engine.decide(event, context: context, guardrails: guardrails, set: set))
+        var used: [String: String] = [:]
+        for policy in set.policies { used[policy.name] = policy.version }
+        return (decision, used)
+    }
+}
+
+extension StoredPolicySource {
+    var policySource: PolicySource { PolicySource(file: file, source: source) }
+}
+
+extension PolicyVersions.Refusal {
+    var problem: Problem {
+        switch self {
+        case .notFound(let message): Problem(status: .notFound, title: "Not found", detail: message)
+        case .conflict(let message): Problem(status: .conflict, title: "Conflict", detail: message)
+        case .forbidden(let message): Problem(status: .forbidden, title: "Not allowed", detail: message)
+        }
     }
 }
 
@@ -112,6 +176,11 @@ struct PoliciesController {
             .post(":name/versions/:version/approve", use: approve)
             .post(":name/rollback", use: rollback)
             .post(":name/deactivate", use: deactivate)
+            .post(":name/versions/:version/shadow", use: shadow)
+            .delete(":name/shadow", use: stopShadow)
+            .get(":name/shadow-report", use: shadowReport)
+            .post(":name/versions/:version/backtest", use: backtest)
+            .get(":name/backtests/:id", use: backtestJob)
     }
 
     /// The Lua source as `text/x-lua`, or JSON `{"source", "tests"?}`. 201 for a new version,
@@ -208,5 +277,146 @@ struct PoliciesController {
         let name = try context.parameters.require("name")
         let retired = try await lifecycle.change { db in try PolicyVersions.deactivate(db, name: name, by: caller.id) }
         return JSONResponse(.object(["name": .string(name), "active_version": .null, "previous_version": .string(retired)]))
+    }
+
+    /// Runs the version in shadow beside the active one (a version already in shadow for this
+    /// policy stops).
+    func shadow(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let candidate = try await lifecycle.compiled(name: name, version: version)
+        let types = candidate.header.on
+        let run = try await lifecycle.change { db in
+            try PolicyVersions.shadow(db, name: name, version: version, eventTypes: types, by: caller.id)
+        }
+        return JSONResponse(.object(["name": .string(name), "shadow_version": .string(version), "run": .int(run),
+                                     "event_types": .array(types.map(JSONValue.string))]))
+    }
+
+    func stopShadow(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try await lifecycle.change { db in try PolicyVersions.stopShadow(db, name: name, by: caller.id) }
+        return JSONResponse(.object(["name": .string(name), "shadow_version": .null, "stopped_version": .string(version)]))
+    }
+
+    /// `?version=&cursor=&limit=`: the latest shadow run (of `version`), its counts by
+    /// transition and its differences, newest first.
+    func shadowReport(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let query = request.uri.queryParameters
+        var errors: [FieldError] = []
+        let limit = RequestFields.limit(query["limit"], &errors)
+        var before: Int64?
+        if let cursor = query["cursor"] {
+            before = Int64(cursor)
+            if before == nil { errors.append(FieldError("cursor", "must be the next_cursor of a previous page")) }
+        }
+        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        let version = query["version"].map(String.init)
+        let page = before
+        guard let report = try await database.writer.read({ db in
+            try ShadowRuns.report(db, name: name, version: version, limit: limit, before: page)
+        }) else {
+            throw Problem(status: .notFound, title: "Not found",
+                          detail: "policy \(name) has not run \(version.map { "version \($0) " } ?? "")in shadow")
+        }
+        return JSONResponse(report)
+    }
+
+    /// `{"from", "to", "limit"?}`: replays the stored events of the policy's types received in
+    /// [from, to). Small ranges answer at once (200, the report); larger ones run as a job
+    /// (202, follow `GET .../backtests/{id}`).
+    func backtest(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let body = try await JSONBody.object(request, context: context)
+        var errors = RequestFields.unknown(body, allowed: ["from", "to", "limit"])
+        func time(_ field: String) -> Date? {
+            guard case .string(let text)? = body[field], let date = Timestamp.parse(text) else {
+                errors.append(FieldError(field, "is required: an RFC 3339 timestamp such as 2026-11-01T00:00:00Z"))
+                return nil
+            }
+            return date
+        }
+        let from = time("from"), to = time("to")
+        if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
+        var limit: Int?
+        switch body["limit"] {
+        case nil, .null?: break
+        case .int(let n)? where (1...10_000_000).contains(n): limit = Int(n)
+        default: errors.append(FieldError("limit", "must be an integer from 1 to 10000000"))
+        }
+        guard errors.isEmpty, let from, let to else { throw Problem.invalid(InvalidInput(errors)) }
+        let candidate = try await lifecycle.compiled(name: name, version: version)
+        let job = try await lifecycle.backtests.start(candidate: candidate, range: Backtester.Range(from: from, to: to, limit: limit),
+                                                      by: caller.id)
+        return JSONResponse(job.json, status: job.done ? .ok : .accepted)
+    }
+
+    func backtestJob(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let id = try context.parameters.require("id")
+        guard let job = try await lifecycle.backtests.job(name: name, id: id) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no backtest \(id)")
+        }
+        return JSONResponse(job)
+    }
+}
+
+/// `POST /v1/simulate`: one event decided as the service would — against the active policies,
+/// or with some at other stored versions — returning every policy's reasons and log. Nothing
+/// is stored and nothing is sent anywhere.
+struct SimulateController {
+    let database: AppDatabase
+    let lifecycle: PolicyLifecycle
+
+    /// `{"event", "context"?, "versions"?: {"name": "version"}}`. Without `context`, the
+    /// account's context is read from the database as it is now.
+    func simulate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(PoliciesController.readers)
+        let body = try await JSONBody.object(request, context: context)
+        var errors = RequestFields.unknown(body, allowed: ["event", "context", "versions"])
+        var event: Event?
+        do {
+            guard let envelope = body["event"] else { throw InvalidInput([FieldError("", "is required: an event as POST /v1/events takes it")]) }
+            event = try Event(envelope: envelope)
+        } catch let invalid as InvalidInput {
+            errors += invalid.errors.map { FieldError($0.field.isEmpty ? "event" : "event.\($0.field)", $0.message) }
+        }
+        var versions: [String: String] = [:]
+        switch body["versions"] {
+        case nil, .null?: break
+        case .object(let fields)?:
+            for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+                if case .string(let version) = value { versions[name] = version }
+                else { errors.append(FieldError("versions.\(name)", "must be a version (the SHA-256 of the source, as GET /v1/policies/{name}/versions lists)")) }
+            }
+        default: errors.append(FieldError("versions", "must be an object of policy name to version"))
+        }
+        var given: PolicyContext?
+        if let event, let json = body["context"], json != .null {
+            do {
+                given = try PolicyContext(json: json, accountId: event.accountId, defaultNow: Int64(Date().timeIntervalSince1970))
+            } catch let invalid as InvalidInput {
+                errors += invalid.errors
+            }
+        }
+        guard errors.isEmpty, let event else { throw Problem.invalid(InvalidInput(errors)) }
+        let policyContext: PolicyContext
+        if let given {
+            policyContext = given
+        } else {
+            policyContext = try await database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: Date()) }
+        }
+        let (decision, used) = try await lifecycle.simulate(event, context: policyContext, versions: versions)
+        return JSONResponse(.object([
+            "decision": decision.json, "context": policyContext.json,
+            "versions": .object(used.mapValues(JSONValue.string)), "stored": false,
+        ]))
     }
 }

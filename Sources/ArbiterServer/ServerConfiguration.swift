@@ -25,12 +25,16 @@ public struct ServerConfiguration: Sendable {
     /// Maker-checker: activating a policy version only proposes it until a second, different
     /// policy admin approves.
     public var requirePolicyApproval: Bool
+    /// Backtests of up to this many events answer in the request; larger ones run as jobs.
+    public var backtestInlineEvents: Int
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
-                erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false) {
+                erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
+                backtestInlineEvents: Int = 20_000) {
         self.requirePolicyApproval = requirePolicyApproval
+        self.backtestInlineEvents = backtestInlineEvents
         self.erp = erp
         self.delivery = delivery
         self.reviews = reviews

@@ -111,6 +111,21 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
+    // MARK: Shadow mode
+
+    static var shadowEvaluations: MetricNameDescriptor { name("shadow_evaluations", "total", "Live events a shadow policy version evaluated") }
+    static var shadowDifferences: MetricNameDescriptor {
+        name("shadow_differences", "total", "Live decisions a shadow version would have made differently, by transition (same outcome: queue or actions differ)")
+    }
+
+    func shadowEvaluated(policy: String, difference: DecisionDifference) {
+        registry.makeCounter(descriptor: Self.shadowEvaluations, labels: [("policy", policy)]).increment()
+        if difference.changed {
+            registry.makeCounter(descriptor: Self.shadowDifferences, labels: [("policy", policy), ("transition", difference.transition)])
+                .increment()
+        }
+    }
+
     // MARK: ERP delivery
 
     static var outboxActions: MetricNameDescriptor { name("outbox", "actions", "Outbox actions by status") }

@@ -32,7 +32,7 @@ public struct Services: Sendable {
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
-                delivery: DeliverySettings = DeliverySettings()) throws {
+                delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000) throws {
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
@@ -59,11 +59,13 @@ public struct Services: Sendable {
         let dispatcher = Dispatcher(database: database, committer: committer, connector: connector, settings: delivery,
                                     observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.dispatcher = dispatcher
+        let shadow = ShadowMode(engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
         self.intake = Intake(engine: engine, guardrails: guardrails, reviews: reviews, committer: committer, metrics: metrics,
-                             onQueued: { dispatcher.notify() })
+                             shadow: shadow, onQueued: { dispatcher.notify() })
         self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
-        self.lifecycle = PolicyLifecycle(database: database, engine: engine, guardrails: guardrails)
+        self.lifecycle = PolicyLifecycle(database: database, engine: engine, guardrails: guardrails, reviews: reviews, shadow: shadow,
+                                         backtestInlineEvents: backtestInlineEvents)
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }
@@ -94,6 +96,7 @@ public struct Services: Sendable {
                 }
             }
         }
+        try await database.writer.write { db in try Backtests.interruptRunning(db) }
         let set = try await lifecycle.reload()
         policiesLoaded.withLock { $0 = true }
         for policy in set.policies {

@@ -237,6 +237,61 @@ enum Migrations {
                 CREATE UNIQUE INDEX policy_proposals_pending ON policy_proposals (name) WHERE state = 'pending';
                 """)
         }
+        migrator.registerMigration("v7: shadow mode and backtests") { db in
+            try db.execute(sql: """
+                -- Backtests and shadow reports read a policy's event types over a time range.
+                CREATE INDEX events_type_received ON events (type, received_at);
+                -- At most one version of a policy runs in shadow at a time.
+                CREATE UNIQUE INDEX policy_versions_one_shadow ON policy_versions (name) WHERE status = 'shadow';
+
+                -- Each time a version runs in shadow: from start to stop (stopped_at NULL while on).
+                CREATE TABLE policy_shadows (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    event_types TEXT NOT NULL,               -- JSON array: the types it decides
+                    started_by TEXT NOT NULL,
+                    started_at TEXT NOT NULL,
+                    stopped_by TEXT,
+                    stopped_at TEXT,
+                    FOREIGN KEY (name, version) REFERENCES policy_versions (name, version)
+                );
+                CREATE UNIQUE INDEX policy_shadows_running ON policy_shadows (name) WHERE stopped_at IS NULL;
+
+                -- A live decision the shadow version would have made differently.
+                CREATE TABLE shadow_differences (
+                    id INTEGER PRIMARY KEY,
+                    shadow_id INTEGER NOT NULL REFERENCES policy_shadows (id),
+                    event_id TEXT NOT NULL REFERENCES events (id),
+                    decision_id TEXT NOT NULL REFERENCES decisions (id),
+                    transition TEXT NOT NULL,                -- e.g. approve→review
+                    outcome_changed INTEGER NOT NULL,        -- 0: same outcome, other queue or actions
+                    actual TEXT NOT NULL,                    -- JSON: outcome, queue, reasons, actions
+                    shadow TEXT NOT NULL,                    -- JSON: the same, as the shadow decided
+                    at TEXT NOT NULL
+                );
+                CREATE INDEX shadow_differences_shadow ON shadow_differences (shadow_id, id);
+
+                -- Backtest jobs and their reports.
+                CREATE TABLE backtests (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    range_from TEXT NOT NULL,
+                    range_to TEXT NOT NULL,
+                    row_limit INTEGER,
+                    requested_by TEXT NOT NULL,
+                    requested_at TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+                    total INTEGER NOT NULL,
+                    finished_at TEXT,
+                    report TEXT,                             -- JSON, when done
+                    error TEXT,
+                    FOREIGN KEY (name, version) REFERENCES policy_versions (name, version)
+                );
+                CREATE INDEX backtests_name ON backtests (name, requested_at);
+                """)
+        }
         return migrator
     }
 }

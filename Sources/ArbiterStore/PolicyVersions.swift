@@ -98,6 +98,11 @@ public enum PolicyVersions {
         let previous = try activeVersion(db, name: name)
         if previous == version { return previous }
         let at = Timestamp.format(now)
+        if try shadowVersion(db, name: name) == version {
+            // Activating the shadow version ends its shadow run: it now decides for real.
+            try db.execute(sql: "UPDATE policy_shadows SET stopped_by = ?, stopped_at = ? WHERE name = ? AND stopped_at IS NULL",
+                           arguments: [actor, at, name])
+        }
         try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND status = 'active'", arguments: [name])
         try db.execute(sql: "UPDATE policy_versions SET status = 'active', activated_at = ? WHERE name = ? AND version = ?",
                        arguments: [at, name, version])
@@ -127,6 +132,72 @@ public enum PolicyVersions {
         try db.execute(sql: "UPDATE policy_versions SET status = 'retired' WHERE name = ? AND version = ?", arguments: [name, current])
         try record(db, name: name, version: current, change: "deactivated", actor: actor, at: now, data: [:])
         return current
+    }
+
+    /// Runs `version` in shadow: evaluated beside the active version on every live event of
+    /// `eventTypes` (the types it decides), never deciding anything. A version already in
+    /// shadow for this policy is stopped first. Returns the run's id.
+    @discardableResult
+    public static func shadow(_ db: Database, name: String, version: String, eventTypes: [String], by actor: String,
+                              at now: Date = Date()) throws -> Int64 {
+        guard try exists(db, name: name, version: version) else {
+            throw Refusal.notFound("policy \(name) has no version \(version)")
+        }
+        if try activeVersion(db, name: name) == version {
+            throw Refusal.conflict("version \(version) of \(name) is the active version; shadow a candidate instead")
+        }
+        if let running = try Int64.fetchOne(db, sql: "SELECT id FROM policy_shadows WHERE name = ? AND version = ? AND stopped_at IS NULL",
+                                            arguments: [name, version]) {
+            return running
+        }
+        if try shadowVersion(db, name: name) != nil { try stopShadow(db, name: name, by: actor, at: now) }
+        let at = Timestamp.format(now)
+        try db.execute(sql: "UPDATE policy_versions SET status = 'shadow' WHERE name = ? AND version = ?", arguments: [name, version])
+        try db.execute(sql: """
+            INSERT INTO policy_shadows (name, version, event_types, started_by, started_at) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [name, version, CanonicalJSON.string(.array(eventTypes.map(JSONValue.string))), actor, at])
+        let id = db.lastInsertedRowID
+        try record(db, name: name, version: version, change: "shadowed", actor: actor, at: now,
+                   data: ["event_types": .array(eventTypes.map(JSONValue.string))])
+        return id
+    }
+
+    /// Stops the shadow run of a policy. The version goes back to `draft` (or `retired` if it
+    /// was active once). Returns the version.
+    @discardableResult
+    public static func stopShadow(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        guard let version = try shadowVersion(db, name: name) else {
+            throw Refusal.conflict("policy \(name) has no version in shadow")
+        }
+        let at = Timestamp.format(now)
+        try db.execute(sql: """
+            UPDATE policy_versions SET status = CASE WHEN activated_at IS NULL THEN 'draft' ELSE 'retired' END
+            WHERE name = ? AND version = ?
+            """, arguments: [name, version])
+        try db.execute(sql: "UPDATE policy_shadows SET stopped_by = ?, stopped_at = ? WHERE name = ? AND stopped_at IS NULL",
+                       arguments: [actor, at, name])
+        try record(db, name: name, version: version, change: "shadow_stopped", actor: actor, at: now, data: [:])
+        return version
+    }
+
+    public static func shadowVersion(_ db: Database, name: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT version FROM policy_versions WHERE name = ? AND status = 'shadow'", arguments: [name])
+    }
+
+    /// The versions running in shadow, each with its run's id.
+    public static func shadowSources(_ db: Database) throws -> [(run: Int64, source: StoredPolicySource)] {
+        try Row.fetchAll(db, sql: """
+            SELECT s.id, v.name, v.version, v.file, v.source FROM policy_shadows s
+            JOIN policy_versions v ON v.name = s.name AND v.version = s.version
+            WHERE s.stopped_at IS NULL ORDER BY v.name
+            """).map { (run: $0["id"], source: StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"])) }
+    }
+
+    /// A stored version's source (nil when unknown).
+    public static func source(_ db: Database, name: String, version: String) throws -> StoredPolicySource? {
+        try Row.fetchOne(db, sql: "SELECT name, version, file, source FROM policy_versions WHERE name = ? AND version = ?",
+                         arguments: [name, version])
+            .map { StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"]) }
     }
 
     static func record(_ db: Database, name: String, version: String, change: String, actor: String, at now: Date,

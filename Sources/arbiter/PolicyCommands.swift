@@ -6,8 +6,9 @@ import Foundation
 extension Arbiter {
     struct Policy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Test, check and simulate Lua policies on disk.",
-            subcommands: [Test.self, Check.self, Simulate.self])
+            abstract: "Test, check and simulate Lua policies on disk; publish, activate, shadow and backtest them on a running server.",
+            subcommands: [Test.self, Check.self, Simulate.self, Publish.self, Activate.self, Approve.self, Rollback.self,
+                          Shadow.self, Unshadow.self, ShadowReport.self, Backtest.self])
     }
 }
 

@@ -167,6 +167,35 @@ import Yams
             _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/approve", key: policyAdmin)  // 409: nothing proposed
             _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/approve", key: h.reviewer)    // 403
 
+            // Seeing a change first: shadow (a live event differs: default-review → the credits queue), report, stop;
+            // simulate; backtest and its job.
+            let from = Timestamp.format(Date().addingTimeInterval(-600))
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/shadow", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/nope/shadow", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/shadow", key: h.reviewer)
+            _ = try await call(.post, "/v1/events", key: h.submitter, body: CanonicalJSON.string(.object(validEnvelope("credit.requested"))))
+            #expect(try await eventually {
+                try await call(.get, "/v1/policies/credit_thresholds/shadow-report", key: h.reviewer)["differences"]?.arrayValue?.isEmpty == false
+            })
+            _ = try await call(.get, "/v1/policies/credit_thresholds/shadow-report?limit=0", key: h.reviewer)
+            _ = try await call(.get, "/v1/policies/nope/shadow-report", key: h.reviewer)
+            _ = try await call(.delete, "/v1/policies/credit_thresholds/shadow", key: policyAdmin)
+            _ = try await call(.delete, "/v1/policies/credit_thresholds/shadow", key: policyAdmin)   // 409
+            _ = try await call(.get, "/v1/policies/credit_thresholds/shadow-report?version=\(newVersion)", key: h.reviewer)
+            let simulated = CanonicalJSON.string(.object(validEnvelope("credit.requested")))
+            _ = try await call(.post, "/v1/simulate", key: policyAdmin, body: "{\"event\": \(simulated), \"versions\": {\"credit_thresholds\": \"\(newVersion)\"}}")
+            _ = try await call(.post, "/v1/simulate", key: policyAdmin, body: "{\"event\": {}}")
+            _ = try await call(.post, "/v1/simulate", key: policyAdmin, body: "{\"event\": \(simulated), \"versions\": {\"credit_thresholds\": \"nope\"}}")
+            _ = try await call(.post, "/v1/simulate", key: h.submitter, body: "{\"event\": \(simulated)}")
+            let to = Timestamp.format(Date().addingTimeInterval(600))
+            let job = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/backtest", key: policyAdmin,
+                                     body: "{\"from\": \"\(from)\", \"to\": \"\(to)\"}")
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/\(newVersion)/backtest", key: policyAdmin, body: "{\"from\": 1}")
+            _ = try await call(.post, "/v1/policies/credit_thresholds/versions/nope/backtest", key: policyAdmin,
+                               body: "{\"from\": \"\(from)\", \"to\": \"\(to)\"}")
+            _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/\(job["id"]?.stringValue ?? "")", key: h.reviewer)
+            _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/nope", key: h.reviewer)
+
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
             #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")

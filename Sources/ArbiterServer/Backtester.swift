@@ -1,0 +1,414 @@
+import ArbiterCore
+import ArbiterPolicy
+import ArbiterStore
+import Foundation
+import GRDB
+
+/// Replays stored events through a candidate policy version: each event with the context as it
+/// was recorded at decision time, the candidate's verdict put in place of its policy's among the
+/// verdicts the decision was made from (``CandidateDecision``), and the result compared with
+/// the decision as made.
+///
+/// One thread reads rows from a single read transaction (a consistent snapshot) and hands them
+/// out in chunks; one worker per core decodes and evaluates them on a Lua state of its own.
+/// Memory stays flat: at most a few chunks are in flight whatever the range.
+public struct Backtester: Sendable {
+    let database: AppDatabase
+    let engine: PolicyEngine
+    let guardrails: Guardrails
+    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Changed decisions reported with both sets of reasons.
+    public var sampleSize = 20
+
+    public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
+        self.database = database
+        self.engine = engine
+        self.guardrails = guardrails
+    }
+
+    /// Events received in [from, to), the first `limit` of them.
+    public struct Range: Sendable {
+        public let from: Date
+        public let to: Date
+        public let limit: Int?
+
+        public init(from: Date, to: Date, limit: Int?) {
+            self.from = from
+            self.to = to
+            self.limit = limit
+        }
+    }
+
+    /// Runs the backtest on threads of its own (it is CPU-bound and blocks on the database).
+    /// `progress` is told how many events have been evaluated, after each chunk.
+    func run(candidate: CompiledPolicy, types: [String], range: Range,
+             progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> BacktestReport {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try runBlocking(candidate: candidate, types: types, range: range, progress: progress) })
+            }
+        }
+    }
+
+    public func runBlocking(candidate: CompiledPolicy, types: [String], range: Range,
+                            progress: @escaping @Sendable (Int) -> Void = { _ in }) throws -> BacktestReport {
+        let started = ContinuousClock.now
+        let set = engine.set(of: [candidate])
+        let channel = ChunkChannel(capacity: workers * 2)
+        let evaluated = Locked(0)
+        let group = DispatchGroup()
+        let tallies = Locked<[BacktestTally]>([])
+        for _ in 0..<max(1, workers) {
+            group.enter()
+            Thread.detachNewThread { [engine, guardrails, sampleSize] in
+                defer { group.leave() }
+                var tally = BacktestTally(sampleSize: sampleSize)
+                let evaluator = engine.evaluator(for: set)
+                while let chunk = channel.pop() {
+                    for (offset, row) in chunk.rows.enumerated() {
+                        tally.add(row, sequence: chunk.first + offset, policy: candidate.name, evaluator: evaluator,
+                                  guardrails: guardrails)
+                    }
+                    let done = evaluated.withLock { $0 += chunk.rows.count; return $0 }
+                    progress(done)
+                }
+                tallies.withLock { $0.append(tally) }
+            }
+        }
+        let chunkSize = 512
+        var read = 0
+        do {
+            try database.writer.read { db in
+                var rows: [ReplayedDecision] = []
+                rows.reserveCapacity(chunkSize)
+                try Backtests.replay(db, types: types, from: range.from, to: range.to, limit: range.limit) { row in
+                    rows.append(row)
+                    if rows.count == chunkSize {
+                        channel.push(Chunk(first: read, rows: rows))
+                        read += rows.count
+                        rows.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !rows.isEmpty {
+                    channel.push(Chunk(first: read, rows: rows))
+                    read += rows.count
+                }
+            }
+        } catch {
+            channel.close()
+            group.wait()
+            throw error
+        }
+        channel.close()
+        group.wait()
+        var total = BacktestTally(sampleSize: sampleSize)
+        for tally in tallies.withLock({ $0 }) { total.merge(tally) }
+        return BacktestReport(tally: total, elapsed: ContinuousClock.now - started)
+    }
+
+    struct Chunk: Sendable {
+        /// The position of the first row in the replay, so samples come out in order.
+        let first: Int
+        let rows: [ReplayedDecision]
+    }
+
+    /// A bounded queue of chunks between the reading thread and the workers: the reader waits
+    /// when it is full, so memory stays flat however many events the range holds.
+    final class ChunkChannel: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var chunks: [Chunk] = []
+        private var closed = false
+        private let capacity: Int
+
+        init(capacity: Int) { self.capacity = max(1, capacity) }
+
+        func push(_ chunk: Chunk) {
+            condition.lock()
+            defer { condition.unlock() }
+            while chunks.count >= capacity { condition.wait() }
+            chunks.append(chunk)
+            condition.broadcast()
+        }
+
+        func pop() -> Chunk? {
+            condition.lock()
+            defer { condition.unlock() }
+            while chunks.isEmpty && !closed { condition.wait() }
+            if chunks.isEmpty { return nil }
+            let chunk = chunks.removeFirst()
+            condition.broadcast()
+            return chunk
+        }
+
+        func close() {
+            condition.lock()
+            closed = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+}
+
+/// What one worker counted; merged into the report.
+struct BacktestTally: Sendable {
+    let sampleSize: Int
+    var evaluated = 0
+    var outcomeChanges = 0
+    var otherChanges = 0
+    var transitions: [String: Int] = [:]
+    /// Money moved between approve and the other outcomes: transition → currency → minor units.
+    var moneyMoved: [String: [String: Int64]] = [:]
+    var sample: [(sequence: Int, json: JSONValue)] = []
+    var skipped = 0
+    var firstSkip: String?
+
+    init(sampleSize: Int) { self.sampleSize = sampleSize }
+
+    /// Replays one stored decision. The hot path decodes no JSON into Swift values: the event
+    /// and context go straight from their stored text to Lua, the other policies' verdicts are
+    /// read only when the decision had any, and the recorded actions only when needed to
+    /// compare or count money.
+    mutating func add(_ row: ReplayedDecision, sequence: Int, policy: String, evaluator: PolicyEvaluator?, guardrails: Guardrails) {
+        guard let type = EventType(rawValue: row.type) else { return skip(row, "unknown event type \(row.type)") }
+        let verdicts: [PolicyResult], currency: String?, actual: [PolicyResult]
+        do {
+            if let evaluator {
+                (verdicts, currency) = try evaluator.evaluate(storedEvent: row.body, type: row.type, recordedContext: row.context)
+            } else {
+                (verdicts, currency) = ([.failure(name: policy, version: "", error: "no Lua state available (out of memory)")], nil)
+            }
+            actual = Self.onlyVerdictOf(policy, in: row.policies) ? []
+                : try (Self.parse(row.policies).arrayValue ?? []).map(PolicyResult.init(json:))
+        } catch {
+            return skip(row, "\(error)")
+        }
+        let after = CandidateDecision.decide(policy: policy, candidate: verdicts, actual: actual, eventType: type,
+                                             accountCurrency: currency, guardrails: guardrails)
+        let outcome = DecisionOutcome(rawValue: row.outcome) ?? .review
+        var before: [ProposedAction]?
+        func recordedActions() -> [ProposedAction] {
+            if let before { return before }
+            let parsed = (try? (Self.parse(row.actions).arrayValue ?? []).enumerated().map { index, action in
+                try ProposedAction(fields: action.objectValue ?? [:], index: index + 1)
+            }) ?? []
+            before = parsed
+            return parsed
+        }
+        evaluated += 1
+        let difference: DecisionDifference
+        if outcome != after.outcome {
+            difference = DecisionDifference(before: outcome, after: after.outcome, detailChanged: false)
+        } else {
+            // Same outcome: another queue, or other actions (compared by type and money).
+            var detail = row.queue != after.queue
+            if !detail, String(decoding: CanonicalJSON.encode(.array(after.actions.map(\.json))), as: UTF8.self) != row.actions {
+                detail = recordedActions().map(\.summary) != after.actions.map(\.summary)
+            }
+            difference = DecisionDifference(before: outcome, after: after.outcome, detailChanged: detail)
+        }
+        guard difference.changed else { return }
+        if difference.outcomeChanged {
+            outcomeChanges += 1
+            transitions[difference.transition, default: 0] += 1
+            // The money that would stop (or start) being approved without a reviewer.
+            let moved = outcome == .approve ? recordedActions().moneyByCurrency
+                : after.outcome == .approve ? after.actions.moneyByCurrency : [:]
+            for (currency, minor) in moved { moneyMoved[difference.transition, default: [:]][currency, default: 0] += minor }
+        } else {
+            otherChanges += 1
+        }
+        if sample.count < sampleSize {
+            let reasons = (try? Self.parse(row.reasons)) ?? .array([])
+            sample.append((sequence, .object([
+                "event_id": .string(row.eventId), "decision_id": .string(row.decisionId), "received_at": .string(row.receivedAt),
+                "type": .string(row.type), "account_id": .string(row.accountId),
+                "amount_minor": row.amountMinor.map(JSONValue.int) ?? .null, "currency": row.currency.map(JSONValue.string) ?? .null,
+                "transition": .string(difference.transition), "outcome_changed": .bool(difference.outcomeChanged),
+                "actual": .object(["outcome": .string(row.outcome), "queue": row.queue.map(JSONValue.string) ?? .null,
+                                   "reasons": reasons, "actions": .array(recordedActions().map(\.json))]),
+                "candidate": .object(["outcome": .string(after.outcome.rawValue), "queue": after.queue.map(JSONValue.string) ?? .null,
+                                      "reasons": .array(after.reasons.map(JSONValue.string)),
+                                      "actions": .array(after.actions.map(\.json)),
+                                      "verdict": verdicts.first?.json ?? .null]),
+            ])))
+        }
+    }
+
+    private mutating func skip(_ row: ReplayedDecision, _ why: String) {
+        skipped += 1
+        if firstSkip == nil { firstSkip = "event \(row.eventId): \(why)" }
+    }
+
+    /// Whether the recorded verdicts are exactly one, by `policy` — the usual case, where the
+    /// candidate's verdict replaces it and nothing else needs reading. Every verdict object has
+    /// a `"name":` member and a JSON string cannot contain that sequence (its quotes would be
+    /// escaped), so one occurrence means one verdict and no action with a `name` field.
+    static func onlyVerdictOf(_ policy: String, in policies: String) -> Bool {
+        var text = policies
+        return text.withUTF8 { bytes -> Bool in
+            let needle: StaticString = "\"name\":"
+            let n = needle.utf8CodeUnitCount
+            func matches(_ at: Int, _ word: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+                guard at + count <= bytes.count, let base = bytes.baseAddress else { return false }
+                return memcmp(base + at, word, count) == 0
+            }
+            var found = -1
+            var i = 0
+            while i < bytes.count {
+                if bytes[i] == UInt8(ascii: "\""), matches(i, needle.utf8Start, n) {
+                    if found >= 0 { return false }
+                    found = i + n
+                    i += n
+                } else {
+                    i += 1
+                }
+            }
+            guard found >= 0 else { return false }
+            let expected = CanonicalJSON.encode(.string(policy))
+            return matches(found, expected, expected.count)
+        }
+    }
+
+    mutating func merge(_ other: BacktestTally) {
+        evaluated += other.evaluated
+        outcomeChanges += other.outcomeChanges
+        otherChanges += other.otherChanges
+        transitions.merge(other.transitions, uniquingKeysWith: +)
+        for (transition, money) in other.moneyMoved { moneyMoved[transition, default: [:]].merge(money, uniquingKeysWith: +) }
+        sample = Array((sample + other.sample).sorted { $0.sequence < $1.sequence }.prefix(sampleSize))
+        skipped += other.skipped
+        if firstSkip == nil { firstSkip = other.firstSkip }
+    }
+
+    static func parse(_ text: String) throws -> JSONValue {
+        var text = text
+        return try text.withUTF8 { try JSONValue.parse($0) }
+    }
+}
+
+/// The result of a backtest.
+public struct BacktestReport: Sendable {
+    let tally: BacktestTally
+    public let elapsed: Duration
+
+    public var evaluated: Int { tally.evaluated }
+    public var outcomeChanges: Int { tally.outcomeChanges }
+    public var transitions: [String: Int] { tally.transitions }
+
+    public var eventsPerSecond: Int {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return seconds > 0 ? Int(Double(tally.evaluated) / seconds) : 0
+    }
+
+    public var json: JSONValue {
+        var money: [JSONValue] = []
+        for (transition, byCurrency) in tally.moneyMoved.sorted(by: { $0.key < $1.key }) {
+            for (code, minor) in byCurrency.sorted(by: { $0.key < $1.key }) {
+                money.append(.object([
+                    "transition": .string(transition), "currency": .string(code), "amount_minor": .int(minor),
+                    "amount": Currency(code).map { .string(Money(amountMinor: minor, currency: $0).description) } ?? .null,
+                ]))
+            }
+        }
+        return .object([
+            "evaluated": .int(Int64(tally.evaluated)), "outcome_changes": .int(Int64(tally.outcomeChanges)),
+            "other_changes": .int(Int64(tally.otherChanges)),
+            "unchanged": .int(Int64(tally.evaluated - tally.outcomeChanges - tally.otherChanges)),
+            "transitions": .object(tally.transitions.mapValues { .int(Int64($0)) }),
+            "money_moved": .array(money), "sample": .array(tally.sample.map(\.json)),
+            "skipped": .int(Int64(tally.skipped)), "first_skip": tally.firstSkip.map(JSONValue.string) ?? .null,
+            "duration_ms": .int(elapsed.microseconds / 1000), "events_per_s": .int(Int64(eventsPerSecond)),
+        ])
+    }
+}
+
+/// Backtests requested through the API: small ones answer in the request; larger ones run as a
+/// job whose progress is kept here and whose report is stored when done. A job that a restart
+/// interrupts is marked `interrupted` at the next start.
+final class BacktestJobs: Sendable {
+    let database: AppDatabase
+    let engine: PolicyEngine
+    let guardrails: Guardrails
+    /// Up to this many events, a backtest answers in the request (20,000 by default: well
+    /// under a second).
+    let inlineEvents: Int
+    /// Evaluated events of the jobs running now, by id.
+    private let progress = Locked<[String: Int]>([:])
+
+    init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, inlineEvents: Int) {
+        self.inlineEvents = inlineEvents
+        self.database = database
+        self.engine = engine
+        self.guardrails = guardrails
+    }
+
+    struct Started: Sendable {
+        let json: JSONValue
+        let done: Bool
+    }
+
+    func start(candidate: CompiledPolicy, range: Backtester.Range, by actor: String) async throws -> Started {
+        // The candidate's event types, and those of the version it would replace: a type the
+        // candidate no longer decides changes those decisions too.
+        let active = engine.activeSet.policies.first { $0.name == candidate.name }
+        let types = Array(Set(candidate.header.on + (active?.header.on ?? []))).sorted()
+        let id = Identifier.make(now: Date())
+        let total = try await database.writer.write { db in
+            let total = try Backtests.count(db, types: types, from: range.from, to: range.to, limit: range.limit)
+            try Backtests.start(db, id: id, name: candidate.name, version: candidate.version, from: range.from, to: range.to,
+                                limit: range.limit, total: total, by: actor)
+            return total
+        }
+        let backtester = Backtester(database: database, engine: engine, guardrails: guardrails)
+        if total <= inlineEvents {
+            try await finish(id: id, candidate: candidate, types: types) {
+                try await backtester.run(candidate: candidate, types: types, range: range)
+            }
+            return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: true)
+        }
+        progress.withLock { $0[id] = 0 }
+        Task.detached { [progress] in
+            try? await self.finish(id: id, candidate: candidate, types: types) {
+                try await backtester.run(candidate: candidate, types: types, range: range) { done in
+                    progress.withLock { $0[id] = done }
+                }
+            }
+            progress.withLock { $0[id] = nil }
+        }
+        return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: false)
+    }
+
+    /// Runs the backtest and stores its report, or the error that stopped it.
+    private func finish(id: String, candidate: CompiledPolicy, types: [String],
+                        _ run: () async throws -> BacktestReport) async throws {
+        do {
+            let report = try await run()
+            guard case .object(var fields) = report.json else { return }
+            fields["event_types"] = .array(types.map(JSONValue.string))
+            let stored = fields
+            try await database.writer.write { db in try Backtests.finish(db, id: id, report: .object(stored)) }
+        } catch {
+            try await database.writer.write { db in try Backtests.fail(db, id: id, error: "\(error)") }
+            throw error
+        }
+    }
+
+    /// The job as stored, with its progress while it runs.
+    func job(name: String, id: String) async throws -> JSONValue? {
+        guard case .object(var fields)? = try await database.writer.read({ db in try Backtests.job(db, name: name, id: id) }) else {
+            return nil
+        }
+        let total = fields["total"]?.intValue ?? 0
+        let evaluated: Int64
+        if let running = progress.withLock({ $0[id] }) {
+            evaluated = Int64(running)
+        } else {
+            evaluated = fields["report"]?.objectValue?["evaluated"]?.intValue ?? 0
+        }
+        fields["progress"] = .object([
+            "evaluated": .int(evaluated), "total": .int(total),
+            "percent": .int(total > 0 ? min(100, evaluated * 100 / total) : 100),
+        ])
+        return .object(fields)
+    }
+}

@@ -1,0 +1,84 @@
+import ArbiterCore
+import ArbiterPolicy
+import ArbiterStore
+import Foundation
+import Logging
+
+/// Shadow mode: versions evaluated beside the active set on every live event, never deciding.
+///
+/// A shadow version runs after the live decision is committed and the response is on its way,
+/// on a task of its own: however slow or broken it is, the outcome, the response and its
+/// latency are the live set's alone. Where its decision would differ (outcome, queue or
+/// actions), the difference is recorded through the group committer. A crash between the
+/// decision's commit and the difference's can lose that difference — shadow reports are an
+/// observation, not a record of the decision (the decision itself is never lost).
+final class ShadowMode: Sendable {
+    struct Candidate: Sendable {
+        /// The shadow run (policy_shadows.id) differences are recorded under.
+        let run: Int64
+        let policy: CompiledPolicy
+        /// A set of this one version, for the engine's pooled states.
+        let set: PolicySet
+    }
+
+    let engine: PolicyEngine
+    let guardrails: Guardrails
+    let committer: GroupCommitter
+    let metrics: ServiceMetrics
+    private let candidates = Locked<[Candidate]>([])
+    private let logger = Logger(label: "arbiter.shadow")
+
+    init(engine: PolicyEngine, guardrails: Guardrails, committer: GroupCommitter, metrics: ServiceMetrics) {
+        self.engine = engine
+        self.guardrails = guardrails
+        self.committer = committer
+        self.metrics = metrics
+    }
+
+    /// Swaps in the versions now in shadow (after the engine has their sets).
+    func replace(_ candidates: [Candidate]) {
+        self.candidates.withLock { $0 = candidates }
+    }
+
+    /// Evaluates every shadow version concerned by this live decision, in the background.
+    func observe(_ event: Event, context: PolicyContext, decision: Decision, eventId: String, decisionId: String) {
+        let concerned = candidates.withLock { $0 }.filter { candidate in
+            !candidate.set.indexes(for: event.type.rawValue).isEmpty || decision.policies.contains { $0.name == candidate.policy.name }
+        }
+        guard !concerned.isEmpty else { return }
+        Task.detached { [self] in
+            for candidate in concerned {
+                await compare(candidate, event: event, context: context, decision: decision, eventId: eventId, decisionId: decisionId)
+            }
+        }
+    }
+
+    private func compare(_ candidate: Candidate, event: Event, context: PolicyContext, decision: Decision,
+                         eventId: String, decisionId: String) async {
+        let name = candidate.policy.name
+        let verdicts = engine.evaluate(event, context: context, set: candidate.set)
+        let shadow = CandidateDecision.decide(policy: name, candidate: verdicts, actual: decision.policies, eventType: event.type,
+                                              accountCurrency: context.account.currency, guardrails: guardrails)
+        let difference = DecisionDifference(before: (decision.outcome, decision.queue, decision.actions), after: shadow)
+        metrics.shadowEvaluated(policy: name, difference: difference)
+        guard difference.changed else { return }
+        let record = ShadowDifference(
+            run: candidate.run, eventId: eventId, decisionId: decisionId, transition: difference.transition,
+            outcomeChanged: difference.outcomeChanged, actual: Self.summary(decision, verdicts: decision.policies.filter { $0.name == name }),
+            shadow: Self.summary(shadow, verdicts: verdicts), at: Date())
+        do {
+            try await committer.submit { db, _ in try ShadowRuns.record(db, record) }
+        } catch {
+            logger.error("could not record a shadow difference", metadata: ["policy": "\(name)", "event_id": "\(eventId)", "error": "\(error)"])
+        }
+    }
+
+    /// A decision as the shadow report shows it, with the policy's own verdict.
+    static func summary(_ decision: Decision, verdicts: [PolicyResult]) -> JSONValue {
+        .object([
+            "outcome": .string(decision.outcome.rawValue), "queue": decision.queue.map(JSONValue.string) ?? .null,
+            "reasons": .array(decision.reasons.map(JSONValue.string)), "actions": .array(decision.actions.map(\.json)),
+            "verdict": verdicts.first?.json ?? .null,
+        ])
+    }
+}
