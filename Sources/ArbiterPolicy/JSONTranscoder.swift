@@ -1,4 +1,5 @@
 import ArbiterCore
+import Glibc
 
 /// Writes JSON text straight into the sandbox's input format, without building Swift values:
 /// what lets a backtest feed hundreds of thousands of stored events and contexts to Lua.
@@ -137,17 +138,20 @@ struct JSONTranscoder {
     private mutating func string(into writer: inout ValueWriter, capture: Bool) throws {
         index += 1
         let start = index
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
-        guard index < bytes.count else { throw Malformed(offset: index) }
-        if bytes[index] == UInt8(ascii: "\"") {
-            let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
-            index += 1
+        // The closing quote, found with memchr; the string is raw bytes unless a backslash
+        // comes before it.
+        guard let base = bytes.baseAddress, start < bytes.count,
+              let quote = memchr(base + start, Int32(UInt8(ascii: "\"")), bytes.count - start) else { throw Malformed(offset: index) }
+        let close = base.distance(to: quote.assumingMemoryBound(to: UInt8.self))
+        if memchr(base + start, Int32(UInt8(ascii: "\\")), close - start) == nil {
+            let raw = UnsafeBufferPointer(rebasing: bytes[start..<close])
+            index = close + 1
             writer.lengthPrefixed(bytes: raw)
             if capture { captured = String(decoding: raw, as: UTF8.self) }
             return
         }
         // Escapes (rare in stored events): let the full parser read this one string.
-        var end = index
+        var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1 }
         guard end < bytes.count, case .string(let text) = try JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[(start - 1)...end])) else {
             throw Malformed(offset: index)

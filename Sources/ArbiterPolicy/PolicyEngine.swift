@@ -281,6 +281,10 @@ extension PolicyEvaluator {
     /// input the live evaluation had (see ``JSONTranscoder``). Also returns the account's
     /// currency from the context. Throws when the stored text is malformed.
     public func evaluate(storedEvent: String, type: String, recordedContext: String) throws -> (results: [PolicyResult], accountCurrency: String?) {
+        try evaluate(storedEvent: Array(storedEvent.utf8), type: type, recordedContext: Array(recordedContext.utf8))
+    }
+
+    public func evaluate(storedEvent: [UInt8], type: String, recordedContext: [UInt8]) throws -> (results: [PolicyResult], accountCurrency: String?) {
         guard let state = state ?? engine.build(set) else {
             return (set.indexes(for: type).map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,
                                                           error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }, nil)
@@ -291,16 +295,14 @@ extension PolicyEvaluator {
             state.eventStorage.adopt(eventWriter)
             state.contextStorage.adopt(contextWriter)
         }
-        var contextText = recordedContext
-        let currency: String? = try contextText.withUTF8 { bytes in
+        let currency: String? = try recordedContext.withUnsafeBufferPointer { bytes in
             var transcoder = JSONTranscoder(bytes, dropNullMembers: true, capture: (parent: "account", key: "currency"))
             try transcoder.document(into: &contextWriter)
             return transcoder.captured
         }
         let indexes = set.indexes(for: type)
         guard !indexes.isEmpty else { return ([], currency) }
-        var eventText = storedEvent
-        try eventText.withUTF8 { bytes in
+        try storedEvent.withUnsafeBufferPointer { bytes in
             var transcoder = JSONTranscoder(bytes, dropNullMembers: false)
             try transcoder.document(into: &eventWriter)
         }

@@ -103,6 +103,9 @@ public struct Backtester: Sendable {
         group.wait()
         var total = BacktestTally(sampleSize: sampleSize)
         for tally in tallies.withLock({ $0 }) { total.merge(tally) }
+        let sampled = total.sample.compactMap { $0.json["decision_id"]?.stringValue }
+        let reasons = try database.writer.read { db in try Backtests.reasons(db, decisionIds: sampled) }
+        total.fillRecordedReasons(reasons)
         return BacktestReport(tally: total, elapsed: ContinuousClock.now - started)
     }
 
@@ -170,15 +173,15 @@ struct BacktestTally: Sendable {
     /// compare or count money.
     mutating func add(_ row: ReplayedDecision, sequence: Int, policy: String, evaluator: PolicyEvaluator?, guardrails: Guardrails) {
         guard let type = EventType(rawValue: row.type) else { return skip(row, "unknown event type \(row.type)") }
-        let verdicts: [PolicyResult], currency: String?, actual: [PolicyResult]
+        let verdicts: [PolicyResult], currency: String?, actual: [PolicyResult], onlyCandidate: Bool
         do {
             if let evaluator {
                 (verdicts, currency) = try evaluator.evaluate(storedEvent: row.body, type: row.type, recordedContext: row.context)
             } else {
                 (verdicts, currency) = ([.failure(name: policy, version: "", error: "no Lua state available (out of memory)")], nil)
             }
-            actual = Self.onlyVerdictOf(policy, in: row.policies) ? []
-                : try (Self.parse(row.policies).arrayValue ?? []).map(PolicyResult.init(json:))
+            onlyCandidate = Self.onlyVerdictOf(policy, in: row.policies)
+            actual = onlyCandidate ? [] : try (Self.parse(row.policies).arrayValue ?? []).map(PolicyResult.init(json:))
         } catch {
             return skip(row, "\(error)")
         }
@@ -201,7 +204,7 @@ struct BacktestTally: Sendable {
         } else {
             // Same outcome: another queue, or other actions (compared by type and money).
             var detail = row.queue != after.queue
-            if !detail, String(decoding: CanonicalJSON.encode(.array(after.actions.map(\.json))), as: UTF8.self) != row.actions {
+            if !detail, !(onlyCandidate && Self.sameActions(after.actions, asVerdictIn: row.policies)) {
                 detail = recordedActions().map(\.summary) != after.actions.map(\.summary)
             }
             difference = DecisionDifference(before: outcome, after: after.outcome, detailChanged: detail)
@@ -218,7 +221,8 @@ struct BacktestTally: Sendable {
             otherChanges += 1
         }
         if sample.count < sampleSize {
-            let reasons = (try? Self.parse(row.reasons)) ?? .array([])
+            // The recorded reasons are read for the sample only, once the replay is done.
+            let reasons = JSONValue.array([])
             sample.append((sequence, .object([
                 "event_id": .string(row.eventId), "decision_id": .string(row.decisionId), "received_at": .string(row.receivedAt),
                 "type": .string(row.type), "account_id": .string(row.accountId),
@@ -243,9 +247,25 @@ struct BacktestTally: Sendable {
     /// candidate's verdict replaces it and nothing else needs reading. Every verdict object has
     /// a `"name":` member and a JSON string cannot contain that sequence (its quotes would be
     /// escaped), so one occurrence means one verdict and no action with a `name` field.
-    static func onlyVerdictOf(_ policy: String, in policies: String) -> Bool {
-        var text = policies
-        return text.withUTF8 { bytes -> Bool in
+    /// Whether `actions` are, byte for byte, the actions of the single recorded verdict in
+    /// `policies` (canonical JSON: `"actions"` sorts first in a verdict, absent when none) —
+    /// the cheap check that spares reading the recorded actions back when nothing changed.
+    /// With one verdict, the decision's actions are that verdict's.
+    static func sameActions(_ actions: [ProposedAction], asVerdictIn policies: [UInt8]) -> Bool {
+        let prefix: StaticString = "[{\"actions\":"
+        return policies.withUnsafeBufferPointer { bytes -> Bool in
+            guard let base = bytes.baseAddress else { return false }
+            let n = prefix.utf8CodeUnitCount
+            guard bytes.count > n, memcmp(base, prefix.utf8Start, n) == 0 else { return actions.isEmpty }
+            guard !actions.isEmpty else { return false }
+            let encoded = CanonicalJSON.encode(.array(actions.map(\.json)))
+            return bytes.count >= n + encoded.count && memcmp(base + n, encoded, encoded.count) == 0
+                && (n + encoded.count == bytes.count || bytes[n + encoded.count] == UInt8(ascii: ","))
+        }
+    }
+
+    static func onlyVerdictOf(_ policy: String, in policies: [UInt8]) -> Bool {
+        return policies.withUnsafeBufferPointer { bytes -> Bool in
             let needle: StaticString = "\"name\":"
             let n = needle.utf8CodeUnitCount
             func matches(_ at: Int, _ word: UnsafePointer<UInt8>, _ count: Int) -> Bool {
@@ -254,8 +274,10 @@ struct BacktestTally: Sendable {
             }
             var found = -1
             var i = 0
-            while i < bytes.count {
-                if bytes[i] == UInt8(ascii: "\""), matches(i, needle.utf8Start, n) {
+            while i < bytes.count, let base = bytes.baseAddress,
+                  let quote = memchr(base + i, Int32(UInt8(ascii: "\"")), bytes.count - i) {
+                i = base.distance(to: quote.assumingMemoryBound(to: UInt8.self))
+                if matches(i, needle.utf8Start, n) {
                     if found >= 0 { return false }
                     found = i + n
                     i += n
@@ -266,6 +288,17 @@ struct BacktestTally: Sendable {
             guard found >= 0 else { return false }
             let expected = CanonicalJSON.encode(.string(policy))
             return matches(found, expected, expected.count)
+        }
+    }
+
+    /// Puts each sampled decision's recorded reasons in (read after the replay, by id).
+    mutating func fillRecordedReasons(_ reasons: [String: String]) {
+        for i in sample.indices {
+            guard case .object(var fields) = sample[i].json, let id = fields["decision_id"]?.stringValue,
+                  case .object(var actual)? = fields["actual"], let text = reasons[id] else { continue }
+            actual["reasons"] = (try? JSONValue.parse(Data(text.utf8))) ?? .array([])
+            fields["actual"] = .object(actual)
+            sample[i].json = .object(fields)
         }
     }
 
@@ -280,9 +313,8 @@ struct BacktestTally: Sendable {
         if firstSkip == nil { firstSkip = other.firstSkip }
     }
 
-    static func parse(_ text: String) throws -> JSONValue {
-        var text = text
-        return try text.withUTF8 { try JSONValue.parse($0) }
+    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        try bytes.withUnsafeBufferPointer { try JSONValue.parse($0) }
     }
 }
 

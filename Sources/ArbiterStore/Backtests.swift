@@ -11,16 +11,15 @@ public struct ReplayedDecision: Sendable {
     public let accountId: String
     public let amountMinor: Int64?
     public let currency: String?
-    /// The envelope as submitted (JSON).
-    public let body: String
-    /// The context as evaluated (JSON), every policy's verdict (JSON array), the outcome and
-    /// queue, and the actions and reasons (JSON arrays).
-    public let context: String
-    public let policies: String
+    /// The envelope as submitted, the context as evaluated, every policy's verdict and the
+    /// decision's actions: their stored JSON text as bytes (backtests read them without making
+    /// strings of them).
+    public let body: [UInt8]
+    public let context: [UInt8]
+    public let policies: [UInt8]
+    public let actions: [UInt8]
     public let outcome: String
     public let queue: String?
-    public let actions: String
-    public let reasons: String
 }
 
 /// Backtest jobs: a candidate version replayed over stored events, and the report.
@@ -42,17 +41,31 @@ public enum Backtests {
                               _ body: (ReplayedDecision) throws -> Void) throws {
         guard !types.isEmpty else { return }
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT e.id, e.received_at, e.body, d.id, d.context, d.policies, d.outcome, d.queue, d.actions, d.reasons,
+            SELECT e.id, e.received_at, e.body, d.id, d.context, d.policies, d.outcome, d.queue, d.actions,
                    e.type, e.account_id, e.amount_minor, e.currency
             FROM events e JOIN decisions d ON d.event_id = e.id
             WHERE e.type IN (\(types.map { _ in "?" }.joined(separator: ", "))) AND e.received_at >= ? AND e.received_at < ?
             ORDER BY e.received_at, e.rowid LIMIT ?
             """, arguments: StatementArguments(types) + [Timestamp.format(from), Timestamp.format(to), limit ?? -1])
         while let row = try cursor.next() {
-            try body(ReplayedDecision(eventId: row[0], decisionId: row[3], receivedAt: row[1], type: row[10], accountId: row[11],
-                                      amountMinor: row[12], currency: row[13], body: row[2], context: row[4],
-                                      policies: row[5], outcome: row[6], queue: row[7], actions: row[8], reasons: row[9]))
+            func bytes(_ index: Int) throws -> [UInt8] {
+                try row.withUnsafeData(atIndex: index) { data in data?.withUnsafeBytes { [UInt8]($0) } ?? [] }
+            }
+            try body(ReplayedDecision(eventId: row[0], decisionId: row[3], receivedAt: row[1], type: row[9], accountId: row[10],
+                                      amountMinor: row[11], currency: row[12], body: try bytes(2), context: try bytes(4),
+                                      policies: try bytes(5), actions: try bytes(8), outcome: row[6], queue: row[7]))
         }
+    }
+
+    /// The reasons of some decisions, by id.
+    public static func reasons(_ db: Database, decisionIds: [String]) throws -> [String: String] {
+        guard !decisionIds.isEmpty else { return [:] }
+        var found: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, reasons FROM decisions WHERE id IN (\(decisionIds.map { _ in "?" }.joined(separator: ", ")))",
+                                    arguments: StatementArguments(decisionIds)) {
+            found[row["id"]] = row["reasons"]
+        }
+        return found
     }
 
     public static func start(_ db: Database, id: String, name: String, version: String, from: Date, to: Date, limit: Int?,

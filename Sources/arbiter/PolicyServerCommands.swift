@@ -133,8 +133,8 @@ extension Arbiter.Policy {
             let report = try await server.call(.GET, "/v1/policies/\(escaped(name))/shadow-report?limit=\(limit)")
             print("\(name): shadow \(short(report["version"])) beside active \(short(report["active_version"])), "
                   + (report["running"] == true ? "running since \(cell(report["started_at"]))" : "ran \(cell(report["started_at"])) to \(cell(report["stopped_at"]))"))
-            print("evaluated \(cell(report["evaluated"])) live events: \(cell(report["outcome_changes"])) outcomes would change, "
-                  + "\(cell(report["other_changes"])) other differences (queue or actions)")
+            print("live events evaluated: \(cell(report["evaluated"])); outcome would change: \(cell(report["outcome_changes"])); "
+                  + "other differences (queue or actions): \(cell(report["other_changes"]))")
             printCounts(report["transitions"])
             let rows = (report["differences"]?.arrayValue ?? []).map { d in
                 [cell(d["at"]), cell(d["account_id"]), amount(d), cell(d["transition"]),
@@ -175,9 +175,9 @@ extension Arbiter.Policy {
                 throw CommandFailure("backtest \(id) \(cell(job["status"])): \(cell(job["error"]))")
             }
             print("backtest \(id): \(name) \(short(job["version"])) over \(cell(job["from"])) .. \(cell(job["to"]))")
-            print("evaluated \(cell(report["evaluated"])) events in \(cell(report["duration_ms"])) ms: "
-                  + "\(cell(report["outcome_changes"])) outcomes would change, \(cell(report["other_changes"])) other differences, "
-                  + "\(cell(report["unchanged"])) unchanged" + (report["skipped"] == .int(0) ? "" : ", \(cell(report["skipped"])) skipped (\(cell(report["first_skip"])))"))
+            print("events evaluated: \(cell(report["evaluated"])) in \(cell(report["duration_ms"])) ms; "
+                  + "outcome would change: \(cell(report["outcome_changes"])); other differences (queue or actions): \(cell(report["other_changes"])); "
+                  + "unchanged: \(cell(report["unchanged"]))" + (report["skipped"] == .int(0) ? "" : "; skipped: \(cell(report["skipped"])) (\(cell(report["first_skip"])))"))
             printCounts(report["transitions"])
             let money = (report["money_moved"]?.arrayValue ?? []).map { [cell($0["transition"]), cell($0["amount"])] }
             if !money.isEmpty {

@@ -282,7 +282,7 @@ import Testing
         let backtest = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", from, "--to", to], environment: env)
         #expect(backtest.status == 0, "\(backtest.output)")
         // The two credits over 10.00 (25.00 and the 30.00 sent since) would have gone to review.
-        #expect(backtest.output.contains("evaluated 3 events") && backtest.output.contains("2 outcomes would change"), "\(backtest.output)")
+        #expect(backtest.output.contains("events evaluated: 3") && backtest.output.contains("outcome would change: 2"), "\(backtest.output)")
         #expect(backtest.output.contains("approve→review") && backtest.output.contains("55.00 USD"), "\(backtest.output)")
         let badRange = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", to, "--to", from], environment: env)
         #expect(badRange.status != 0 && badRange.output.contains("to: must be after from"), "\(badRange.output)")
