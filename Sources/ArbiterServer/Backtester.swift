@@ -385,11 +385,29 @@ final class BacktestJobs: Sendable {
         let active = engine.activeSet.policies.first { $0.name == candidate.name }
         let types = Array(Set(candidate.header.on + (active?.header.on ?? []))).sorted()
         let id = Identifier.make(now: Date())
-        let total = try await database.writer.write { db in
-            let total = try Backtests.count(db, types: types, from: range.from, to: range.to, limit: range.limit)
-            try Backtests.start(db, id: id, name: candidate.name, version: candidate.version, from: range.from, to: range.to,
-                                limit: range.limit, total: total, by: actor)
-            return total
+        let total = try await database.writer.read { db in
+            try Backtests.count(db, types: types, from: range.from, to: range.to, limit: range.limit)
+        }
+        // One large backtest at a time: each uses every core while it runs.
+        if total > inlineEvents {
+            let running = progress.withLock { jobs -> String? in
+                if let running = jobs.keys.first { return running }
+                jobs[id] = 0
+                return nil
+            }
+            if let running {
+                throw Problem(status: .conflict, title: "A backtest is running",
+                              detail: "backtest \(running) is still running and uses every core; wait for it (GET its status) and ask again")
+            }
+        }
+        do {
+            try await database.writer.write { db in
+                try Backtests.start(db, id: id, name: candidate.name, version: candidate.version, from: range.from, to: range.to,
+                                    limit: range.limit, total: total, by: actor)
+            }
+        } catch {
+            progress.withLock { $0[id] = nil }
+            throw error
         }
         let backtester = Backtester(database: database, engine: engine, guardrails: guardrails)
         if total <= inlineEvents {
@@ -398,7 +416,6 @@ final class BacktestJobs: Sendable {
             }
             return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: true)
         }
-        progress.withLock { $0[id] = 0 }
         Task.detached { [progress] in
             try? await self.finish(id: id, candidate: candidate, types: types) {
                 try await backtester.run(candidate: candidate, types: types, range: range) { done in

@@ -294,4 +294,38 @@ import Testing
         let unknown = try runArbiter(["policy", "activate", "credit_thresholds", "deadbeefdead"], environment: env)
         #expect(unknown.status != 0 && unknown.output.contains("no version starting with deadbeefdead"), "\(unknown.output)")
     }
+
+    /// A backtest job that a crash or restart cut short is reported as interrupted, never as
+    /// running forever; a shadow run survives the restart.
+    @Test func aRestartInterruptsRunningJobsAndKeepsShadowRuns() async throws {
+        let database = try AppDatabase.inMemory()
+        func start() async throws -> some ApplicationProtocol {
+            try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(),
+                                                           policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path,
+                                                           adminKey: EventsHarness.admin), database: database)
+        }
+        let source = try P.stricterCreditPolicy()
+        let version = sha256Hex(Array(source.utf8))
+        try await start().test(.router) { client in
+            _ = try await P.send(client, .post, "/v1/policies", key: EventsHarness.admin, body: source, contentType: "text/x-lua")
+            let (status, _) = try await P.send(client, .post, "/v1/policies/credit_thresholds/versions/\(version)/shadow", key: EventsHarness.admin)
+            #expect(status == .ok)
+        }
+        try await database.writer.write { db in
+            try Backtests.start(db, id: "job-1", name: "credit_thresholds", version: version, from: Date(), to: Date(), limit: nil,
+                                total: 1_000_000, by: "test")
+        }
+        try await start().test(.router) { client in
+            let (_, job) = try await P.send(client, .get, "/v1/policies/credit_thresholds/backtests/job-1", key: EventsHarness.admin)
+            #expect(job["status"] == "interrupted", "\(job)")
+            let (_, list) = try await P.send(client, .get, "/v1/policies", key: EventsHarness.admin)
+            #expect(list["policies"]?.arrayValue?.first { $0["name"] == "credit_thresholds" }?["shadow_version"] == .string(version))
+            let (_, body, _) = try await EventsHarness(database: database, submitter: EventsHarness.admin, reviewer: EventsHarness.admin)
+                .post(client, validEnvelope("credit.requested"))
+            #expect(body["decision"]?["outcome"] != nil)
+            #expect(try await eventually {
+                try await P.send(client, .get, "/v1/policies/credit_thresholds/shadow-report", key: EventsHarness.admin).1["evaluated"] == .int(1)
+            })
+        }
+    }
 }
