@@ -128,7 +128,15 @@ public final class PolicyEngine: Sendable {
         guard let pooled = reused ?? build(set) else {
             return indexes.map { Self.noState(set.policies[$0]) }
         }
-        // The event and context are encoded once, into the state's own buffers, for every policy.
+        let (results, survivor) = run(set: set, indexes: indexes, pooled: pooled, event: event, context: context)
+        if let survivor { checkin(survivor) }
+        return results
+    }
+
+    /// Encodes the event and context once, into the state's own buffers, and runs the policies
+    /// at `indexes` on them (see `run(set:indexes:pooled:event:context:)` for the bytes).
+    func run(set: PolicySet, indexes: [Int], pooled: PooledSandbox, event: Event,
+             context: PolicyContext) -> ([PolicyResult], PooledSandbox?) {
         var eventWriter = ValueWriter(pooled.eventStorage)
         eventWriter.write(event)
         var contextWriter = ValueWriter(pooled.contextStorage)
@@ -137,20 +145,13 @@ public final class PolicyEngine: Sendable {
             pooled.eventStorage.adopt(eventWriter)
             pooled.contextStorage.adopt(contextWriter)
         }
-        return evaluate(set: set, indexes: indexes, pooled: pooled, event: eventWriter.bytes, context: contextWriter.bytes)
+        return run(set: set, indexes: indexes, pooled: pooled, event: eventWriter.bytes, context: contextWriter.bytes)
     }
 
     /// Evaluates and combines: the decision the service makes for this event.
     public func decide(_ event: Event, context: PolicyContext, guardrails: Guardrails, set: PolicySet? = nil) -> Decision {
         DecisionCombiner.combine(evaluate(event, context: context, set: set), eventType: event.type,
                                  accountCurrency: context.account.currency, guardrails: guardrails)
-    }
-
-    func evaluate(set: PolicySet, indexes: [Int], pooled first: PooledSandbox, event: UnsafeRawBufferPointer,
-                  context: UnsafeRawBufferPointer) -> [PolicyResult] {
-        let (results, survivor) = run(set: set, indexes: indexes, pooled: first, event: event, context: context)
-        if let survivor { checkin(survivor) }
-        return results
     }
 
     /// Runs the policies at `indexes` on one state. Returns the verdicts and the state to keep
@@ -260,16 +261,7 @@ public final class PolicyEvaluator {
             return indexes.map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,
                                           error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }
         }
-        var eventWriter = ValueWriter(state.eventStorage)
-        eventWriter.write(event)
-        var contextWriter = ValueWriter(state.contextStorage)
-        contextWriter.write(context)
-        defer {
-            state.eventStorage.adopt(eventWriter)
-            state.contextStorage.adopt(contextWriter)
-        }
-        let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: eventWriter.bytes,
-                                             context: contextWriter.bytes)
+        let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: event, context: context)
         self.state = survivor
         return results
     }

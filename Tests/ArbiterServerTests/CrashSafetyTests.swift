@@ -52,6 +52,12 @@ import Testing
                     response.headers.first(name: "Idempotent-Replayed"))
         }
 
+        /// A new key with `role` (named after it), made by the admin; returns its secret.
+        func key(_ role: String) async throws -> String {
+            let (_, created, _) = try await send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: "{\"name\":\"\(role)\",\"role\":\"\(role)\"}")
+            return try #require(created["secret"]?.stringValue)
+        }
+
         func waitUntilReady() async throws {
             for _ in 0..<300 {
                 var request = HTTPClientRequest(url: base + "/readyz")
@@ -161,7 +167,8 @@ import Testing
 /// ERP, each only ever under its own idempotency key, each account's in queue order.
 @Suite struct DeliveryCrashTests {
     @Test func noActionIsLostOrSentUnderAnotherKeyAcrossSIGKILL() async throws {
-        let erp = try await FakeERP.start { _, _ in .delayed(.milliseconds(150), 201, body: #"{"reference":"slow"}"#) }
+        // Slow enough (1 s each, 4 at a time) that the kill lands with deliveries in flight however slowly the 40 events go in.
+        let erp = try await FakeERP.start { _, _ in .delayed(.milliseconds(1000), 201, body: #"{"reference":"slow"}"#) }
         let data = scratchDirectory()
         let port = Int.random(in: 20_000..<40_000)
         let policies = try DeliveryTests.approveAllPolicies()
@@ -224,12 +231,8 @@ import Testing
         let base = "http://127.0.0.1:\(port)"
         let client = CrashSafetyTests.Client(http: http, base: base)
         try await client.waitUntilReady()
-        func key(_ role: String) async throws -> String {
-            let (_, created, _) = try await client.send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: "{\"name\":\"\(role)\",\"role\":\"\(role)\"}")
-            return try #require(created["secret"]?.stringValue)
-        }
-        let submitter = try await key("submitter")
-        let operatorKey = try await key("operator")
+        let submitter = try await client.key("submitter")
+        let operatorKey = try await client.key("operator")
         var ids: [String] = []
         for memo in ["first", "second"] {
             let body = String(decoding: CanonicalJSON.encode(.object(validEnvelope("credit.requested", payload: ["reason": .string(memo)]))), as: UTF8.self)

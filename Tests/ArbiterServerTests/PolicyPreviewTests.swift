@@ -244,12 +244,8 @@ import Testing
         let base = "http://127.0.0.1:\(port)"
         let client = CrashSafetyTests.Client(http: http, base: base)
         try await client.waitUntilReady()
-        func key(_ role: String) async throws -> String {
-            let (_, created, _) = try await client.send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: "{\"name\":\"\(role)\",\"role\":\"\(role)\"}")
-            return try #require(created["secret"]?.stringValue)
-        }
-        let submitter = try await key("submitter")
-        let finance = try await key("policy_admin")
+        let submitter = try await client.key("submitter")
+        let finance = try await client.key("policy_admin")
         let from = Timestamp.format(Date().addingTimeInterval(-60))
         for (account, amount) in [("acct_a", 500), ("acct_b", 2500)] {
             _ = try await client.send(.PUT, "/v1/accounts/\(account)", key: submitter, body: #"{"status":"active","tier":"standard","currency":"USD"}"#)
