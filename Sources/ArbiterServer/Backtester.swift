@@ -103,9 +103,14 @@ public struct Backtester: Sendable {
         group.wait()
         var total = BacktestTally(sampleSize: sampleSize)
         for tally in tallies.withLock({ $0 }) { total.merge(tally) }
-        let sampled = total.sample.compactMap { $0.json["decision_id"]?.stringValue }
-        let reasons = try database.writer.read { db in try Backtests.reasons(db, decisionIds: sampled) }
-        total.fillRecordedReasons(reasons)
+        let rows = total.sample.map { (event: $0.eventRow, decision: $0.decisionRow) }
+        let skippedRow = total.firstSkip?.eventRow
+        let (details, skippedId) = try database.writer.read { db in
+            (try Backtests.details(db, rows: rows),
+             try skippedRow.flatMap { try String.fetchOne(db, sql: "SELECT id FROM events WHERE rowid = ?", arguments: [$0]) })
+        }
+        total.fillDetails(details)
+        if let skip = total.firstSkip { total.firstSkipText = "event \(skippedId ?? "#\(skip.eventRow)"): \(skip.why)" }
         return BacktestReport(tally: total, elapsed: ContinuousClock.now - started)
     }
 
@@ -161,9 +166,12 @@ struct BacktestTally: Sendable {
     var transitions: [String: Int] = [:]
     /// Money moved between approve and the other outcomes: transition → currency → minor units.
     var moneyMoved: [String: [String: Int64]] = [:]
-    var sample: [(sequence: Int, json: JSONValue)] = []
+    /// The first changed decisions; ids, times and recorded reasons are filled in afterwards.
+    var sample: [(sequence: Int, eventRow: Int64, decisionRow: Int64, json: JSONValue)] = []
     var skipped = 0
-    var firstSkip: String?
+    var firstSkip: (sequence: Int, eventRow: Int64, why: String)?
+    /// The first skipped row, named by its event id (set once the replay is done).
+    var firstSkipText: String?
 
     init(sampleSize: Int) { self.sampleSize = sampleSize }
 
@@ -172,18 +180,18 @@ struct BacktestTally: Sendable {
     /// read only when the decision had any, and the recorded actions only when needed to
     /// compare or count money.
     mutating func add(_ row: ReplayedDecision, sequence: Int, policy: String, evaluator: PolicyEvaluator?, guardrails: Guardrails) {
-        guard let type = EventType(rawValue: row.type) else { return skip(row, "unknown event type \(row.type)") }
+        guard let type = row.type else { return skip(row, sequence: sequence, "unknown event type") }
         let verdicts: [PolicyResult], currency: String?, actual: [PolicyResult], onlyCandidate: Bool
         do {
             if let evaluator {
-                (verdicts, currency) = try evaluator.evaluate(storedEvent: row.body, type: row.type, recordedContext: row.context)
+                (verdicts, currency) = try evaluator.evaluate(storedEvent: row.body, type: type.rawValue, recordedContext: row.context)
             } else {
                 (verdicts, currency) = ([.failure(name: policy, version: "", error: "no Lua state available (out of memory)")], nil)
             }
             onlyCandidate = Self.onlyVerdictOf(policy, in: row.policies)
             actual = onlyCandidate ? [] : try (Self.parse(row.policies).arrayValue ?? []).map(PolicyResult.init(json:))
         } catch {
-            return skip(row, "\(error)")
+            return skip(row, sequence: sequence, "\(error)")
         }
         let after = CandidateDecision.decide(policy: policy, candidate: verdicts, actual: actual, eventType: type,
                                              accountCurrency: currency, guardrails: guardrails)
@@ -221,15 +229,11 @@ struct BacktestTally: Sendable {
             otherChanges += 1
         }
         if sample.count < sampleSize {
-            // The recorded reasons are read for the sample only, once the replay is done.
-            let reasons = JSONValue.array([])
-            sample.append((sequence, .object([
-                "event_id": .string(row.eventId), "decision_id": .string(row.decisionId), "received_at": .string(row.receivedAt),
-                "type": .string(row.type), "account_id": .string(row.accountId),
-                "amount_minor": row.amountMinor.map(JSONValue.int) ?? .null, "currency": row.currency.map(JSONValue.string) ?? .null,
+            sample.append((sequence, row.eventRow, row.decisionRow, .object([
+                "type": .string(type.rawValue),
                 "transition": .string(difference.transition), "outcome_changed": .bool(difference.outcomeChanged),
                 "actual": .object(["outcome": .string(row.outcome), "queue": row.queue.map(JSONValue.string) ?? .null,
-                                   "reasons": reasons, "actions": .array(recordedActions().map(\.json))]),
+                                   "actions": .array(recordedActions().map(\.json))]),
                 "candidate": .object(["outcome": .string(after.outcome.rawValue), "queue": after.queue.map(JSONValue.string) ?? .null,
                                       "reasons": .array(after.reasons.map(JSONValue.string)),
                                       "actions": .array(after.actions.map(\.json)),
@@ -238,9 +242,9 @@ struct BacktestTally: Sendable {
         }
     }
 
-    private mutating func skip(_ row: ReplayedDecision, _ why: String) {
+    private mutating func skip(_ row: ReplayedDecision, sequence: Int, _ why: String) {
         skipped += 1
-        if firstSkip == nil { firstSkip = "event \(row.eventId): \(why)" }
+        if firstSkip == nil { firstSkip = (sequence, row.eventRow, why) }
     }
 
     /// Whether the recorded verdicts are exactly one, by `policy` — the usual case, where the
@@ -291,12 +295,19 @@ struct BacktestTally: Sendable {
         }
     }
 
-    /// Puts each sampled decision's recorded reasons in (read after the replay, by id).
-    mutating func fillRecordedReasons(_ reasons: [String: String]) {
+    /// Puts in what the sample shows of each decision (ids, time, account, amount, recorded
+    /// reasons), read after the replay by row.
+    mutating func fillDetails(_ details: [Int64: ReplayedDetails]) {
         for i in sample.indices {
-            guard case .object(var fields) = sample[i].json, let id = fields["decision_id"]?.stringValue,
-                  case .object(var actual)? = fields["actual"], let text = reasons[id] else { continue }
-            actual["reasons"] = (try? JSONValue.parse(Data(text.utf8))) ?? .array([])
+            guard case .object(var fields) = sample[i].json, let found = details[sample[i].eventRow],
+                  case .object(var actual)? = fields["actual"] else { continue }
+            fields["event_id"] = .string(found.eventId)
+            fields["decision_id"] = .string(found.decisionId)
+            fields["received_at"] = .string(found.receivedAt)
+            fields["account_id"] = .string(found.accountId)
+            fields["amount_minor"] = found.amountMinor.map(JSONValue.int) ?? .null
+            fields["currency"] = found.currency.map(JSONValue.string) ?? .null
+            actual["reasons"] = (try? JSONValue.parse(Data(found.reasons.utf8))) ?? .array([])
             fields["actual"] = .object(actual)
             sample[i].json = .object(fields)
         }
@@ -310,7 +321,7 @@ struct BacktestTally: Sendable {
         for (transition, money) in other.moneyMoved { moneyMoved[transition, default: [:]].merge(money, uniquingKeysWith: +) }
         sample = Array((sample + other.sample).sorted { $0.sequence < $1.sequence }.prefix(sampleSize))
         skipped += other.skipped
-        if firstSkip == nil { firstSkip = other.firstSkip }
+        if let theirs = other.firstSkip, theirs.sequence < firstSkip?.sequence ?? Int.max { firstSkip = theirs }
     }
 
     static func parse(_ bytes: [UInt8]) throws -> JSONValue {
@@ -348,7 +359,7 @@ public struct BacktestReport: Sendable {
             "unchanged": .int(Int64(tally.evaluated - tally.outcomeChanges - tally.otherChanges)),
             "transitions": .object(tally.transitions.mapValues { .int(Int64($0)) }),
             "money_moved": .array(money), "sample": .array(tally.sample.map(\.json)),
-            "skipped": .int(Int64(tally.skipped)), "first_skip": tally.firstSkip.map(JSONValue.string) ?? .null,
+            "skipped": .int(Int64(tally.skipped)), "first_skip": tally.firstSkipText.map(JSONValue.string) ?? .null,
             "duration_ms": .int(elapsed.microseconds / 1000), "events_per_s": .int(Int64(eventsPerSecond)),
         ])
     }

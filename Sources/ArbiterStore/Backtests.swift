@@ -2,15 +2,14 @@ import ArbiterCore
 import Foundation
 import GRDB
 
-/// A stored event with its decision as made: what a backtest replays.
+/// A stored event with its decision as made: what a backtest replays. Only what every row
+/// needs is read; the ids, times and reasons of the few rows a report shows are read
+/// afterwards by row id (``Backtests/details(_:rows:)``).
 public struct ReplayedDecision: Sendable {
-    public let eventId: String
-    public let decisionId: String
-    public let receivedAt: String
-    public let type: String
-    public let accountId: String
-    public let amountMinor: Int64?
-    public let currency: String?
+    /// The rowids of the event and of its decision.
+    public let eventRow: Int64
+    public let decisionRow: Int64
+    public let type: EventType?
     /// The envelope as submitted, the context as evaluated, every policy's verdict and the
     /// decision's actions: their stored JSON text as bytes (backtests read them without making
     /// strings of them).
@@ -20,6 +19,18 @@ public struct ReplayedDecision: Sendable {
     public let actions: [UInt8]
     public let outcome: String
     public let queue: String?
+}
+
+/// What a report shows of a replayed decision, read by row id once the replay is done.
+public struct ReplayedDetails: Sendable {
+    public let eventId: String
+    public let decisionId: String
+    public let receivedAt: String
+    public let accountId: String
+    public let amountMinor: Int64?
+    public let currency: String?
+    /// The decision's reasons (JSON text).
+    public let reasons: String
 }
 
 /// Backtest jobs: a candidate version replayed over stored events, and the report.
@@ -41,29 +52,37 @@ public enum Backtests {
                               _ body: (ReplayedDecision) throws -> Void) throws {
         guard !types.isEmpty else { return }
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT e.id, e.received_at, e.body, d.id, d.context, d.policies, d.outcome, d.queue, d.actions,
-                   e.type, e.account_id, e.amount_minor, e.currency
+            SELECT e.rowid, d.rowid, e.type, e.body, d.context, d.policies, d.actions, d.outcome, d.queue
             FROM events e JOIN decisions d ON d.event_id = e.id
             WHERE e.type IN (\(types.map { _ in "?" }.joined(separator: ", "))) AND e.received_at >= ? AND e.received_at < ?
             ORDER BY e.received_at, e.rowid LIMIT ?
             """, arguments: StatementArguments(types) + [Timestamp.format(from), Timestamp.format(to), limit ?? -1])
+        let types = EventType.allCases.map { (type: $0, bytes: Array($0.rawValue.utf8)) }
         while let row = try cursor.next() {
             func bytes(_ index: Int) throws -> [UInt8] {
                 try row.withUnsafeData(atIndex: index) { data in data?.withUnsafeBytes { [UInt8]($0) } ?? [] }
             }
-            try body(ReplayedDecision(eventId: row[0], decisionId: row[3], receivedAt: row[1], type: row[9], accountId: row[10],
-                                      amountMinor: row[11], currency: row[12], body: try bytes(2), context: try bytes(4),
-                                      policies: try bytes(5), actions: try bytes(8), outcome: row[6], queue: row[7]))
+            let type = try row.withUnsafeData(atIndex: 2) { data in
+                data?.withUnsafeBytes { raw -> EventType? in
+                    guard let base = raw.baseAddress else { return nil }
+                    return types.first { $0.bytes.count == raw.count && memcmp($0.bytes, base, raw.count) == 0 }?.type
+                }
+            }
+            try body(ReplayedDecision(eventRow: row[0], decisionRow: row[1], type: type, body: try bytes(3), context: try bytes(4),
+                                      policies: try bytes(5), actions: try bytes(6), outcome: row[7], queue: row[8]))
         }
     }
 
-    /// The reasons of some decisions, by id.
-    public static func reasons(_ db: Database, decisionIds: [String]) throws -> [String: String] {
-        guard !decisionIds.isEmpty else { return [:] }
-        var found: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, reasons FROM decisions WHERE id IN (\(decisionIds.map { _ in "?" }.joined(separator: ", ")))",
-                                    arguments: StatementArguments(decisionIds)) {
-            found[row["id"]] = row["reasons"]
+    /// The details a report shows of some replayed decisions, by their rows.
+    public static func details(_ db: Database, rows: [(event: Int64, decision: Int64)]) throws -> [Int64: ReplayedDetails] {
+        var found: [Int64: ReplayedDetails] = [:]
+        for (event, decision) in rows {
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT e.id, d.id, e.received_at, e.account_id, e.amount_minor, e.currency, d.reasons
+                FROM events e, decisions d WHERE e.rowid = ? AND d.rowid = ?
+                """, arguments: [event, decision]) else { continue }
+            found[event] = ReplayedDetails(eventId: row[0], decisionId: row[1], receivedAt: row[2], accountId: row[3],
+                                           amountMinor: row[4], currency: row[5], reasons: row[6])
         }
         return found
     }

@@ -183,6 +183,17 @@ import Testing
             #expect(sample.first?["candidate"]?["reasons"]?.arrayValue?.first?.stringValue?.contains("over the standard auto-approval limit of 10.00") == true)
             #expect(job["progress"]?["percent"] == .int(100))
 
+            // A stored row that cannot be read back is skipped and named, never guessed at.
+            let damaged = try await h.database.writer.write { db -> String in
+                let eventId = try #require(try String.fetchOne(db, sql: "SELECT id FROM events WHERE account_id = 'acct_d'"))
+                try db.execute(sql: "UPDATE decisions SET context = '{\"account\": tru' WHERE event_id = ?", arguments: [eventId])
+                return eventId
+            }
+            let (_, again) = try await P.send(client, .post, path, key: admin.secret, body: "{\"from\": \"\(from)\", \"to\": \"\(to)\"}")
+            #expect(again["report"]?["skipped"] == .int(1), "\(again)")
+            #expect(again["report"]?["evaluated"] == .int(4))
+            #expect(again["report"]?["first_skip"]?.stringValue?.hasPrefix("event \(damaged): malformed stored JSON") == true, "\(again)")
+
             // limit: only the first events of the range.
             let (_, limited) = try await P.send(client, .post, path, key: admin.secret,
                                                 body: "{\"from\": \"\(from)\", \"to\": \"\(to)\", \"limit\": 2}")
