@@ -61,6 +61,8 @@ let package = Package(
             dependencies: [
                 "ArbiterCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API, for the one loop that steps a statement itself (backtests).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -277,6 +277,15 @@ extension PolicyEvaluator {
     }
 
     public func evaluate(storedEvent: [UInt8], type: String, recordedContext: [UInt8]) throws -> (results: [PolicyResult], accountCurrency: String?) {
+        try storedEvent.withUnsafeBufferPointer { event in
+            try recordedContext.withUnsafeBufferPointer { context in
+                try evaluate(storedEvent: event, type: type, recordedContext: context)
+            }
+        }
+    }
+
+    public func evaluate(storedEvent: UnsafeBufferPointer<UInt8>, type: String,
+                         recordedContext: UnsafeBufferPointer<UInt8>) throws -> (results: [PolicyResult], accountCurrency: String?) {
         guard let state = state ?? engine.build(set) else {
             return (set.indexes(for: type).map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,
                                                           error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }, nil)
@@ -287,17 +296,13 @@ extension PolicyEvaluator {
             state.eventStorage.adopt(eventWriter)
             state.contextStorage.adopt(contextWriter)
         }
-        let currency: String? = try recordedContext.withUnsafeBufferPointer { bytes in
-            var transcoder = JSONTranscoder(bytes, dropNullMembers: true, capture: (parent: "account", key: "currency"))
-            try transcoder.document(into: &contextWriter)
-            return transcoder.captured
-        }
+        var contextTranscoder = JSONTranscoder(recordedContext, dropNullMembers: true, capture: (parent: "account", key: "currency"))
+        try contextTranscoder.document(into: &contextWriter)
+        let currency = contextTranscoder.captured
         let indexes = set.indexes(for: type)
         guard !indexes.isEmpty else { return ([], currency) }
-        try storedEvent.withUnsafeBufferPointer { bytes in
-            var transcoder = JSONTranscoder(bytes, dropNullMembers: false)
-            try transcoder.document(into: &eventWriter)
-        }
+        var eventTranscoder = JSONTranscoder(storedEvent, dropNullMembers: false)
+        try eventTranscoder.document(into: &eventWriter)
         let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: eventWriter.bytes,
                                              context: contextWriter.bytes)
         self.state = survivor

@@ -65,9 +65,11 @@ public struct Backtester: Sendable {
                 var tally = BacktestTally(sampleSize: sampleSize)
                 let evaluator = engine.evaluator(for: set)
                 while let chunk = channel.pop() {
-                    for (offset, row) in chunk.rows.enumerated() {
-                        tally.add(row, sequence: chunk.first + offset, policy: candidate.name, evaluator: evaluator,
-                                  guardrails: guardrails)
+                    chunk.bytes.withUnsafeBufferPointer { bytes in
+                        for (offset, row) in chunk.rows.enumerated() {
+                            tally.add(row, in: bytes, sequence: chunk.first + offset, policy: candidate.name, evaluator: evaluator,
+                                      guardrails: guardrails)
+                        }
                     }
                     let done = evaluated.withLock { $0 += chunk.rows.count; return $0 }
                     progress(done)
@@ -75,23 +77,10 @@ public struct Backtester: Sendable {
                 tallies.withLock { $0.append(tally) }
             }
         }
-        let chunkSize = 512
-        var read = 0
         do {
             try database.writer.read { db in
-                var rows: [ReplayedDecision] = []
-                rows.reserveCapacity(chunkSize)
-                try Backtests.replay(db, types: types, from: range.from, to: range.to, limit: range.limit) { row in
-                    rows.append(row)
-                    if rows.count == chunkSize {
-                        channel.push(Chunk(first: read, rows: rows))
-                        read += rows.count
-                        rows.removeAll(keepingCapacity: true)
-                    }
-                }
-                if !rows.isEmpty {
-                    channel.push(Chunk(first: read, rows: rows))
-                    read += rows.count
+                try Backtests.replay(db, types: types, from: range.from, to: range.to, limit: range.limit, chunkSize: 512) { chunk in
+                    channel.push(chunk)
                 }
             }
         } catch {
@@ -114,23 +103,17 @@ public struct Backtester: Sendable {
         return BacktestReport(tally: total, elapsed: ContinuousClock.now - started)
     }
 
-    struct Chunk: Sendable {
-        /// The position of the first row in the replay, so samples come out in order.
-        let first: Int
-        let rows: [ReplayedDecision]
-    }
-
     /// A bounded queue of chunks between the reading thread and the workers: the reader waits
     /// when it is full, so memory stays flat however many events the range holds.
     final class ChunkChannel: @unchecked Sendable {
         private let condition = NSCondition()
-        private var chunks: [Chunk] = []
+        private var chunks: [ReplayChunk] = []
         private var closed = false
         private let capacity: Int
 
         init(capacity: Int) { self.capacity = max(1, capacity) }
 
-        func push(_ chunk: Chunk) {
+        func push(_ chunk: ReplayChunk) {
             condition.lock()
             defer { condition.unlock() }
             while chunks.count >= capacity { condition.wait() }
@@ -138,7 +121,7 @@ public struct Backtester: Sendable {
             condition.broadcast()
         }
 
-        func pop() -> Chunk? {
+        func pop() -> ReplayChunk? {
             condition.lock()
             defer { condition.unlock() }
             while chunks.isEmpty && !closed { condition.wait() }
@@ -179,27 +162,31 @@ struct BacktestTally: Sendable {
     /// and context go straight from their stored text to Lua, the other policies' verdicts are
     /// read only when the decision had any, and the recorded actions only when needed to
     /// compare or count money.
-    mutating func add(_ row: ReplayedDecision, sequence: Int, policy: String, evaluator: PolicyEvaluator?, guardrails: Guardrails) {
+    mutating func add(_ row: ReplayChunk.Row, in bytes: UnsafeBufferPointer<UInt8>, sequence: Int, policy: String,
+                      evaluator: PolicyEvaluator?, guardrails: Guardrails) {
         guard let type = row.type else { return skip(row, sequence: sequence, "unknown event type") }
+        guard let outcome = row.outcome else { return skip(row, sequence: sequence, "unknown outcome") }
+        let policies = UnsafeBufferPointer(rebasing: bytes[row.policies])
+        let recordedActionsText = UnsafeBufferPointer(rebasing: bytes[row.actions])
         let verdicts: [PolicyResult], currency: String?, actual: [PolicyResult], onlyCandidate: Bool
         do {
             if let evaluator {
-                (verdicts, currency) = try evaluator.evaluate(storedEvent: row.body, type: type.rawValue, recordedContext: row.context)
+                (verdicts, currency) = try evaluator.evaluate(storedEvent: UnsafeBufferPointer(rebasing: bytes[row.body]), type: type.rawValue,
+                                                             recordedContext: UnsafeBufferPointer(rebasing: bytes[row.context]))
             } else {
                 (verdicts, currency) = ([.failure(name: policy, version: "", error: "no Lua state available (out of memory)")], nil)
             }
-            onlyCandidate = Self.onlyVerdictOf(policy, in: row.policies)
-            actual = onlyCandidate ? [] : try (Self.parse(row.policies).arrayValue ?? []).map(PolicyResult.init(json:))
+            onlyCandidate = Self.onlyVerdictOf(policy, in: policies)
+            actual = onlyCandidate ? [] : try (JSONValue.parse(policies).arrayValue ?? []).map(PolicyResult.init(json:))
         } catch {
             return skip(row, sequence: sequence, "\(error)")
         }
         let after = CandidateDecision.decide(policy: policy, candidate: verdicts, actual: actual, eventType: type,
                                              accountCurrency: currency, guardrails: guardrails)
-        let outcome = DecisionOutcome(rawValue: row.outcome) ?? .review
         var before: [ProposedAction]?
         func recordedActions() -> [ProposedAction] {
             if let before { return before }
-            let parsed = (try? (Self.parse(row.actions).arrayValue ?? []).enumerated().map { index, action in
+            let parsed = (try? (JSONValue.parse(recordedActionsText).arrayValue ?? []).enumerated().map { index, action in
                 try ProposedAction(fields: action.objectValue ?? [:], index: index + 1)
             }) ?? []
             before = parsed
@@ -212,7 +199,7 @@ struct BacktestTally: Sendable {
         } else {
             // Same outcome: another queue, or other actions (compared by type and money).
             var detail = row.queue != after.queue
-            if !detail, !(onlyCandidate && Self.sameActions(after.actions, asVerdictIn: row.policies)) {
+            if !detail, !(onlyCandidate && Self.sameActions(after.actions, asVerdictIn: policies)) {
                 detail = recordedActions().map(\.summary) != after.actions.map(\.summary)
             }
             difference = DecisionDifference(before: outcome, after: after.outcome, detailChanged: detail)
@@ -232,7 +219,7 @@ struct BacktestTally: Sendable {
             sample.append((sequence, row.eventRow, row.decisionRow, .object([
                 "type": .string(type.rawValue),
                 "transition": .string(difference.transition), "outcome_changed": .bool(difference.outcomeChanged),
-                "actual": .object(["outcome": .string(row.outcome), "queue": row.queue.map(JSONValue.string) ?? .null,
+                "actual": .object(["outcome": .string(outcome.rawValue), "queue": row.queue.map(JSONValue.string) ?? .null,
                                    "actions": .array(recordedActions().map(\.json))]),
                 "candidate": .object(["outcome": .string(after.outcome.rawValue), "queue": after.queue.map(JSONValue.string) ?? .null,
                                       "reasons": .array(after.reasons.map(JSONValue.string)),
@@ -242,7 +229,7 @@ struct BacktestTally: Sendable {
         }
     }
 
-    private mutating func skip(_ row: ReplayedDecision, sequence: Int, _ why: String) {
+    private mutating func skip(_ row: ReplayChunk.Row, sequence: Int, _ why: String) {
         skipped += 1
         if firstSkip == nil { firstSkip = (sequence, row.eventRow, why) }
     }
@@ -255,44 +242,39 @@ struct BacktestTally: Sendable {
     /// `policies` (canonical JSON: `"actions"` sorts first in a verdict, absent when none) —
     /// the cheap check that spares reading the recorded actions back when nothing changed.
     /// With one verdict, the decision's actions are that verdict's.
-    static func sameActions(_ actions: [ProposedAction], asVerdictIn policies: [UInt8]) -> Bool {
+    static func sameActions(_ actions: [ProposedAction], asVerdictIn bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let prefix: StaticString = "[{\"actions\":"
-        return policies.withUnsafeBufferPointer { bytes -> Bool in
-            guard let base = bytes.baseAddress else { return false }
-            let n = prefix.utf8CodeUnitCount
-            guard bytes.count > n, memcmp(base, prefix.utf8Start, n) == 0 else { return actions.isEmpty }
-            guard !actions.isEmpty else { return false }
-            let encoded = CanonicalJSON.encode(.array(actions.map(\.json)))
-            return bytes.count >= n + encoded.count && memcmp(base + n, encoded, encoded.count) == 0
-                && (n + encoded.count == bytes.count || bytes[n + encoded.count] == UInt8(ascii: ","))
-        }
+        guard let base = bytes.baseAddress else { return false }
+        let n = prefix.utf8CodeUnitCount
+        guard bytes.count > n, memcmp(base, prefix.utf8Start, n) == 0 else { return actions.isEmpty }
+        guard !actions.isEmpty else { return false }
+        let encoded = CanonicalJSON.encode(.array(actions.map(\.json)))
+        return bytes.count >= n + encoded.count && memcmp(base + n, encoded, encoded.count) == 0
+            && (n + encoded.count == bytes.count || bytes[n + encoded.count] == UInt8(ascii: ","))
     }
 
-    static func onlyVerdictOf(_ policy: String, in policies: [UInt8]) -> Bool {
-        return policies.withUnsafeBufferPointer { bytes -> Bool in
-            let needle: StaticString = "\"name\":"
-            let n = needle.utf8CodeUnitCount
-            func matches(_ at: Int, _ word: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-                guard at + count <= bytes.count, let base = bytes.baseAddress else { return false }
-                return memcmp(base + at, word, count) == 0
-            }
-            var found = -1
-            var i = 0
-            while i < bytes.count, let base = bytes.baseAddress,
-                  let quote = memchr(base + i, Int32(UInt8(ascii: "\"")), bytes.count - i) {
-                i = base.distance(to: quote.assumingMemoryBound(to: UInt8.self))
-                if matches(i, needle.utf8Start, n) {
-                    if found >= 0 { return false }
-                    found = i + n
-                    i += n
-                } else {
-                    i += 1
-                }
-            }
-            guard found >= 0 else { return false }
-            let expected = CanonicalJSON.encode(.string(policy))
-            return matches(found, expected, expected.count)
+    static func onlyVerdictOf(_ policy: String, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let needle: StaticString = "\"name\":"
+        let n = needle.utf8CodeUnitCount
+        func matches(_ at: Int, _ word: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+            at + count <= bytes.count && memcmp(base + at, word, count) == 0
         }
+        var found = -1
+        var i = 0
+        while i < bytes.count, let quote = memchr(base + i, Int32(UInt8(ascii: "\"")), bytes.count - i) {
+            i = base.distance(to: quote.assumingMemoryBound(to: UInt8.self))
+            if matches(i, needle.utf8Start, n) {
+                if found >= 0 { return false }
+                found = i + n
+                i += n
+            } else {
+                i += 1
+            }
+        }
+        guard found >= 0 else { return false }
+        let expected = CanonicalJSON.encode(.string(policy))
+        return matches(found, expected, expected.count)
     }
 
     /// Puts in what the sample shows of each decision (ids, time, account, amount, recorded
@@ -324,9 +306,6 @@ struct BacktestTally: Sendable {
         if let theirs = other.firstSkip, theirs.sequence < firstSkip?.sequence ?? Int.max { firstSkip = theirs }
     }
 
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try bytes.withUnsafeBufferPointer { try JSONValue.parse($0) }
-    }
 }
 
 /// The result of a backtest.

@@ -1,24 +1,39 @@
 import ArbiterCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
-/// A stored event with its decision as made: what a backtest replays. Only what every row
-/// needs is read; the ids, times and reasons of the few rows a report shows are read
+/// Stored events with their decisions as made, as a backtest replays them: a few hundred rows
+/// whose stored JSON (event, context, verdicts, actions) sits in one buffer. Only what every
+/// row needs is read; the ids, times and reasons of the few rows a report shows are read
 /// afterwards by row id (``Backtests/details(_:rows:)``).
-public struct ReplayedDecision: Sendable {
-    /// The rowids of the event and of its decision.
-    public let eventRow: Int64
-    public let decisionRow: Int64
-    public let type: EventType?
-    /// The envelope as submitted, the context as evaluated, every policy's verdict and the
-    /// decision's actions: their stored JSON text as bytes (backtests read them without making
-    /// strings of them).
-    public let body: [UInt8]
-    public let context: [UInt8]
-    public let policies: [UInt8]
-    public let actions: [UInt8]
-    public let outcome: String
-    public let queue: String?
+public struct ReplayChunk: Sendable {
+    /// The position of the first row in the replay.
+    public let first: Int
+    public var rows: [Row] = []
+    /// Every row's stored JSON, back to back.
+    public var bytes: [UInt8] = []
+
+    public struct Row: Sendable {
+        /// The rowids of the event and of its decision.
+        public let eventRow: Int64
+        public let decisionRow: Int64
+        public let type: EventType?
+        public let outcome: DecisionOutcome?
+        public let queue: String?
+        /// Where the envelope as submitted, the context as evaluated, every policy's verdict and
+        /// the decision's actions sit in `bytes`.
+        public let body: Range<Int>
+        public let context: Range<Int>
+        public let policies: Range<Int>
+        public let actions: Range<Int>
+    }
+
+    init(first: Int, capacity: Int) {
+        self.first = first
+        rows.reserveCapacity(capacity)
+        bytes.reserveCapacity(capacity * 1_200)
+    }
 }
 
 /// What a report shows of a replayed decision, read by row id once the replay is done.
@@ -45,32 +60,60 @@ public enum Backtests {
     }
 
     /// Walks the decided events of `types` received in [from, to), oldest first (ties in
-    /// insertion order, which the type-and-time index gives without sorting), at most
-    /// `limit`, in one read transaction (one consistent snapshot), without holding more than
-    /// one row in memory.
-    public static func replay(_ db: Database, types: [String], from: Date, to: Date, limit: Int?,
-                              _ body: (ReplayedDecision) throws -> Void) throws {
+    /// insertion order, which the type-and-time index gives without sorting), at most `limit`,
+    /// in one read transaction (one consistent snapshot), `chunkSize` rows at a time.
+    ///
+    /// This loop steps the statement with the SQLite C API and copies each row's text columns
+    /// straight into the chunk's buffer: a backtest reads hundreds of thousands of rows, and
+    /// going through GRDB's row values cost two allocations per column.
+    public static func replay(_ db: Database, types: [String], from: Date, to: Date, limit: Int?, chunkSize: Int,
+                              _ body: (ReplayChunk) throws -> Void) throws {
         guard !types.isEmpty else { return }
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT e.rowid, d.rowid, e.type, e.body, d.context, d.policies, d.actions, d.outcome, d.queue
+        let statement = try db.makeStatement(sql: """
+            SELECT e.rowid, d.rowid, e.type, d.outcome, d.queue, e.body, d.context, d.policies, d.actions
             FROM events e JOIN decisions d ON d.event_id = e.id
             WHERE e.type IN (\(types.map { _ in "?" }.joined(separator: ", "))) AND e.received_at >= ? AND e.received_at < ?
             ORDER BY e.received_at, e.rowid LIMIT ?
-            """, arguments: StatementArguments(types) + [Timestamp.format(from), Timestamp.format(to), limit ?? -1])
-        let types = EventType.allCases.map { (type: $0, bytes: Array($0.rawValue.utf8)) }
-        while let row = try cursor.next() {
-            func bytes(_ index: Int) throws -> [UInt8] {
-                try row.withUnsafeData(atIndex: index) { data in data?.withUnsafeBytes { [UInt8]($0) } ?? [] }
-            }
-            let type = try row.withUnsafeData(atIndex: 2) { data in
-                data?.withUnsafeBytes { raw -> EventType? in
-                    guard let base = raw.baseAddress else { return nil }
-                    return types.first { $0.bytes.count == raw.count && memcmp($0.bytes, base, raw.count) == 0 }?.type
-                }
-            }
-            try body(ReplayedDecision(eventRow: row[0], decisionRow: row[1], type: type, body: try bytes(3), context: try bytes(4),
-                                      policies: try bytes(5), actions: try bytes(6), outcome: row[7], queue: row[8]))
+            """)
+        try statement.setArguments(StatementArguments(types) + [Timestamp.format(from), Timestamp.format(to), limit ?? -1])
+        let raw = statement.sqliteStatement
+        defer { sqlite3_reset(raw) }
+        let eventTypes = EventType.allCases.map { (value: $0, bytes: Array($0.rawValue.utf8)) }
+        let outcomes = [DecisionOutcome.approve, .review, .reject, .recorded].map { (value: $0, bytes: Array($0.rawValue.utf8)) }
+        func text(_ column: Int32) -> UnsafeRawBufferPointer {
+            // sqlite3_column_blob before sqlite3_column_bytes, as SQLite asks.
+            let start = sqlite3_column_blob(raw, column)
+            return UnsafeRawBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(raw, column)))
         }
+        func match<T>(_ column: Int32, _ known: [(value: T, bytes: [UInt8])]) -> T? {
+            let bytes = text(column)
+            return known.first { $0.bytes.elementsEqual(bytes) }?.value
+        }
+        var read = 0
+        var chunk = ReplayChunk(first: 0, capacity: chunkSize)
+        while true {
+            let code = sqlite3_step(raw)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            func append(_ column: Int32) -> Range<Int> {
+                let start = chunk.bytes.count
+                chunk.bytes.append(contentsOf: text(column))
+                return start..<chunk.bytes.count
+            }
+            let queue = sqlite3_column_type(raw, 4) == SQLITE_NULL ? nil : String(decoding: text(4), as: UTF8.self)
+            chunk.rows.append(ReplayChunk.Row(
+                eventRow: sqlite3_column_int64(raw, 0), decisionRow: sqlite3_column_int64(raw, 1),
+                type: match(2, eventTypes), outcome: match(3, outcomes), queue: queue,
+                body: append(5), context: append(6), policies: append(7), actions: append(8)))
+            read += 1
+            if chunk.rows.count == chunkSize {
+                try body(chunk)
+                chunk = ReplayChunk(first: read, capacity: chunkSize)
+            }
+        }
+        if !chunk.rows.isEmpty { try body(chunk) }
     }
 
     /// The details a report shows of some replayed decisions, by their rows.
