@@ -48,6 +48,14 @@ public struct AuditEntry: Sendable, Hashable {
         return entry
     }
 
+    /// The entry as the API and exports show it: the hashed fields with `prev_hash` and `hash`.
+    public var json: JSONValue {
+        guard case .object(var fields) = canonicalObject else { return canonicalObject }
+        fields["prev_hash"] = .string(prevHash)
+        fields["hash"] = .string(hash)
+        return .object(fields)
+    }
+
     /// The object whose canonical JSON is hashed.
     public var canonicalObject: JSONValue {
         .object([

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.7.0
+  version: 0.8.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -23,6 +23,7 @@ tags:
   - name: accounts
   - name: reviews
   - name: policies
+  - name: audit
   - name: delivery
     description: |
       Approved actions go to the ERP through one connector. HTTP: `POST` of the action's JSON
@@ -209,6 +210,72 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/audit:
+    get:
+      tags: [audit]
+      summary: Audit entries, oldest first (auditor) — e.g. the whole story of one correlation id
+      parameters:
+        - { name: after_seq, in: query, schema: { type: integer, minimum: 0 } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 500, default: 100 } }
+        - { name: kind, in: query, schema: { type: string } }
+        - { name: actor, in: query, schema: { type: string } }
+        - { name: subject, in: query, schema: { type: string } }
+        - { name: correlation_id, in: query, schema: { type: string } }
+      responses:
+        "200":
+          description: A page of entries; `next_cursor` is the `after_seq` of the next page (null on the last).
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items, next_cursor]
+                additionalProperties: false
+                properties:
+                  items: { type: array, items: { $ref: "#/components/schemas/AuditEntry" } }
+                  next_cursor: { type: [string, "null"] }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/audit/verify:
+    get:
+      tags: [audit]
+      summary: Recompute the whole hash chain on the server (auditor)
+      responses:
+        "200":
+          description: Intact (entries, last hash) or the first broken entry and why.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [status]
+                additionalProperties: false
+                properties:
+                  status: { type: string, enum: [intact, broken] }
+                  entries: { type: integer }
+                  last_hash: { type: string }
+                  seq: { type: integer }
+                  reason: { type: string }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+  /v1/exports/public-key:
+    get:
+      tags: [audit]
+      summary: The Ed25519 public key export manifests are signed with (auditor)
+      responses:
+        "200":
+          description: '`public_key` is `ed25519:<base64 of the 32 raw bytes>`, as `arbiter audit public-key` prints it.'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [algorithm, public_key, key_id]
+                additionalProperties: false
+                properties:
+                  algorithm: { type: string, enum: [Ed25519] }
+                  public_key: { type: string }
+                  key_id: { type: string, description: first 16 hex characters of SHA-256 of the raw public key }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
   /v1/keys:
     post:
       tags: [keys]
@@ -984,6 +1051,23 @@ components:
         application/problem+json:
           schema: { $ref: "#/components/schemas/Problem" }
   schemas:
+    AuditEntry:
+      type: object
+      description: |
+        hash = SHA-256(prev_hash as 32 raw bytes ‖ canonical JSON of {actor, at, correlation_id, data, kind, seq, subject}),
+        lower-case hex; the first entry's prev_hash is 64 zeros.
+      required: [seq, at, actor, kind, subject, correlation_id, data, prev_hash, hash]
+      additionalProperties: false
+      properties:
+        seq: { type: integer }
+        at: { type: string }
+        actor: { type: string }
+        kind: { type: string }
+        subject: { type: string }
+        correlation_id: { type: [string, "null"] }
+        data: {}
+        prev_hash: { type: string }
+        hash: { type: string }
     ComparedDecision:
       type: object
       description: A decision as made, or as the candidate would have made it, with the policy's own verdict when known.

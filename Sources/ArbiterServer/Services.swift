@@ -29,10 +29,14 @@ public struct Services: Sendable {
     let erp: ERPTarget
     /// The HTTP connector's client, shut down after the dispatcher stops.
     let httpClient: HTTPClient?
+    /// Signs export manifests (Ed25519; the private part in the data directory).
+    let exportKey: ExportSigningKey
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
-                delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000) throws {
+                delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
+                exportKey: ExportSigningKey) throws {
+        self.exportKey = exportKey
         self.database = database
         self.engine = engine
         self.guardrails = guardrails

@@ -66,6 +66,35 @@ public enum AuditLog {
         return verifier.result
     }
 
+    /// Which entries `query` returns: after `afterSeq`, oldest first, at most `limit`, each
+    /// filter exact when given.
+    public struct Filter: Sendable {
+        public var afterSeq: Int64 = 0
+        public var limit = 100
+        public var kind: String?
+        public var actor: String?
+        public var subject: String?
+        public var correlationId: String?
+
+        public init() {}
+    }
+
+    /// A page of entries and the cursor (`after_seq`) of the next page, nil on the last.
+    public static func query(_ db: Database, _ filter: Filter) throws -> (entries: [AuditEntry], next: Int64?) {
+        var conditions = ["seq > ?"]
+        var arguments: StatementArguments = [filter.afterSeq]
+        for (column, value) in [("kind", filter.kind), ("actor", filter.actor), ("subject", filter.subject),
+                                ("correlation_id", filter.correlationId)] {
+            guard let value else { continue }
+            conditions.append("\(column) = ?")
+            arguments += [value]
+        }
+        arguments += [filter.limit]
+        let entries = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
+                                       arguments: arguments).map(entry)
+        return (entries, entries.count == filter.limit ? entries.last?.seq : nil)
+    }
+
     /// Entries after `afterSeq`, oldest first.
     public static func entries(_ db: Database, afterSeq: Int64 = 0, limit: Int = 100) throws -> [AuditEntry] {
         try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [afterSeq, limit]).map(entry)

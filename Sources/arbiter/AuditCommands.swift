@@ -6,8 +6,8 @@ import Foundation
 extension Arbiter {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the audit trail.",
-            subcommands: [Verify.self])
+            abstract: "Check the audit trail; show the key export manifests are signed with.",
+            subcommands: [Verify.self, PublicKey.self])
     }
 }
 
@@ -28,6 +28,27 @@ extension Arbiter.Audit {
             case .broken(let seq, let reason):
                 print("audit chain broken at entry \(seq): \(reason)")
                 throw ExitCode.failure
+            }
+        }
+    }
+}
+
+extension Arbiter.Audit {
+    struct PublicKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "public-key",
+            abstract: "Print the public key export manifests are signed with (ed25519:<base64>), from the data directory of a database.")
+
+        @Option(help: "The database file (e.g. data/arbiter.sqlite); the key is beside it (created there if missing).")
+        var db: String
+
+        func run() throws {
+            guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
+            let directory = URL(fileURLWithPath: db).deletingLastPathComponent().path
+            do {
+                print(try ExportSigningKey.loadOrCreate(in: directory).publicKeyText)
+            } catch {
+                throw CommandFailure("\(error)")
             }
         }
     }

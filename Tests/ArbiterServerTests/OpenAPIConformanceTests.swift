@@ -196,6 +196,17 @@ import Yams
             _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/\(job["id"]?.stringValue ?? "")", key: h.reviewer)
             _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/nope", key: h.reviewer)
 
+            // Audit trail: query with filters and paging, server-side verification, the export signing key.
+            let auditor = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"auditor","role":"auditor"}"#)["secret"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/audit?limit=2", key: auditor)
+            _ = try await call(.get, "/v1/audit?correlation_id=case-42&kind=decision.made", key: auditor)
+            _ = try await call(.get, "/v1/audit?after_seq=-1", key: auditor)
+            _ = try await call(.get, "/v1/audit", key: h.reviewer)
+            _ = try await call(.get, "/v1/audit/verify", key: auditor)
+            _ = try await call(.get, "/v1/audit/verify", key: nil)
+            _ = try await call(.get, "/v1/exports/public-key", key: auditor)
+            _ = try await call(.get, "/v1/exports/public-key", key: h.submitter)
+
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
             #expect(report.unexercised.isEmpty, "documented but never called: \(report.unexercised)")

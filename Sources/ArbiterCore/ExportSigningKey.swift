@@ -1,0 +1,74 @@
+import Crypto
+import Foundation
+
+/// The Ed25519 key that signs export manifests, so auditors can check an export offline
+/// without trusting Arbiter.
+///
+/// The private key lives in the data directory (`export-signing.key`, mode 0600: its 32 raw
+/// bytes as hex on one line), created on first start. The public key is published as one line:
+/// `ed25519:<base64 of the 32 raw bytes>` — what `arbiter audit public-key` prints,
+/// `GET /v1/exports/public-key` returns, and `verify-export --public-key FILE` reads.
+public struct ExportSigningKey: Sendable {
+    public static let fileName = "export-signing.key"
+    let privateKey: Curve25519.Signing.PrivateKey
+
+    public init(privateKey: Curve25519.Signing.PrivateKey) {
+        self.privateKey = privateKey
+    }
+
+    public struct Unreadable: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Reads the key in `directory`, or creates it (mode 0600) when there is none.
+    public static func loadOrCreate(in directory: String) throws -> ExportSigningKey {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(fileName).path
+        if FileManager.default.fileExists(atPath: path) { return try load(path: path) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let key = Curve25519.Signing.PrivateKey()
+        let text = Data((Hex.encode(key.rawRepresentation) + "\n").utf8)
+        // Created with its final mode: the secret is never readable by others, even briefly.
+        guard FileManager.default.createFile(atPath: path, contents: text, attributes: [.posixPermissions: 0o600]) else {
+            throw Unreadable(path: path, reason: "could not create the export signing key")
+        }
+        return ExportSigningKey(privateKey: key)
+    }
+
+    /// Reads an existing key file.
+    public static func load(path: String) throws -> ExportSigningKey {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Unreadable(path: path, reason: "cannot read the export signing key")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = Hex.decode(text), bytes.count == 32,
+              let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+            throw Unreadable(path: path, reason: "not an Ed25519 private key (64 hex characters)")
+        }
+        return ExportSigningKey(privateKey: key)
+    }
+
+    /// `ed25519:<base64>`, the published form of the public key.
+    public var publicKeyText: String { Self.publicKeyText(privateKey.publicKey) }
+
+    static func publicKeyText(_ key: Curve25519.Signing.PublicKey) -> String {
+        "ed25519:" + key.rawRepresentation.base64EncodedString()
+    }
+
+    /// A short name for the key: the first 16 hex characters of SHA-256 of the public key.
+    public var keyId: String { String(sha256Hex(privateKey.publicKey.rawRepresentation).prefix(16)) }
+
+    public func sign(_ message: some DataProtocol) throws -> Data {
+        try privateKey.signature(for: message)
+    }
+
+    /// Reads a published public key (`ed25519:<base64>`, surrounding whitespace ignored).
+    public static func publicKey(from text: String) -> Curve25519.Signing.PublicKey? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.hasPrefix("ed25519:"), let raw = Data(base64Encoded: String(trimmed.dropFirst("ed25519:".count))) else {
+            return nil
+        }
+        return try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+    }
+}
