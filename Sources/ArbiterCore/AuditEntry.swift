@@ -48,6 +48,15 @@ public struct AuditEntry: Sendable, Hashable {
         return entry
     }
 
+    /// Reads an entry as the API and exports show it (``json``); nil when a field is missing.
+    public init?(json: JSONValue) {
+        guard let f = json.objectValue, let seq = f["seq"]?.intValue, let at = f["at"]?.stringValue,
+              let actor = f["actor"]?.stringValue, let kind = f["kind"]?.stringValue, let subject = f["subject"]?.stringValue,
+              let data = f["data"], let prevHash = f["prev_hash"]?.stringValue, let hash = f["hash"]?.stringValue else { return nil }
+        self.init(seq: seq, at: at, actor: actor, kind: kind, subject: subject, correlationId: f["correlation_id"]?.stringValue,
+                  data: data, prevHash: prevHash, hash: hash)
+    }
+
     /// The entry as the API and exports show it: the hashed fields with `prev_hash` and `hash`.
     public var json: JSONValue {
         guard case .object(var fields) = canonicalObject else { return canonicalObject }
@@ -208,4 +217,12 @@ public enum Hex {
 /// SHA-256 of bytes, as hex: policy versions, body digests, key hashes.
 public func sha256Hex(_ bytes: some DataProtocol) -> String {
     Hex.encode(SHA256.hash(data: bytes))
+}
+
+/// SHA-256 over data given in pieces, as hex at the end.
+public struct SHA256Stream {
+    private var hasher = SHA256()
+    public init() {}
+    public mutating func update(_ data: some DataProtocol) { hasher.update(data: data) }
+    public var hex: String { Hex.encode(hasher.finalize()) }
 }

@@ -110,6 +110,15 @@ enum RequestFields {
         }
     }
 
+    /// A required time: an RFC 3339 string.
+    static func time(_ body: [String: JSONValue], _ field: String, _ errors: inout [FieldError]) -> Date? {
+        guard case .string(let text)? = body[field], let date = Timestamp.parse(text) else {
+            errors.append(FieldError(field, "is required: an RFC 3339 timestamp such as 2026-11-01T00:00:00Z"))
+            return nil
+        }
+        return date
+    }
+
     /// An optional comment: a string of at most 2,000 characters; blank reads as none.
     static func comment(_ body: [String: JSONValue], _ errors: inout [FieldError]) -> String? {
         switch body["comment"] {

@@ -257,6 +257,83 @@ paths:
                   reason: { type: string }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
+  /v1/exports:
+    post:
+      tags: [audit]
+      summary: Export audit entries to a file with a signed manifest (auditor)
+      description: |
+        Entries with `at` in [from, to) (and the filters), in seq order, one canonical JSON object per
+        line, streamed from the database to `<data dir>/exports/<id>/audit.jsonl`; the directory
+        appears only once the file and `manifest.json` are written. The manifest is signed with
+        Ed25519 over its canonical JSON without `signature` (see GET /v1/exports/public-key);
+        `arbiter audit verify-export DIR --public-key FILE` checks it offline. Decision exports,
+        CSV and masking are not available yet.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [kind, from, to]
+              additionalProperties: false
+              properties:
+                kind: { type: string, enum: [audit] }
+                from: { type: string }
+                to: { type: string }
+                format: { type: string, enum: [jsonl] }
+                filters:
+                  type: object
+                  additionalProperties: false
+                  properties:
+                    actor: { type: string }
+                    kind: { type: string }
+      responses:
+        "201": { $ref: "#/components/responses/Export" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/exports/{id}:
+    get:
+      tags: [audit]
+      summary: An export's status and manifest (auditor)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200": { $ref: "#/components/responses/Export" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/exports/{id}/manifest:
+    get:
+      tags: [audit]
+      summary: The signed manifest (auditor)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: The manifest.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ExportManifest" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/exports/{id}/file:
+    get:
+      tags: [audit]
+      summary: The export file, streamed (auditor)
+      parameters:
+        - { $ref: "#/components/parameters/Id" }
+      responses:
+        "200":
+          description: One canonical JSON audit entry per line.
+          content:
+            application/x-ndjson:
+              schema: { type: string }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
   /v1/exports/public-key:
     get:
       tags: [audit]
@@ -957,6 +1034,18 @@ components:
               name: { type: string }
               active_version: { type: [string, "null"] }
               previous_version: { type: [string, "null"] }
+    Export:
+      description: The export and its signed manifest.
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [id, status, manifest]
+            additionalProperties: false
+            properties:
+              id: { type: string }
+              status: { type: string, enum: [done] }
+              manifest: { $ref: "#/components/schemas/ExportManifest" }
     Backtest:
       description: A backtest job; `report` once it is done.
       content:
@@ -1051,6 +1140,35 @@ components:
         application/problem+json:
           schema: { $ref: "#/components/schemas/Problem" }
   schemas:
+    ExportManifest:
+      type: object
+      description: |
+        `signature`: Ed25519 (base64) over the canonical JSON of this object without `signature`.
+        `chain`: contiguous (every entry of the range: each row's prev_hash is the previous row's hash)
+        or filtered (each row's hash checks on its own).
+      required: [format_version, id, kind, format, from, to, filters, rows, file, file_sha256, first_seq, first_hash,
+                 last_seq, last_hash, exported_at, exported_by, key_id, chain, signature]
+      additionalProperties: false
+      properties:
+        format_version: { type: integer }
+        id: { type: string }
+        kind: { type: string }
+        format: { type: string }
+        from: { type: string }
+        to: { type: string }
+        filters: { type: object }
+        rows: { type: integer }
+        file: { type: string }
+        file_sha256: { type: string }
+        first_seq: { type: [integer, "null"] }
+        first_hash: { type: [string, "null"] }
+        last_seq: { type: [integer, "null"] }
+        last_hash: { type: [string, "null"] }
+        exported_at: { type: string }
+        exported_by: { type: string }
+        key_id: { type: string }
+        chain: { type: string, enum: [contiguous, filtered] }
+        signature: { type: string }
     AuditEntry:
       type: object
       description: |

@@ -335,14 +335,7 @@ struct PoliciesController {
         let version = try context.parameters.require("version")
         let body = try await JSONBody.object(request, context: context)
         var errors = RequestFields.unknown(body, allowed: ["from", "to", "limit"])
-        func time(_ field: String) -> Date? {
-            guard case .string(let text)? = body[field], let date = Timestamp.parse(text) else {
-                errors.append(FieldError(field, "is required: an RFC 3339 timestamp such as 2026-11-01T00:00:00Z"))
-                return nil
-            }
-            return date
-        }
-        let from = time("from"), to = time("to")
+        let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
         if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
         var limit: Int?
         switch body["limit"] {

@@ -31,12 +31,15 @@ public struct Services: Sendable {
     let httpClient: HTTPClient?
     /// Signs export manifests (Ed25519; the private part in the data directory).
     let exportKey: ExportSigningKey
+    /// Where exports are written: one directory per export (the file and manifest.json).
+    let exportsDirectory: String
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
-                exportKey: ExportSigningKey) throws {
+                exportKey: ExportSigningKey, exportsDirectory: String) throws {
         self.exportKey = exportKey
+        self.exportsDirectory = exportsDirectory
         self.database = database
         self.engine = engine
         self.guardrails = guardrails

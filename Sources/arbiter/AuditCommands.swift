@@ -7,7 +7,7 @@ extension Arbiter {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the audit trail; show the key export manifests are signed with.",
-            subcommands: [Verify.self, PublicKey.self])
+            subcommands: [Verify.self, PublicKey.self, Export.self, VerifyExport.self])
     }
 }
 
@@ -50,6 +50,150 @@ extension Arbiter.Audit {
             } catch {
                 throw CommandFailure("\(error)")
             }
+        }
+    }
+}
+
+extension Arbiter.Audit {
+    /// Checks an export offline: the manifest's signature against the given public key, the
+    /// file's SHA-256 and row count against the manifest, and for an audit export every entry's
+    /// hash, the chain between them and its ends against the manifest. Reads the file once, a
+    /// block at a time.
+    struct VerifyExport: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-export",
+            abstract: "Check an export directory (manifest.json and its file) offline; exit 1 naming the first problem.")
+
+        @Argument(help: "The export's directory (manifest.json and the file it names).")
+        var directory: String
+
+        @Option(name: .customLong("public-key"), help: "File with the public key (ed25519:<base64>), from arbiter audit public-key.")
+        var publicKey: String
+
+        func run() throws {
+            let folder = URL(fileURLWithPath: directory)
+            guard let keyText = try? String(contentsOfFile: publicKey, encoding: .utf8) else { throw CommandFailure("cannot read \(publicKey)") }
+            guard let key = ExportSigningKey.publicKey(from: keyText) else {
+                throw CommandFailure("\(publicKey): not a public key (expected ed25519:<base64 of 32 bytes>)")
+            }
+            guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("manifest.json").path),
+                  let manifest = try? JSONValue.parse(data), manifest.objectValue != nil else {
+                throw CommandFailure("\(directory): no readable manifest.json")
+            }
+            func fail(_ problem: String) throws -> Never {
+                print("export NOT verified: \(problem)")
+                throw ExitCode.failure
+            }
+            if case .invalid(let why) = ExportManifest.verifySignature(manifest, publicKey: key) { try fail(why) }
+            guard let name = manifest["file"]?.stringValue, !name.contains("/"),
+                  let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path) else {
+                try fail("the file the manifest names is missing")
+            }
+            defer { try? handle.close() }
+            let isAudit = manifest["kind"] == "audit"
+            let contiguous = manifest["chain"] == "contiguous"
+            var hasher = SHA256Stream()
+            var rows: Int64 = 0
+            var pending: [UInt8] = []
+            var previous: AuditEntry?
+            var first: AuditEntry?
+            func line(_ bytes: ArraySlice<UInt8>) throws {
+                rows += 1
+                guard isAudit else { return }
+                guard let value = try? JSONValue.parse(Data(bytes)), let entry = AuditEntry(json: value) else {
+                    try fail("row \(rows) is not an audit entry")
+                }
+                guard entry.computedHash() == entry.hash else {
+                    try fail("row \(rows) (seq \(entry.seq)): its hash does not match its contents (altered)")
+                }
+                if contiguous, let previous {
+                    guard entry.seq == previous.seq + 1, entry.prevHash == previous.hash else {
+                        try fail("row \(rows) (seq \(entry.seq)) does not follow seq \(previous.seq): a row is missing or out of order")
+                    }
+                }
+                if first == nil { first = entry }
+                previous = entry
+            }
+            while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
+                hasher.update(block)
+                pending.append(contentsOf: block)
+                var start = pending.startIndex
+                while let newline = pending[start...].firstIndex(of: 0x0A) {
+                    try line(pending[start..<newline])
+                    start = newline + 1
+                }
+                pending.removeSubrange(..<start)
+            }
+            if !pending.isEmpty { try line(pending[...]) }
+            guard hasher.hex == manifest["file_sha256"]?.stringValue else { try fail("the file's SHA-256 does not match the manifest") }
+            guard rows == manifest["rows"]?.intValue else { try fail("the file has \(rows) rows; the manifest says \(cell(manifest["rows"]))") }
+            if isAudit {
+                guard first?.seq == manifest["first_seq"]?.intValue, first?.hash == manifest["first_hash"]?.stringValue,
+                      previous?.seq == manifest["last_seq"]?.intValue, previous?.hash == manifest["last_hash"]?.stringValue else {
+                    try fail("the first or last entry does not match the manifest's first/last seq and hash")
+                }
+            }
+            print("export verified: \(rows) rows, signature by \(cell(manifest["key_id"])), file SHA-256 \(hasher.hex)"
+                  + (isAudit ? ", audit chain \(contiguous ? "linked" : "entries") intact from seq \(cell(manifest["first_seq"])) to \(cell(manifest["last_seq"]))" : ""))
+        }
+    }
+}
+
+extension Arbiter.Audit {
+    /// Exports from a running server (`--server`, key in ARBITER_KEY) or straight from a
+    /// database file (`--db`, signed with the key in its data directory) into `--out DIR`:
+    /// the file and `manifest.json`, ready for `verify-export`.
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export audit entries with a signed manifest into a directory (from a server, or from a database file with --db).")
+
+        @Option(help: "audit (decision exports are not available yet).") var kind = "audit"
+        @Option(help: "Start (RFC 3339).") var from: String
+        @Option(help: "End, excluded (RFC 3339).") var to: String
+        @Option(help: "jsonl.") var format = "jsonl"
+        @Option(help: "Only entries by this actor.") var actor: String?
+        @Option(name: .customLong("entry-kind"), help: "Only entries of this kind (e.g. decision.made).") var entryKind: String?
+        @Option(help: "The directory to create (must not exist).") var out: String
+        @Option(help: "Read this database file directly instead of asking a server.") var db: String?
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            guard kind == "audit" else { throw CommandFailure("--kind \(kind): only audit exports are available yet") }
+            guard format == "jsonl" else { throw CommandFailure("--format \(format): only jsonl is available yet") }
+            guard !FileManager.default.fileExists(atPath: out) else { throw CommandFailure("\(out) already exists") }
+            let manifest: JSONValue
+            if let db {
+                guard let start = Timestamp.parse(from) else { throw CommandFailure("--from: not an RFC 3339 timestamp") }
+                guard let end = Timestamp.parse(to), end > start else { throw CommandFailure("--to: an RFC 3339 timestamp after --from") }
+                guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
+                let database = try AppDatabase.openReadOnly(path: db)
+                let key = try ExportSigningKey.loadOrCreate(in: URL(fileURLWithPath: db).deletingLastPathComponent().path)
+                let filter = AuditExport.Filter(from: start, to: end, actor: actor, kind: entryKind)
+                let user = "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown")
+                let target = URL(fileURLWithPath: out)
+                manifest = try await database.writer.read { db in
+                    try AuditExport.export(db, filter, id: Identifier.make(now: Date()), to: target, by: user, key: key)
+                }
+            } else {
+                var filters: [String: JSONValue] = [:]
+                if let actor { filters["actor"] = .string(actor) }
+                if let entryKind { filters["kind"] = .string(entryKind) }
+                let created = try await server.call(.POST, "/v1/exports", body: [
+                    "kind": .string(kind), "from": .string(from), "to": .string(to), "format": .string(format), "filters": .object(filters),
+                ])
+                guard let id = created["id"]?.stringValue, let fetched = created["manifest"],
+                      let file = fetched["file"]?.stringValue, !file.contains("/") else {
+                    throw CommandFailure("the server's answer has no export id and manifest")
+                }
+                let partial = URL(fileURLWithPath: out + ".partial")
+                try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try await server.download("/v1/exports/\(id)/file", to: partial.appendingPathComponent(file))
+                try Data(CanonicalJSON.encode(fetched) + [0x0A]).write(to: partial.appendingPathComponent("manifest.json"))
+                try FileManager.default.moveItem(at: partial, to: URL(fileURLWithPath: out))
+                manifest = fetched
+            }
+            print("exported \(cell(manifest["rows"])) audit entries (seq \(cell(manifest["first_seq"])) to \(cell(manifest["last_seq"]))) into \(out)")
+            print("check it with: arbiter audit verify-export \(out) --public-key <file with the output of arbiter audit public-key>")
         }
     }
 }

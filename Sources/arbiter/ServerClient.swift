@@ -51,6 +51,28 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
+extension ServerOptions {
+    /// Streams a GET's body into a new file (0600), never holding it all in memory.
+    func download(_ path: String, to file: URL) async throws {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.headers.add(name: "Authorization", value: "Bearer \(try key())")
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(3600))
+        } catch {
+            throw CommandFailure("cannot reach Arbiter at \(baseURL): \(error)")
+        }
+        guard response.status == .ok else { throw CommandFailure("\(response.status.code) fetching \(path)") }
+        guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = try? FileHandle(forWritingTo: file) else { throw CommandFailure("cannot write \(file.path)") }
+        defer { try? handle.close() }
+        for try await buffer in response.body {
+            try handle.write(contentsOf: buffer.readableBytesView)
+        }
+        try handle.synchronize()
+    }
+}
+
 /// Left-aligned columns for terminal tables.
 func table(_ header: [String], _ rows: [[String]]) -> String {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

@@ -35,6 +35,23 @@ import Testing
         }
     }
 
+    /// Runs `body` against a real `arbiter serve` on a fresh data directory (shipped policies),
+    /// killed afterwards. `body` gets the client, the base URL and the data directory.
+    static func withServer(_ body: (Client, String, String) async throws -> Void) async throws {
+        let data = scratchDirectory()
+        let port = Int.random(in: 20_000..<40_000)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let server = try Server(dataDirectory: data, port: port)
+        defer {
+            server.kill()
+            Task { try? await http.shutdown() }
+        }
+        let base = "http://127.0.0.1:\(port)"
+        let client = Client(http: http, base: base)
+        try await client.waitUntilReady()
+        try await body(client, base, data)
+    }
+
     struct Client {
         let http: HTTPClient
         let base: String

@@ -206,6 +206,15 @@ import Yams
             _ = try await call(.get, "/v1/audit/verify", key: nil)
             _ = try await call(.get, "/v1/exports/public-key", key: auditor)
             _ = try await call(.get, "/v1/exports/public-key", key: h.submitter)
+            let window = #""from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z""#
+            let export = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "audit", \#(window), "format": "jsonl"}"#)
+            _ = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "decisions", \#(window)}"#)
+            _ = try await call(.post, "/v1/exports", key: h.reviewer, body: #"{"kind": "audit", \#(window)}"#)
+            let exportId = export["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/exports/\(exportId)", key: auditor)
+            _ = try await call(.get, "/v1/exports/\(exportId)/manifest", key: auditor)
+            _ = try await call(.get, "/v1/exports/\(exportId)/file", key: auditor)
+            _ = try await call(.get, "/v1/exports/missing/file", key: auditor)
 
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")
@@ -266,7 +275,7 @@ final class Conformance: @unchecked Sendable {
         }
         guard let schema = media["schema"] else { return }
         let value: JSONValue
-        if contentType.contains("json") {
+        if contentType.hasPrefix("application/json") || contentType.hasPrefix("application/problem+json") {
             guard let parsed = try? JSONValue.parse(Data(body.utf8)) else {
                 problems.append("\(method) \(template) \(status): body is not JSON")
                 return
@@ -294,14 +303,18 @@ final class Conformance: @unchecked Sendable {
 
     private func match(_ path: String) -> (String, JSONValue)? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        var found: (template: String, item: JSONValue, parameters: Int)?
         for (template, item) in document["paths"]?.objectValue ?? [:] {
             let pattern = template.split(separator: "/", omittingEmptySubsequences: false)
             guard pattern.count == parts.count else { continue }
-            if zip(pattern, parts).allSatisfy({ p, s in (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s }) {
-                return (template, item)
+            func isParameter(_ p: Substring) -> Bool { p.hasPrefix("{") && p.hasSuffix("}") }
+            if zip(pattern, parts).allSatisfy({ p, s in (isParameter(p) && !s.isEmpty) || p == s }) {
+                // As the router does: a literal segment wins over a parameter.
+                let parameters = pattern.filter(isParameter).count
+                if parameters < found?.parameters ?? Int.max { found = (template, item, parameters) }
             }
         }
-        return nil
+        return found.map { ($0.template, $0.item) }
     }
 
     private func resolve(_ value: JSONValue) -> JSONValue {

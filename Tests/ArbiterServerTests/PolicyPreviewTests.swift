@@ -244,62 +244,53 @@ import Testing
     /// Finance's CLI against a real server: publish, shadow, shadow-report, backtest, activate,
     /// roll back — versions given by prefix, readable output, refusals named.
     @Test func theCLIPublishesShadowsBacktestsActivatesAndRollsBack() async throws {
-        let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let server = try CrashSafetyTests.Server(dataDirectory: data, port: port)
-        defer {
-            server.kill()
-            Task { try? await http.shutdown() }
+        try await CrashSafetyTests.withServer { client, base, data in
+            let submitter = try await client.key("submitter")
+            let finance = try await client.key("policy_admin")
+            let from = Timestamp.format(Date().addingTimeInterval(-60))
+            for (account, amount) in [("acct_a", 500), ("acct_b", 2500)] {
+                _ = try await client.send(.PUT, "/v1/accounts/\(account)", key: submitter, body: #"{"status":"active","tier":"standard","currency":"USD"}"#)
+                let body = CanonicalJSON.string(.object(validEnvelope("credit.requested", account: account, payload: ["amount_minor": .int(Int64(amount))])))
+                let (status, _, _) = try await client.send(.POST, "/v1/events", key: submitter, body: body)
+                #expect(status == 201)
+            }
+            let to = Timestamp.format(Date().addingTimeInterval(60))
+            let directory = URL(fileURLWithPath: scratchDirectory())
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("tests"), withIntermediateDirectories: true)
+            let file = directory.appendingPathComponent("credit_thresholds.lua")
+            try P.stricterCreditPolicy().write(to: file, atomically: true, encoding: .utf8)
+            let version = sha256Hex(Array(try P.stricterCreditPolicy().utf8))
+            let prefix = String(version.prefix(10))
+            let env = ["ARBITER_KEY": finance, "ARBITER_SERVER": base]
+
+            let publish = try runArbiter(["policy", "publish", file.path], environment: env)
+            #expect(publish.status == 0 && publish.output.contains("published credit_thresholds version \(version) (draft)"), "\(publish.output)")
+            let shadow = try runArbiter(["policy", "shadow", "credit_thresholds", prefix], environment: env)
+            #expect(shadow.status == 0 && shadow.output.contains("runs in shadow on credit.requested"), "\(shadow.output)")
+            let credit = CanonicalJSON.string(.object(validEnvelope("credit.requested", account: "acct_a", payload: ["amount_minor": 3000])))
+            _ = try await client.send(.POST, "/v1/events", key: submitter, body: credit)
+            var report = (status: Int32(0), output: "")
+            #expect(try await eventually {
+                report = try runArbiter(["policy", "shadow-report", "credit_thresholds"], environment: env)
+                return report.output.contains("approve→review")
+            }, "\(report.output)")
+            #expect(report.output.contains("30.00 USD") && report.output.contains("over the standard auto-approval limit"), "\(report.output)")
+
+            let backtest = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", from, "--to", to], environment: env)
+            #expect(backtest.status == 0, "\(backtest.output)")
+            // The two credits over 10.00 (25.00 and the 30.00 sent since) would have gone to review.
+            #expect(backtest.output.contains("events evaluated: 3") && backtest.output.contains("outcome would change: 2"), "\(backtest.output)")
+            #expect(backtest.output.contains("approve→review") && backtest.output.contains("55.00 USD"), "\(backtest.output)")
+            let badRange = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", to, "--to", from], environment: env)
+            #expect(badRange.status != 0 && badRange.output.contains("to: must be after from"), "\(badRange.output)")
+
+            let activate = try runArbiter(["policy", "activate", "credit_thresholds", prefix], environment: env)
+            #expect(activate.status == 0 && activate.output.contains("active \(version.prefix(12))"), "\(activate.output)")
+            let rollback = try runArbiter(["policy", "rollback", "credit_thresholds"], environment: env)
+            #expect(rollback.status == 0 && rollback.output.contains("was \(version.prefix(12))"), "\(rollback.output)")
+            let unknown = try runArbiter(["policy", "activate", "credit_thresholds", "deadbeefdead"], environment: env)
+            #expect(unknown.status != 0 && unknown.output.contains("no version starting with deadbeefdead"), "\(unknown.output)")
         }
-        let base = "http://127.0.0.1:\(port)"
-        let client = CrashSafetyTests.Client(http: http, base: base)
-        try await client.waitUntilReady()
-        let submitter = try await client.key("submitter")
-        let finance = try await client.key("policy_admin")
-        let from = Timestamp.format(Date().addingTimeInterval(-60))
-        for (account, amount) in [("acct_a", 500), ("acct_b", 2500)] {
-            _ = try await client.send(.PUT, "/v1/accounts/\(account)", key: submitter, body: #"{"status":"active","tier":"standard","currency":"USD"}"#)
-            let body = CanonicalJSON.string(.object(validEnvelope("credit.requested", account: account, payload: ["amount_minor": .int(Int64(amount))])))
-            let (status, _, _) = try await client.send(.POST, "/v1/events", key: submitter, body: body)
-            #expect(status == 201)
-        }
-        let to = Timestamp.format(Date().addingTimeInterval(60))
-        let directory = URL(fileURLWithPath: scratchDirectory())
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tests"), withIntermediateDirectories: true)
-        let file = directory.appendingPathComponent("credit_thresholds.lua")
-        try P.stricterCreditPolicy().write(to: file, atomically: true, encoding: .utf8)
-        let version = sha256Hex(Array(try P.stricterCreditPolicy().utf8))
-        let prefix = String(version.prefix(10))
-        let env = ["ARBITER_KEY": finance, "ARBITER_SERVER": base]
-
-        let publish = try runArbiter(["policy", "publish", file.path], environment: env)
-        #expect(publish.status == 0 && publish.output.contains("published credit_thresholds version \(version) (draft)"), "\(publish.output)")
-        let shadow = try runArbiter(["policy", "shadow", "credit_thresholds", prefix], environment: env)
-        #expect(shadow.status == 0 && shadow.output.contains("runs in shadow on credit.requested"), "\(shadow.output)")
-        let credit = CanonicalJSON.string(.object(validEnvelope("credit.requested", account: "acct_a", payload: ["amount_minor": 3000])))
-        _ = try await client.send(.POST, "/v1/events", key: submitter, body: credit)
-        var report = (status: Int32(0), output: "")
-        #expect(try await eventually {
-            report = try runArbiter(["policy", "shadow-report", "credit_thresholds"], environment: env)
-            return report.output.contains("approve→review")
-        }, "\(report.output)")
-        #expect(report.output.contains("30.00 USD") && report.output.contains("over the standard auto-approval limit"), "\(report.output)")
-
-        let backtest = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", from, "--to", to], environment: env)
-        #expect(backtest.status == 0, "\(backtest.output)")
-        // The two credits over 10.00 (25.00 and the 30.00 sent since) would have gone to review.
-        #expect(backtest.output.contains("events evaluated: 3") && backtest.output.contains("outcome would change: 2"), "\(backtest.output)")
-        #expect(backtest.output.contains("approve→review") && backtest.output.contains("55.00 USD"), "\(backtest.output)")
-        let badRange = try runArbiter(["policy", "backtest", "credit_thresholds", prefix, "--from", to, "--to", from], environment: env)
-        #expect(badRange.status != 0 && badRange.output.contains("to: must be after from"), "\(badRange.output)")
-
-        let activate = try runArbiter(["policy", "activate", "credit_thresholds", prefix], environment: env)
-        #expect(activate.status == 0 && activate.output.contains("active \(version.prefix(12))"), "\(activate.output)")
-        let rollback = try runArbiter(["policy", "rollback", "credit_thresholds"], environment: env)
-        #expect(rollback.status == 0 && rollback.output.contains("was \(version.prefix(12))"), "\(rollback.output)")
-        let unknown = try runArbiter(["policy", "activate", "credit_thresholds", "deadbeefdead"], environment: env)
-        #expect(unknown.status != 0 && unknown.output.contains("no version starting with deadbeefdead"), "\(unknown.output)")
     }
 
     /// A backtest job that a crash or restart cut short is reported as interrupted, never as
