@@ -13,6 +13,8 @@
 #                                           --mode live they are committed while it delivers
 #   Scripts/bench.sh backtest [--events N]  200,000 stored credit requests (by default) replayed
 #                                           through a candidate credit_thresholds on every core
+#   Scripts/bench.sh export [--rows N]      1,000,000 audit entries (by default) exported with a
+#                                           signed manifest, then verified as verify-export does
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh
@@ -41,12 +43,16 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench erp --mode backlog "${@:2}"
         ;;
+    export)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench export "${@:2}"
+        ;;
     backtest)
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench backtest "${@:2}"
         ;;
     *)
-        echo "usage: Scripts/bench.sh engine|http|erp|backtest [options]" >&2
+        echo "usage: Scripts/bench.sh engine|http|erp|backtest|export [options]" >&2
         exit 2
         ;;
 esac

@@ -31,6 +31,8 @@ struct Bench {
         case "erp":
             try await ERPBench(actions: Int(options["actions"] ?? "") ?? 20_000, accounts: Int(options["accounts"] ?? "") ?? 1_000,
                                concurrency: Int(options["concurrency"] ?? "") ?? 64, backlog: options["mode"] == "backlog").run()
+        case "export":
+            try await ExportBench(rows: Int(options["rows"] ?? "") ?? 1_000_000).run()
         case "backtest":
             try await BacktestBench(events: Int(options["events"] ?? "") ?? 200_000, keep: options["keep"]).run()
         default:
@@ -44,6 +46,7 @@ struct Bench {
                    arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]
                    arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
                    arbiter-bench backtest [--events N]
+                   arbiter-bench export [--rows N]
 
             """.utf8))
         exit(2)

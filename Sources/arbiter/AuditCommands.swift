@@ -76,65 +76,13 @@ extension Arbiter.Audit {
             guard let key = ExportSigningKey.publicKey(from: keyText) else {
                 throw CommandFailure("\(publicKey): not a public key (expected ed25519:<base64 of 32 bytes>)")
             }
-            guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("manifest.json").path),
-                  let manifest = try? JSONValue.parse(data), manifest.objectValue != nil else {
-                throw CommandFailure("\(directory): no readable manifest.json")
-            }
-            func fail(_ problem: String) throws -> Never {
+            switch ExportVerifier.verify(directory: folder, publicKey: key) {
+            case .verified(let summary):
+                print("export verified: \(summary)")
+            case .failed(let problem):
                 print("export NOT verified: \(problem)")
                 throw ExitCode.failure
             }
-            if case .invalid(let why) = ExportManifest.verifySignature(manifest, publicKey: key) { try fail(why) }
-            guard let name = manifest["file"]?.stringValue, !name.contains("/"),
-                  let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path) else {
-                try fail("the file the manifest names is missing")
-            }
-            defer { try? handle.close() }
-            let isAudit = manifest["kind"] == "audit"
-            let contiguous = manifest["chain"] == "contiguous"
-            var hasher = SHA256Stream()
-            var rows: Int64 = 0
-            var pending: [UInt8] = []
-            var previous: AuditEntry?
-            var first: AuditEntry?
-            func line(_ bytes: ArraySlice<UInt8>) throws {
-                rows += 1
-                guard isAudit else { return }
-                guard let value = try? JSONValue.parse(Data(bytes)), let entry = AuditEntry(json: value) else {
-                    try fail("row \(rows) is not an audit entry")
-                }
-                guard entry.computedHash() == entry.hash else {
-                    try fail("row \(rows) (seq \(entry.seq)): its hash does not match its contents (altered)")
-                }
-                if contiguous, let previous {
-                    guard entry.seq == previous.seq + 1, entry.prevHash == previous.hash else {
-                        try fail("row \(rows) (seq \(entry.seq)) does not follow seq \(previous.seq): a row is missing or out of order")
-                    }
-                }
-                if first == nil { first = entry }
-                previous = entry
-            }
-            while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
-                hasher.update(block)
-                pending.append(contentsOf: block)
-                var start = pending.startIndex
-                while let newline = pending[start...].firstIndex(of: 0x0A) {
-                    try line(pending[start..<newline])
-                    start = newline + 1
-                }
-                pending.removeSubrange(..<start)
-            }
-            if !pending.isEmpty { try line(pending[...]) }
-            guard hasher.hex == manifest["file_sha256"]?.stringValue else { try fail("the file's SHA-256 does not match the manifest") }
-            guard rows == manifest["rows"]?.intValue else { try fail("the file has \(rows) rows; the manifest says \(cell(manifest["rows"]))") }
-            if isAudit {
-                guard first?.seq == manifest["first_seq"]?.intValue, first?.hash == manifest["first_hash"]?.stringValue,
-                      previous?.seq == manifest["last_seq"]?.intValue, previous?.hash == manifest["last_hash"]?.stringValue else {
-                    try fail("the first or last entry does not match the manifest's first/last seq and hash")
-                }
-            }
-            print("export verified: \(rows) rows, signature by \(cell(manifest["key_id"])), file SHA-256 \(hasher.hex)"
-                  + (isAudit ? ", audit chain \(contiguous ? "linked" : "entries") intact from seq \(cell(manifest["first_seq"])) to \(cell(manifest["last_seq"]))" : ""))
         }
     }
 }
