@@ -273,14 +273,9 @@ extension PolicyEvaluator {
     /// input the live evaluation had (see ``JSONTranscoder``). Also returns the account's
     /// currency from the context. Throws when the stored text is malformed.
     public func evaluate(storedEvent: String, type: String, recordedContext: String) throws -> (results: [PolicyResult], accountCurrency: String?) {
-        try evaluate(storedEvent: Array(storedEvent.utf8), type: type, recordedContext: Array(recordedContext.utf8))
-    }
-
-    public func evaluate(storedEvent: [UInt8], type: String, recordedContext: [UInt8]) throws -> (results: [PolicyResult], accountCurrency: String?) {
-        try storedEvent.withUnsafeBufferPointer { event in
-            try recordedContext.withUnsafeBufferPointer { context in
-                try evaluate(storedEvent: event, type: type, recordedContext: context)
-            }
+        var event = storedEvent, context = recordedContext
+        return try event.withUTF8 { event in
+            try context.withUTF8 { context in try evaluate(storedEvent: event, type: type, recordedContext: context) }
         }
     }
 

@@ -221,10 +221,7 @@ struct BacktestTally: Sendable {
                 "transition": .string(difference.transition), "outcome_changed": .bool(difference.outcomeChanged),
                 "actual": .object(["outcome": .string(outcome.rawValue), "queue": row.queue.map(JSONValue.string) ?? .null,
                                    "actions": .array(recordedActions().map(\.json))]),
-                "candidate": .object(["outcome": .string(after.outcome.rawValue), "queue": after.queue.map(JSONValue.string) ?? .null,
-                                      "reasons": .array(after.reasons.map(JSONValue.string)),
-                                      "actions": .array(after.actions.map(\.json)),
-                                      "verdict": verdicts.first?.json ?? .null]),
+                "candidate": after.compared(verdicts: verdicts),
             ])))
         }
     }

@@ -64,20 +64,23 @@ final class ShadowMode: Sendable {
         guard difference.changed else { return }
         let record = ShadowDifference(
             run: candidate.run, eventId: eventId, decisionId: decisionId, transition: difference.transition,
-            outcomeChanged: difference.outcomeChanged, actual: Self.summary(decision, verdicts: decision.policies.filter { $0.name == name }),
-            shadow: Self.summary(shadow, verdicts: verdicts), at: Date())
+            outcomeChanged: difference.outcomeChanged, actual: decision.compared(verdicts: decision.policies.filter { $0.name == name }),
+            shadow: shadow.compared(verdicts: verdicts), at: Date())
         do {
             try await committer.submit { db, _ in try ShadowRuns.record(db, record) }
         } catch {
             logger.error("could not record a shadow difference", metadata: ["policy": "\(name)", "event_id": "\(eventId)", "error": "\(error)"])
         }
     }
+}
 
-    /// A decision as the shadow report shows it, with the policy's own verdict.
-    static func summary(_ decision: Decision, verdicts: [PolicyResult]) -> JSONValue {
+extension Decision {
+    /// The decision as shadow reports and backtest samples show it, with the policy's own
+    /// verdict: `{"outcome", "queue", "reasons", "actions", "verdict"}`.
+    func compared(verdicts: [PolicyResult]) -> JSONValue {
         .object([
-            "outcome": .string(decision.outcome.rawValue), "queue": decision.queue.map(JSONValue.string) ?? .null,
-            "reasons": .array(decision.reasons.map(JSONValue.string)), "actions": .array(decision.actions.map(\.json)),
+            "outcome": .string(outcome.rawValue), "queue": queue.map(JSONValue.string) ?? .null,
+            "reasons": .array(reasons.map(JSONValue.string)), "actions": .array(actions.map(\.json)),
             "verdict": verdicts.first?.json ?? .null,
         ])
     }

@@ -8,6 +8,18 @@ public struct StoredPolicySource: Sendable, Hashable {
     public let version: String
     public let file: String
     public let source: String
+
+    /// From a row with `name`, `version`, `file` and `source` columns.
+    init(row: Row) {
+        self.init(name: row["name"], version: row["version"], file: row["file"], source: row["source"])
+    }
+
+    init(name: String, version: String, file: String, source: String) {
+        self.name = name
+        self.version = version
+        self.file = file
+        self.source = source
+    }
 }
 
 /// Policy versions: immutable, identified by the SHA-256 of their source, with a status
@@ -190,14 +202,14 @@ public enum PolicyVersions {
             SELECT s.id, v.name, v.version, v.file, v.source FROM policy_shadows s
             JOIN policy_versions v ON v.name = s.name AND v.version = s.version
             WHERE s.stopped_at IS NULL ORDER BY v.name
-            """).map { (run: $0["id"], source: StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"])) }
+            """).map { (run: $0["id"], source: StoredPolicySource(row: $0)) }
     }
 
     /// A stored version's source (nil when unknown).
     public static func source(_ db: Database, name: String, version: String) throws -> StoredPolicySource? {
         try Row.fetchOne(db, sql: "SELECT name, version, file, source FROM policy_versions WHERE name = ? AND version = ?",
                          arguments: [name, version])
-            .map { StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"]) }
+            .map { StoredPolicySource(row: $0) }
     }
 
     static func record(_ db: Database, name: String, version: String, change: String, actor: String, at now: Date,
@@ -217,7 +229,7 @@ public enum PolicyVersions {
     /// The sources of every active version: what the engine runs.
     public static func activeSources(_ db: Database) throws -> [StoredPolicySource] {
         try Row.fetchAll(db, sql: "SELECT name, version, file, source FROM policy_versions WHERE status = 'active' ORDER BY name")
-            .map { StoredPolicySource(name: $0["name"], version: $0["version"], file: $0["file"], source: $0["source"]) }
+            .map { StoredPolicySource(row: $0) }
     }
 
     // MARK: Reading
