@@ -126,14 +126,19 @@ public struct AuditDraft: Sendable {
 
     /// `SHA-256(prev_hash as 32 bytes ‖ canonical JSON of the entry)` in hex.
     public func hash(seq: Int64, prevHash: String) -> String {
-        var seqText: [UInt8] = []
-        CanonicalJSON.writeInteger(seq, into: &seqText)
         var hasher = SHA256()
         hasher.update(data: Hex.decode(prevHash) ?? [UInt8](repeating: 0, count: 32))
+        feed(seq: seq, into: &hasher)
+        return Hex.encode(hasher.finalize())
+    }
+
+    /// Feeds the entry's canonical JSON with `seq` to `hasher`.
+    func feed(seq: Int64, into hasher: inout SHA256) {
+        var seqText: [UInt8] = []
+        CanonicalJSON.writeInteger(seq, into: &seqText)
         hasher.update(data: head)
         hasher.update(data: seqText)
         hasher.update(data: tail)
-        return Hex.encode(hasher.finalize())
     }
 }
 
@@ -181,8 +186,9 @@ public struct AuditChainVerifier: Sendable {
 
 /// Lower-case hex encoding.
 public enum Hex {
+    static let digits = Array("0123456789abcdef".utf8)
+
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in bytes {
             out.append(digits[Int(b >> 4)])
@@ -191,17 +197,19 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The value of one hex digit (either case).
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        case 65...70: c - 55
+        default: nil
+        }
+    }
+
     public static func decode(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: c - 48
-            case 97...102: c - 87
-            case 65...70: c - 55
-            default: nil
-            }
-        }
         var out: [UInt8] = []
         out.reserveCapacity(chars.count / 2)
         var i = 0

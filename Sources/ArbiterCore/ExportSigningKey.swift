@@ -16,37 +16,12 @@ public struct ExportSigningKey: Sendable {
         self.privateKey = privateKey
     }
 
-    public struct Unreadable: Error, CustomStringConvertible {
-        public let path: String
-        public let reason: String
-        public var description: String { "\(path): \(reason)" }
-    }
-
     /// Reads the key in `directory`, or creates it (mode 0600) when there is none.
     public static func loadOrCreate(in directory: String) throws -> ExportSigningKey {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(fileName).path
-        if FileManager.default.fileExists(atPath: path) { return try load(path: path) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let key = Curve25519.Signing.PrivateKey()
-        let text = Data((Hex.encode(key.rawRepresentation) + "\n").utf8)
-        // Created with its final mode: the secret is never readable by others, even briefly.
-        guard FileManager.default.createFile(atPath: path, contents: text, attributes: [.posixPermissions: 0o600]) else {
-            throw Unreadable(path: path, reason: "could not create the export signing key")
+        let bytes = try SecretFile.loadOrCreate(in: directory, name: fileName, what: "Ed25519 private key") {
+            Array(Curve25519.Signing.PrivateKey().rawRepresentation)
         }
-        return ExportSigningKey(privateKey: key)
-    }
-
-    /// Reads an existing key file.
-    public static func load(path: String) throws -> ExportSigningKey {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Unreadable(path: path, reason: "cannot read the export signing key")
-        }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let bytes = Hex.decode(text), bytes.count == 32,
-              let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
-            throw Unreadable(path: path, reason: "not an Ed25519 private key (64 hex characters)")
-        }
-        return ExportSigningKey(privateKey: key)
+        return ExportSigningKey(privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: bytes))
     }
 
     /// `ed25519:<base64>`, the published form of the public key.

@@ -27,8 +27,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
-                            exportKey: try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory),
-                            exportsDirectory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("exports").path)
+                            exports: try ExportSettings(configuration))
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
         router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval),
@@ -87,8 +86,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(ActionsController(database: services.database, dispatcher: services.dispatcher).endpoints, atPath: "actions")
     v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
     v1.addRoutes(AuditController(database: services.database).endpoints, atPath: "audit")
-    v1.addRoutes(ExportsController(database: services.database, signingKey: services.exportKey,
-                                   directory: services.exportsDirectory).endpoints, atPath: "exports")
+    v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
     let simulate = SimulateController(database: services.database, lifecycle: services.lifecycle)
     v1.post("simulate", use: simulate.simulate)
     try Console(desk: services.desk, keys: services.keys).addRoutes(to: router)

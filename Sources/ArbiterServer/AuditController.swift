@@ -50,14 +50,11 @@ struct AuditController {
     }
 }
 
-/// `/v1/exports`: auditors export the audit trail to a file in the data directory with a
-/// signed manifest, and fetch both (see ``ExportManifest`` for the check an auditor runs).
-/// Built so far: `kind` audit in JSON lines; decision exports, CSV and masking come next.
+/// `/v1/exports`: auditors export decisions or the audit trail to a file in the data directory
+/// with a signed manifest, and fetch both (see ``Exports`` for the manifest and
+/// ``ExportManifest`` for the check an auditor runs offline).
 struct ExportsController {
-    let database: AppDatabase
-    let signingKey: ExportSigningKey
-    /// One directory per export: `<id>/audit.jsonl` and `<id>/manifest.json`.
-    let directory: String
+    let jobs: ExportJobs
 
     var endpoints: RouteCollection<AppRequestContext> {
         RouteCollection(context: AppRequestContext.self)
@@ -70,83 +67,80 @@ struct ExportsController {
 
     func publicKey(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        return JSONResponse(.object(["algorithm": "Ed25519", "public_key": .string(signingKey.publicKeyText),
-                                     "key_id": .string(signingKey.keyId)]))
+        return JSONResponse(.object(["algorithm": "Ed25519", "public_key": .string(jobs.signingKey.publicKeyText),
+                                     "key_id": .string(jobs.signingKey.keyId)]))
     }
 
-    /// `{"kind": "audit", "from", "to", "format": "jsonl", "filters": {"actor"?, "kind"?}}` →
-    /// 201 with the id and the signed manifest, once the file is written and synced.
+    /// `{"kind": "decisions"|"audit", "from", "to", "format": "jsonl"|"csv", "filters": {…}}` →
+    /// 201 with the id and the signed manifest once the file is written and synced, or 202 with
+    /// the id to poll when the export takes longer than the request waits.
     func create(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.auditor)
-        let body = try await JSONBody.object(request, context: context)
-        var errors = RequestFields.unknown(body, allowed: ["kind", "from", "to", "format", "filters"])
-        switch body["kind"]?.stringValue {
-        case "audit"?: break
-        case "decisions"?: errors.append(FieldError("kind", "decision exports are not available yet; export kind audit"))
-        default: errors.append(FieldError("kind", "is required: audit"))
+        let export: ExportRequest
+        do {
+            export = try ExportRequest.parse(try await JSONBody.object(request, context: context))
+        } catch let invalid as InvalidInput {
+            throw Problem.invalid(invalid)
         }
-        switch body["format"] {
-        case nil, .string("jsonl")?: break
-        default: errors.append(FieldError("format", "must be jsonl (CSV is not available yet)"))
+        let started: (id: String, status: ExportJobs.Status)
+        do {
+            started = try await jobs.start(export, by: caller.id)
+        } catch let busy as ExportJobs.Busy {
+            throw Problem(status: .conflict, title: "Exports busy",
+                          detail: "\(busy.running.count) exports are running (\(busy.running.joined(separator: ", "))); try again when one is done")
         }
-        let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
-        if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
-        var filters: [String: JSONValue] = [:]
-        switch body["filters"] {
-        case nil, .null?: break
-        case .object(let given)?:
-            errors += RequestFields.unknown(given, allowed: ["actor", "kind"]).map { FieldError("filters.\($0.field)", $0.message) }
-            for (name, value) in given where ["actor", "kind"].contains(name) {
-                if case .string = value { filters[name] = value } else { errors.append(FieldError("filters.\(name)", "must be a string")) }
-            }
-        default: errors.append(FieldError("filters", "must be an object"))
+        if case .failed(let error) = started.status {
+            throw Problem(status: .internalServerError, title: "Export failed", detail: "export \(started.id) failed: \(error)")
         }
-        guard errors.isEmpty, let from, let to else { throw Problem.invalid(InvalidInput(errors)) }
-
-        let filter = AuditExport.Filter(from: from, to: to, actor: filters["actor"]?.stringValue, kind: filters["kind"]?.stringValue)
-        let (directory, signingKey, database) = (directory, signingKey, database)
-        let id = Identifier.make(now: Date())
-        let manifest = try await database.writer.read { db in
-            try AuditExport.export(db, filter, id: id, to: URL(fileURLWithPath: directory).appendingPathComponent(id), by: caller.id,
-                                   key: signingKey)
-        }
-        return JSONResponse(.object(["id": manifest["id"] ?? .null, "status": "done", "manifest": manifest]), status: .created)
+        let body = Self.json(started.id, started.status)
+        if case .done = started.status { return JSONResponse(body, status: .created) }
+        return JSONResponse(body, status: .accepted)
     }
 
-    private func exportDirectory(_ context: AppRequestContext) throws -> URL {
-        let id = try context.parameters.require("id")
-        // Ids are ours (UUIDv7): anything else, path tricks included, is simply not found.
-        guard id.allSatisfy({ $0.isHexDigit || $0 == "-" }),
-              FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent(id).appendingPathComponent("manifest.json").path) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no export with id '\(id)'")
+    /// `{"id", "status": "done", "manifest"}`, `{"id", "status": "running", "rows_written"}` or
+    /// `{"id", "status": "failed", "error"}`.
+    static func json(_ id: String, _ status: ExportJobs.Status) -> JSONValue {
+        switch status {
+        case .done(let manifest): .object(["id": .string(id), "status": "done", "manifest": manifest])
+        case .running(let rows): .object(["id": .string(id), "status": "running", "rows_written": .int(Int64(rows))])
+        case .failed(let error): .object(["id": .string(id), "status": "failed", "error": .string(error)])
         }
-        return URL(fileURLWithPath: directory).appendingPathComponent(id)
     }
 
-    private func readManifest(_ directory: URL) throws -> JSONValue {
-        try JSONValue.parse(Data(contentsOf: directory.appendingPathComponent("manifest.json")))
+    private func notFound(_ id: String) -> Problem {
+        Problem(status: .notFound, title: "Not found", detail: "no finished export with id '\(id)'")
     }
 
     func status(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        let folder = try exportDirectory(context)
-        let manifest = try readManifest(folder)
-        return JSONResponse(.object(["id": manifest["id"] ?? .null, "status": "done", "manifest": manifest]))
+        let id = try context.parameters.require("id")
+        guard id.allSatisfy({ $0.isHexDigit || $0 == "-" }), let status = try jobs.status(id) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no export with id '\(id)'")
+        }
+        return JSONResponse(Self.json(id, status))
+    }
+
+    private func readManifest(_ context: AppRequestContext) throws -> (URL, JSONValue) {
+        let id = try context.parameters.require("id")
+        guard let folder = jobs.finished(id) else { throw notFound(id) }
+        return (folder, try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
     }
 
     func manifest(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        return JSONResponse(try readManifest(try exportDirectory(context)))
+        return JSONResponse(try readManifest(context).1)
     }
 
     /// The export file, streamed from disk.
     func file(_ request: Request, context: AppRequestContext) async throws -> Response {
         _ = try context.require(.auditor)
-        let folder = try exportDirectory(context)
-        let name = try readManifest(folder)["file"]?.stringValue ?? "audit.jsonl"
-        let path = folder.appendingPathComponent(name).path
-        let body = try await FileIO().loadFile(path: path, context: context)
-        return Response(status: .ok, headers: [.contentType: "application/x-ndjson",
+        let (folder, manifest) = try readManifest(context)
+        guard let name = manifest["file"]?.stringValue, !name.contains("/"),
+              let format = manifest["format"]?.stringValue.flatMap(ExportRequest.Format.init(rawValue:)) else {
+            throw Problem(status: .internalServerError, title: "Unreadable export", detail: "the manifest names no file")
+        }
+        let body = try await FileIO().loadFile(path: folder.appendingPathComponent(name).path, context: context)
+        return Response(status: .ok, headers: [.contentType: format.contentType,
                                                .contentDisposition: "attachment; filename=\"\(name)\""], body: body)
     }
 }

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.8.0
+  version: 0.9.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -260,14 +260,20 @@ paths:
   /v1/exports:
     post:
       tags: [audit]
-      summary: Export audit entries to a file with a signed manifest (auditor)
+      summary: Export decisions or audit entries to a file with a signed manifest (auditor)
       description: |
-        Entries with `at` in [from, to) (and the filters), in seq order, one canonical JSON object per
-        line, streamed from the database to `<data dir>/exports/<id>/audit.jsonl`; the directory
-        appears only once the file and `manifest.json` are written. The manifest is signed with
-        Ed25519 over its canonical JSON without `signature` (see GET /v1/exports/public-key);
-        `arbiter audit verify-export DIR --public-key FILE` checks it offline. Decision exports,
-        CSV and masking are not available yet.
+        `audit`: entries with `at` in [from, to) in seq order. `decisions`: decisions with
+        `decided_at` in [from, to), oldest first, each with its event, reasons, actions (with
+        decimal amounts), every policy's name, version hash, outcome and reasons, review decisions,
+        ERP deliveries and its `decision.made` audit entry; configured fields masked
+        (`hmac-sha256:<hex>`). `jsonl`: one canonical JSON object per line; `csv`: RFC 4180 with a
+        header, nested values as JSON text, text cells starting with = + - @ tab CR or ' get one
+        leading '. Streamed from one read transaction to `<data dir>/exports/<id>/`; the directory
+        appears only once the file and `manifest.json` are written and synced. 201 when it
+        finished within the request's wait, 202 (poll GET /v1/exports/{id}) when it runs on. At
+        most two exports run at a time (409). The manifest is signed with Ed25519 over its
+        canonical JSON without `signature` (see GET /v1/exports/public-key);
+        `arbiter audit verify-export DIR --public-key FILE` checks it offline.
       requestBody:
         required: true
         content:
@@ -277,22 +283,30 @@ paths:
               required: [kind, from, to]
               additionalProperties: false
               properties:
-                kind: { type: string, enum: [audit] }
+                kind: { type: string, enum: [decisions, audit] }
                 from: { type: string }
                 to: { type: string }
-                format: { type: string, enum: [jsonl] }
+                format: { type: string, enum: [jsonl, csv] }
                 filters:
                   type: object
+                  description: audit exports take actor and kind; decision exports outcome, queue, policy, account_id and actor (the submitter's key id).
                   additionalProperties: false
                   properties:
                     actor: { type: string }
                     kind: { type: string }
+                    outcome: { type: string, enum: [approve, review, reject, recorded] }
+                    queue: { type: string }
+                    policy: { type: string }
+                    account_id: { type: string }
       responses:
         "201": { $ref: "#/components/responses/Export" }
+        "202": { $ref: "#/components/responses/Export" }
         "400": { $ref: "#/components/responses/Problem" }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+        "500": { $ref: "#/components/responses/Problem" }
   /v1/exports/{id}:
     get:
       tags: [audit]
@@ -327,9 +341,11 @@ paths:
         - { $ref: "#/components/parameters/Id" }
       responses:
         "200":
-          description: One canonical JSON audit entry per line.
+          description: One canonical JSON object per line (jsonl) or RFC 4180 CSV with a header (csv).
           content:
             application/x-ndjson:
+              schema: { type: string }
+            text/csv; charset=utf-8; header=present:
               schema: { type: string }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
@@ -1035,17 +1051,32 @@ components:
               active_version: { type: [string, "null"] }
               previous_version: { type: [string, "null"] }
     Export:
-      description: The export and its signed manifest.
+      description: 'An export: done with its signed manifest, running with the rows written so far, or failed with why.'
       content:
         application/json:
           schema:
-            type: object
-            required: [id, status, manifest]
-            additionalProperties: false
-            properties:
-              id: { type: string }
-              status: { type: string, enum: [done] }
-              manifest: { $ref: "#/components/schemas/ExportManifest" }
+            oneOf:
+              - type: object
+                required: [id, status, manifest]
+                additionalProperties: false
+                properties:
+                  id: { type: string }
+                  status: { type: string, enum: [done] }
+                  manifest: { $ref: "#/components/schemas/ExportManifest" }
+              - type: object
+                required: [id, status, rows_written]
+                additionalProperties: false
+                properties:
+                  id: { type: string }
+                  status: { type: string, enum: [running] }
+                  rows_written: { type: integer, minimum: 0 }
+              - type: object
+                required: [id, status, error]
+                additionalProperties: false
+                properties:
+                  id: { type: string }
+                  status: { type: string, enum: [failed] }
+                  error: { type: string }
     Backtest:
       description: A backtest job; `report` once it is done.
       content:
@@ -1144,8 +1175,12 @@ components:
       type: object
       description: |
         `signature`: Ed25519 (base64) over the canonical JSON of this object without `signature`.
-        `chain`: contiguous (every entry of the range: each row's prev_hash is the previous row's hash)
-        or filtered (each row's hash checks on its own).
+        `chain`: contiguous (every entry of the range: each row's prev_hash is the previous row's hash),
+        filtered (each row's hash checks on its own) or none (decision exports).
+        `first_seq`..`last_hash`: the audit entries covered — the first and last exported (audit), or the
+        lowest and highest `decision.made` entries of the exported decisions (decisions).
+        `masked_fields`, `masking_key_id` (decision exports): the fields replaced by HMAC-SHA256 tokens
+        and which masking key made them (tokens of two exports join when the key ids are equal).
       required: [format_version, id, kind, format, from, to, filters, rows, file, file_sha256, first_seq, first_hash,
                  last_seq, last_hash, exported_at, exported_by, key_id, chain, signature]
       additionalProperties: false
@@ -1167,7 +1202,9 @@ components:
         exported_at: { type: string }
         exported_by: { type: string }
         key_id: { type: string }
-        chain: { type: string, enum: [contiguous, filtered] }
+        chain: { type: string, enum: [contiguous, filtered, none] }
+        masked_fields: { type: array, items: { type: string } }
+        masking_key_id: { type: string }
         signature: { type: string }
     AuditEntry:
       type: object

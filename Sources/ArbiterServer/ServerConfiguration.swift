@@ -5,7 +5,7 @@ import Foundation
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
-    /// Holds `arbiter.sqlite` (and, later, export files and keys).
+    /// Holds `arbiter.sqlite`, the export signing and masking keys, and `exports/`.
     public var dataDirectory: String
     /// Policies published and activated at start when they differ from the active versions.
     public var policiesDirectory: String?
@@ -27,12 +27,18 @@ public struct ServerConfiguration: Sendable {
     public var requirePolicyApproval: Bool
     /// Backtests of up to this many events answer in the request; larger ones run as jobs.
     public var backtestInlineEvents: Int
+    /// Decision export fields replaced by keyed hashes (``ExportMasking``), each split into its names.
+    public var exportMaskPaths: [[String]]
+    /// How long `POST /v1/exports` waits for the export before answering 202 with its id.
+    public var exportInlineWait: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                 erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
-                backtestInlineEvents: Int = 20_000) {
+                backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5)) {
+        self.exportMaskPaths = exportMaskPaths
+        self.exportInlineWait = exportInlineWait
         self.requirePolicyApproval = requirePolicyApproval
         self.backtestInlineEvents = backtestInlineEvents
         self.erp = erp
@@ -67,5 +73,21 @@ public enum ERPTarget: Sendable, Hashable {
         case .http: "http"
         case .spool: "file"
         }
+    }
+}
+
+/// The keys, masked fields and directory exports use, read from a configuration.
+public struct ExportSettings: Sendable {
+    var signingKey: ExportSigningKey
+    var masking: ExportMasking
+    var directory: String
+    var inlineWait: Duration
+
+    public init(_ configuration: ServerConfiguration) throws {
+        signingKey = try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory)
+        masking = ExportMasking(paths: configuration.exportMaskPaths,
+                                key: try ExportMasking.loadOrCreateKey(in: configuration.dataDirectory))
+        directory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("exports").path
+        inlineWait = configuration.exportInlineWait
     }
 }

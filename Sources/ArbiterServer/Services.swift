@@ -29,17 +29,15 @@ public struct Services: Sendable {
     let erp: ERPTarget
     /// The HTTP connector's client, shut down after the dispatcher stops.
     let httpClient: HTTPClient?
-    /// Signs export manifests (Ed25519; the private part in the data directory).
-    let exportKey: ExportSigningKey
-    /// Where exports are written: one directory per export (the file and manifest.json).
-    let exportsDirectory: String
+    /// Runs auditors' exports.
+    let exports: ExportJobs
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
-                exportKey: ExportSigningKey, exportsDirectory: String) throws {
-        self.exportKey = exportKey
-        self.exportsDirectory = exportsDirectory
+                exports: ExportSettings) throws {
+        self.exports = try ExportJobs(database: database, signingKey: exports.signingKey, masking: exports.masking,
+                                      directory: exports.directory, inlineWait: exports.inlineWait)
         self.database = database
         self.engine = engine
         self.guardrails = guardrails

@@ -292,6 +292,14 @@ enum Migrations {
                 CREATE INDEX backtests_name ON backtests (name, requested_at);
                 """)
         }
+        migrator.registerMigration("v8: decision exports") { db in
+            try db.execute(sql: """
+                -- Decision exports stream decisions oldest first over a range, and fetch each
+                -- decision's deliveries.
+                CREATE INDEX decisions_decided ON decisions (decided_at);
+                CREATE INDEX outbox_decision ON outbox_actions (decision_id);
+                """)
+        }
         return migrator
     }
 }

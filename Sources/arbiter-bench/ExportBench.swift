@@ -45,10 +45,10 @@ struct ExportBench {
         let key = try ExportSigningKey.loadOrCreate(in: directory.path)
         let target = directory.appendingPathComponent("exports").appendingPathComponent("bench")
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let filter = AuditExport.Filter(from: start.addingTimeInterval(-1), to: start.addingTimeInterval(Double(rows) + 1))
+        let request = ExportRequest(kind: .audit, from: start.addingTimeInterval(-1), to: start.addingTimeInterval(Double(rows) + 1))
         let exportStart = ContinuousClock.now
         let manifest = try await database.writer.read { db in
-            try AuditExport.export(db, filter, id: "bench", to: target, by: "bench", key: key)
+            try Exports.export(db, request, id: "bench", to: target, by: "bench", key: key, masking: .none())
         }
         let exportSeconds = Self.seconds(ContinuousClock.now - exportStart)
         guard manifest["rows"]?.intValue == Int64(rows) else { throw Failure("exported \(String(describing: manifest["rows"])) of \(rows) rows") }

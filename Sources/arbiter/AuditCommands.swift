@@ -89,49 +89,77 @@ extension Arbiter.Audit {
 
 extension Arbiter.Audit {
     /// Exports from a running server (`--server`, key in ARBITER_KEY) or straight from a
-    /// database file (`--db`, signed with the key in its data directory) into `--out DIR`:
-    /// the file and `manifest.json`, ready for `verify-export`.
+    /// database file (`--db`, signed and masked with the keys in its data directory) into
+    /// `--out DIR`: the file and `manifest.json`, ready for `verify-export`.
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Export audit entries with a signed manifest into a directory (from a server, or from a database file with --db).")
+            abstract: "Export decisions or audit entries with a signed manifest into a directory (from a server, or from a database file with --db).")
 
-        @Option(help: "audit (decision exports are not available yet).") var kind = "audit"
+        @Option(help: "decisions or audit.") var kind: String
         @Option(help: "Start (RFC 3339).") var from: String
         @Option(help: "End, excluded (RFC 3339).") var to: String
-        @Option(help: "jsonl.") var format = "jsonl"
-        @Option(help: "Only entries by this actor.") var actor: String?
-        @Option(name: .customLong("entry-kind"), help: "Only entries of this kind (e.g. decision.made).") var entryKind: String?
+        @Option(help: "jsonl or csv.") var format = "jsonl"
+        @Option(help: "Decisions: only this outcome (approve, review, reject, recorded).") var outcome: String?
+        @Option(help: "Decisions: only those routed to this queue.") var queue: String?
+        @Option(help: "Decisions: only those this policy took part in.") var policy: String?
+        @Option(name: .customLong("account-id"), help: "Decisions: only this account's.") var accountId: String?
+        @Option(help: "Only entries by this actor (audit), or decisions submitted by this key id.") var actor: String?
+        @Option(name: .customLong("entry-kind"), help: "Audit: only entries of this kind (e.g. decision.made).") var entryKind: String?
         @Option(help: "The directory to create (must not exist).") var out: String
         @Option(help: "Read this database file directly instead of asking a server.") var db: String?
+        @Option(help: "With --db: the export settings naming masked fields (default: Policies/exports.json if there is one).")
+        var exports: String?
         @OptionGroup var server: ServerOptions
 
+        /// The request as the server would read it: the same checks, the same words.
+        func request() throws -> ExportRequest {
+            var filters: [String: JSONValue] = [:]
+            for (name, value) in [("outcome", outcome), ("queue", queue), ("policy", policy), ("account_id", accountId),
+                                  ("actor", actor), ("kind", entryKind)] {
+                if let value { filters[name] = .string(value) }
+            }
+            do {
+                return try ExportRequest.parse(["kind": .string(kind), "from": .string(from), "to": .string(to),
+                                                "format": .string(format), "filters": .object(filters)])
+            } catch let invalid as InvalidInput {
+                let options = ["filters.kind": "--entry-kind", "filters.account_id": "--account-id"]
+                throw CommandFailure(invalid.errors.map { error in
+                    let option = options[error.field] ?? "--" + (error.field.split(separator: ".").last.map(String.init) ?? error.field)
+                    return "\(option): \(error.message)"
+                }.joined(separator: "\n"))
+            }
+        }
+
         func run() async throws {
-            guard kind == "audit" else { throw CommandFailure("--kind \(kind): only audit exports are available yet") }
-            guard format == "jsonl" else { throw CommandFailure("--format \(format): only jsonl is available yet") }
+            let request = try request()
             guard !FileManager.default.fileExists(atPath: out) else { throw CommandFailure("\(out) already exists") }
             let manifest: JSONValue
             if let db {
-                guard let start = Timestamp.parse(from) else { throw CommandFailure("--from: not an RFC 3339 timestamp") }
-                guard let end = Timestamp.parse(to), end > start else { throw CommandFailure("--to: an RFC 3339 timestamp after --from") }
                 guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
                 let database = try AppDatabase.openReadOnly(path: db)
-                let key = try ExportSigningKey.loadOrCreate(in: URL(fileURLWithPath: db).deletingLastPathComponent().path)
-                let filter = AuditExport.Filter(from: start, to: end, actor: actor, kind: entryKind)
+                let dataDirectory = URL(fileURLWithPath: db).deletingLastPathComponent().path
+                let key = try ExportSigningKey.loadOrCreate(in: dataDirectory)
+                let fallback = "Policies/exports.json"
+                let settings = exports ?? (FileManager.default.fileExists(atPath: fallback) ? fallback : nil)
+                let paths = try settings.map { path in try Arbiter.Serve.readSettings(path) { try ExportMasking.paths(from: $0) } } ?? []
+                let masking = ExportMasking(paths: paths, key: try ExportMasking.loadOrCreateKey(in: dataDirectory))
                 let user = "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown")
                 let target = URL(fileURLWithPath: out)
                 manifest = try await database.writer.read { db in
-                    try AuditExport.export(db, filter, id: Identifier.make(now: Date()), to: target, by: user, key: key)
+                    try Exports.export(db, request, id: Identifier.make(now: Date()), to: target, by: user, key: key, masking: masking)
                 }
             } else {
-                var filters: [String: JSONValue] = [:]
-                if let actor { filters["actor"] = .string(actor) }
-                if let entryKind { filters["kind"] = .string(entryKind) }
-                let created = try await server.call(.POST, "/v1/exports", body: [
-                    "kind": .string(kind), "from": .string(from), "to": .string(to), "format": .string(format), "filters": .object(filters),
-                ])
-                guard let id = created["id"]?.stringValue, let fetched = created["manifest"],
-                      let file = fetched["file"]?.stringValue, !file.contains("/") else {
-                    throw CommandFailure("the server's answer has no export id and manifest")
+                var job = try await server.call(.POST, "/v1/exports", body: request.json)
+                let id = cell(job["id"])
+                let bar = ProgressBar()
+                while job["status"] == "running" {
+                    bar.show(rows: job["rows_written"]?.intValue ?? 0)
+                    try await Task.sleep(for: .milliseconds(250))
+                    job = try await server.call(.GET, "/v1/exports/\(id)")
+                }
+                bar.finish()
+                guard job["status"] == "done", let fetched = job["manifest"], let file = fetched["file"]?.stringValue, !file.contains("/") else {
+                    throw CommandFailure("export \(id) \(cell(job["status"])): \(cell(job["error"]))")
                 }
                 let partial = URL(fileURLWithPath: out + ".partial")
                 try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -140,7 +168,11 @@ extension Arbiter.Audit {
                 try FileManager.default.moveItem(at: partial, to: URL(fileURLWithPath: out))
                 manifest = fetched
             }
-            print("exported \(cell(manifest["rows"])) audit entries (seq \(cell(manifest["first_seq"])) to \(cell(manifest["last_seq"]))) into \(out)")
+            let what = request.kind == .audit ? "audit entries" : "decisions"
+            print("exported \(cell(manifest["rows"])) \(what) (audit seq \(cell(manifest["first_seq"])) to \(cell(manifest["last_seq"]))) into \(out)/\(cell(manifest["file"]))")
+            if let masked = manifest["masked_fields"]?.arrayValue, !masked.isEmpty {
+                print("masked: \(masked.map { cell($0) }.joined(separator: ", "))")
+            }
             print("check it with: arbiter audit verify-export \(out) --public-key <file with the output of arbiter audit public-key>")
         }
     }

@@ -230,6 +230,13 @@ final class ProgressBar {
         drawn = true
     }
 
+    /// A job whose total is unknown: a running count.
+    func show(rows: Int64) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\(rows) rows written".utf8))
+        drawn = true
+    }
+
     func finish() {
         if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }

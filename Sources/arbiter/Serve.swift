@@ -38,6 +38,9 @@ extension Arbiter {
         @Option(help: "Queue configuration (JSON: claim_minutes, default and per-queue sla_hours, escalate_to, two_approvals_over_minor). Default: queues.json in the policies directory, if there is one.")
         var queues: String?
 
+        @Option(help: "Export settings (JSON: {\"mask\": [\"payload.customer_email\", ...]}, the decision export fields replaced by keyed hashes). Default: exports.json in the policies directory, if there is one.")
+        var exports: String?
+
         @Option(name: .customLong("erp-url"), help: "Deliver approved actions by POSTing them to this URL (signed; needs --erp-secret or ARBITER_ERP_SECRET).")
         var erpURL: String?
 
@@ -96,8 +99,20 @@ extension Arbiter {
             guard let path = queues ?? (FileManager.default.fileExists(atPath: fallback) ? fallback : nil) else {
                 return ReviewSettings()
             }
+            return try Self.readSettings(path) { try ReviewSettings.parse($0) }
+        }
+
+        /// The masked export fields from `--exports`, or `<policies>/exports.json`, or none.
+        func exportMaskPaths() throws -> [[String]] {
+            let fallback = URL(fileURLWithPath: policies).appendingPathComponent("exports.json").path
+            guard let path = exports ?? (FileManager.default.fileExists(atPath: fallback) ? fallback : nil) else { return [] }
+            return try Self.readSettings(path) { try ExportMasking.paths(from: $0) }
+        }
+
+        /// Reads a JSON settings file; its problems are named with the file.
+        static func readSettings<T>(_ path: String, _ read: (JSONValue) throws -> T) throws -> T {
             do {
-                return try ReviewSettings.parse(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))))
+                return try read(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))))
             } catch let error as InvalidInput {
                 throw ValidationError("\(path): \(error.errors.map { "\($0.field): \($0.message)" }.joined(separator: "; "))")
             } catch {
@@ -136,7 +151,8 @@ extension Arbiter {
                 reviews: try reviewSettings(),
                 erp: try erpTarget(environment: environment),
                 delivery: try deliverySettings(),
-                requirePolicyApproval: requirePolicyApproval)
+                requirePolicyApproval: requirePolicyApproval,
+                exportMaskPaths: try exportMaskPaths())
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

@@ -39,13 +39,15 @@ struct EventsHarness {
     static func run(policies: String? = repositoryRoot.appendingPathComponent("Policies").path, guardrails: Guardrails = Guardrails(),
                     reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                     erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
-                    backtestInlineEvents: Int = 20_000, _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
+                    backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
+                    _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try AppDatabase.inMemory()
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
                                                                  guardrails: guardrails, adminKey: admin, reviews: reviews,
                                                                  escalationInterval: escalationInterval, erp: erp, delivery: delivery,
                                                                  requirePolicyApproval: requirePolicyApproval,
-                                                                 backtestInlineEvents: backtestInlineEvents),
+                                                                 backtestInlineEvents: backtestInlineEvents,
+                                                                 exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait),
                                              database: database)
         let (submitter, reviewer) = try await database.writer.write { db in
             (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,

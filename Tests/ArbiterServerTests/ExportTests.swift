@@ -66,7 +66,7 @@ import Testing
         #expect(manifest["first_seq"] == 1)
         #expect(manifest["chain"] == "contiguous")
         let ok = try runArbiter(["audit", "verify-export", export.path, "--public-key", publicKey])
-        #expect(ok.status == 0 && ok.output.contains("export verified: \(manifest["rows"]?.intValue ?? 0) rows"), "\(ok.output)")
+        #expect(ok.status == 0 && ok.output.contains("export verified: \(manifest["rows"]?.intValue ?? 0) audit rows"), "\(ok.output)")
 
         // A modified byte.
         var altered = try Self.copy(export)
@@ -157,18 +157,33 @@ import Testing
             let range = ["--from", Timestamp.format(Date().addingTimeInterval(-3600)), "--to", Timestamp.format(Date().addingTimeInterval(60))]
             let viaServer = URL(fileURLWithPath: scratchDirectory()).appendingPathComponent("from-server").path
             let viaFile = URL(fileURLWithPath: scratchDirectory()).appendingPathComponent("from-file").path
-            let exported = try runArbiter(["audit", "export"] + range + ["--out", viaServer, "--server", base], environment: ["ARBITER_KEY": auditor])
+            let exported = try runArbiter(["audit", "export", "--kind", "audit"] + range + ["--out", viaServer, "--server", base],
+                                          environment: ["ARBITER_KEY": auditor])
             #expect(exported.status == 0 && exported.output.contains("audit entries"), "\(exported.output)")
-            let direct = try runArbiter(["audit", "export"] + range + ["--out", viaFile, "--db", db, "--entry-kind", "decision.made"])
+            let direct = try runArbiter(["audit", "export", "--kind", "audit", "--format", "csv"] + range
+                                        + ["--out", viaFile, "--db", db, "--entry-kind", "decision.made"])
             #expect(direct.status == 0 && direct.output.contains("exported 3 audit entries"), "\(direct.output)")
-            for folder in [viaServer, viaFile] {
+            let decisionsViaServer = viaServer + "-decisions"
+            let decisionsViaFile = viaFile + "-decisions"
+            let viaServerDecisions = try runArbiter(["audit", "export", "--kind", "decisions", "--format", "csv"] + range
+                                                    + ["--out", decisionsViaServer, "--server", base], environment: ["ARBITER_KEY": auditor])
+            #expect(viaServerDecisions.status == 0 && viaServerDecisions.output.contains("exported 3 decisions"), "\(viaServerDecisions.output)")
+            let viaFileDecisions = try runArbiter(["audit", "export", "--kind", "decisions", "--account-id", "acct_1"] + range
+                                                  + ["--out", decisionsViaFile, "--db", db])
+            #expect(viaFileDecisions.status == 0 && viaFileDecisions.output.contains("exported 1 decisions"), "\(viaFileDecisions.output)")
+            for folder in [viaServer, viaFile, decisionsViaServer, decisionsViaFile] {
                 let verified = try runArbiter(["audit", "verify-export", folder, "--public-key", keyFile])
                 #expect(verified.status == 0 && verified.output.contains("export verified"), "\(folder): \(verified.output)")
             }
-            let again = try runArbiter(["audit", "export"] + range + ["--out", viaFile, "--db", db])
+            let again = try runArbiter(["audit", "export", "--kind", "audit"] + range + ["--out", viaFile, "--db", db])
             #expect(again.status != 0 && again.output.contains("already exists"), "\(again.output)")
-            let decisions = try runArbiter(["audit", "export", "--kind", "decisions"] + range + ["--out", viaFile + "2", "--db", db])
-            #expect(decisions.status != 0 && decisions.output.contains("only audit exports"), "\(decisions.output)")
+            let wrong = try runArbiter(["audit", "export", "--kind", "ledger", "--format", "xml", "--entry-kind", "x"] + range
+                                       + ["--out", viaFile + "2", "--db", db])
+            #expect(wrong.status != 0 && wrong.output.contains("--kind: must be decisions or audit")
+                    && wrong.output.contains("--format: must be jsonl or csv"), "\(wrong.output)")
+            let mixed = try runArbiter(["audit", "export", "--kind", "decisions", "--entry-kind", "decision.made"] + range
+                                       + ["--out", viaFile + "3", "--db", db])
+            #expect(mixed.status != 0 && mixed.output.contains("--entry-kind: is not a filter of this kind"), "\(mixed.output)")
         }
     }
 }

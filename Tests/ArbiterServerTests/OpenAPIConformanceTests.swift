@@ -208,7 +208,9 @@ import Yams
             _ = try await call(.get, "/v1/exports/public-key", key: h.submitter)
             let window = #""from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z""#
             let export = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "audit", \#(window), "format": "jsonl"}"#)
-            _ = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "decisions", \#(window)}"#)
+            let csv = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "decisions", \#(window), "format": "csv", "filters": {"outcome": "approve"}}"#)
+            _ = try await call(.get, "/v1/exports/\(csv["id"]?.stringValue ?? "")/file", key: auditor)
+            _ = try await call(.post, "/v1/exports", key: auditor, body: #"{"kind": "decision", \#(window)}"#)
             _ = try await call(.post, "/v1/exports", key: h.reviewer, body: #"{"kind": "audit", \#(window)}"#)
             let exportId = export["id"]?.stringValue ?? ""
             _ = try await call(.get, "/v1/exports/\(exportId)", key: auditor)

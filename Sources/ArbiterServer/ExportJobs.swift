@@ -1,0 +1,107 @@
+import ArbiterCore
+import ArbiterStore
+import Crypto
+import Foundation
+
+/// Runs exports for `/v1/exports` and knows what became of each.
+///
+/// Every export runs as a job beside the request; the request waits for it up to
+/// `inlineWait` (small ranges answer 201 with the manifest, large ones 202 with the id to poll).
+/// The data directory is the record: `exports/<id>/` (manifest.json and the file) is a finished
+/// export, `<id>.partial/` one being written, `<id>.failed` (JSON: error, at) one that failed or
+/// was cut short by a restart — at start, every `.partial` left behind becomes `.failed`.
+/// At most `maximumRunning` exports run at a time (each holds a read transaction and a core).
+final class ExportJobs: Sendable {
+    let database: AppDatabase
+    let signingKey: ExportSigningKey
+    let masking: ExportMasking
+    /// One directory per export.
+    let directory: URL
+    let inlineWait: Duration
+    let maximumRunning = 2
+    /// Running exports: rows written so far.
+    private let running = Locked<[String: Int]>([:])
+
+    enum Status {
+        case done(manifest: JSONValue)
+        case running(rows: Int)
+        case failed(error: String)
+    }
+
+    struct Busy: Error {
+        let running: [String]
+    }
+
+    init(database: AppDatabase, signingKey: ExportSigningKey, masking: ExportMasking, directory: String,
+         inlineWait: Duration) throws {
+        self.database = database
+        self.signingKey = signingKey
+        self.masking = masking
+        self.directory = URL(fileURLWithPath: directory)
+        self.inlineWait = inlineWait
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".partial") {
+            let id = String(name.dropLast(".partial".count))
+            try? FileManager.default.removeItem(at: self.directory.appendingPathComponent(name))
+            recordFailure(id, "interrupted: the server stopped before the export was finished")
+        }
+    }
+
+    /// Starts an export and waits for it up to `inlineWait`: its id and what became of it.
+    func start(_ request: ExportRequest, by actor: String) async throws -> (id: String, status: Status) {
+        let id = Identifier.make(now: Date())
+        try running.withLock { jobs in
+            guard jobs.count < maximumRunning else { throw Busy(running: jobs.keys.sorted()) }
+            jobs[id] = 0
+        }
+        let (database, signingKey, masking, final) = (database, signingKey, masking, directory.appendingPathComponent(id))
+        let running = running
+        Task.detached { [self] in
+            do {
+                _ = try await database.writer.read { db in
+                    try Exports.export(db, request, id: id, to: final, by: actor, key: signingKey, masking: masking,
+                                       progress: { rows in running.withLock { $0[id] = rows } })
+                }
+            } catch {
+                recordFailure(id, "\(error)")
+            }
+            running.withLock { $0[id] = nil }
+        }
+        let deadline = ContinuousClock.now.advanced(by: inlineWait)
+        while running.withLock({ $0[id] != nil }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return (id, try status(id) ?? .failed(error: "the export left no trace"))
+    }
+
+    /// What became of export `id`; nil when there is no such export.
+    func status(_ id: String) throws -> Status? {
+        if let folder = finished(id) {
+            return .done(manifest: try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
+        }
+        if let rows = running.withLock({ $0[id] }) { return .running(rows: rows) }
+        if let data = FileManager.default.contents(atPath: failureFile(id).path) {
+            return .failed(error: (try? JSONValue.parse(data))?["error"]?.stringValue ?? "failed")
+        }
+        return nil
+    }
+
+    /// The directory of finished export `id`, or nil. Ids are ours (UUIDv7): anything else,
+    /// path tricks included, is simply not found.
+    func finished(_ id: String) -> URL? {
+        guard !id.isEmpty, id.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { return nil }
+        let folder = directory.appendingPathComponent(id)
+        return FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) ? folder : nil
+    }
+
+    private func failureFile(_ id: String) -> URL {
+        directory.appendingPathComponent(id.allSatisfy({ $0.isHexDigit || $0 == "-" }) ? id + ".failed" : "-")
+    }
+
+    private func recordFailure(_ id: String, _ error: String) {
+        let record = CanonicalJSON.encode(.object(["error": .string(error), "at": .string(Timestamp.format(Date()))]))
+        _ = FileManager.default.createFile(atPath: failureFile(id).path, contents: Data(record + [0x0A]),
+                                       attributes: [.posixPermissions: 0o600])
+    }
+}
