@@ -88,7 +88,7 @@ public enum ExportVerifier {
         guard chain.rows == manifest["rows"]?.intValue else {
             throw Failure(problem: "the file has \(chain.rows) rows; the manifest says \(manifest["rows"]?.intValue.map(String.init) ?? "nothing")")
         }
-        var summary = "\(chain.rows) \(kind.rawValue) rows (\(format.rawValue)), signature by \(manifest["key_id"]?.stringValue ?? "?"), file SHA-256 \(digest)"
+        var summary = "\(chain.rows) \(kind == .audit ? "audit entries" : "decisions") (\(format.rawValue)), signature by \(manifest["key_id"]?.stringValue ?? "?"), file SHA-256 \(digest)"
         if kind == .audit {
             let last = chain.previousSeq.map { ($0, String(decoding: chain.previousHash, as: UTF8.self)) }
             guard chain.first?.seq == manifest["first_seq"]?.intValue, chain.first?.hash == manifest["first_hash"]?.stringValue,

@@ -1,8 +1,9 @@
 import Crypto
 
-/// An audit entry read back from an export, as much as checking it needs: its `seq`, its `hash`
-/// and `prev_hash` as written, and the hash recomputed from its contents (all hashes as 64
-/// lower-case hex bytes).
+/// Audit entries read back from an export, as much as checking them needs. A CSV record
+/// becomes a value: its `seq`, its `hash` and `prev_hash` as written and the hash recomputed
+/// from its cells (all as 64 lower-case hex bytes). A JSONL line is checked where it lies
+/// (``layout(_:)``, ``hashMatches(_:_:)``): exports run to millions of lines.
 struct ExportedAuditEntry {
     var seq: Int64
     var hash: [UInt8]

@@ -66,7 +66,7 @@ import Testing
         #expect(manifest["first_seq"] == 1)
         #expect(manifest["chain"] == "contiguous")
         let ok = try runArbiter(["audit", "verify-export", export.path, "--public-key", publicKey])
-        #expect(ok.status == 0 && ok.output.contains("export verified: \(manifest["rows"]?.intValue ?? 0) audit rows"), "\(ok.output)")
+        #expect(ok.status == 0 && ok.output.contains("export verified: \(manifest["rows"]?.intValue ?? 0) audit entries (jsonl)"), "\(ok.output)")
 
         // A modified byte.
         var altered = try Self.copy(export)
