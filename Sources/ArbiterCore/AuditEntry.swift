@@ -126,19 +126,14 @@ public struct AuditDraft: Sendable {
 
     /// `SHA-256(prev_hash as 32 bytes ‖ canonical JSON of the entry)` in hex.
     public func hash(seq: Int64, prevHash: String) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Hex.decode(prevHash) ?? [UInt8](repeating: 0, count: 32))
-        feed(seq: seq, into: &hasher)
-        return Hex.encode(hasher.finalize())
-    }
-
-    /// Feeds the entry's canonical JSON with `seq` to `hasher`.
-    func feed(seq: Int64, into hasher: inout SHA256) {
         var seqText: [UInt8] = []
         CanonicalJSON.writeInteger(seq, into: &seqText)
+        var hasher = SHA256()
+        hasher.update(data: Hex.decode(prevHash) ?? [UInt8](repeating: 0, count: 32))
         hasher.update(data: head)
         hasher.update(data: seqText)
         hasher.update(data: tail)
+        return Hex.encode(hasher.finalize())
     }
 }
 

@@ -76,10 +76,7 @@ public struct ExportRequest: Sendable, Equatable {
 
     /// Reads a request body; every problem is named by its field.
     public static func parse(_ body: [String: JSONValue]) throws -> ExportRequest {
-        var errors: [FieldError] = []
-        for name in body.keys.sorted() where !["kind", "from", "to", "format", "filters"].contains(name) {
-            errors.append(FieldError(name, "is not a field of an export request (kind, from, to, format, filters)"))
-        }
+        var errors = RequestFields.unknown(body, allowed: ["kind", "from", "to", "format", "filters"])
         let kind = body["kind"]?.stringValue.flatMap(Kind.init(rawValue:))
         if kind == nil { errors.append(FieldError("kind", body["kind"] == nil ? "is required: decisions or audit" : "must be decisions or audit")) }
         var format = Format.jsonl
@@ -88,18 +85,7 @@ public struct ExportRequest: Sendable, Equatable {
         case .string(let text)? where Format(rawValue: text) != nil: format = Format(rawValue: text)!
         default: errors.append(FieldError("format", "must be jsonl or csv"))
         }
-        func time(_ name: String) -> Date? {
-            guard let text = body[name]?.stringValue else {
-                errors.append(FieldError(name, "is required: an RFC 3339 time with a zone, e.g. 2026-11-01T00:00:00Z"))
-                return nil
-            }
-            guard let date = Timestamp.parse(text) else {
-                errors.append(FieldError(name, "must be an RFC 3339 time with a zone, e.g. 2026-11-01T00:00:00Z"))
-                return nil
-            }
-            return date
-        }
-        let from = time("from"), to = time("to")
+        let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
         if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
         var filters = Filters()
         switch body["filters"] {

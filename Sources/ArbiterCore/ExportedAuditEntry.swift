@@ -10,16 +10,6 @@ struct ExportedAuditEntry {
     var prevHash: [UInt8]
     var computedHash: [UInt8]
 
-    /// The hash of the entry's canonical JSON after `prevHash` (64 hex bytes), or nil when
-    /// `prevHash` is not 64 hex characters.
-    private static func hash(prevHash: some Collection<UInt8>, _ feed: (inout SHA256) -> Void) -> [UInt8]? {
-        guard prevHash.count == 64, let raw = Hex.decode(String(decoding: prevHash, as: UTF8.self)) else { return nil }
-        var hasher = SHA256()
-        hasher.update(data: raw)
-        feed(&hasher)
-        return Array(Hex.encode(hasher.finalize()).utf8)
-    }
-
     /// The members of an audit line, in the order the canonical JSON has them.
     private static let lineKeys = ["actor", "at", "correlation_id", "data", "hash", "kind", "prev_hash", "seq", "subject"]
         .map { Array($0.utf8) }
@@ -109,9 +99,9 @@ struct ExportedAuditEntry {
         let text = cells.map(CSV.text)
         let draft = AuditDraft(actor: text[2], kind: text[3], subject: text[4], correlationId: text[5].isEmpty ? nil : text[5],
                                at: text[1], dataJSON: Array(text[6].utf8))
-        let prevHash = Array(text[7].utf8), hash = Array(text[8].utf8)
-        guard hash.count == 64, let computed = Self.hash(prevHash: prevHash, { draft.feed(seq: seq, into: &$0) }) else { return nil }
-        self.init(seq: seq, hash: hash, prevHash: prevHash, computedHash: computed)
+        guard text[7].utf8.count == 64, Hex.decode(text[7]) != nil, text[8].utf8.count == 64 else { return nil }
+        self.init(seq: seq, hash: Array(text[8].utf8), prevHash: Array(text[7].utf8),
+                  computedHash: Array(draft.hash(seq: seq, prevHash: text[7]).utf8))
     }
 
     private init(seq: Int64, hash: [UInt8], prevHash: [UInt8], computedHash: [UInt8]) {

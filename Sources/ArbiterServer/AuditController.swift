@@ -114,7 +114,7 @@ struct ExportsController {
     func status(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
         let id = try context.parameters.require("id")
-        guard id.allSatisfy({ $0.isHexDigit || $0 == "-" }), let status = try jobs.status(id) else {
+        guard let status = try jobs.status(id) else {
             throw Problem(status: .notFound, title: "Not found", detail: "no export with id '\(id)'")
         }
         return JSONResponse(Self.json(id, status))

@@ -75,8 +75,15 @@ final class ExportJobs: Sendable {
         return (id, try status(id) ?? .failed(error: "the export left no trace"))
     }
 
+    /// Whether `id` can be one of ours (UUIDv7): anything else, path tricks included, is simply
+    /// not found.
+    static func isExportId(_ id: String) -> Bool {
+        !id.isEmpty && id.allSatisfy { $0.isHexDigit || $0 == "-" }
+    }
+
     /// What became of export `id`; nil when there is no such export.
     func status(_ id: String) throws -> Status? {
+        guard Self.isExportId(id) else { return nil }
         if let folder = finished(id) {
             return .done(manifest: try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
         }
@@ -87,16 +94,15 @@ final class ExportJobs: Sendable {
         return nil
     }
 
-    /// The directory of finished export `id`, or nil. Ids are ours (UUIDv7): anything else,
-    /// path tricks included, is simply not found.
+    /// The directory of finished export `id`, or nil.
     func finished(_ id: String) -> URL? {
-        guard !id.isEmpty, id.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { return nil }
+        guard Self.isExportId(id) else { return nil }
         let folder = directory.appendingPathComponent(id)
         return FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) ? folder : nil
     }
 
     private func failureFile(_ id: String) -> URL {
-        directory.appendingPathComponent(id.allSatisfy({ $0.isHexDigit || $0 == "-" }) ? id + ".failed" : "-")
+        directory.appendingPathComponent(id + ".failed")
     }
 
     private func recordFailure(_ id: String, _ error: String) {
