@@ -13,6 +13,8 @@
 #                                           --mode live they are committed while it delivers
 #   Scripts/bench.sh backtest [--events N]  200,000 stored credit requests (by default) replayed
 #                                           through a candidate credit_thresholds on every core
+#   Scripts/bench.sh limits                 how far past its time limit a hostile evaluation runs:
+#                                           expensive instructions, a full heap, bulk C work
 #   Scripts/bench.sh export [--rows N]      1,000,000 audit entries (by default) exported with a
 #                                           signed manifest, then verified as verify-export does
 set -euo pipefail
@@ -43,6 +45,10 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench erp --mode backlog "${@:2}"
         ;;
+    limits)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench limits "${@:2}"
+        ;;
     export)
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench export "${@:2}"
@@ -52,7 +58,7 @@ case "${1:-}" in
         exec .build/release/arbiter-bench backtest "${@:2}"
         ;;
     *)
-        echo "usage: Scripts/bench.sh engine|http|erp|backtest|export [options]" >&2
+        echo "usage: Scripts/bench.sh engine|http|erp|backtest|export|limits [options]" >&2
         exit 2
         ;;
 esac

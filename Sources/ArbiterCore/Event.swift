@@ -17,6 +17,20 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
     case subscriptionChanged = "subscription.changed"
     case caseEscalated = "case.escalated"
 
+    /// The type's position in `allCases`.
+    public var ordinal: Int {
+        switch self {
+        case .creditRequested: 0
+        case .refundRequested: 1
+        case .invoiceDisputed: 2
+        case .entitlementRequested: 3
+        case .paymentFailed: 4
+        case .paymentSucceeded: 5
+        case .subscriptionChanged: 6
+        case .caseEscalated: 7
+        }
+    }
+
     public var kind: EventKind {
         switch self {
         case .creditRequested, .refundRequested, .invoiceDisputed, .entitlementRequested: .request

@@ -120,7 +120,7 @@ public final class PolicyEngine: Sendable {
     /// policy yields review in `policy-errors`.
     public func evaluate(_ event: Event, context: PolicyContext, set: PolicySet? = nil) -> [PolicyResult] {
         let (set, reused) = checkout(set)
-        let indexes = set.indexes(for: event.type.rawValue)
+        let indexes = set.indexes(for: event.type)
         guard !indexes.isEmpty else {
             if let reused { checkin(reused) }
             return []
@@ -255,7 +255,7 @@ public final class PolicyEvaluator {
 
     /// Every bound policy's verdict on the event, as ``PolicyEngine/evaluate(_:context:set:)``.
     public func evaluate(_ event: Event, context: PolicyContext) -> [PolicyResult] {
-        let indexes = set.indexes(for: event.type.rawValue)
+        let indexes = set.indexes(for: event.type)
         guard !indexes.isEmpty else { return [] }
         guard let state = state ?? engine.build(set) else {
             return indexes.map { .failure(name: set.policies[$0].name, version: set.policies[$0].version,

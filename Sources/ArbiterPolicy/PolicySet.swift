@@ -29,6 +29,9 @@ public struct PolicySet: Sendable {
     /// Distinguishes sets, so pooled Lua states built for an older set are not reused.
     public let generation: UInt64
     private let byType: [String: [Int]]
+    /// The same for the event types the service knows, by ``EventType/ordinal``: the live path
+    /// looks its policies up without hashing a string.
+    private let byKnownType: [[Int]]
 
     /// Sorted by priority (higher first), then name.
     init(policies: [CompiledPolicy], generation: UInt64) {
@@ -40,10 +43,13 @@ public struct PolicySet: Sendable {
             for type in Set(p.header.on) { byType[type, default: []].append(i) }
         }
         self.byType = byType
+        self.byKnownType = EventType.allCases.map { byType[$0.rawValue] ?? [] }
     }
 
     /// Indexes (into `policies`) of the policies bound to an event type, in evaluation order.
     public func indexes(for type: String) -> [Int] { byType[type] ?? [] }
+
+    public func indexes(for type: EventType) -> [Int] { byKnownType[type.ordinal] }
 
     public var isEmpty: Bool { policies.isEmpty }
 }

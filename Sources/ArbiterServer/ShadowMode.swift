@@ -43,7 +43,7 @@ final class ShadowMode: Sendable {
     /// Evaluates every shadow version concerned by this live decision, in the background.
     func observe(_ event: Event, context: PolicyContext, decision: Decision, eventId: String, decisionId: String) {
         let concerned = candidates.withLock { $0 }.filter { candidate in
-            !candidate.set.indexes(for: event.type.rawValue).isEmpty || decision.policies.contains { $0.name == candidate.policy.name }
+            !candidate.set.indexes(for: event.type).isEmpty || decision.policies.contains { $0.name == candidate.policy.name }
         }
         guard !concerned.isEmpty else { return }
         Task.detached { [self] in

@@ -106,8 +106,18 @@ static int set_contains(int c, const char *open, const char *close) {
     return !inside;
 }
 
-/* Returns the end of the single-character class starting at p. */
+/* Returns the end of the single-character class starting at p. A set is scanned at each
+   step of the match, so its length is charged (a 500,000-character set made every step cost
+   half a million comparisons, uncharged). */
+static const char *class_end_uncharged(MatchState *ms, const char *p);
+
 static const char *class_end(MatchState *ms, const char *p) {
+    const char *end = class_end_uncharged(ms, p);
+    if (end - p > 32) ms->steps += (end - p) / 16;
+    return end;
+}
+
+static const char *class_end_uncharged(MatchState *ms, const char *p) {
     char c = *p++;
     if (c == ESC) {
         if (p >= ms->p_end) luaL_error(ms->L, "malformed pattern (ends with '%%')");
@@ -135,7 +145,9 @@ static int single_match(MatchState *ms, const char *s, const char *p, const char
     switch (*p) {
     case '.': return 1;
     case ESC: return class_contains(c, (unsigned char)p[1]);
-    case '[': return set_contains(c, p, ep - 1);
+    case '[':
+        if (ep - p > 32) ms->steps += (ep - p) / 16;
+        return set_contains(c, p, ep - 1);
     default: return (unsigned char)*p == c;
     }
 }
@@ -253,6 +265,7 @@ static const char *do_match(MatchState *ms, const char *s, const char *p) {
                 const char *ep = class_end(ms, p);
                 int previous = (s == ms->src_init) ? 0 : (unsigned char)s[-1];
                 int current = (s < ms->src_end) ? (unsigned char)*s : 0;
+                if (ep - p > 32) ms->steps += (ep - p) / 8;
                 if (!set_contains(previous, p, ep - 1) && set_contains(current, p, ep - 1)) {
                     p = ep;
                     continue;
@@ -470,11 +483,13 @@ static void append_replacement_string(MatchState *ms, luaL_Buffer *b, const char
         if (*p == ESC) {
             luaL_addchar(b, *p);
         } else if (*p == '0') {
+            arb_charge(L, (int64_t)((e - s) / 16));
             luaL_addlstring(b, s, (size_t)(e - s));
         } else if (is_digit((unsigned char)*p)) {
             push_capture(ms, *p - '1', s, e);
             luaL_tolstring(L, -1, NULL);   /* a position capture is an integer */
             lua_remove(L, -2);
+            arb_charge(L, (int64_t)(lua_rawlen(L, -1) / 16));
             luaL_addvalue(b);
         } else {
             luaL_error(L, "invalid use of '%c' in replacement string", ESC);

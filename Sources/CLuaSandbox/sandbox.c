@@ -30,6 +30,10 @@
 #define MAX_LOG_BYTES 1000
 #define MAX_ENCODE_DEPTH 16
 #define MAX_OUTPUT_BYTES (1 << 20)
+/* The longest string a policy may build or be given (requests are at most 1 MiB). It bounds
+   what one VM instruction can cost — comparing, hashing or copying a string — and so how far
+   an evaluation can run past its deadline between two checks of the clock. */
+#define MAX_STRING_BYTES (1 << 20)
 
 typedef struct arb_buf {
     uint8_t *data;
@@ -37,15 +41,20 @@ typedef struct arb_buf {
     size_t capacity;
 } arb_buf;
 
-#define MAX_LAZY 64
-
-/* An object of the current evaluation's input not yet fully copied into its Lua table. */
-typedef struct lazy_entry {
-    const void *table;        /* the Lua table standing for the object */
+/* An object or list of the current evaluation's input (event, ctx and everything in them).
+   Policies see it through a read-only view: an empty table whose metatable (pooled per entry
+   number, see view_metatable) reads through to `data`. A lazy object's fields are copied into
+   `data` on first read. */
+typedef struct input_entry {
+    const void *data;         /* the table holding the fields copied in so far */
     const uint8_t *object;    /* its encoding: 'o' u32 count, then (key, u32 length, value)... */
     uint64_t copied;          /* bit i: field i has been copied in (at most once) */
-    int complete;             /* every field has been copied in */
-} lazy_entry;
+    int complete;             /* every field is in `data` */
+    int parent;               /* the entry it is a field or item of; -1 for event and ctx */
+    const char *key;          /* its field name in the parent (in the input buffer), or NULL */
+    uint32_t key_length;
+    uint32_t index;           /* its position when it is a list item */
+} input_entry;
 
 /* A loaded policy. The chunk ran once at load; what it built is frozen, and the upvalues of
    its functions are recorded so they can be reset before every evaluation. */
@@ -53,6 +62,7 @@ typedef struct loaded_policy {
     int chunk_ref;            /* the main chunk: its upvalue 1 is the shared _ENV */
     int decide_ref;
     int env_metatable_ref;    /* {__index = the chunk's load-time globals} */
+    int env_ref;              /* the globals of its evaluations: replaced when one wrote to them */
     int snapshot_ref;         /* {closure1, value1, closure2, value2, ...} */
     int *upvalue_index;       /* the upvalue number of each recorded pair */
     int upvalue_count;
@@ -67,16 +77,21 @@ struct arb_sandbox {
     int64_t deadline_ns;        /* 0 when no evaluation is running */
     int fatal;                  /* ARB_ERR_BUDGET / ARB_ERR_TIME / ARB_ERR_MEMORY once hit */
     int timed_out;              /* an allocation was refused because the deadline passed */
+    int string_too_long;        /* an allocation was refused: a string over MAX_STRING_BYTES */
     int malformed;              /* the error being raised is a shape error */
     arb_buf output;
     arb_buf log;
     uint32_t log_lines;
     int env_metatable_ref;
     int config_ref;
-    int lazy_metatable_ref;
-    const void *lazy_metatable;
-    lazy_entry lazy[MAX_LAZY];
-    int lazy_count;
+    int base_ref;               /* the helpers and libraries every policy reads */
+    const char *decision_names[6];   /* interned: compared by address (see write_decision) */
+    const char *outcome_names[3];
+    input_entry *inputs;        /* this evaluation's input objects and lists */
+    int input_count;
+    int input_capacity;
+    int *view_refs;             /* per entry number: its view metatable, its lazy metatable */
+    int view_count;
     loaded_policy *policies;
     void *free_list[256 / 16];   /* small-block allocator (see sandbox_alloc) */
     struct small_chunk *chunks;
@@ -88,7 +103,10 @@ struct arb_sandbox {
 
 /* Addresses used as unique keys and values. */
 static const char NULL_SENTINEL = 0;   /* the `null` value policies see for JSON null */
-static const char FROZEN_KEY = 0;      /* marks the metatable of a read-only proxy */
+static const char FROZEN_KEY = 0;      /* marks the metatable of a read-only view */
+static const char NAME_KEY = 0;        /* in a view's metatable: what the view shows, for errors */
+static const char ENTRY_KEY = 0;       /* in an input view's metatables: its entry number */
+static const char ENV_KEY = 0;         /* marks the metatable of a policy's globals */
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -151,7 +169,10 @@ static int raise_fatal(lua_State *L, arb_sandbox *S, int kind, int level) {
                         (lua_Integer)(S->limits.time_limit_ns / 1000000));
         break;
     default:
-        lua_pushfstring(L, "memory limit exceeded (%I bytes)", (lua_Integer)S->limits.memory_limit);
+        if (S->string_too_long)
+            lua_pushfstring(L, "string length limit exceeded (%I bytes)", (lua_Integer)MAX_STRING_BYTES);
+        else
+            lua_pushfstring(L, "memory limit exceeded (%I bytes)", (lua_Integer)S->limits.memory_limit);
         break;
     }
     lua_concat(L, 2);
@@ -234,6 +255,10 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         S->memory_used -= old;
         return NULL;
     }
+    if (ptr == NULL && osize == LUA_TSTRING && nsize > MAX_STRING_BYTES + 64 && S->deadline_ns != 0) {
+        S->string_too_long = 1;
+        return NULL;
+    }
     if (nsize > old) {
         size_t growth = nsize - old;
         if (S->memory_used + growth > S->limits.memory_limit) return NULL;
@@ -267,15 +292,105 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return block;
 }
 
-/* ---------------------------------------------------------------- read-only proxies */
+/* ---------------------------------------------------------------- read-only views */
 
-static int proxy_newindex(lua_State *L) {
-    return luaL_error(L, "attempt to modify a read-only table (tables shared between evaluations cannot change)");
+/*
+ * A policy never holds a table that it could change and that another evaluation, or the
+ * service, also sees. Such tables are shown through *views*: an empty table whose metatable
+ * (marked FROZEN_KEY) reads through to the hidden data — __index is the data table (or
+ * frozen_index, for data that had handlers of its own), __newindex refuses the write naming
+ * what was written, __len and __pairs see the data, and __metatable hides the metatable.
+ * Views stand for the libraries, ctx.config, every table a policy's chunk built when it
+ * loaded, and this evaluation's input (event and ctx, see "input views" below). The raw
+ * functions (next, rawget, rawlen, rawset) and the decision's encoder see through views.
+ */
+
+static void add_input_path(arb_sandbox *S, int entry, char *buf, size_t size, size_t *used);
+
+/* Pushes the data behind the view whose metatable is at `mt`. */
+static void push_view_data(lua_State *L, int mt) {
+    if (lua_getfield(L, mt, "__index") != LUA_TTABLE) {   /* frozen_index: upvalue 1 */
+        lua_getupvalue(L, -1, 1);
+        lua_remove(L, -2);
+    }
+}
+
+static void append(char *buf, size_t size, size_t *used, const char *text, size_t n) {
+    if (*used >= size - 1) return;
+    if (n > size - 1 - *used) n = size - 1 - *used;
+    memcpy(buf + *used, text, n);
+    *used += n;
+    buf[*used] = 0;
+}
+
+/* Appends how `key` (at idx) is written after a table's name: .name, [3] or [table]. */
+static void append_key(lua_State *L, int key, char *buf, size_t size, size_t *used) {
+    char piece[48];
+    if (lua_type(L, key) == LUA_TSTRING) {
+        size_t n;
+        const char *k = lua_tolstring(L, key, &n);
+        append(buf, size, used, ".", 1);
+        append(buf, size, used, k, n > 64 ? 64 : n);
+    } else if (lua_isinteger(L, key)) {
+        snprintf(piece, sizeof piece, "[%lld]", (long long)lua_tointeger(L, key));
+        append(buf, size, used, piece, strlen(piece));
+    } else {
+        snprintf(piece, sizeof piece, "[%s]", luaL_typename(L, key));
+        append(buf, size, used, piece, strlen(piece));
+    }
+}
+
+/* Raises the error for writing `key` of the view at `view`: it names what was written. */
+static int refuse_write(lua_State *L, int view, int key) {
+    arb_sandbox *S = arb_sandbox_of(L);
+    char what[320];
+    size_t used = 0;
+    what[0] = 0;
+    const char *rule = "the helpers and libraries are read-only";
+    int loaded = 0;
+    view = lua_absindex(L, view);
+    key = lua_absindex(L, key);
+    lua_getmetatable(L, view);
+    if (lua_rawgetp(L, -1, &ENTRY_KEY) == LUA_TNUMBER) {
+        add_input_path(S, (int)lua_tointeger(L, -1), what, sizeof what, &used);
+        rule = "event and ctx are read-only";
+    } else if (lua_rawgetp(L, -2, &NAME_KEY) == LUA_TSTRING) {
+        size_t n;
+        const char *name = lua_tolstring(L, -1, &n);
+        append(what, sizeof what, &used, name, n);
+        if (strncmp(name, "ctx.", 4) == 0) rule = "event and ctx are read-only";
+    } else {
+        append(what, sizeof what, &used, "a table built when the policy loaded", 36);
+        loaded = 1;
+        rule = "such tables are read-only, so that no state is kept between evaluations";
+    }
+    lua_pop(L, 2);
+    if (loaded) {   /* name the field apart: "a table built when the policy loaded (field x)" */
+        append(what, sizeof what, &used, " (field ", 8);
+        if (lua_type(L, key) == LUA_TSTRING) {
+            size_t n;
+            const char *k = lua_tolstring(L, key, &n);
+            append(what, sizeof what, &used, k, n > 64 ? 64 : n);
+        } else {
+            append_key(L, key, what, sizeof what, &used);
+        }
+        append(what, sizeof what, &used, ")", 1);
+    } else {
+        append_key(L, key, what, sizeof what, &used);
+    }
+    luaL_where(L, 1);
+    lua_pushfstring(L, "attempt to change %s: %s", what, rule);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+static int view_newindex(lua_State *L) {
+    return refuse_write(L, 1, 2);
 }
 
 static int proxy_len(lua_State *L) {
     lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index");
+    push_view_data(L, lua_gettop(L));
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
 }
@@ -287,24 +402,41 @@ static int proxy_next(lua_State *L) {
     return 1;
 }
 
-/* pairs(proxy) iterates the data table without ever handing it to the policy. */
+static void push_raw_target(lua_State *L, int idx);
+
+/* pairs(view) iterates the data without ever handing the data table to the policy. */
 static int proxy_pairs(lua_State *L) {
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index");
+    push_raw_target(L, 1);
     lua_pushcclosure(L, proxy_next, 1);
     lua_pushnil(L);
     lua_pushnil(L);
     return 3;
 }
 
-/* Replaces the table at the top of the stack with a read-only proxy of it. */
-static void freeze_top(lua_State *L) {
-    int data = lua_gettop(L);
-    lua_createtable(L, 0, 0);                 /* proxy */
-    lua_createtable(L, 0, 7);                 /* its metatable */
-    lua_pushvalue(L, data);
+/* __index of a view whose data had a metatable of its own (a "class" built at load): the
+   data's own fields first, then the original __index handler — called with the view, never
+   with the data, so a handler cannot write to the hidden table. Upvalues: data, handler. */
+static int frozen_index(lua_State *L) {
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    if (lua_type(L, lua_upvalueindex(2)) == LUA_TFUNCTION) {
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_insert(L, 1);
+        lua_call(L, 2, 1);
+        return 1;
+    }
+    lua_gettable(L, lua_upvalueindex(2));
+    return 1;
+}
+
+/* Replaces the value on top of the stack (the data) with a view's metatable reading it. */
+static void push_view_metatable(lua_State *L) {
+    lua_createtable(L, 0, 8);
+    lua_insert(L, -2);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, proxy_newindex);
+    lua_pushcfunction(L, view_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, proxy_len);
     lua_setfield(L, -2, "__len");
@@ -314,17 +446,67 @@ static void freeze_top(lua_State *L) {
     lua_setfield(L, -2, "__metatable");
     lua_pushboolean(L, 1);
     lua_rawsetp(L, -2, &FROZEN_KEY);
+}
+
+/* Replaces the table at the top of the stack with a read-only view of it; `name` (or NULL
+   for a table built at load) is what errors call it. */
+static void freeze_top(lua_State *L, const char *name) {
+    int data = lua_gettop(L);
+    lua_createtable(L, 0, 0);                 /* the view */
+    lua_pushvalue(L, data);
+    push_view_metatable(L);
+    if (name != NULL) {
+        lua_pushstring(L, name);
+        lua_rawsetp(L, -2, &NAME_KEY);
+    }
     lua_setmetatable(L, -2);
     lua_replace(L, data);
 }
 
-static void deep_freeze_top(lua_State *L, int depth) {
+/* The data table at `data` had the metatable at `mt` (its values already frozen): the view at
+   `view` takes over its handlers, and the data loses it, so handlers only ever see the view. */
+static void adopt_metatable(lua_State *L, int view, int data, int mt) {
+    static const char *const kept_by_view[] = { "__index", "__newindex", "__metatable", "__gc", "__mode", "__name", NULL };
+    lua_getmetatable(L, view);
+    int vmt = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, mt)) {
+        int skip = lua_type(L, -2) != LUA_TSTRING;
+        for (int i = 0; !skip && kept_by_view[i]; i++) skip = strcmp(lua_tostring(L, -2), kept_by_view[i]) == 0;
+        if (skip) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, vmt);
+    }
+    if (lua_getfield(L, mt, "__index") != LUA_TNIL) {
+        lua_pushvalue(L, data);
+        lua_insert(L, -2);
+        lua_pushcclosure(L, frozen_index, 2);
+        lua_setfield(L, vmt, "__index");
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setmetatable(L, data);
+}
+
+/* Freezes the (plain, decoded) table at the top of the stack and every table in it, each view
+   named by its path (`path`, e.g. "ctx.config.limits"). */
+static void deep_freeze_top(lua_State *L, int depth, char *path, size_t size, size_t used) {
     if (depth > MAX_ENCODE_DEPTH) luaL_error(L, "configuration nested too deeply");
+    luaL_checkstack(L, 6, "configuration nested too deeply");
     int t = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, t)) {
         if (lua_type(L, -1) == LUA_TTABLE) {
-            deep_freeze_top(L, depth + 1);
+            size_t child = used;
+            append_key(L, -2, path, size, &child);
+            deep_freeze_top(L, depth + 1, path, size, child);
+            path[used] = 0;
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
             lua_rawset(L, t);   /* replacing an existing key's value is safe during next */
@@ -332,7 +514,7 @@ static void deep_freeze_top(lua_State *L, int depth) {
             lua_pop(L, 1);
         }
     }
-    freeze_top(L);
+    freeze_top(L, path);
 }
 
 static int is_frozen(lua_State *L, int idx) {
@@ -388,16 +570,76 @@ static int sb_xpcall(lua_State *L) {
     return finish_pcall(L, status, 2);
 }
 
-static void claim_field(lua_State *L, arb_sandbox *S, int idx, int key_idx);
+/* Whether `key` (at idx) names a helper or library every policy reads (approve, string, ...). */
+static int is_shared_global(lua_State *L, int key) {
+    if (lua_type(L, key) != LUA_TSTRING) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, arb_sandbox_of(L)->base_ref);
+    lua_pushvalue(L, key);
+    int shared = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return shared;
+}
+
+static int refuse_global(lua_State *L, int key) {
+    luaL_where(L, 1);
+    lua_pushfstring(L, "attempt to change global '%s': the helpers and libraries are read-only", lua_tostring(L, key));
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* __newindex of a policy's globals (at load and in each evaluation): a new global is fine
+   (each evaluation starts with fresh globals), rebinding a helper or a library is not. */
+static int env_newindex(lua_State *L) {
+    lua_settop(L, 3);
+    if (is_shared_global(L, 2)) return refuse_global(L, 2);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int is_env(lua_State *L, int idx) {
+    if (!lua_getmetatable(L, idx)) return 0;
+    int env = lua_rawgetp(L, -1, &ENV_KEY) != LUA_TNIL;
+    lua_pop(L, 2);
+    return env;
+}
 
 static int sb_rawset(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
-    if (is_frozen(L, 1)) return luaL_error(L, "attempt to modify a read-only table (tables shared between evaluations cannot change)");
-    claim_field(L, arb_sandbox_of(L), 1, 2);
+    if (is_frozen(L, 1)) return refuse_write(L, 1, 2);
+    if (is_env(L, 1) && is_shared_global(L, 2)) return refuse_global(L, 2);
     lua_settop(L, 3);
     lua_rawset(L, 1);
+    return 1;
+}
+
+/*
+ * tostring, and the text of every value log() and string.format("%s") show: Lua's own, except
+ * that tables, functions and coroutines without __tostring show as their type name. Lua
+ * appends the object's address, which depends on what earlier evaluations allocated on the
+ * state: a policy could tell from it how much ran before, and a decision must not.
+ */
+static const char *safe_tolstring(lua_State *L, int idx, size_t *len) {
+    idx = lua_absindex(L, idx);
+    if (luaL_callmeta(L, idx, "__tostring")) {
+        if (!lua_isstring(L, -1)) luaL_error(L, "'__tostring' must return a string");
+        return lua_tolstring(L, -1, len);
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL:
+        return luaL_tolstring(L, idx, len);
+    default:
+        lua_pushstring(L, luaL_typename(L, idx));
+        return lua_tolstring(L, -1, len);
+    }
+}
+
+static int sb_tostring(lua_State *L) {
+    luaL_checkany(L, 1);
+    size_t len;
+    safe_tolstring(L, 1, &len);
+    arb_charge(L, (int64_t)(len / 16) + 1);
     return 1;
 }
 
@@ -405,6 +647,22 @@ static int sb_setmetatable(lua_State *L) {
     int kind = lua_type(L, 2);
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, kind == LUA_TNIL || kind == LUA_TTABLE, 2, "nil or table");
+    if (kind == LUA_TTABLE && is_frozen(L, 2)) {
+        /* A class built at load is a view, and Lua reads metamethods raw: the new table gets
+           a copy of the class's fields (their values are views themselves) for its own. */
+        push_raw_target(L, 2);
+        int data = lua_gettop(L);
+        lua_createtable(L, 0, 8);
+        lua_pushnil(L);
+        while (lua_next(L, data)) {
+            arb_charge(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        }
+        lua_replace(L, 2);
+        lua_settop(L, 2);
+    }
     if (kind == LUA_TTABLE) {
         /* Lua runs finalizers with hooks off: a looping __gc would hang the worker. */
         if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
@@ -440,15 +698,14 @@ static int sb_close(lua_State *L) {
     return original(L);
 }
 
-/* Digits after the decimal point for ISO 4217 currencies that do not use two. */
-static int currency_exponent(const char *code) {
-    static const char *const zero[] = {
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-        "VND", "VUV", "XAF", "XOF", "XPF", NULL
-    };
-    static const char *const three[] = { "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND", NULL };
-    for (const char *const *c = zero; *c; c++) if (strcmp(code, *c) == 0) return 0;
-    for (const char *const *c = three; *c; c++) if (strcmp(code, *c) == 0) return 3;
+/* Digits after the decimal point for ISO 4217 currencies that do not use two. Codes are
+   compared as three-byte numbers: money() runs in most decisions. */
+static int currency_exponent(const char *code, size_t length) {
+    static const char zero[] = "BIFCLPDJFGNFISKJPYKMFKRWPYGRWFUGXUYIVNDVUVXAFXOFXPF";
+    static const char three[] = "BHDIQDJODKWDLYDOMRTND";
+    if (length != 3) return 2;
+    for (size_t i = 0; i < sizeof zero - 1; i += 3) if (memcmp(code, zero + i, 3) == 0) return 0;
+    for (size_t i = 0; i < sizeof three - 1; i += 3) if (memcmp(code, three + i, 3) == 0) return 3;
     return 2;
 }
 
@@ -460,7 +717,7 @@ static int sb_money(lua_State *L) {
     size_t clen;
     const char *currency = luaL_checklstring(L, 2, &clen);
     if (clen > 8) return luaL_error(L, "money(amount, currency): bad currency code");
-    int exponent = currency_exponent(currency);
+    int exponent = currency_exponent(currency, clen);
     char digits[32];
     int n = 0;
     unsigned long long magnitude = amount < 0 ? 0ULL - (unsigned long long)amount : (unsigned long long)amount;
@@ -495,7 +752,9 @@ static int sb_log(lua_State *L) {
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1) luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
+        size_t len;
+        safe_tolstring(L, i, &len);
+        arb_charge(L, (int64_t)(len / 16));
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
@@ -510,66 +769,157 @@ static int sb_log(lua_State *L) {
 
 /* ---------------------------------------------------------------- charged library functions */
 
-enum { CHARGE_STRINGS = 1, CHARGE_REP, CHARGE_LENGTH, CHARGE_SORT, CHARGE_ARGS };
-
-/* A library function wrapped so that its work is charged to the budget before it runs.
-   Upvalue 1: the original function; upvalue 2: the charging rule. */
+/*
+ * A library function wrapped so that its work is charged: before it runs, one unit plus the
+ * bytes of its string arguments (in 16-byte units); after it returns, one unit per result
+ * plus the bytes of its string results. What one call can do before it returns is bounded
+ * by the string length limit, the memory cap (and the deadline checked on large
+ * allocations) and Lua's stack limit, so charging the rest afterwards is enough. Functions
+ * whose work is not bounded by their arguments and results (the table library, string.rep,
+ * the pattern functions, utf8.codes) are written here and charge as they go.
+ * Upvalue 1: the original function.
+ */
 static int charged_call(lua_State *L) {
     lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
-    int rule = (int)lua_tointeger(L, lua_upvalueindex(2));
     int n = lua_gettop(L);
     int64_t units = 1;
-    switch (rule) {
-    case CHARGE_STRINGS:
-        for (int i = 1; i <= n; i++)
-            if (lua_type(L, i) == LUA_TSTRING) units += (int64_t)(lua_rawlen(L, i) / 16);
-        break;
-    case CHARGE_REP: {
-        lua_Integer count = lua_tointeger(L, 2);
-        if (count > 0 && lua_type(L, 1) == LUA_TSTRING) {
-            size_t each = lua_rawlen(L, 1) + (lua_type(L, 3) == LUA_TSTRING ? lua_rawlen(L, 3) : 0);
-            double total = (double)each * (double)count;
-            if (total > (double)arb_sandbox_of(L)->limits.memory_limit)
-                return raise_fatal(L, arb_sandbox_of(L), ARB_ERR_MEMORY, 1);
-            units += (int64_t)(total / 16);
-        }
-        break;
-    }
-    case CHARGE_LENGTH:
-        if (lua_type(L, 1) == LUA_TTABLE) units += (int64_t)lua_rawlen(L, 1);
-        break;
-    case CHARGE_SORT:
-        if (lua_type(L, 1) == LUA_TTABLE) {
-            int64_t len = (int64_t)lua_rawlen(L, 1);
-            int64_t log2 = 1;
-            while ((1LL << log2) < len) log2++;
-            units += len * log2;
-        }
-        break;
-    case CHARGE_ARGS:
-        units += n;
-        for (int i = 1; i <= n; i++)
-            if (lua_type(L, i) == LUA_TNUMBER && lua_isinteger(L, i)) {
-                lua_Integer v = lua_tointeger(L, i);   /* ranges such as table.unpack(t, 1, n) */
-                if (v > 0 && v < (lua_Integer)1 << 40) units += v / 4;
-            }
-        break;
-    default:
-        break;
-    }
+    for (int i = 1; i <= n; i++)
+        if (lua_type(L, i) == LUA_TSTRING) units += (int64_t)(lua_rawlen(L, i) / 16);
     arb_charge(L, units);
-    return original(L);
+    int results = original(L);
+    units = results;
+    for (int i = lua_gettop(L) - results + 1; i <= lua_gettop(L); i++)
+        if (lua_type(L, i) == LUA_TSTRING) units += (int64_t)(lua_rawlen(L, i) / 16);
+    arb_charge(L, units);
+    return results;
 }
 
-/* Copies `names` from the table at `from` into the table at `to`, wrapping each with `rule`
-   (0: copied as is). */
-static void copy_functions(lua_State *L, int from, int to, const char *const *names, int rule) {
+/* string.rep: Lua's loops n times even when the result is empty ("" repeated 2^62 times
+   never returned). Here an empty result returns at once, a result over the string length
+   limit is refused before any work, and the copy doubles what is already written, so the
+   work is the bytes produced (charged per 16 bytes before it starts). */
+static int sb_rep(lua_State *L) {
+    size_t l, lsep;
+    const char *s = luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    const char *sep = luaL_optlstring(L, 3, "", &lsep);
+    arb_charge(L, 1);
+    if (n <= 0 || l + lsep == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    if (l + lsep < l || (l + lsep) > (size_t)MAX_STRING_BYTES / (size_t)n) {
+        arb_sandbox *S = arb_sandbox_of(L);
+        S->string_too_long = 1;
+        return raise_fatal(L, S, ARB_ERR_MEMORY, 1);
+    }
+    size_t total = (size_t)n * l + (size_t)(n - 1) * lsep;
+    arb_charge(L, (int64_t)(total / 16));
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, total);
+    size_t unit = l + lsep;           /* one copy and the separator after it */
+    memcpy(p, s, l);
+    memcpy(p + l, sep, lsep < total - l ? lsep : total - l);
+    size_t done = unit < total ? unit : total;
+    while (done < total) {            /* the written prefix is whole units: copy it onward */
+        size_t chunk = done < total - done ? done : total - done;
+        memcpy(p + done, p, chunk);
+        done += chunk;
+    }
+    luaL_pushresultsize(&b, total);
+    return 1;
+}
+
+/* string.format: '%p' (an address) is refused, and '%s' shows tables and functions as
+   tostring does (without their address). Charged as charged_call. Upvalue 1: the original. */
+static int sb_format(lua_State *L) {
+    size_t flen;
+    const char *f = luaL_checklstring(L, 1, &flen);
+    const char *end = f + flen;
+    int arg = 1;
+    for (const char *p = f; p < end; p++) {
+        if (*p != '%') continue;
+        if (++p < end && *p == '%') continue;
+        while (p < end && strchr("-+ #0123456789.", *p) != NULL) p++;
+        if (p >= end) break;
+        arg++;
+        if (*p == 'p') return luaL_error(L, "string.format: '%%p' is not available to policies");
+        if (*p == 's' && arg <= lua_gettop(L)) {
+            int t = lua_type(L, arg);
+            if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+                size_t len;
+                safe_tolstring(L, arg, &len);
+                lua_replace(L, arg);
+            }
+        }
+    }
+    return charged_call(L);
+}
+
+/* ---------------------------------------------------------------- utf8.codes */
+
+#define MAXUNICODE 0x10FFFFu
+#define MAXUTF 0x7FFFFFFFu
+
+/* Lua 5.4's utf8_decode (lutf8lib.c). */
+static const char *utf8_decode(const char *s, unsigned int *val, int strict) {
+    static const unsigned int limits[] = { ~(unsigned int)0, 0x80, 0x800, 0x10000u, 0x200000u, 0x4000000u };
+    unsigned int c = (unsigned char)s[0];
+    unsigned int res = 0;
+    if (c < 0x80) {
+        res = c;
+    } else {
+        int count = 0;
+        for (; c & 0x40; c <<= 1) {
+            unsigned int cc = (unsigned char)s[++count];
+            if ((cc & 0xC0) != 0x80) return NULL;
+            res = (res << 6) | (cc & 0x3F);
+        }
+        res |= ((unsigned int)(c & 0x7F) << (count * 5));
+        if (count > 5 || res > MAXUTF || res < limits[count]) return NULL;
+        s += count;
+    }
+    if (strict && (res > MAXUNICODE || (0xD800u <= res && res <= 0xDFFFu))) return NULL;
+    if (val) *val = res;
+    return s + 1;
+}
+
+/* The iterator utf8.codes returns: Lua's skips continuation bytes from any position a caller
+   gives, in C and uncharged, so calling it directly over a string of continuation bytes costs
+   the square of its length. Charged per byte it reads. Upvalue 1: strict (boolean). */
+static int codes_next(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Unsigned n = (lua_Unsigned)lua_tointeger(L, 2);
+    lua_Unsigned start = n;
+    if (n < len)
+        while (n < len && ((unsigned char)s[n] & 0xC0) == 0x80) n++;
+    arb_charge(L, (int64_t)((n - (start < n ? start : n)) / 16) + 1);
+    if (n >= len) return 0;
+    unsigned int code;
+    if (utf8_decode(s + n, &code, lua_toboolean(L, lua_upvalueindex(1))) == NULL)
+        return luaL_error(L, "invalid UTF-8 code");
+    lua_pushinteger(L, (lua_Integer)n + 1);
+    lua_pushinteger(L, code);
+    return 2;
+}
+
+static int sb_codes(lua_State *L) {
+    int lax = lua_toboolean(L, 2);
+    luaL_checkstring(L, 1);
+    lua_pushboolean(L, !lax);
+    lua_pushcclosure(L, codes_next, 1);
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 0);
+    return 3;
+}
+
+/* Copies `names` from the table at `from` into the table at `to`, each wrapped in
+   charged_call when `charged`. */
+static void copy_functions(lua_State *L, int from, int to, const char *const *names, int charged) {
     for (; *names; names++) {
         lua_getfield(L, from, *names);
-        if (rule != 0 && lua_tocfunction(L, -1) != NULL) {
-            lua_pushinteger(L, rule);
-            lua_pushcclosure(L, charged_call, 2);
-        }
+        if (charged && lua_tocfunction(L, -1) != NULL) lua_pushcclosure(L, charged_call, 1);
         lua_setfield(L, to, *names);
     }
 }
@@ -578,17 +928,23 @@ static void copy_functions(lua_State *L, int from, int to, const char *const *na
 
 /*
  * Objects in the input carry each value's length: 'o' u32 count, then per field u32 key
- * length, key bytes, u32 value length, value bytes. During an evaluation an object becomes a
- * *lazy* table: empty, with a shared metatable whose __index copies a field in from the buffer
- * on first read and caches it with rawset. A policy reads a handful of the fields it is given,
- * and copying a field costs about as much as reading it twice, so this is the cheaper way
- * (setting every field up front measured ~25% slower on credit_thresholds). Each field is
- * copied in at most once (a per-table bit mask), so a field the policy removed stays removed,
- * and a field the policy writes before reading it (__newindex, rawset) counts as copied, so
- * the input never overwrites it; pairs, next and rawget copy the remaining fields first. So a
- * lazy table behaves as the plain table it stands for. The buffer is valid only during the evaluation; the registry of lazy
- * tables is cleared before each call, so a table kept from an earlier evaluation can never
- * read it.
+ * length, key bytes, u32 value length, value bytes.
+ *
+ * Input views. During an evaluation every object and list of the input becomes a read-only
+ * view (see "read-only views") of a data table. An object's data table is *lazy*: empty, with
+ * a metatable whose __index copies a field in from the buffer on first read; later reads
+ * find it in the data table at the VM's table-lookup speed. A policy reads a handful of the
+ * fields it is given, and copying a field costs about as much as reading it twice, so this is
+ * the cheaper way (setting every field up front measured ~25% slower on credit_thresholds).
+ * Each field is copied in at most once (a per-entry bit mask); pairs, next, rawget and the
+ * encoder copy the rest first. Objects with more than MAX_LAZY_FIELDS fields, and lists, are
+ * filled when created.
+ *
+ * The two metatables of entry i (view and lazy) are built once per state and reused by
+ * every evaluation (only the view's __index is pointed at the new data table), which keeps
+ * a read-only input about as cheap as the writable one it replaced. Entries are numbered
+ * afresh by each evaluation and nothing keeps a view from one evaluation to the next; the
+ * buffer is valid only during the evaluation.
  */
 
 #define MAX_LAZY_FIELDS 64
@@ -603,12 +959,89 @@ static void need(lua_State *L, const uint8_t *p, const uint8_t *end, size_t n) {
     if ((size_t)(end - p) < n) luaL_error(L, "internal error: truncated input");
 }
 
-static const uint8_t *push_value(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, int depth, int lazy);
+/* Appends entry's path: event.payload.items[2]. */
+static void add_input_path(arb_sandbox *S, int entry, char *buf, size_t size, size_t *used) {
+    const input_entry *e = &S->inputs[entry];
+    if (e->parent < 0) {
+        append(buf, size, used, e->parent == -1 ? "event" : "ctx", e->parent == -1 ? 5 : 3);
+        return;
+    }
+    add_input_path(S, e->parent, buf, size, used);
+    if (e->key != NULL) {
+        append(buf, size, used, ".", 1);
+        append(buf, size, used, e->key, e->key_length > 64 ? 64 : e->key_length);
+    } else {
+        char piece[24];
+        snprintf(piece, sizeof piece, "[%u]", e->index);
+        append(buf, size, used, piece, strlen(piece));
+    }
+}
 
-static lazy_entry *find_lazy(arb_sandbox *S, const void *table) {
-    for (int i = S->lazy_count - 1; i >= 0; i--)   /* newest first: addresses can be reused */
-        if (S->lazy[i].table == table) return &S->lazy[i];
-    return NULL;
+static int lazy_index(lua_State *L);
+
+/* Makes sure entry number i has its view (an empty table), the view's metatable and the lazy
+   data table's metatable, built once per state and reused by every evaluation: entry i is
+   one object of one evaluation at a time, and nothing a policy holds outlives its
+   evaluation (that is what "pure" means here), so an evaluation can never meet a view it
+   had before. Only the view's __index is set anew: to the data table. */
+static void ensure_view(lua_State *L, arb_sandbox *S, int i) {
+    while (S->view_count <= i) {
+        int n = S->view_count;
+        int *grown = realloc(S->view_refs, sizeof(int) * 3 * (size_t)(n + 16));
+        if (grown == NULL) luaL_error(L, "not enough memory");
+        S->view_refs = grown;
+        for (int j = n; j < n + 16; j++) {
+            lua_createtable(L, 0, 0);                 /* __index: present from the start, set per evaluation */
+            push_view_metatable(L);
+            lua_pushinteger(L, j);
+            lua_rawsetp(L, -2, &ENTRY_KEY);
+            lua_createtable(L, 0, 0);                 /* the view */
+            lua_pushvalue(L, -2);
+            lua_setmetatable(L, -2);
+            S->view_refs[3 * j] = luaL_ref(L, LUA_REGISTRYINDEX);
+            S->view_refs[3 * j + 1] = luaL_ref(L, LUA_REGISTRYINDEX);
+            lua_createtable(L, 0, 1);                 /* the lazy data table's metatable */
+            lua_pushinteger(L, j);
+            lua_pushcclosure(L, lazy_index, 1);
+            lua_setfield(L, -2, "__index");
+            S->view_refs[3 * j + 2] = luaL_ref(L, LUA_REGISTRYINDEX);
+        }
+        S->view_count = n + 16;
+    }
+}
+
+/* A new entry for an object or list; its path is given by parent and key (or index). */
+static int new_entry(lua_State *L, arb_sandbox *S, int parent, const char *key, uint32_t key_length, uint32_t index) {
+    if (S->input_count == S->input_capacity) {
+        int capacity = S->input_capacity ? S->input_capacity * 2 : 16;
+        input_entry *grown = realloc(S->inputs, sizeof(input_entry) * (size_t)capacity);
+        if (grown == NULL) luaL_error(L, "not enough memory");
+        S->inputs = grown;
+        S->input_capacity = capacity;
+    }
+    int i = S->input_count++;
+    ensure_view(L, S, i);
+    input_entry *e = &S->inputs[i];
+    e->data = NULL;
+    e->object = NULL;
+    e->copied = 0;
+    e->complete = 1;
+    e->parent = parent;
+    e->key = key;
+    e->key_length = key_length;
+    e->index = index;
+    return i;
+}
+
+/* Replaces the data table on top of the stack with entry i's view of it. */
+static void make_view(lua_State *L, arb_sandbox *S, int i) {
+    S->inputs[i].data = lua_topointer(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->view_refs[3 * i + 1]);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "__index");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->view_refs[3 * i]);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
 }
 
 /* Skips the fields of an object whose count has been read; returns the end of the object. */
@@ -623,29 +1056,12 @@ static const uint8_t *skip_fields(lua_State *L, const uint8_t *p, const uint8_t 
     return p;
 }
 
-/* Sets every field of an object (count already read) into the table on top of the stack. */
-static void fill_fields(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, uint32_t count,
-                        int depth, int lazy, const uint8_t **after) {
-    for (uint32_t i = 0; i < count; i++) {
-        need(L, p, end, 4);
-        uint32_t klen = read_u32_at(p);
-        p += 4;
-        need(L, p, end, (size_t)klen + 4);
-        lua_pushlstring(L, (const char *)p, klen);
-        p += klen;
-        uint32_t vlen = read_u32_at(p);
-        p += 4;
-        need(L, p, end, vlen);
-        push_value(L, S, p, p + vlen, depth + 1, lazy);
-        lua_rawset(L, -3);
-        p += vlen;
-    }
-    *after = p;
-}
-
-static const uint8_t *push_value(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, int depth, int lazy) {
+/* Pushes the value encoded at p: scalars as themselves, objects and lists as views (entry
+   `parent`'s field `key`, or item `index` when key is NULL). */
+static const uint8_t *push_input(lua_State *L, arb_sandbox *S, const uint8_t *p, const uint8_t *end, int depth,
+                                 int parent, const char *key, uint32_t key_length, uint32_t index) {
     if (depth > MAX_ENCODE_DEPTH + 4) luaL_error(L, "internal error: input nested too deeply");
-    luaL_checkstack(L, 4, "input nested too deeply");
+    luaL_checkstack(L, 6, "input nested too deeply");
     need(L, p, end, 1);
     const uint8_t *start = p;
     uint8_t tag = *p++;
@@ -679,67 +1095,84 @@ static const uint8_t *push_value(lua_State *L, arb_sandbox *S, const uint8_t *p,
         need(L, p, end, 4);
         uint32_t count = read_u32_at(p);
         p += 4;
+        int i = new_entry(L, S, parent, key, key_length, index);
         lua_createtable(L, (int)count, 0);
-        for (uint32_t i = 1; i <= count; i++) {
-            p = push_value(L, S, p, end, depth + 1, lazy);
-            lua_rawseti(L, -2, (lua_Integer)i);
+        for (uint32_t n = 1; n <= count; n++) {
+            p = push_input(L, S, p, end, depth + 1, i, NULL, 0, n);
+            lua_rawseti(L, -2, (lua_Integer)n);
         }
+        make_view(L, S, i);
         return p;
     }
     case 'o': {
         need(L, p, end, 4);
         uint32_t count = read_u32_at(p);
         p += 4;
+        int i = new_entry(L, S, parent, key, key_length, index);
         lua_createtable(L, 0, (int)count);
-        if (lazy && count > 0 && count <= MAX_LAZY_FIELDS && S->lazy_count < MAX_LAZY) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_metatable_ref);
-            lua_setmetatable(L, -2);
-            lazy_entry *e = &S->lazy[S->lazy_count++];
-            e->table = lua_topointer(L, -1);
+        if (count > 0 && count <= MAX_LAZY_FIELDS) {
+            input_entry *e = &S->inputs[i];
             e->object = start;
-            e->copied = 0;
             e->complete = 0;
-            return skip_fields(L, p, end, count);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, S->view_refs[3 * i + 2]);
+            lua_setmetatable(L, -2);
+            p = skip_fields(L, p, end, count);
+        } else {
+            for (uint32_t n = 0; n < count; n++) {
+                need(L, p, end, 4);
+                uint32_t klen = read_u32_at(p);
+                p += 4;
+                need(L, p, end, (size_t)klen + 4);
+                const char *k = (const char *)p;
+                lua_pushlstring(L, k, klen);
+                p += klen;
+                uint32_t vlen = read_u32_at(p);
+                p += 4;
+                need(L, p, end, vlen);
+                push_input(L, S, p, p + vlen, depth + 1, i, k, klen, 0);
+                lua_rawset(L, -3);
+                p += vlen;
+            }
         }
-        const uint8_t *after;
-        fill_fields(L, S, p, end, count, depth, lazy, &after);
-        return after;
+        make_view(L, S, i);
+        return p;
     }
     default:
         return (const uint8_t *)(uintptr_t)luaL_error(L, "internal error: bad input tag %d", (int)tag);
     }
 }
 
-/* Copies in field `index` (key at `key`, value at `value`) of the lazy table at idx. */
-static void copy_field(lua_State *L, arb_sandbox *S, int idx, lazy_entry *e, uint32_t index,
-                       const char *key, uint32_t klen, const uint8_t *value, uint32_t vlen) {
-    e->copied |= (uint64_t)1 << index;
-    lua_pushlstring(L, key, klen);
-    push_value(L, S, value, value + vlen, 1, 1);
-    lua_rawset(L, idx);
-}
-
-/* Copies every field of the lazy table at `idx` not copied yet. */
-static void materialize(lua_State *L, arb_sandbox *S, int idx, lazy_entry *e) {
+/* Copies every field of entry e's object not copied yet into its data table at `idx`. */
+static void materialize(lua_State *L, arb_sandbox *S, int idx, int entry) {
     idx = lua_absindex(L, idx);
-    const uint8_t *p = e->object + 1;
+    const uint8_t *p = S->inputs[entry].object + 1;
     uint32_t count = read_u32_at(p);
     p += 4;
-    e->complete = 1;
+    S->inputs[entry].complete = 1;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t klen = read_u32_at(p);
         const char *key = (const char *)p + 4;
         p += 4 + klen;
         uint32_t vlen = read_u32_at(p);
         p += 4;
-        if (!(e->copied & ((uint64_t)1 << i))) copy_field(L, S, idx, e, i, key, klen, p, vlen);
+        if (!(S->inputs[entry].copied & ((uint64_t)1 << i))) {   /* inputs may move: index anew */
+            S->inputs[entry].copied |= (uint64_t)1 << i;
+            lua_pushlstring(L, key, klen);
+            push_input(L, S, p, p + vlen, 1, entry, key, klen, 0);
+            lua_rawset(L, idx);
+        }
         p += vlen;
+    }
+    if (S->inputs[entry].parent == -2) {   /* ctx: and its config */
+        lua_pushliteral(L, "config");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);
+        lua_rawset(L, idx);
     }
 }
 
-/* Finds field `key` of a lazy table's object: its number, value and value length. */
-static int find_field(const lazy_entry *e, const char *key, size_t klen, uint32_t *index,
-                      const uint8_t **value, uint32_t *vlen) {
+/* Finds field `key` of an entry's object: its number, value and value length. */
+static int find_field(const input_entry *e, const char *key, size_t klen, uint32_t *index,
+                      const char **stored_key, const uint8_t **value, uint32_t *vlen) {
     const uint8_t *p = e->object + 1;
     uint32_t count = read_u32_at(p);
     p += 4;
@@ -751,6 +1184,7 @@ static int find_field(const lazy_entry *e, const char *key, size_t klen, uint32_
         p += 4;
         if (len == klen && memcmp(k, key, klen) == 0) {
             *index = i;
+            *stored_key = (const char *)k;
             *value = p;
             *vlen = n;
             return 1;
@@ -760,83 +1194,97 @@ static int find_field(const lazy_entry *e, const char *key, size_t klen, uint32_
     return 0;
 }
 
-/* __index of lazy tables: copy a field in from the input on first read, or nil. */
+/* __index of lazy data tables: copy a field in from the input on first read, or nil.
+   Upvalue 1: the entry number. */
 static int lazy_index(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
     arb_sandbox *S = arb_sandbox_of(L);
-    lazy_entry *e;
-    if (lua_type(L, 2) != LUA_TSTRING || (e = find_lazy(S, lua_topointer(L, 1))) == NULL || e->complete) return 0;
+    int entry = (int)lua_tointeger(L, lua_upvalueindex(1));
+    if (entry >= S->input_count || S->inputs[entry].data != lua_topointer(L, 1) || S->inputs[entry].complete) return 0;
     size_t klen;
     const char *key = lua_tolstring(L, 2, &klen);
     uint32_t i, vlen;
+    const char *stored_key;
     const uint8_t *value;
-    if (!find_field(e, key, klen, &i, &value, &vlen)) return 0;
-    if (e->copied & ((uint64_t)1 << i)) return 0;   /* copied before, then removed */
-    e->copied |= (uint64_t)1 << i;
-    push_value(L, S, value, value + vlen, 1, 1);
+    if (S->inputs[entry].parent == -2 && klen == 6 && memcmp(key, "config", 6) == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);   /* ctx.config: shared, frozen */
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 1);
+        return 1;
+    }
+    if (!find_field(&S->inputs[entry], key, klen, &i, &stored_key, &value, &vlen)) return 0;
+    if (S->inputs[entry].copied & ((uint64_t)1 << i)) return 0;
+    S->inputs[entry].copied |= (uint64_t)1 << i;
+    push_input(L, S, value, value + vlen, 1, entry, stored_key, (uint32_t)klen, 0);
     lua_pushvalue(L, 2);          /* the key Lua passed in: already interned */
     lua_pushvalue(L, -2);
     lua_rawset(L, 1);
     return 1;
 }
 
-static lazy_entry *lazy_entry_of(lua_State *L, arb_sandbox *S, int idx) {
-    if (!lua_getmetatable(L, idx)) return NULL;
-    const void *mt = lua_topointer(L, -1);
-    lua_pop(L, 1);
-    return mt == S->lazy_metatable ? find_lazy(S, lua_topointer(L, idx)) : NULL;
-}
-
-/* The policy is about to store the key at `key_idx` into the lazy table at `idx`: mark that
-   field as copied, so the input's value never replaces what the policy wrote. */
-static void claim_field(lua_State *L, arb_sandbox *S, int idx, int key_idx) {
-    lazy_entry *e;
-    if (lua_type(L, key_idx) != LUA_TSTRING || (e = lazy_entry_of(L, S, idx)) == NULL || e->complete) return;
-    size_t klen;
-    const char *key = lua_tolstring(L, key_idx, &klen);
-    uint32_t i, vlen;
-    const uint8_t *value;
-    if (find_field(e, key, klen, &i, &value, &vlen)) e->copied |= (uint64_t)1 << i;
-}
-
-/* __newindex of lazy tables: runs for keys not in the table yet. */
-static int lazy_newindex(lua_State *L) {
-    claim_field(L, arb_sandbox_of(L), 1, 2);
-    lua_settop(L, 3);
-    lua_rawset(L, 1);
-    return 0;
-}
-
-/* pairs(lazy table): copy everything in, then iterate it as a plain table. Upvalue 1: next. */
-static int lazy_pairs(lua_State *L) {
-    arb_sandbox *S = arb_sandbox_of(L);
-    lazy_entry *e = lazy_entry_of(L, S, 1);
-    if (e != NULL && !e->complete) materialize(L, S, 1, e);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    return 3;
-}
-
-/* Pushes the table raw functions should see for the table at idx: the data behind a frozen
-   proxy, or the table itself (with a lazy table filled in first). */
+/* Pushes the table raw functions should see for the table at idx: the data behind a view
+   (an input's filled in first), or the table itself. */
 static void push_raw_target(lua_State *L, int idx) {
-    arb_sandbox *S = arb_sandbox_of(L);
-    lazy_entry *e = lazy_entry_of(L, S, idx);
-    if (e != NULL) {
-        if (!e->complete) materialize(L, S, idx, e);
-        lua_pushvalue(L, idx);
-        return;
-    }
+    idx = lua_absindex(L, idx);
     if (lua_getmetatable(L, idx)) {
-        if (lua_rawgetp(L, -1, &FROZEN_KEY) != LUA_TNIL) {
+        int mt = lua_gettop(L);
+        if (lua_rawgetp(L, mt, &FROZEN_KEY) != LUA_TNIL) {
             lua_pop(L, 1);
-            lua_getfield(L, -1, "__index");
-            lua_remove(L, -2);
+            push_view_data(L, mt);
+            if (lua_rawgetp(L, mt, &ENTRY_KEY) == LUA_TNUMBER) {
+                arb_sandbox *S = arb_sandbox_of(L);
+                int entry = (int)lua_tointeger(L, -1);
+                if (entry < S->input_count && S->inputs[entry].data == lua_topointer(L, -2) && !S->inputs[entry].complete)
+                    materialize(L, S, -2, entry);
+            }
+            lua_pop(L, 1);
+            lua_remove(L, mt);
             return;
         }
         lua_pop(L, 2);
     }
     lua_pushvalue(L, idx);
+}
+
+/* Decodes a value into plain Lua values (ctx.config, before it is frozen). */
+static const uint8_t *push_plain(lua_State *L, const uint8_t *p, const uint8_t *end, int depth) {
+    if (depth > MAX_ENCODE_DEPTH + 4) luaL_error(L, "configuration nested too deeply");
+    luaL_checkstack(L, 4, "configuration nested too deeply");
+    need(L, p, end, 1);
+    uint8_t tag = *p;
+    if (tag != 'a' && tag != 'o') {
+        arb_sandbox *S = arb_sandbox_of(L);
+        return push_input(L, S, p, end, depth, -1, NULL, 0, 0);   /* scalars only: no entry */
+    }
+    p++;
+    need(L, p, end, 4);
+    uint32_t count = read_u32_at(p);
+    p += 4;
+    if (tag == 'a') {
+        lua_createtable(L, (int)count, 0);
+        for (uint32_t i = 1; i <= count; i++) {
+            p = push_plain(L, p, end, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i);
+        }
+        return p;
+    }
+    lua_createtable(L, 0, (int)count);
+    for (uint32_t i = 0; i < count; i++) {
+        need(L, p, end, 4);
+        uint32_t klen = read_u32_at(p);
+        p += 4;
+        need(L, p, end, (size_t)klen + 4);
+        lua_pushlstring(L, (const char *)p, klen);
+        p += klen;
+        uint32_t vlen = read_u32_at(p);
+        p += 4;
+        need(L, p, end, vlen);
+        push_plain(L, p, p + vlen, depth + 1);
+        lua_rawset(L, -3);
+        p += vlen;
+    }
+    return p;
 }
 
 static int sb_next(lua_State *L) {
@@ -1028,6 +1476,8 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     if (!lua_istable(L, idx))
         malformed(L, "decide must return approve{...}, review{...} or reject{...}, got %s%s",
                   luaL_typename(L, idx), "");
+    push_raw_target(L, idx);   /* a decision built at load is a view */
+    idx = lua_gettop(L);
 
     /* One pass over the table: each known field lands in its stack slot (nil when absent);
        any other key is an error. */
@@ -1037,10 +1487,9 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     while (lua_next(L, idx)) {
         int slot = -1;
         if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t n;
-            const char *key = lua_tolstring(L, -2, &n);
+            const char *key = lua_tostring(L, -2);
             for (int i = 0; DECISION_FIELDS[i]; i++)
-                if (strlen(DECISION_FIELDS[i]) == n && memcmp(DECISION_FIELDS[i], key, n) == 0) slot = i;
+                if (key == S->decision_names[i]) slot = i;   /* short strings are interned */
             if (slot < 0)
                 malformed(L, "decision has an unknown field '%s' (expected outcome, queue, reasons, actions, sla_hours, approvals_required)%s", key, "");
         } else {
@@ -1052,9 +1501,9 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     uint8_t outcome = 0;
     if (lua_type(L, -1) == LUA_TSTRING) {
         const char *o = lua_tostring(L, -1);
-        if (strcmp(o, "approve") == 0) outcome = ARB_OUTCOME_APPROVE;
-        else if (strcmp(o, "review") == 0) outcome = ARB_OUTCOME_REVIEW;
-        else if (strcmp(o, "reject") == 0) outcome = ARB_OUTCOME_REJECT;
+        if (o == S->outcome_names[0]) outcome = ARB_OUTCOME_APPROVE;
+        else if (o == S->outcome_names[1]) outcome = ARB_OUTCOME_REVIEW;
+        else if (o == S->outcome_names[2]) outcome = ARB_OUTCOME_REJECT;
     }
     if (outcome == 0)
         malformed(L, "decision outcome must be \"approve\", \"review\" or \"reject\"%s%s", "", "");
@@ -1094,7 +1543,11 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     }
     lua_pop(L, 1);
 
-    lua_pushvalue(L, slots + 2);   /* reasons */
+    lua_pushvalue(L, slots + 2);   /* reasons (a view, e.g. from ctx.config, is seen through) */
+    if (lua_istable(L, -1)) {
+        push_raw_target(L, -1);
+        lua_replace(L, -2);
+    }
     if (lua_isnil(L, -1)) {
         buf_u32(L, out, 0);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
@@ -1126,6 +1579,10 @@ static void write_decision(lua_State *L, arb_sandbox *S, int idx) {
     lua_pop(L, 1);
 
     lua_pushvalue(L, slots + 3);   /* actions */
+    if (lua_istable(L, -1)) {
+        push_raw_target(L, -1);
+        lua_replace(L, -2);
+    }
     if (lua_isnil(L, -1)) {
         buf_u32(L, out, 0);
     } else if (lua_istable(L, -1)) {
@@ -1196,6 +1653,24 @@ static const char PRELUDE[] =
     ;
 
 
+/* A metatable for a policy's globals reading through to the table at `index`: new globals are
+   fine, rebinding a helper or a library is refused (env_newindex). Returns its registry ref. */
+static int new_env_metatable(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    lua_createtable(L, 0, 4);
+    lua_pushvalue(L, index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, env_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &ENV_KEY);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void arb_open_table(lua_State *L);
+
 static int setup_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
     arb_sandbox *S = args->S;
@@ -1204,8 +1679,6 @@ static int setup_body(lua_State *L) {
     int G = lua_gettop(L);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     int STR = lua_gettop(L);
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
-    int TAB = lua_gettop(L);
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
     int MATH = lua_gettop(L);
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
@@ -1220,15 +1693,16 @@ static int setup_body(lua_State *L) {
         "assert", "error", "ipairs", "pairs", "rawequal", "select", "type", "getmetatable", "_VERSION", NULL
     };
     copy_functions(L, G, base, plain_base, 0);
-    static const char *const charged_base[] = { "tostring", "tonumber", NULL };
-    copy_functions(L, G, base, charged_base, CHARGE_STRINGS);
-    /* Replacements: next, rawget and rawlen see through read-only proxies and fill lazy tables
-       in first; pcall and xpcall cannot catch limit errors; rawset refuses read-only tables;
-       setmetatable refuses __gc. And the helpers log and money. */
+    static const char *const charged_base[] = { "tonumber", NULL };
+    copy_functions(L, G, base, charged_base, 1);
+    /* Replacements: next, rawget and rawlen see through read-only views (an input's filled in
+       first); pcall and xpcall cannot catch limit errors; rawset refuses read-only tables and
+       helpers; setmetatable refuses __gc; tostring shows no addresses. And the helpers log and
+       money. */
     static const luaL_Reg replacements[] = {
         { "next", sb_next }, { "rawget", sb_rawget }, { "rawlen", sb_rawlen }, { "pcall", sb_pcall },
         { "xpcall", sb_xpcall }, { "rawset", sb_rawset }, { "setmetatable", sb_setmetatable },
-        { "log", sb_log }, { "money", sb_money }, { NULL, NULL }
+        { "tostring", sb_tostring }, { "log", sb_log }, { "money", sb_money }, { NULL, NULL }
     };
     luaL_setfuncs(L, replacements, 0);
     lua_pushlightuserdata(L, (void *)&NULL_SENTINEL);
@@ -1244,34 +1718,21 @@ static int setup_body(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_pop(L, 1);
 
-    /* The metatable shared by lazy input tables (see push_value). */
-    lua_createtable(L, 0, 4);
-    lua_pushcfunction(L, lazy_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, lazy_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_getfield(L, G, "next");
-    lua_pushcclosure(L, lazy_pairs, 1);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    S->lazy_metatable = lua_topointer(L, -1);
-    S->lazy_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    /* string: no dump; pattern functions are ours; bulk work is charged. */
+    /* string: no dump, and no pack, packsize or unpack (binary formats: nothing a decision
+       needs, and more C loops to bound); rep, format and the pattern functions are ours; the
+       rest is charged. */
     lua_createtable(L, 0, 20);
     int str = lua_gettop(L);
     static const char *const str_plain[] = { "len", NULL };
     copy_functions(L, STR, str, str_plain, 0);
-    static const char *const str_charged[] = {
-        "byte", "char", "format", "lower", "upper", "reverse", "sub", "pack", "packsize", "unpack", NULL
-    };
-    copy_functions(L, STR, str, str_charged, CHARGE_STRINGS);
-    static const char *const str_rep[] = { "rep", NULL };
-    copy_functions(L, STR, str, str_rep, CHARGE_REP);
+    static const char *const str_charged[] = { "byte", "char", "lower", "upper", "reverse", "sub", NULL };
+    copy_functions(L, STR, str, str_charged, 1);
+    lua_getfield(L, STR, "format");
+    lua_pushcclosure(L, sb_format, 1);
+    lua_setfield(L, str, "format");
     static const luaL_Reg patterns[] = {
         { "find", arb_str_find }, { "match", arb_str_match }, { "gmatch", arb_str_gmatch }, { "gsub", arb_str_gsub },
-        { NULL, NULL }
+        { "rep", sb_rep }, { NULL, NULL }
     };
     luaL_setfuncs(L, patterns, 0);
     /* Methods on string values (s:find(...)) reach the same functions; the metatable itself
@@ -1284,18 +1745,11 @@ static int setup_body(lua_State *L) {
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
     lua_pushvalue(L, str);
-    freeze_top(L);
+    freeze_top(L, "string");
     lua_setfield(L, base, "string");
 
-    lua_createtable(L, 0, 8);
-    int tab = lua_gettop(L);
-    static const char *const tab_len[] = { "concat", "insert", "remove", NULL };
-    copy_functions(L, TAB, tab, tab_len, CHARGE_LENGTH);
-    static const char *const tab_sort[] = { "sort", NULL };
-    copy_functions(L, TAB, tab, tab_sort, CHARGE_SORT);
-    static const char *const tab_args[] = { "move", "pack", "unpack", NULL };
-    copy_functions(L, TAB, tab, tab_args, CHARGE_ARGS);
-    freeze_top(L);
+    arb_open_table(L);   /* ours: charged per element (tablib.c) */
+    freeze_top(L, "table");
     lua_setfield(L, base, "table");
 
     lua_createtable(L, 0, 28);
@@ -1305,15 +1759,17 @@ static int setup_body(lua_State *L) {
         "ult", "atan", "asin", "acos", NULL
     };
     copy_functions(L, MATH, lua_gettop(L), math_fns, 0);
-    freeze_top(L);
+    freeze_top(L, "math");
     lua_setfield(L, base, "math");
 
     lua_createtable(L, 0, 8);
-    static const char *const utf8_plain[] = { "charpattern", "codes", NULL };
+    static const char *const utf8_plain[] = { "charpattern", NULL };
     copy_functions(L, UTF8, lua_gettop(L), utf8_plain, 0);
     static const char *const utf8_charged[] = { "char", "codepoint", "len", "offset", NULL };
-    copy_functions(L, UTF8, lua_gettop(L), utf8_charged, CHARGE_STRINGS);
-    freeze_top(L);
+    copy_functions(L, UTF8, lua_gettop(L), utf8_charged, 1);
+    lua_pushcfunction(L, sb_codes);
+    lua_setfield(L, -2, "codes");
+    freeze_top(L, "utf8");
     lua_setfield(L, base, "utf8");
 
     lua_createtable(L, 0, 8);
@@ -1339,25 +1795,36 @@ static int setup_body(lua_State *L) {
     lua_setupvalue(L, -2, 1);
     lua_call(L, 0, 0);
     lua_getfield(L, base, "__coroutine");
-    freeze_top(L);
+    freeze_top(L, "coroutine");
     lua_setfield(L, base, "coroutine");
     lua_pushnil(L);
     lua_setfield(L, base, "__coroutine");
 
     lua_pushvalue(L, base);
-    freeze_top(L);
+    freeze_top(L, "_G");
     lua_setfield(L, base, "_G");
-
-    /* Each evaluation's globals: a fresh table reading through to `base`. */
-    lua_createtable(L, 0, 2);
     lua_pushvalue(L, base);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    S->env_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    S->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* The decision's field names and outcomes, interned once and kept alive (in the
+       registry), so that write_decision compares them by address. */
+    lua_createtable(L, 9, 0);
+    static const char *const outcomes[] = { "approve", "review", "reject" };
+    for (int i = 0; i < 9; i++) {
+        const char *name = i < 6 ? DECISION_FIELDS[i] : outcomes[i - 6];
+        lua_pushstring(L, name);
+        if (i < 6) S->decision_names[i] = lua_tostring(L, -1);
+        else S->outcome_names[i - 6] = lua_tostring(L, -1);
+        lua_rawseti(L, -2, i + 1);
+    }
+    luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* A policy chunk's globals at load: a table reading through to `base`, where helpers and
+       libraries cannot be rebound. */
+    S->env_metatable_ref = new_env_metatable(L, base);
 
     lua_createtable(L, 0, 0);
-    freeze_top(L);
+    freeze_top(L, "ctx.config");
     S->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     /* The default globals table loses everything a policy could reach through it. */
@@ -1374,9 +1841,10 @@ static int setup_body(lua_State *L) {
 
 static int set_config_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
-    push_value(L, args->S, args->a, args->a + args->a_length, 0, 0);
+    push_plain(L, args->a, args->a + args->a_length, 0);
     if (!lua_istable(L, -1)) luaL_error(L, "configuration must be an object");
-    deep_freeze_top(L, 0);
+    char path[200] = "ctx.config";
+    deep_freeze_top(L, 0, path, sizeof path, strlen(path));
     lua_rawseti(L, LUA_REGISTRYINDEX, args->S->config_ref);
     return 0;
 }
@@ -1444,7 +1912,18 @@ static void freeze_value(lua_State *L, freezer *fz, int depth) {
     }
     if (kind != LUA_TTABLE && kind != LUA_TFUNCTION) return;
     if (kind == LUA_TTABLE && is_frozen(L, v)) return;   /* library tables, config */
-    if (kind == LUA_TFUNCTION && lua_iscfunction(L, v)) return;
+    if (kind == LUA_TFUNCTION && lua_iscfunction(L, v)) {
+        /* Library functions carry no state; an iterator does (string.gmatch's position). */
+        for (int i = 1; lua_getupvalue(L, v, i) != NULL; i++) {
+            int t = lua_type(L, -1);
+            lua_pop(L, 1);
+            if (t == LUA_TUSERDATA) {
+                arb_sandbox_of(L)->malformed = 1;
+                luaL_error(L, "%s: a policy cannot keep an iterator (such as string.gmatch's) between evaluations (create it inside decide)", fz->file);
+            }
+        }
+        return;
+    }
     lua_pushvalue(L, v);
     if (lua_rawget(L, fz->memo) != LUA_TNIL) {
         if (kind == LUA_TTABLE) lua_replace(L, v); else lua_pop(L, 1);
@@ -1454,13 +1933,15 @@ static void freeze_value(lua_State *L, freezer *fz, int depth) {
 
     if (kind == LUA_TTABLE) {
         lua_pushvalue(L, v);
-        freeze_top(L);                       /* v+1: the proxy */
+        freeze_top(L, NULL);                 /* v+1: the view */
         lua_pushvalue(L, v);
         lua_pushvalue(L, v + 1);
         lua_rawset(L, fz->memo);
         freeze_fields(L, fz, v, depth);
-        if (lua_getmetatable(L, v)) {       /* e.g. a class table behind __index */
-            freeze_fields(L, fz, lua_gettop(L), depth);
+        if (lua_getmetatable(L, v)) {       /* e.g. a class: its handlers move to the view */
+            int mt = lua_gettop(L);
+            freeze_fields(L, fz, mt, depth);
+            adopt_metatable(L, v + 1, v, mt);
             lua_pop(L, 1);
         }
         lua_replace(L, v);
@@ -1606,12 +2087,13 @@ static int load_body(lua_State *L) {
     lua_pop(L, 1);
     freeze_fields(L, &fz, globals, 0);
 
-    lua_createtable(L, 0, 2);                /* each evaluation's globals read through to these */
-    lua_pushvalue(L, globals);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    slot->env_metatable_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    slot->env_metatable_ref = new_env_metatable(L, globals);   /* each evaluation's globals read these */
+    lua_createtable(L, 0, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, slot->env_metatable_ref);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setupvalue(L, chunk, 1);
+    slot->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, fz.snapshot);
     slot->snapshot_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, decide);
@@ -1635,18 +2117,27 @@ static int evaluate_body(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, policy->chunk_ref);             /* 3 */
-    lua_createtable(L, 0, 4);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->env_metatable_ref);
-    lua_setmetatable(L, -2);
-    lua_setupvalue(L, 3, 1);
+    /* Fresh globals: the last evaluation's table again when it is still empty (nothing can
+       hide in an empty table: its metatable is protected), a new one otherwise. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, policy->env_ref);
+    lua_pushnil(L);
+    if (lua_next(L, -2)) {
+        lua_pop(L, 3);
+        lua_createtable(L, 0, 4);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, policy->env_metatable_ref);
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, LUA_REGISTRYINDEX, policy->env_ref);
+        lua_setupvalue(L, 3, 1);
+    } else {
+        lua_pop(L, 1);
+    }
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, policy->decide_ref);            /* 4 */
-    push_value(L, S, args->a, args->a + args->a_length, 0, 1);        /* 5: event */
-    push_value(L, S, args->b, args->b + args->b_length, 0, 1);        /* 6: ctx */
-    if (!lua_istable(L, 5) || !lua_istable(L, 6)) luaL_error(L, "internal error: event and ctx must be objects");
-    lua_pushliteral(L, "config");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->config_ref);
-    lua_rawset(L, 6);
+    push_input(L, S, args->a, args->a + args->a_length, 0, -1, NULL, 0, 0);   /* 5: event */
+    push_input(L, S, args->b, args->b + args->b_length, 0, -2, NULL, 0, 0);   /* 6: ctx */
+    if (!lua_istable(L, 5) || !lua_istable(L, 6) || *args->b != 'o') luaL_error(L, "internal error: event and ctx must be objects");
+    /* ctx.config is added to ctx's data on first read (see lazy_index). */
     lua_call(L, 2, 1);                                                /* 4: the decision */
     write_decision(L, S, 4);
     return 0;
@@ -1664,7 +2155,8 @@ static int run_protected(arb_sandbox *S, lua_CFunction body, call_args *args) {
     S->fatal = 0;
     S->timed_out = 0;
     S->malformed = 0;
-    S->lazy_count = 0;
+    S->input_count = 0;
+    S->string_too_long = 0;
     int64_t now = monotonic_ns();
     S->deadline_ns = now + (S->limits.time_limit_ns > 0 ? S->limits.time_limit_ns : 1);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);   /* also restarts the count */
@@ -1691,8 +2183,11 @@ static int run_protected(arb_sandbox *S, lua_CFunction body, call_args *args) {
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     char fallback[96];
     if (result == ARB_ERR_MEMORY && status == LUA_ERRMEM) {
-        snprintf(fallback, sizeof fallback, "memory limit exceeded (%llu bytes)",
-                 (unsigned long long)S->limits.memory_limit);
+        if (S->string_too_long)
+            snprintf(fallback, sizeof fallback, "string length limit exceeded (%d bytes)", MAX_STRING_BYTES);
+        else
+            snprintf(fallback, sizeof fallback, "memory limit exceeded (%llu bytes)",
+                     (unsigned long long)S->limits.memory_limit);
         msg = fallback;
         len = strlen(msg);
     } else if (result == ARB_ERR_TIME && status == LUA_ERRMEM) {
@@ -1744,6 +2239,8 @@ void arb_sandbox_free(arb_sandbox *S) {
     }
     for (int32_t i = 0; i < S->policy_count; i++) free(S->policies[i].upvalue_index);
     free(S->policies);
+    free(S->inputs);
+    free(S->view_refs);
     free(S->output.data);
     free(S->log.data);
     free(S);

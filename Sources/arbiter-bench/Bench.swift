@@ -18,8 +18,14 @@ struct Bench {
         }
         switch command {
         case "engine":
-            try EngineBench.run(policyPath: options["policy"] ?? "Policies/credit_thresholds.lua",
-                                seconds: Double(options["seconds"] ?? "") ?? 3)
+            if let iterations = options["iterations"].flatMap(Int.init) {
+                try EngineBench.count(policyPath: options["policy"] ?? "Policies/credit_thresholds.lua", iterations: iterations)
+            } else {
+                try EngineBench.run(policyPath: options["policy"] ?? "Policies/credit_thresholds.lua",
+                                    seconds: Double(options["seconds"] ?? "") ?? 3)
+            }
+        case "limits":
+            try LimitsBench.run(timeLimitMillis: Int64(options["time-limit-ms"] ?? "") ?? 50)
         case "ceiling":
             let ceiling = try Ceiling.measure(seconds: Double(options["seconds"] ?? "") ?? 5)
             print(String(format: "ceiling events_per_s=%d (%d events)", Int(ceiling.perSecond), ceiling.events))
@@ -42,10 +48,11 @@ struct Bench {
 
     static func usage() -> Never {
         FileHandle.standardError.write(Data("""
-            usage: arbiter-bench engine [--policy FILE] [--seconds N]
+            usage: arbiter-bench engine [--policy FILE] [--seconds N | --iterations N]
                    arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]
                    arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
                    arbiter-bench backtest [--events N]
+                   arbiter-bench limits [--time-limit-ms N]
                    arbiter-bench export [--rows N]
 
             """.utf8))
@@ -120,6 +127,24 @@ enum EngineBench {
         let all = Double(totals.withLock { $0.reduce(0, +) }) / allElapsed
         print(String(format: "%d threads: %.0f/s", cores, all))
         print(String(format: "engine evals_per_s=%d evals_per_s_all_cores=%d p99_us=%.2f", Int(single), Int(all), p99))
+    }
+
+    /// `--iterations N`: the mix decided N times on one thread and nothing else, for counting
+    /// instructions (`valgrind --tool=callgrind`): the difference between two runs of different
+    /// N, divided by the difference in decisions, is the cost of one decision without the setup.
+    static func count(policyPath: String, iterations: Int) throws {
+        let source = try String(contentsOfFile: policyPath, encoding: .utf8)
+        let engine = PolicyEngine(warmStates: 1)
+        engine.activate(try engine.compile([PolicySource(file: URL(fileURLWithPath: policyPath).lastPathComponent, source: source)]))
+        let inputs = try mix()
+        let guardrails = Guardrails()
+        var approved = 0
+        for _ in 0..<iterations {
+            for (event, context) in inputs where engine.decide(event, context: context, guardrails: guardrails).outcome == .approve {
+                approved += 1
+            }
+        }
+        print("engine decisions=\(iterations * inputs.count) approved=\(approved)")
     }
 
     /// Inputs covering every outcome of credit_thresholds, in a fixed order.

@@ -74,10 +74,12 @@ import Testing
         Attack(name: "recursion through metamethods", lua: "local t = setmetatable({}, { __index = function(t, k) return t[k] end }) return t.x", error: "stack overflow"),
         // Memory.
         Attack(name: "memory bomb: table growth", lua: "local t = {} for i = 1, 1e9 do t[i] = { i } end", error: "exceeded"),
-        Attack(name: "memory bomb: string doubling", lua: "local s = 'x' while true do s = s .. s end", error: "memory limit exceeded"),
-        Attack(name: "string.rep with a huge count", lua: "return string.rep('x', 1e10)", error: "memory limit exceeded"),
-        Attack(name: "string.rep just over the memory cap", lua: "return string.rep('abcd', 5e6)", error: "memory limit exceeded"),
-        Attack(name: "memory error inside pcall is not swallowed", lua: "pcall(string.rep, 'x', 2e9) return approve{}", error: "memory limit exceeded"),
+        Attack(name: "memory bomb: string doubling", lua: "local s = 'x' while true do s = s .. s end", error: "string length limit exceeded (1048576 bytes)"),
+        Attack(name: "memory bomb: many long strings", lua: "local t, s = {}, ('x'):rep(1e6) for i = 1, 100 do t[i] = s .. i end", error: "memory limit exceeded"),
+        Attack(name: "string.rep with a huge count", lua: "return string.rep('x', 1e10)", error: "string length limit exceeded"),
+        Attack(name: "string.rep just over the string length limit", lua: "return string.rep('abcd', 262145)", error: "string length limit exceeded"),
+        Attack(name: "memory error inside pcall is not swallowed", lua: "pcall(string.rep, 'x', 2e9) return approve{}", error: "string length limit exceeded"),
+        Attack(name: "string length error inside pcall is not swallowed", lua: "local s = ('x'):rep(2^19) pcall(function() return s .. s .. s end) return approve{}", error: "string length limit exceeded"),
         // Pathological patterns and big strings in C functions.
         Attack(name: "pathological pattern .-.-.-b", lua: "return string.find(('a'):rep(5000), '.-.-.-b')", error: limit),
         Attack(name: "pathological pattern in gsub", lua: "return (('a'):rep(5000)):gsub('.-.-.-b', 'x')", error: limit),
@@ -154,18 +156,10 @@ import Testing
                 last = event.id
                 counter = (counter or 0) + 1
                 helper_calls = helper_calls + 1
-                ctx.account.status = "tampered"
-                event.payload.amount_minor = 0
-                if event.payload.reason == "hijack" then
-                  _ENV.approve = function() return reject{ reasons = "hijacked" } end
-                  _ENV.money = nil
-                end
                 return approve{ reasons = { tostring(n), tostring(previous), tostring(counter), tostring(helper_calls) } }
               end,
             }
             """])
-        let hijacked = engine.decide(try creditEvent(reason: "hijack"), context: activeStandard(), guardrails: Guardrails())
-        #expect(hijacked.reasons == ["hijacked"], "the evaluation's own globals changed for itself")
         for _ in 0..<5 {
             let decision = engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails())
             #expect(decision.reasons == ["1", "nil", "1", "1"])
@@ -195,7 +189,7 @@ import Testing
         #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["0"])
         let decision = engine.decide(try creditEvent(reason: "remember"), context: activeStandard(), guardrails: Guardrails())
         #expect(decision.queue == Queue.policyErrors)
-        #expect(decision.reasons.first?.contains("probe.lua:14: attempt to modify a read-only table (tables shared between evaluations cannot change)") == true, "\(decision.reasons)")
+        #expect(decision.reasons.first?.contains("probe.lua:14: attempt to change a table built when the policy loaded (field [1]): such tables are read-only, so that no state is kept between evaluations") == true, "\(decision.reasons)")
         #expect(engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails()).reasons == ["0"])
     }
 
@@ -240,24 +234,7 @@ import Testing
         }
     }
 
-    @Test func writesToUnreadInputFieldsStick() throws {
-        let engine = try engine(["probe.lua": policy("""
-            event.payload.currency = "EUR"
-            rawset(event.payload, "reason", "rewritten")
-            event.payload.amount_minor = 7
-            event.payload.amount_minor = nil
-            local seen = {}
-            for k, v in pairs(event.payload) do seen[#seen + 1] = k .. "=" .. tostring(v) end
-            table.sort(seen)
-            assert(table.concat(seen, ";") == "currency=EUR;reason=rewritten", table.concat(seen, ";"))
-            assert(event.payload.amount_minor == nil)
-            return approve{}
-            """)])
-        let decision = engine.decide(try creditEvent(), context: activeStandard(), guardrails: Guardrails())
-        #expect(decision.policies.first?.error == nil, "\(decision.policies.first?.error ?? "")")
-    }
-
-    @Test func lazyInputTablesBehaveAsPlainTables() throws {
+    @Test func inputTablesReadAsPlainTables() throws {
         let engine = try engine(["probe.lua": policy("""
             local keys = {}
             for k, v in pairs(event.payload) do keys[#keys + 1] = k .. "=" .. (type(v) == "table" and "table" or tostring(v)) end
@@ -267,13 +244,8 @@ import Testing
             assert(event.payload.missing == nil and event.missing == nil and event.payload[1] == nil)
             assert(type(event) == "table" and type(ctx.account) == "table")
             assert(#event.payload.tags == 2 and event.payload.tags[2].name == "b")
-            event.payload.currency = "EUR"
-            assert(event.payload.currency == "EUR")
-            ctx.account.tier = nil
-            assert(ctx.account.tier == nil, "a removed field stays removed")
-            local history = ctx.history
-            ctx.history = nil
-            assert(ctx.history == nil and history.credits_90d_minor == 0)
+            assert(event.payload == event.payload and event.payload.tags == event.payload.tags, "one view per table")
+            assert(ctx.history.credits_90d_minor == 0 and rawequal(ctx.history, ctx.history))
             local n = 0 for _ in pairs(ctx.config) do n = n + 1 end
             assert(n == 2 and ctx.config.limits.max == 5)
             return approve{}

@@ -1,0 +1,9 @@
+import ArbiterCore
+import Testing
+
+@Suite struct EventTypeTests {
+    /// Policy sets look up the policies of a known type by its ordinal.
+    @Test func ordinalsArePositionsInAllCases() {
+        for (position, type) in EventType.allCases.enumerated() { #expect(type.ordinal == position, "\(type)") }
+    }
+}
