@@ -53,7 +53,11 @@ let package = Package(
         ),
         .target(
             name: "ArbiterPolicy",
-            dependencies: ["ArbiterCore", "CLuaSandbox"],
+            dependencies: [
+                "ArbiterCore", "CLuaSandbox",
+                // NIOThreadPool: the threads evaluations run on in the service (PolicyWorkers).
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -12,8 +12,13 @@ public final class PolicyEngine: Sendable {
     public let limits: PolicyLimits
     /// States built for a set when it is activated: one per core by default.
     public let warmStates: Int
+    /// Limit errors in a row after which a policy's circuit breaker opens (0: never).
+    public let breakerThreshold: Int
     private let config: [UInt8]
     private let state: Locked<PoolState>
+    /// Health records by policy version (``PolicyHealth``), kept for the active and shadow sets.
+    private let healthRecords = Locked<[String: PolicyHealth]>([:])
+    private let breakerObservers = Locked<[@Sendable (PolicyHealth, PolicyHealth.Opened) -> Void]>([])
 
     private struct PoolState {
         var active: PolicySet
@@ -49,16 +54,18 @@ public final class PolicyEngine: Sendable {
     ///   - limits: per-evaluation limits.
     ///   - config: the object policies see as `ctx.config` (read-only).
     ///   - warmStates: states built with each activated set, so evaluations find one ready.
+    ///   - breakerThreshold: limit errors in a row that open a policy's circuit breaker (0: never).
     public init(limits: PolicyLimits = PolicyLimits(), config: [String: JSONValue] = [:],
-                warmStates: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                warmStates: Int = ProcessInfo.processInfo.activeProcessorCount, breakerThreshold: Int = 0) {
         self.limits = limits
         self.warmStates = max(0, warmStates)
+        self.breakerThreshold = max(0, breakerThreshold)
         let storage = EncodeStorage()
         var writer = ValueWriter(storage)
         writer.write(.object(config))
         self.config = Array(writer.bytes)
         storage.adopt(writer)
-        self.state = Locked(PoolState(active: PolicySet(policies: [], generation: 0)))
+        self.state = Locked(PoolState(active: PolicySet(policies: [], generation: 0, health: { _ in PolicyHealth(name: "", version: "") })))
     }
 
     /// The set new evaluations use.
@@ -94,7 +101,44 @@ public final class PolicyEngine: Sendable {
             defer { s.nextGeneration += 1 }
             return s.nextGeneration
         }
-        return PolicySet(policies: policies, generation: generation)
+        return PolicySet(policies: policies, generation: generation, health: health(for:))
+    }
+
+    /// The health record of a policy version (one per version, whichever sets hold it).
+    private func health(for policy: CompiledPolicy) -> PolicyHealth {
+        healthRecords.withLock { records in
+            let key = policy.name + "\u{0}" + policy.version
+            if let existing = records[key] { return existing }
+            let created = PolicyHealth(name: policy.name, version: policy.version)
+            records[key] = created
+            return created
+        }
+    }
+
+    /// Called (on the evaluating thread) when a policy's circuit breaker opens.
+    public func onBreakerOpened(_ observer: @escaping @Sendable (PolicyHealth, PolicyHealth.Opened) -> Void) {
+        breakerObservers.withLock { $0.append(observer) }
+    }
+
+    /// The policies of the active and shadow sets whose breaker is open.
+    public var openBreakers: [(health: PolicyHealth, opened: PolicyHealth.Opened)] {
+        let (active, shadows) = state.withLock { ($0.active, $0.shadows) }
+        var seen = Set<ObjectIdentifier>()
+        return ([active] + shadows).flatMap(\.health).compactMap { health in
+            guard seen.insert(ObjectIdentifier(health)).inserted, let opened = health.openedState else { return nil }
+            return (health, opened)
+        }
+    }
+
+    /// Closes the breakers of every version of `policy` in the active and shadow sets. Returns
+    /// the versions whose breaker was open.
+    public func resetBreaker(policy: String) -> [String] {
+        let (active, shadows) = state.withLock { ($0.active, $0.shadows) }
+        var versions: [String] = []
+        for health in ([active] + shadows).flatMap(\.health) where health.name == policy && health.reset() {
+            versions.append(health.version)
+        }
+        return versions
     }
 
     /// Makes `set` the one every evaluation that starts from now on uses, and `shadows` the
@@ -104,12 +148,20 @@ public final class PolicyEngine: Sendable {
         // Build the warm states before the swap, outside the lock: evaluations keep running on
         // the previous set meanwhile, and find states ready for the new one right after.
         let warm = (0..<warmStates).compactMap { _ in build(set) }
-        state.withLock { s in
+        let previous = state.withLock { s -> Set<ObjectIdentifier> in
+            let previous = Set(([s.active] + s.shadows).flatMap(\.health).map(ObjectIdentifier.init))
             s.active = set
             s.shadows = shadows
             s.idle = s.idle.filter { s.keeps($0.key) }
             s.idle[set.generation] = warm
+            return previous
         }
+        // A version that was not live before starts with a closed breaker; records of versions
+        // no longer live are dropped.
+        let live = ([set] + shadows).flatMap(\.health)
+        for health in live where !previous.contains(ObjectIdentifier(health)) { health.reset() }
+        let keys = Set(live.map { $0.name + "\u{0}" + $0.version })
+        healthRecords.withLock { records in records = records.filter { keys.contains($0.key) } }
     }
 
     /// The shadow candidates: sets of one policy version each, evaluated beside the active set
@@ -117,8 +169,10 @@ public final class PolicyEngine: Sendable {
     public var shadowSets: [PolicySet] { state.withLock { $0.shadows } }
 
     /// Every bound policy's verdict on the event, in priority order. Never throws: a failing
-    /// policy yields review in `policy-errors`.
-    public func evaluate(_ event: Event, context: PolicyContext, set: PolicySet? = nil) -> [PolicyResult] {
+    /// policy yields review in `policy-errors`. A `live` evaluation (the active set, or a
+    /// shadow version, on a live event) counts towards the policies' health and skips a
+    /// policy whose breaker is open; a preview (simulate, tests) runs every policy as it is.
+    public func evaluate(_ event: Event, context: PolicyContext, set: PolicySet? = nil, live: Bool = true) -> [PolicyResult] {
         let (set, reused) = checkout(set)
         let indexes = set.indexes(for: event.type)
         guard !indexes.isEmpty else {
@@ -128,7 +182,8 @@ public final class PolicyEngine: Sendable {
         guard let pooled = reused ?? build(set) else {
             return indexes.map { Self.noState(set.policies[$0]) }
         }
-        let (results, survivor) = run(set: set, indexes: indexes, pooled: pooled, event: event, context: context)
+        let (results, survivor) = run(set: set, indexes: indexes, pooled: pooled, event: event, context: context,
+                                      health: live ? set.health : nil)
         if let survivor { checkin(survivor) }
         return results
     }
@@ -136,7 +191,7 @@ public final class PolicyEngine: Sendable {
     /// Encodes the event and context once, into the state's own buffers, and runs the policies
     /// at `indexes` on them (see `run(set:indexes:pooled:event:context:)` for the bytes).
     func run(set: PolicySet, indexes: [Int], pooled: PooledSandbox, event: Event,
-             context: PolicyContext) -> ([PolicyResult], PooledSandbox?) {
+             context: PolicyContext, health: [PolicyHealth]? = nil) -> ([PolicyResult], PooledSandbox?) {
         var eventWriter = ValueWriter(pooled.eventStorage)
         eventWriter.write(event)
         var contextWriter = ValueWriter(pooled.contextStorage)
@@ -145,24 +200,31 @@ public final class PolicyEngine: Sendable {
             pooled.eventStorage.adopt(eventWriter)
             pooled.contextStorage.adopt(contextWriter)
         }
-        return run(set: set, indexes: indexes, pooled: pooled, event: eventWriter.bytes, context: contextWriter.bytes)
+        return run(set: set, indexes: indexes, pooled: pooled, event: eventWriter.bytes, context: contextWriter.bytes, health: health)
     }
 
     /// Evaluates and combines: the decision the service makes for this event.
-    public func decide(_ event: Event, context: PolicyContext, guardrails: Guardrails, set: PolicySet? = nil) -> Decision {
-        DecisionCombiner.combine(evaluate(event, context: context, set: set), eventType: event.type,
+    public func decide(_ event: Event, context: PolicyContext, guardrails: Guardrails, set: PolicySet? = nil,
+                       live: Bool = true) -> Decision {
+        DecisionCombiner.combine(evaluate(event, context: context, set: set, live: live), eventType: event.type,
                                  accountCurrency: context.account.currency, guardrails: guardrails)
     }
 
     /// Runs the policies at `indexes` on one state. Returns the verdicts and the state to keep
     /// using: `first`, or a fresh one when a limit poisoned it (nil if none could be built).
+    /// With `health` (a live evaluation), a policy whose breaker is open is not run, and each
+    /// outcome is recorded.
     func run(set: PolicySet, indexes: [Int], pooled first: PooledSandbox, event: UnsafeRawBufferPointer,
-             context: UnsafeRawBufferPointer) -> ([PolicyResult], PooledSandbox?) {
+             context: UnsafeRawBufferPointer, health: [PolicyHealth]? = nil) -> ([PolicyResult], PooledSandbox?) {
         var pooled: PooledSandbox? = first
         var results: [PolicyResult] = []
         results.reserveCapacity(indexes.count)
         for index in indexes {
             let policy = set.policies[index]
+            if let health, health[index].isOpen {
+                results.append(health[index].suspendedResult(file: policy.source.file))
+                continue
+            }
             guard let sandbox = pooled else {
                 results.append(Self.noState(policy))
                 continue
@@ -170,6 +232,7 @@ public final class PolicyEngine: Sendable {
             let started = monotonicNanos()
             let outcome = sandbox.sandbox.evaluate(slot: sandbox.slots[index], event: event, context: context, file: policy.source.file)
             let micros = (monotonicNanos() - started) / 1000
+            if let health { record(outcome, micros: micros, in: health[index]) }
             switch outcome {
             case .decided(let verdict, let queue, let sla, let approvals, let reasons, let actionFields, let log):
                 do {
@@ -198,6 +261,17 @@ public final class PolicyEngine: Sendable {
             }
         }
         return (results, pooled)
+    }
+
+    /// Records a live evaluation's outcome in its policy's health; tells the observers when it
+    /// opened the breaker.
+    private func record(_ outcome: SandboxOutcome, micros: Int64, in health: PolicyHealth) {
+        if case .failed(let message, true, _) = outcome {
+            guard let opened = health.hitLimit(message, threshold: breakerThreshold) else { return }
+            for observer in breakerObservers.withLock({ $0 }) { observer(health, opened) }
+        } else {
+            health.ended(slow: micros * 2 > limits.timeLimitMillis * 1000)
+        }
     }
 
     /// The verdict when no Lua state could be built for a policy: review, never approve.
@@ -246,6 +320,21 @@ public final class PolicyEvaluator {
     public let set: PolicySet
     /// Replaced when a limit poisons it; nil when no state could be built.
     fileprivate var state: PolicyEngine.PooledSandbox?
+    /// Evaluations in a row in which a policy hit a limit (a backtest gives up on a candidate
+    /// that does so on every event, rather than spend its time limit on each).
+    public private(set) var limitErrorsInARow = 0
+    /// The error of the last evaluation that hit a limit.
+    public private(set) var lastLimitError: String?
+
+    fileprivate func keep(_ survivor: PolicyEngine.PooledSandbox?, after used: PolicyEngine.PooledSandbox, results: [PolicyResult]) {
+        if survivor === used {
+            limitErrorsInARow = 0
+        } else {
+            limitErrorsInARow += 1
+            lastLimitError = results.last { $0.error != nil }?.error
+        }
+        state = survivor
+    }
 
     init(engine: PolicyEngine, set: PolicySet, pooled: PolicyEngine.PooledSandbox) {
         self.engine = engine
@@ -262,7 +351,7 @@ public final class PolicyEvaluator {
                                           error: "\(set.policies[$0].source.file): no Lua state available (out of memory)") }
         }
         let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: event, context: context)
-        self.state = survivor
+        keep(survivor, after: state, results: results)
         return results
     }
 }
@@ -300,7 +389,7 @@ extension PolicyEvaluator {
         try eventTranscoder.document(into: &eventWriter)
         let (results, survivor) = engine.run(set: set, indexes: indexes, pooled: state, event: eventWriter.bytes,
                                              context: contextWriter.bytes)
-        self.state = survivor
+        keep(survivor, after: state, results: results)
         return (results, currency)
     }
 }

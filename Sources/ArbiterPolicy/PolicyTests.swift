@@ -105,7 +105,7 @@ public struct PolicyTestRunner: Sendable {
                 fail("a valid event and context", "\(error)")
                 continue
             }
-            let decision = engine.decide(event, context: context, guardrails: guardrails, set: set)
+            let decision = engine.decide(event, context: context, guardrails: guardrails, set: set, live: false)
             if let problem = Self.mismatch(expect: testCase.expect, decision: decision) {
                 fail(problem.expected, problem.actual + " — " + Self.summary(decision))
             }

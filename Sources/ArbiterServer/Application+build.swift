@@ -23,7 +23,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         }
         fflush(nil)   // flush every output stream: stdout may be a file
     }
-    let services = try Services(database: database, engine: PolicyEngine(limits: configuration.limits, config: configuration.policyConfig),
+    let engine = PolicyEngine(limits: configuration.limits, config: configuration.policyConfig,
+                              breakerThreshold: configuration.breakerThreshold)
+    let services = try Services(database: database, engine: engine,
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
@@ -56,10 +58,17 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         if services.erp == .none {
             erp["note"] = "no ERP connector configured (--erp-url or --erp-spool): approved actions wait in the outbox"
         }
+        // Policies whose breaker is open: still ready (their events go to review), but shown.
+        let suspended = services.engine.openBreakers.map { breaker -> JSONValue in
+            .object(["policy": .string(breaker.health.name), "version": .string(breaker.health.version),
+                     "opened_at": .string(Timestamp.format(breaker.opened.at)), "errors": .int(Int64(breaker.opened.errors)),
+                     "last_error": .string(breaker.opened.lastError)])
+        }
         return JSONResponse(.object([
             "status": .string(ready ? "ready" : "not ready"),
             "checks": .object(["database": .bool(database), "policies": .bool(policies)]),
             "policies": .int(Int64(services.engine.activeSet.policies.count)),
+            "suspended_policies": .array(suspended),
             "erp": .object(erp),
         ]), status: ready ? .ok : .serviceUnavailable)
     }
@@ -69,6 +78,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         if let depth = try? await services.database.writer.read({ db in try Outbox.depth(db) }) {
             services.metrics.outbox(depth.byStatus, oldestPending: depth.oldestPending, now: Date())
         }
+        services.metrics.breakers(open: services.engine.openBreakers.map { ($0.health.name, $0.health.version) })
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.registry.emitToBuffer())))
     }

@@ -19,6 +19,14 @@ public struct Backtester: Sendable {
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Changed decisions reported with both sets of reasons.
     public var sampleSize = 20
+    /// A candidate that hits a limit on this many events in a row stops the backtest: it would
+    /// spend its time limit on every stored event (hours of CPU) to report that it fails.
+    public var giveUpAfter = 5
+
+    /// Why a backtest stopped before the end of its range.
+    public struct Stopped: Error, CustomStringConvertible {
+        public let description: String
+    }
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
         self.database = database
@@ -58,19 +66,29 @@ public struct Backtester: Sendable {
         let evaluated = Locked(0)
         let group = DispatchGroup()
         let tallies = Locked<[BacktestTally]>([])
+        let stopped = Locked<String?>(nil)
         for _ in 0..<max(1, workers) {
             group.enter()
-            Thread.detachNewThread { [engine, guardrails, sampleSize] in
+            Thread.detachNewThread { [engine, guardrails, sampleSize, giveUpAfter] in
                 defer { group.leave() }
                 var tally = BacktestTally(sampleSize: sampleSize)
                 let evaluator = engine.evaluator(for: set)
-                while let chunk = channel.pop() {
-                    chunk.bytes.withUnsafeBufferPointer { bytes in
+                chunks: while let chunk = channel.pop() {
+                    let stop = chunk.bytes.withUnsafeBufferPointer { bytes -> Bool in
                         for (offset, row) in chunk.rows.enumerated() {
+                            if stopped.withLock({ $0 }) != nil { return true }
                             tally.add(row, in: bytes, sequence: chunk.first + offset, policy: candidate.name, evaluator: evaluator,
                                       guardrails: guardrails)
+                            if let evaluator, evaluator.limitErrorsInARow >= giveUpAfter {
+                                let last = evaluator.lastLimitError ?? "a limit"
+                                stopped.withLock { $0 = $0 ?? "stopped: the candidate hit a limit on \(giveUpAfter) events in a row (last: \(last))" }
+                                channel.close()
+                                return true
+                            }
                         }
+                        return false
                     }
+                    if stop { break chunks }
                     let done = evaluated.withLock { $0 += chunk.rows.count; return $0 }
                     progress(done)
                 }
@@ -80,16 +98,18 @@ public struct Backtester: Sendable {
         do {
             try database.writer.read { db in
                 try Backtests.replay(db, types: types, from: range.from, to: range.to, limit: range.limit, chunkSize: 512) { chunk in
-                    channel.push(chunk)
+                    guard channel.push(chunk) else { throw Stopped(description: "stopped") }
                 }
             }
         } catch {
             channel.close()
             group.wait()
+            if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
             throw error
         }
         channel.close()
         group.wait()
+        if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
         var total = BacktestTally(sampleSize: sampleSize)
         for tally in tallies.withLock({ $0 }) { total.merge(tally) }
         let rows = total.sample.map { (event: $0.eventRow, decision: $0.decisionRow) }
@@ -113,12 +133,15 @@ public struct Backtester: Sendable {
 
         init(capacity: Int) { self.capacity = max(1, capacity) }
 
-        func push(_ chunk: ReplayChunk) {
+        /// Queues a chunk; false once the channel is closed (the workers stopped).
+        func push(_ chunk: ReplayChunk) -> Bool {
             condition.lock()
             defer { condition.unlock() }
-            while chunks.count >= capacity { condition.wait() }
+            while chunks.count >= capacity && !closed { condition.wait() }
+            guard !closed else { return false }
             chunks.append(chunk)
             condition.broadcast()
+            return true
         }
 
         func pop() -> ReplayChunk? {
@@ -398,8 +421,12 @@ final class BacktestJobs: Sendable {
         }
         let backtester = Backtester(database: database, engine: engine, guardrails: guardrails)
         if total <= inlineEvents {
-            try await finish(id: id, candidate: candidate, types: types) {
-                try await backtester.run(candidate: candidate, types: types, range: range)
+            do {
+                try await finish(id: id, candidate: candidate, types: types) {
+                    try await backtester.run(candidate: candidate, types: types, range: range)
+                }
+            } catch is Backtester.Stopped {
+                // Stored as failed with the reason: the answer is the job.
             }
             return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: true)
         }

@@ -2,18 +2,26 @@ import ArbiterCore
 import ArbiterPolicy
 import ArbiterStore
 import Foundation
+import GRDB
 
 /// The decision pipeline for one event: context → policies → combine → one durable write.
 ///
-/// The request's own task validates and encodes; reading the context, deciding and writing
-/// the rows run as one piece of work inside the group commit's write transaction
-/// (``GroupCommitter``). So decisions are made one at a time, each seeing every earlier
-/// decision — for any account, a cumulative cap cannot be raced past — and they read the
-/// writer's warm page cache instead of taking a reader connection and a thread hop each.
-/// The work for one event is tens of microseconds; the rows of all events in flight share a
-/// commit.
+/// Policies run outside the write transaction, on the policy workers (``PolicyWorkers``): a
+/// policy that spends its whole time limit costs its own event that time, never the writes of
+/// the rest of the service. Decisions for one account are still made one at a time, each
+/// seeing every earlier one, so a cumulative cap cannot be raced past:
+/// - within this process, one decision per account is in flight (``KeyedLock``) from reading
+///   the context to the commit;
+/// - inside the write transaction the context is read again and must equal the one the
+///   policies saw — a review, an account sync or a delivery may have changed it meanwhile.
+///   Then the event is decided again on the new context; after `attempts` tries the last one
+///   is decided inside the transaction, so every event is decided (a breaker stops a policy
+///   that keeps hitting its limits, see ``PolicyHealth``).
+/// The rows of all events in flight share a group commit.
 final class Intake: Sendable {
     let engine: PolicyEngine
+    let workers: PolicyWorkers
+    let database: AppDatabase
     let guardrails: Guardrails
     /// Queue rules applied to review decisions (default SLA, two approvals over a threshold).
     let reviews: ReviewSettings
@@ -23,12 +31,21 @@ final class Intake: Sendable {
     let onQueued: @Sendable () -> Void
     /// Versions evaluated beside the live set after each decision is committed.
     let shadow: ShadowMode
+    private let accounts = KeyedLock()
+    static let attempts = 3
+    /// Runs after the policies decided an event and before its write is submitted: where tests
+    /// change the account in between, to see the decision made again.
+    let decided: @Sendable (Event) async -> Void
 
-    init(engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, committer: GroupCommitter, metrics: ServiceMetrics,
-         shadow: ShadowMode, onQueued: @escaping @Sendable () -> Void = {}) {
+    init(engine: PolicyEngine, workers: PolicyWorkers, database: AppDatabase, guardrails: Guardrails, reviews: ReviewSettings,
+         committer: GroupCommitter, metrics: ServiceMetrics, shadow: ShadowMode, onQueued: @escaping @Sendable () -> Void = {},
+         decided: @escaping @Sendable (Event) async -> Void = { _ in }) {
         self.onQueued = onQueued
+        self.decided = decided
         self.shadow = shadow
         self.engine = engine
+        self.workers = workers
+        self.database = database
         self.guardrails = guardrails
         self.reviews = reviews
         self.committer = committer
@@ -48,6 +65,15 @@ final class Intake: Sendable {
     private enum Written: Sendable {
         case stored(response: String, decision: Decision, context: PolicyContext, eventId: String, decisionId: String)
         case duplicate(eventId: String, sameBody: Bool, response: String)
+        /// The account's context changed after the policies read it: decide again.
+        case stale
+    }
+
+    /// A decision made on a context, and how long the policies took.
+    private struct Decided: Sendable {
+        let decision: Decision
+        let context: PolicyContext
+        let elapsed: Duration
     }
 
     func submit(_ event: Event, submittedBy: String) async throws -> Result {
@@ -55,29 +81,33 @@ final class Intake: Sendable {
         let encoded = CanonicalJSON.encode(event.envelope)
         let body = String(decoding: encoded, as: UTF8.self)
         let bodySHA256 = sha256Hex(encoded)
-        let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written in
-            let context = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
-            let started = ContinuousClock.now
-            let decision = reviews.applying(to: engine.decide(event, context: context, guardrails: guardrails))
-            let elapsed = ContinuousClock.now - started
-            let decidedAt = Date()
-            var record = DecisionRecord(
-                eventId: Identifier.make(now: receivedAt), event: event, body: body, bodySHA256: bodySHA256,
-                submittedBy: submittedBy, receivedAt: receivedAt, decisionId: Identifier.make(now: decidedAt), decision: decision,
-                actionIds: decision.actions.map { _ in Identifier.make(now: decidedAt) },
-                reviewId: decision.outcome == .review ? Identifier.make(now: decidedAt) : nil, context: context,
-                decidedAt: decidedAt, durationMicros: elapsed.microseconds,
-                accountUpdate: event.type.kind == .signal ? context.account.applying(event) : nil, response: "")
-            record.response = DecisionResponse.encode(record)
-            // A resubmission is found by the insert itself (the unique index on source + id):
-            // no lookup on the common path; the rare duplicate was decided for nothing.
-            switch try Decisions.insert(db, record, chain: &chain) {
-            case .stored:
-                return .stored(response: record.response, decision: decision, context: context, eventId: record.eventId,
-                               decisionId: record.decisionId)
-            case .duplicate(let eventId, let sameBody, let response):
-                return .duplicate(eventId: eventId, sameBody: sameBody, response: response)
+        let written = try await accounts.withLock(event.accountId) { () async throws -> Written in
+            for attempt in 1...Self.attempts {
+                let context = try await database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: receivedAt) }
+                let started = ContinuousClock.now
+                let decision = try await workers.decide(event, context: context, guardrails: guardrails, engine: engine)
+                let decided = Decided(decision: reviews.applying(to: decision), context: context, elapsed: ContinuousClock.now - started)
+                let last = attempt == Self.attempts
+                await self.decided(event)
+                let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written in
+                    let current = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
+                    var final = decided
+                    if current != decided.context {
+                        guard last else { return .stale }
+                        let started = ContinuousClock.now
+                        let decision = reviews.applying(to: engine.decide(event, context: current, guardrails: guardrails))
+                        final = Decided(decision: decision, context: current, elapsed: ContinuousClock.now - started)
+                    }
+                    return try Self.insert(db, chain: &chain, event: event, body: body, bodySHA256: bodySHA256,
+                                           submittedBy: submittedBy, receivedAt: receivedAt, decided: final)
+                }
+                if case .stale = written {
+                    metrics.decisionRetried()
+                    continue
+                }
+                return written
             }
+            preconditionFailure("the last attempt never answers stale")
         }
         switch written {
         case .stored(let response, let decision, let context, let eventId, let decisionId):
@@ -88,6 +118,32 @@ final class Intake: Sendable {
             return .decided(response)
         case .duplicate(let eventId, let sameBody, let response):
             return sameBody ? .replayed(response) : .conflict(eventId: eventId)
+        case .stale:
+            preconditionFailure("stale is retried")
+        }
+    }
+
+    /// The event's rows: event, decision, review item or outbox actions, audit entries.
+    private static func insert(_ db: Database, chain: inout AuditChain, event: Event, body: String, bodySHA256: String,
+                               submittedBy: String, receivedAt: Date, decided: Decided) throws -> Written {
+        let decision = decided.decision, context = decided.context
+        let decidedAt = Date()
+        var record = DecisionRecord(
+            eventId: Identifier.make(now: receivedAt), event: event, body: body, bodySHA256: bodySHA256,
+            submittedBy: submittedBy, receivedAt: receivedAt, decisionId: Identifier.make(now: decidedAt), decision: decision,
+            actionIds: decision.actions.map { _ in Identifier.make(now: decidedAt) },
+            reviewId: decision.outcome == .review ? Identifier.make(now: decidedAt) : nil, context: context,
+            decidedAt: decidedAt, durationMicros: decided.elapsed.microseconds,
+            accountUpdate: event.type.kind == .signal ? context.account.applying(event) : nil, response: "")
+        record.response = DecisionResponse.encode(record)
+        // A resubmission is found by the insert itself (the unique index on source + id):
+        // no lookup on the common path; the rare duplicate was decided for nothing.
+        switch try Decisions.insert(db, record, chain: &chain) {
+        case .stored:
+            return .stored(response: record.response, decision: decision, context: context, eventId: record.eventId,
+                           decisionId: record.decisionId)
+        case .duplicate(let eventId, let sameBody, let response):
+            return .duplicate(eventId: eventId, sameBody: sameBody, response: response)
         }
     }
 }

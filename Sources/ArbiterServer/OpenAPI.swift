@@ -6,7 +6,7 @@ enum OpenAPIDocument {
 openapi: 3.1.0
 info:
   title: Arbiter
-  version: 0.9.0
+  version: 0.10.0
   description: |
     Policy and approval service. Support and billing systems send events; finance's Lua
     policies decide approve, review or reject; every step lands in a hash-chained audit trail.
@@ -71,7 +71,10 @@ paths:
         arbiter_events_total{type}, arbiter_decisions_total{outcome,queue},
         arbiter_policy_evaluation_seconds{policy} (histogram), arbiter_policy_errors_total{policy},
         arbiter_http_request_duration_seconds{method,route,status} (histogram),
-        arbiter_commit_batch_events (histogram of decisions per database commit).
+        arbiter_commit_batch_events (histogram of decisions per database commit),
+        arbiter_decision_retries_total (events decided again: their account changed meanwhile),
+        arbiter_policy_breaker_open_policies{policy,version} (1 while a breaker is open),
+        arbiter_policy_breaker_openings_total{policy}.
       security: []
       responses:
         "200":
@@ -955,6 +958,31 @@ paths:
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/policies/{name}/breaker/reset:
+    post:
+      tags: [policies]
+      summary: Close a policy's circuit breaker (operator, policy_admin)
+      description: |
+        After `--breaker-threshold` evaluations in a row hit a limit, a policy's breaker opens
+        and its events get review in policy-errors without running it. This closes it (audited
+        as policy.breaker_reset); activating another version closes it too.
+      parameters:
+        - { name: name, in: path, required: true, schema: { type: string } }
+      responses:
+        "200":
+          description: Closed.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, reset_versions]
+                additionalProperties: false
+                properties:
+                  name: { type: string }
+                  reset_versions: { type: array, items: { type: string } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
   /v1/policies/{name}/backtests/{id}:
     get:
       tags: [policies]
@@ -1269,6 +1297,21 @@ components:
             database: { type: boolean }
             policies: { type: boolean }
         policies: { type: integer, description: "active policies" }
+        suspended_policies:
+          type: array
+          description: |
+            Policy versions whose circuit breaker is open (their events go to review in
+            policy-errors without running them). The service stays ready.
+          items:
+            type: object
+            required: [policy, version, opened_at, errors, last_error]
+            additionalProperties: false
+            properties:
+              policy: { type: string }
+              version: { type: string }
+              opened_at: { type: string }
+              errors: { type: integer, description: "limit errors in a row when it opened" }
+              last_error: { type: string }
         erp:
           type: object
           required: [connector, pending_actions]

@@ -10,19 +10,26 @@ import Hummingbird
 /// status, then rebuilds the engine's active set from the database and swaps it in, so every
 /// evaluation that starts after the swap uses exactly the new set and evaluations in flight
 /// finish on the one they started with.
+///
+/// Only the changes run in the actor's serial section. Publishing (compile and tests),
+/// simulating and compiling a stored version are `nonisolated` and run their Lua on the policy
+/// workers: a draft that spends its time limit on every test case never makes an activate,
+/// a rollback or a deactivate wait.
 actor PolicyLifecycle {
     let database: AppDatabase
     let engine: PolicyEngine
+    let workers: PolicyWorkers
     let guardrails: Guardrails
     /// Queue rules, applied to simulated decisions as to live ones.
     let reviews: ReviewSettings
     let shadow: ShadowMode
     let backtests: BacktestJobs
 
-    init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings, shadow: ShadowMode,
-         backtestInlineEvents: Int) {
+    init(database: AppDatabase, engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, reviews: ReviewSettings,
+         shadow: ShadowMode, backtestInlineEvents: Int) {
         self.database = database
         self.engine = engine
+        self.workers = workers
         self.guardrails = guardrails
         self.reviews = reviews
         self.shadow = shadow
@@ -68,10 +75,13 @@ actor PolicyLifecycle {
 
     /// Compiles `source`, runs `tests` (`{"cases": [...]}`, the format of Policies/tests), and
     /// stores the version as a draft. Refusals name the compile error or every failing case.
-    func publish(source: String, tests: JSONValue?, by actor: String) async throws -> Published {
+    nonisolated func publish(source: String, tests: JSONValue?, by actor: String) async throws -> Published {
+        let engine = engine
         let compiled: CompiledPolicy
         do {
-            compiled = try engine.compile([PolicySource(file: "policy.lua", source: source)]).policies[0]
+            compiled = try await workers.run {
+                Result { try engine.compile([PolicySource(file: "policy.lua", source: source)]).policies[0] }
+            }.get()
         } catch let error as PolicyLoadError {
             throw Problem(status: .unprocessableContent, title: "Policy does not compile", detail: error.message,
                           errors: [FieldError("source", error.message)])
@@ -84,7 +94,8 @@ actor PolicyLifecycle {
                 throw Problem(status: .unprocessableContent, title: "Invalid tests", detail: "\(error)",
                               errors: [FieldError("tests", "\(error)")])
             }
-            let failures = PolicyTestRunner(engine: engine, guardrails: guardrails).run(policy: compiled, cases: cases)
+            let runner = PolicyTestRunner(engine: engine, guardrails: guardrails)
+            let failures = try await workers.run { runner.run(policy: compiled, cases: cases) }
             if !failures.isEmpty {
                 throw Problem(status: .unprocessableContent, title: "Policy tests fail",
                               detail: "\(failures.count) of \(cases.count) test cases fail; nothing was stored",
@@ -118,16 +129,17 @@ actor PolicyLifecycle {
     }
 
     /// A stored version compiled on its own (404 when unknown).
-    func compiled(name: String, version: String) async throws -> CompiledPolicy {
+    nonisolated func compiled(name: String, version: String) async throws -> CompiledPolicy {
         guard let source = try await database.writer.read({ db in try PolicyVersions.source(db, name: name, version: version) }) else {
             throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no version \(version)")
         }
-        return try engine.compile([source.policySource]).policies[0]
+        let engine = engine
+        return try await workers.run { Result { try engine.compile([source.policySource]).policies[0] } }.get()
     }
 
     /// Decides one event as the service would — against the active set, or with some policies
     /// at other stored versions — with every policy's reasons and log. Stores nothing.
-    func simulate(_ event: Event, context: PolicyContext, versions: [String: String]) async throws -> (Decision, [String: String]) {
+    nonisolated func simulate(_ event: Event, context: PolicyContext, versions: [String: String]) async throws -> (Decision, [String: String]) {
         let active = engine.activeSet
         var policies = active.policies
         for (name, version) in versions.sorted(by: { $0.key < $1.key }) {
@@ -136,7 +148,8 @@ actor PolicyLifecycle {
             policies.append(candidate)
         }
         let set = versions.isEmpty ? active : engine.set(of: policies)
-        let decision = reviews.applying(to: engine.decide(event, context: context, guardrails: guardrails, set: set))
+        let decision = reviews.applying(to: try await workers.decide(event, context: context, guardrails: guardrails, engine: engine,
+                                                                     set: set, live: false))
         var used: [String: String] = [:]
         for policy in set.policies { used[policy.name] = policy.version }
         return (decision, used)
@@ -181,6 +194,7 @@ struct PoliciesController {
             .get(":name/shadow-report", use: shadowReport)
             .post(":name/versions/:version/backtest", use: backtest)
             .get(":name/backtests/:id", use: backtestJob)
+            .post(":name/breaker/reset", use: resetBreaker)
     }
 
     /// The Lua source as `text/x-lua`, or JSON `{"source", "tests"?}`. 201 for a new version,
@@ -348,6 +362,22 @@ struct PoliciesController {
         let job = try await lifecycle.backtests.start(candidate: candidate, range: Backtester.Range(from: from, to: to, limit: limit),
                                                       by: caller.id)
         return JSONResponse(job.json, status: job.done ? .ok : .accepted)
+    }
+
+    /// Closes the policy's circuit breaker (operators and policy admins): its events are
+    /// evaluated again. Audited as `policy.breaker_reset`; 409 when no breaker of it is open.
+    func resetBreaker(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require([.operator, .policyAdmin])
+        let name = try context.parameters.require("name")
+        let versions = lifecycle.engine.resetBreaker(policy: name)
+        guard !versions.isEmpty else {
+            throw Problem(status: .conflict, title: "Conflict", detail: "policy \(name) has no open circuit breaker")
+        }
+        try await database.writer.write { db in
+            try AuditLog.append(db, actor: caller.id, kind: "policy.breaker_reset", subject: name,
+                                  data: .object(["versions": .array(versions.map(JSONValue.string))]))
+        }
+        return JSONResponse(.object(["name": .string(name), "reset_versions": .array(versions.map(JSONValue.string))]))
     }
 
     func backtestJob(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     /// Policies published and activated at start when they differ from the active versions.
     public var policiesDirectory: String?
     public var limits: PolicyLimits
+    /// Limit errors in a row after which a policy's circuit breaker opens (0: never).
+    public var breakerThreshold: Int
     public var guardrails: Guardrails
     /// What policies read as `ctx.config`.
     public var policyConfig: [String: JSONValue]
@@ -33,7 +35,8 @@ public struct ServerConfiguration: Sendable {
     public var exportInlineWait: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
-                limits: PolicyLimits = PolicyLimits(), guardrails: Guardrails = Guardrails(), policyConfig: [String: JSONValue] = [:],
+                limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),
+                policyConfig: [String: JSONValue] = [:],
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                 erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                 backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5)) {
@@ -52,6 +55,7 @@ public struct ServerConfiguration: Sendable {
         self.dataDirectory = dataDirectory
         self.policiesDirectory = policiesDirectory
         self.limits = limits
+        self.breakerThreshold = breakerThreshold
         self.guardrails = guardrails
     }
 

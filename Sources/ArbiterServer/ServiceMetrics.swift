@@ -20,6 +20,7 @@ public final class ServiceMetrics: Sendable {
     private let commitBatches: ValueHistogram
     private let commitDurations: DurationHistogram
     private let knownQueues = Locked<Set<String>>([])
+    private let knownBreakers = Locked<Set<String>>([])
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "arbiter", metricName: metric, unitName: unit, helpText: help)
@@ -54,6 +55,34 @@ public final class ServiceMetrics: Sendable {
             if policy.error != nil {
                 registry.makeCounter(descriptor: Self.policyErrors, labels: [("policy", policy.name)]).increment()
             }
+        }
+    }
+
+    static var decisionRetries: MetricNameDescriptor {
+        name("decision_retries", "total", "Events decided again because their account's context changed between the policies' read and the commit")
+    }
+    static var breakerOpen: MetricNameDescriptor { name("policy_breaker_open", "policies", "1 while a policy version's circuit breaker is open") }
+    static var breakerOpenings: MetricNameDescriptor { name("policy_breaker_openings", "total", "Circuit breakers opened, by policy") }
+
+    func decisionRetried() {
+        registry.makeCounter(descriptor: Self.decisionRetries).increment()
+    }
+
+    func breakerOpened(policy: String) {
+        registry.makeCounter(descriptor: Self.breakerOpenings, labels: [("policy", policy)]).increment()
+    }
+
+    /// Sets the breaker gauges when scraped: 1 for each open breaker, 0 for one seen open before.
+    func breakers(open: [(policy: String, version: String)]) {
+        let current = Set(open.map { "\($0.policy)\u{0}\($0.version)" })
+        let vanished = knownBreakers.withLock { known in
+            defer { known = current }
+            return known.subtracting(current)
+        }
+        for key in current.union(vanished) {
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            registry.makeGauge(descriptor: Self.breakerOpen, labels: [("policy", parts[0]), ("version", parts[1])])
+                .set(current.contains(key) ? 1.0 : 0.0)
         }
     }
 

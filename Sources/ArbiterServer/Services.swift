@@ -12,6 +12,8 @@ import ServiceLifecycle
 public struct Services: Sendable {
     public let database: AppDatabase
     public let engine: PolicyEngine
+    /// The threads policies run on (``PolicyWorkers``).
+    let workers: PolicyWorkers
     public let guardrails: Guardrails
     public let metrics: ServiceMetrics
     /// Writes decisions in group commits; runs as a service beside the HTTP server.
@@ -64,13 +66,28 @@ public struct Services: Sendable {
         let dispatcher = Dispatcher(database: database, committer: committer, connector: connector, settings: delivery,
                                     observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.dispatcher = dispatcher
-        let shadow = ShadowMode(engine: engine, guardrails: guardrails, committer: committer, metrics: metrics)
-        self.intake = Intake(engine: engine, guardrails: guardrails, reviews: reviews, committer: committer, metrics: metrics,
-                             shadow: shadow, onQueued: { dispatcher.notify() })
+        let workers = PolicyWorkers()
+        self.workers = workers
+        let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, committer: committer, metrics: metrics)
+        self.intake = Intake(engine: engine, workers: workers, database: database, guardrails: guardrails, reviews: reviews,
+                             committer: committer, metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
         self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
-        self.lifecycle = PolicyLifecycle(database: database, engine: engine, guardrails: guardrails, reviews: reviews, shadow: shadow,
-                                         backtestInlineEvents: backtestInlineEvents)
+        self.lifecycle = PolicyLifecycle(database: database, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
+                                         shadow: shadow, backtestInlineEvents: backtestInlineEvents)
+        // An opened breaker is logged, counted and audited (policy.breaker_opened).
+        let logger = Logger(label: "arbiter.policies")
+        engine.onBreakerOpened { [committer] health, opened in
+            logger.error("policy circuit breaker opened", metadata: ["policy": "\(health.name)", "version": "\(health.version.prefix(12))",
+                                                                   "errors": "\(opened.errors)", "last_error": "\(opened.lastError)"])
+            metrics.breakerOpened(policy: health.name)
+            // Queued now, during the evaluation: it commits no later than the decision that opened it.
+            committer.enqueue({ db, chain in
+                try chain.append(db, actor: "system:breaker", kind: "policy.breaker_opened", subject: health.name, correlationId: nil,
+                                 data: .object(["version": .string(health.version), "errors": .int(Int64(opened.errors)),
+                                                "last_error": .string(opened.lastError)]), at: opened.at)
+            }, failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
+        }
         self.keys = KeyCache(database: database)
         self.policiesLoaded = Locked(false)
     }
@@ -79,8 +96,8 @@ public struct Services: Sendable {
     public var backgroundServices: [any Service] {
         // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
         // the committer), the committer last.
-        [CommitterService(committer: committer), EscalationService(desk: desk, interval: escalationInterval),
-         DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
+        [WorkersService(workers: workers), CommitterService(committer: committer),
+         EscalationService(desk: desk, interval: escalationInterval), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 
     /// Publishes and activates, at start, the policies in `directory` that differ from the
@@ -107,6 +124,17 @@ public struct Services: Sendable {
         for policy in set.policies {
             logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])
         }
+    }
+}
+
+/// Keeps the policy workers until graceful shutdown, then stops their threads: it stops last,
+/// after the HTTP server and every service that may still evaluate.
+struct WorkersService: Service {
+    let workers: PolicyWorkers
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await workers.shutdown()
     }
 }
 

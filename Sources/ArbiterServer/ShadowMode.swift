@@ -7,8 +7,8 @@ import Logging
 /// Shadow mode: versions evaluated beside the active set on every live event, never deciding.
 ///
 /// A shadow version runs after the live decision is committed and the response is on its way,
-/// on a task of its own: however slow or broken it is, the outcome, the response and its
-/// latency are the live set's alone. Where its decision would differ (outcome, queue or
+/// on a task of its own and the policy workers: however slow or broken it is, the outcome, the
+/// response and its latency are the live set's alone. Where its decision would differ (outcome, queue or
 /// actions), the difference is recorded through the group committer. A crash between the
 /// decision's commit and the difference's can lose that difference — shadow reports are an
 /// observation, not a record of the decision (the decision itself is never lost).
@@ -22,14 +22,16 @@ final class ShadowMode: Sendable {
     }
 
     let engine: PolicyEngine
+    let workers: PolicyWorkers
     let guardrails: Guardrails
     let committer: GroupCommitter
     let metrics: ServiceMetrics
     private let candidates = Locked<[Candidate]>([])
     private let logger = Logger(label: "arbiter.shadow")
 
-    init(engine: PolicyEngine, guardrails: Guardrails, committer: GroupCommitter, metrics: ServiceMetrics) {
+    init(engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, committer: GroupCommitter, metrics: ServiceMetrics) {
         self.engine = engine
+        self.workers = workers
         self.guardrails = guardrails
         self.committer = committer
         self.metrics = metrics
@@ -56,7 +58,11 @@ final class ShadowMode: Sendable {
     private func compare(_ candidate: Candidate, event: Event, context: PolicyContext, decision: Decision,
                          eventId: String, decisionId: String) async {
         let name = candidate.policy.name
-        let verdicts = engine.evaluate(event, context: context, set: candidate.set)
+        // On the policy workers like a live decision (the quarantine lane once it misbehaves),
+        // counting towards the version's own breaker.
+        guard let verdicts = try? await workers.run(quarantined: candidate.set.isQuarantined(event.type), { [engine] in
+            engine.evaluate(event, context: context, set: candidate.set)
+        }) else { return }
         let shadow = CandidateDecision.decide(policy: name, candidate: verdicts, actual: decision.policies, eventType: event.type,
                                               accountCurrency: context.account.currency, guardrails: guardrails)
         let difference = DecisionDifference(before: (decision.outcome, decision.queue, decision.actions), after: shadow)

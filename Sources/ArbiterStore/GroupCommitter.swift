@@ -48,20 +48,35 @@ public final class GroupCommitter: Sendable {
     /// respect to every other.
     public func submit<T: Sendable>(_ work: @escaping @Sendable (Database, inout AuditChain) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let pending = Pending(
+            append(Pending(
                 work: { db, chain in
                     let result = try work(db, &chain)
                     return { continuation.resume(returning: result) }
                 },
-                fail: { continuation.resume(throwing: $0) })
-            let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
-                guard !s.stopping else { return (false, nil) }
-                s.pending.append(pending)
-                defer { s.wakeup = nil }
-                return (true, s.wakeup)
-            }
-            if accepted { wakeup?.resume() } else { continuation.resume(throwing: Stopped()) }
+                fail: { continuation.resume(throwing: $0) }))
         }
+    }
+
+    /// Adds to the queue and wakes the writer; a stopping committer fails the work at once.
+    private func append(_ pending: Pending) {
+        let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !s.stopping else { return (false, nil) }
+            s.pending.append(pending)
+            defer { s.wakeup = nil }
+            return (true, s.wakeup)
+        }
+        if accepted { wakeup?.resume() } else { pending.fail(Stopped()) }
+    }
+
+    /// Queues `work` for the next write transaction without waiting for it: it is in the
+    /// queue when this returns, so it commits no later than anything submitted after it.
+    /// `failed` hears of an error (or of the committer stopping).
+    public func enqueue(_ work: @escaping @Sendable (Database, inout AuditChain) throws -> Void,
+                        failed: @escaping @Sendable (any Error) -> Void) {
+        append(Pending(work: { db, chain in
+            try work(db, &chain)
+            return {}
+        }, fail: failed))
     }
 
     /// Writes batches until ``stop()`` is called and everything queued before it is written.

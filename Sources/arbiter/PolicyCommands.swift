@@ -8,7 +8,7 @@ extension Arbiter {
         static let configuration = CommandConfiguration(
             abstract: "Test, check and simulate Lua policies on disk; publish, activate, shadow and backtest them on a running server.",
             subcommands: [Test.self, Check.self, Simulate.self, Publish.self, Activate.self, Approve.self, Rollback.self,
-                          Shadow.self, Unshadow.self, ShadowReport.self, Backtest.self])
+                          ResetBreaker.self, Shadow.self, Unshadow.self, ShadowReport.self, Backtest.self])
     }
 }
 
@@ -141,7 +141,7 @@ extension Arbiter.Policy {
             }
             let engine = PolicyEngine(config: try options.config(), warmStates: 0)
             let set = try engine.compile(PolicyDirectory(path: policies).sources())
-            let decision = engine.decide(eventValue, context: policyContext, guardrails: Guardrails(), set: set)
+            let decision = engine.decide(eventValue, context: policyContext, guardrails: Guardrails(), set: set, live: false)
             var fields = decision.json.objectValue ?? [:]
             fields["id"] = .null
             fields["review_id"] = .null

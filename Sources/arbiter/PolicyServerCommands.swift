@@ -2,7 +2,7 @@ import ArbiterCore
 import ArgumentParser
 import Foundation
 
-// `arbiter policy publish|activate|approve|rollback|shadow|unshadow|shadow-report|backtest`:
+// `arbiter policy publish|activate|approve|rollback|reset-breaker|shadow|unshadow|shadow-report|backtest`:
 // finance changing policies on a running server (--server URL or ARBITER_SERVER, key in
 // ARBITER_KEY). Versions may be given by a unique prefix of their SHA-256 (8 characters or more).
 
@@ -93,6 +93,20 @@ extension Arbiter.Policy {
         func run() async throws {
             let answer = try await server.call(.POST, "/v1/policies/\(escaped(name))/rollback")
             print("\(name): active \(short(answer["active_version"])) (was \(short(answer["previous_version"])))")
+        }
+    }
+
+    struct ResetBreaker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-breaker",
+            abstract: "Close a policy's circuit breaker (opened after repeated limit errors): its events are evaluated again.")
+        @OptionGroup var server: ServerOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let answer = try await server.call(.POST, "/v1/policies/\(escaped(name))/breaker/reset")
+            let versions = (answer["reset_versions"]?.arrayValue ?? []).map { short($0) }
+            print("\(name): breaker closed (\(versions.joined(separator: ", ")))")
         }
     }
 

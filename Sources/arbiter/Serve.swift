@@ -31,6 +31,10 @@ extension Arbiter {
         @Option(help: "Wall-clock bound per evaluation, in milliseconds.")
         var timeLimitMs: Int64 = 50
 
+        @Option(name: .customLong("breaker-threshold"),
+                help: "Evaluations in a row hitting a limit after which a policy's circuit breaker opens: its events go to review in 'policy-errors' without running it until an operator resets it or another version is activated (0: never).")
+        var breakerThreshold = 5
+
         @Option(name: .customLong("ceiling"),
                 help: "Guardrail ceiling TYPE=MINOR for a money action type, e.g. credit_memo=500000 (repeatable; defaults: credit_memo=1000000, refund=1000000). An approval above it goes to review in 'guardrail'.")
         var ceilings: [String] = []
@@ -141,10 +145,12 @@ extension Arbiter {
             guard (0...65535).contains(port) else {
                 throw ValidationError("port must be a number from 0 to 65535 (--port or ARBITER_PORT)")
             }
+            guard breakerThreshold >= 0 else { throw ValidationError("--breaker-threshold must be 0 or more") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             let configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
                 limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
+                breakerThreshold: breakerThreshold,
                 guardrails: try guardrails(),
                 policyConfig: try policyOptions.config(),
                 adminKey: environment["ARBITER_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 },

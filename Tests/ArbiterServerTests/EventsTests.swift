@@ -40,9 +40,11 @@ struct EventsHarness {
                     reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                     erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                     backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
+                    limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5,
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try AppDatabase.inMemory()
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
+                                                                 limits: limits, breakerThreshold: breakerThreshold,
                                                                  guardrails: guardrails, adminKey: admin, reviews: reviews,
                                                                  escalationInterval: escalationInterval, erp: erp, delivery: delivery,
                                                                  requirePolicyApproval: requirePolicyApproval,

@@ -195,6 +195,9 @@ import Yams
                                body: "{\"from\": \"\(from)\", \"to\": \"\(to)\"}")
             _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/\(job["id"]?.stringValue ?? "")", key: h.reviewer)
             _ = try await call(.get, "/v1/policies/credit_thresholds/backtests/nope", key: h.reviewer)
+            // breaker reset: nothing open (409), not an operator (403); BreakerTests open and reset one.
+            _ = try await call(.post, "/v1/policies/credit_thresholds/breaker/reset", key: policyAdmin)
+            _ = try await call(.post, "/v1/policies/credit_thresholds/breaker/reset", key: h.reviewer)
 
             // Audit trail: query with filters and paging, server-side verification, the export signing key.
             let auditor = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"auditor","role":"auditor"}"#)["secret"]?.stringValue ?? ""

@@ -288,6 +288,8 @@ import Testing
             #expect(activate.status == 0 && activate.output.contains("active \(version.prefix(12))"), "\(activate.output)")
             let rollback = try runArbiter(["policy", "rollback", "credit_thresholds"], environment: env)
             #expect(rollback.status == 0 && rollback.output.contains("was \(version.prefix(12))"), "\(rollback.output)")
+            let closed = try runArbiter(["policy", "reset-breaker", "credit_thresholds"], environment: env)
+            #expect(closed.status != 0 && closed.output.contains("policy credit_thresholds has no open circuit breaker"), "\(closed.output)")
             let unknown = try runArbiter(["policy", "activate", "credit_thresholds", "deadbeefdead"], environment: env)
             #expect(unknown.status != 0 && unknown.output.contains("no version starting with deadbeefdead"), "\(unknown.output)")
         }
