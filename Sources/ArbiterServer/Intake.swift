@@ -83,10 +83,16 @@ final class Intake: Sendable {
         let bodySHA256 = sha256Hex(encoded)
         let written = try await accounts.withLock(event.accountId) { () async throws -> Written in
             for attempt in 1...Self.attempts {
-                let context = try await database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: receivedAt) }
-                let started = ContinuousClock.now
-                let decision = try await workers.decide(event, context: context, guardrails: guardrails, engine: engine)
-                let decided = Decided(decision: reviews.applying(to: decision), context: context, elapsed: ContinuousClock.now - started)
+                // One hop: the worker reads the context (a reader connection) and decides.
+                let set = engine.activeSet
+                let decided = try await workers.run(quarantined: set.isQuarantined(event.type)) { [database, engine, guardrails, reviews] in
+                    Swift.Result {
+                        let context = try database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: receivedAt) }
+                        let started = ContinuousClock.now
+                        let decision = engine.decide(event, context: context, guardrails: guardrails, set: set)
+                        return Decided(decision: reviews.applying(to: decision), context: context, elapsed: ContinuousClock.now - started)
+                    }
+                }.get()
                 let last = attempt == Self.attempts
                 await self.decided(event)
                 let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written in

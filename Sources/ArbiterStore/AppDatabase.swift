@@ -51,6 +51,9 @@ public struct AppDatabase: Sendable {
         config.prepareDatabase { db in
             // Statement journals (inserts inside a multi-event transaction) stay in memory.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Readers map the file: a WAL reader drops its page cache whenever another connection
+            // committed, and would read every page again with a system call.
+            if db.configuration.readonly { try db.execute(sql: "PRAGMA mmap_size = 1073741824") }
         }
         return config
     }
