@@ -103,7 +103,8 @@ def main():
     submitter = api(base, admin, "POST", "/v1/keys", {"name": "Zendesk", "role": "submitter"})["secret"]
     ana = api(base, admin, "POST", "/v1/keys", {"name": "Ana Lopez", "role": "reviewer"})["secret"]
     bo = api(base, admin, "POST", "/v1/keys", {"name": "Bo Chen", "role": "reviewer", "approval_limit_minor": 10000})["secret"]
-    api(base, submitter, "PUT", "/v1/accounts/acct_42", {"status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 49900})
+    sync = api(base, admin, "POST", "/v1/keys", {"name": "Billing sync", "role": "sync"})["secret"]
+    api(base, sync, "PUT", "/v1/accounts/acct_42", {"status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 49900})
     reviews = {}
     for name, amount, reason in [("goodwill", 15000, "three-day outage"), ("duplicate", 20000, "asked twice"),
                                  ("large", 150000, "annual contract credit")]:

@@ -100,21 +100,63 @@ public struct Decision: Sendable, Hashable {
 }
 
 /// Limits enforced outside Lua, so a buggy policy cannot auto-approve an absurd amount.
-public struct Guardrails: Sendable, Hashable, Codable {
-    /// Hard ceiling per money-moving action type, in minor units of the action's currency.
-    public var ceilings: [String: Int64]
+///
+/// A ceiling caps the total a decision moves per money action type and currency: three credit
+/// memos of 9,000.00 USD move 27,000.00 USD and break a 10,000.00 USD ceiling like one memo of
+/// 27,000.00 would. Money in a currency with no ceiling for its type never auto-approves.
+public struct Guardrails: Sendable, Hashable {
+    /// Ceilings by money action type, then ISO 4217 currency, in minor units.
+    public var ceilings: [ActionType: [String: Int64]]
 
-    public init(ceilings: [String: Int64] = Guardrails.defaultCeilings) { self.ceilings = ceilings }
+    public init(ceilings: [ActionType: [String: Int64]] = Guardrails.defaultCeilings) { self.ceilings = ceilings }
 
-    /// 10,000.00 per credit memo or refund unless configured otherwise.
-    public static let defaultCeilings: [String: Int64] = ["credit_memo": 1_000_000, "refund": 1_000_000]
+    /// 10,000.00 per decision for credit memos and for refunds, in USD, EUR and GBP.
+    public static let defaultCeilings: [ActionType: [String: Int64]] = [
+        .creditMemo: ["USD": 1_000_000, "EUR": 1_000_000, "GBP": 1_000_000],
+        .refund: ["USD": 1_000_000, "EUR": 1_000_000, "GBP": 1_000_000],
+    ]
 
-    /// Reasons the actions break a ceiling; empty when they are within limits.
+    /// Sets one ceiling from its flag form `TYPE=CURRENCY:MINOR` (`credit_memo=USD:1000000`);
+    /// the error says what is wrong with it.
+    public mutating func set(_ flag: String) throws(InvalidInput) {
+        let parts = flag.split(separator: "=", maxSplits: 1).map(String.init)
+        let value = parts.count == 2 ? parts[1].split(separator: ":", maxSplits: 1).map(String.init) : []
+        guard parts.count == 2, value.count == 2 else {
+            throw InvalidInput([FieldError("ceiling", "\(flag): expected TYPE=CURRENCY:MINOR, e.g. credit_memo=USD:1000000")])
+        }
+        guard let type = ActionType(rawValue: parts[0]), type.movesMoney else {
+            throw InvalidInput([FieldError("ceiling", "\(flag): the type must be credit_memo or refund")])
+        }
+        guard Currency(value[0]) != nil else {
+            throw InvalidInput([FieldError("ceiling", "\(flag): \(value[0]) is not an ISO 4217 currency code")])
+        }
+        guard let minor = Int64(value[1]), minor > 0, minor <= Money.maximumMinorUnits else {
+            throw InvalidInput([FieldError("ceiling", "\(flag): the amount must be a positive integer of minor units")])
+        }
+        ceilings[type, default: [:]][value[0]] = minor
+    }
+
+    /// Reasons the actions break a ceiling (or move money no ceiling covers); empty when they
+    /// are within limits.
     public func violations(_ actions: [ProposedAction]) -> [String] {
-        var found: [String] = []
+        var totals: [ActionType: [Currency: Int64]] = [:]
         for action in actions {
-            guard let money = action.money, let ceiling = ceilings[action.type.rawValue], money.amountMinor > ceiling else { continue }
-            found.append("\(action.type.rawValue) of \(money) exceeds the ceiling of \(Money(amountMinor: ceiling, currency: money.currency))")
+            guard let money = action.money else { continue }
+            // Each amount is at most 10^15 - 1 and a decision has at most 32 actions: no overflow.
+            totals[action.type, default: [:]][money.currency, default: 0] += money.amountMinor
+        }
+        var found: [String] = []
+        for (type, byCurrency) in totals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for (currency, total) in byCurrency.sorted(by: { $0.key.code < $1.key.code }) {
+                let moved = Money(amountMinor: total, currency: currency)
+                guard let ceiling = ceilings[type]?[currency.code] else {
+                    found.append("\(type.rawValue) of \(moved): no ceiling is configured for \(type.rawValue) in \(currency), so it is never approved without a reviewer")
+                    continue
+                }
+                if total > ceiling {
+                    found.append("\(type.rawValue) of \(moved) in this decision exceeds the ceiling of \(Money(amountMinor: ceiling, currency: currency))")
+                }
+            }
         }
         return found
     }

@@ -63,8 +63,7 @@ public struct ReviewSettings: Sendable, Hashable {
         let settings = queue(decision.queue ?? Queue.defaultReview)
         if decision.slaSeconds == nil { decision.slaSeconds = settings.slaSeconds }
         decision.approvalsRequired = max(1, decision.approvalsRequired)
-        if let threshold = settings.twoApprovalsOverMinor,
-           decision.actions.compactMap(\.money?.amountMinor).reduce(0, +) > threshold {
+        if let threshold = settings.twoApprovalsOverMinor, decision.actions.moneyByCurrency.values.contains(where: { $0 > threshold }) {
             decision.approvalsRequired = max(2, decision.approvalsRequired)
         }
         return decision
@@ -125,20 +124,57 @@ public struct ReviewSettings: Sendable, Hashable {
 public struct Reviewer: Sendable, Hashable {
     public let id: String
     public let isAdmin: Bool
-    /// The most money (minor units, all money actions together) this reviewer may approve on one item.
-    public let approvalLimitMinor: Int64?
+    /// The most money (minor units, all money actions of one item together) this reviewer may
+    /// approve, by currency. Nil: no limit. Money in a currency missing here cannot be approved.
+    public let approvalLimits: [String: Int64]?
 
-    public init(id: String, isAdmin: Bool, approvalLimitMinor: Int64?) {
+    public init(id: String, isAdmin: Bool, approvalLimits: [String: Int64]?) {
         self.id = id
         self.isAdmin = isAdmin
-        self.approvalLimitMinor = approvalLimitMinor
+        self.approvalLimits = approvalLimits
+    }
+}
+
+extension Reviewer {
+    /// Approval limits as the keys API takes them: `{"USD": 50000, "EUR": 40000}` (currency
+    /// codes to non-negative minor units); errors name `field.<code>`.
+    public static func limits(from json: JSONValue, field: String = "approval_limits") throws(InvalidInput) -> [String: Int64] {
+        guard let object = json.objectValue, !object.isEmpty else {
+            throw InvalidInput([FieldError(field, "must be an object of ISO 4217 currency code to minor units, e.g. {\"USD\": 50000}")])
+        }
+        var limits: [String: Int64] = [:]
+        var errors: [FieldError] = []
+        for (code, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard Currency(code) != nil else {
+                errors.append(FieldError("\(field).\(code)", "is not an ISO 4217 currency code"))
+                continue
+            }
+            guard case .int(let minor) = value, minor >= 0, minor <= Money.maximumMinorUnits else {
+                errors.append(FieldError("\(field).\(code)", "must be a non-negative integer number of minor units"))
+                continue
+            }
+            limits[code] = minor
+        }
+        if !errors.isEmpty { throw InvalidInput(errors) }
+        return limits
+    }
+
+    /// One limit as the CLI takes it: `USD:50000`.
+    public static func limit(flag: String) throws(InvalidInput) -> (currency: String, minor: Int64) {
+        let parts = flag.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let minor = Int64(parts[1]) else {
+            throw InvalidInput([FieldError("approval-limit", "\(flag): expected CURRENCY:MINOR, e.g. USD:50000")])
+        }
+        let limits = try Self.limits(from: .object([parts[0]: .int(minor)]), field: "approval-limit")
+        return (parts[0], limits[parts[0]] ?? minor)
     }
 }
 
 /// One approval given on an item.
 public struct ReviewApproval: Sendable, Hashable {
     public let reviewer: String
-    /// The money this reviewer agreed to (nil when the item moves no money).
+    /// The money this reviewer agreed to, in the item's currency (nil when the item moves no
+    /// money, or money in several currencies: then it is approved whole).
     public let amountMinor: Int64?
 
     public init(reviewer: String, amountMinor: Int64?) {
@@ -228,16 +264,24 @@ public struct ReviewItem: Sendable, Hashable {
     /// The state an unclaimed waiting item is in.
     public var unclaimedState: ReviewState { escalatedAt == nil ? .open : .escalated }
 
-    /// All money the proposed actions move, in minor units (nil when they move none).
-    public var proposedMoneyMinor: Int64? {
-        let amounts = proposedActions.filter(Self.movesMoney).compactMap { $0["amount_minor"]?.intValue }
-        return amounts.isEmpty ? nil : amounts.reduce(0, +)
+    /// The money the proposed actions move, by currency, in minor units (empty when none).
+    public var proposedMoney: [String: Int64] {
+        var totals: [String: Int64] = [:]
+        for action in proposedActions where Self.movesMoney(action) {
+            totals[action["currency"]?.stringValue ?? "", default: 0] += action["amount_minor"]?.intValue ?? 0
+        }
+        return totals
     }
 
-    /// An amount in the proposal's currency, as people read it ("1500.00 USD").
-    public func describe(_ minor: Int64) -> String {
-        let code = proposedActions.filter(Self.movesMoney).compactMap { $0["currency"]?.stringValue }.first
-        guard let code, let currency = Currency(code) else { return "\(minor) (minor units)" }
+    /// The money proposed when it is in one currency (nil when none, or several).
+    public var proposedMoneyMinor: Int64? {
+        let money = proposedMoney
+        return money.count == 1 ? money.first?.value : nil
+    }
+
+    /// An amount as people read it ("1500.00 USD").
+    public static func describe(_ minor: Int64, _ code: String) -> String {
+        guard let currency = Currency(code) else { return "\(minor) \(code) (minor units)" }
         return Money(amountMinor: minor, currency: currency).description
     }
 
@@ -256,6 +300,7 @@ public struct ReviewTransition: Sendable, Hashable {
     /// Set on the final approval: the actions that go to the outbox (amounts scaled down when
     /// a reviewer approved less than proposed).
     public var approvedActions: [JSONValue]?
+    /// The money approved, when the item moves money in one currency.
     public var approvedAmountMinor: Int64?
 }
 
@@ -300,32 +345,47 @@ public enum ReviewRules {
         case .approve(_, let amountMinor):
             try mayReview(item, reviewer)
             try mayDecide(claimant, reviewer)
-            let proposed = item.proposedMoneyMinor
+            let proposed = item.proposedMoney
             var agreed = proposed
+            // Several currencies: approved whole (there is no one amount to lower).
+            let single = proposed.count == 1 ? proposed.first : nil
             if let amountMinor {
-                guard let proposed else {
+                guard !proposed.isEmpty else {
                     throw ReviewRefusal(.invalid(field: "amount_minor"), "this item proposes no money, so there is no amount to lower")
+                }
+                guard let single else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "this item moves money in \(proposed.keys.sorted().joined(separator: " and ")); approve it whole or reject it")
                 }
                 guard amountMinor > 0 else {
                     throw ReviewRefusal(.invalid(field: "amount_minor"), "must be a positive number of minor units; to pay nothing, reject")
                 }
-                guard amountMinor <= proposed else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(item.describe(amountMinor)) is more than the \(item.describe(proposed)) proposed; a reviewer may approve less, never more")
+                guard amountMinor <= single.value else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(ReviewItem.describe(amountMinor, single.key)) is more than the \(ReviewItem.describe(single.value, single.key)) proposed; a reviewer may approve less, never more")
                 }
-                agreed = amountMinor
+                agreed[single.key] = amountMinor
             }
             // With several approvers each agrees to at most their amount: the lowest stands.
-            if let earlier = item.approvals.compactMap(\.amountMinor).min(), let current = agreed { agreed = min(earlier, current) }
-            if let agreed, let limit = reviewer.approvalLimitMinor, agreed > limit {
-                throw ReviewRefusal(.forbidden, "approving \(item.describe(agreed)) is over your approval limit of \(item.describe(limit)); approve a lower amount or leave the item to a reviewer with a higher limit")
+            if let single, let earlier = item.approvals.compactMap(\.amountMinor).min() {
+                agreed[single.key] = min(earlier, agreed[single.key] ?? earlier)
             }
-            let approval = ReviewApproval(reviewer: reviewer.id, amountMinor: agreed)
+            if let limits = reviewer.approvalLimits {
+                for (currency, minor) in agreed.sorted(by: { $0.key < $1.key }) {
+                    guard let limit = limits[currency] else {
+                        throw ReviewRefusal(.forbidden, "you have no approval limit in \(currency), so you cannot approve \(ReviewItem.describe(minor, currency)); leave the item to a reviewer with one")
+                    }
+                    if minor > limit {
+                        throw ReviewRefusal(.forbidden, "approving \(ReviewItem.describe(minor, currency)) is over your approval limit of \(ReviewItem.describe(limit, currency)); approve a lower amount or leave the item to a reviewer with a higher limit")
+                    }
+                }
+            }
+            let agreedSingle = single.flatMap { agreed[$0.key] }
+            let approval = ReviewApproval(reviewer: reviewer.id, amountMinor: agreedSingle)
             guard item.approvals.count + 1 >= item.approvalsRequired else {
                 // Not the last approval: the claim is released for the next, different reviewer.
                 return ReviewTransition(state: item.unclaimedState, approval: approval)
             }
             let actions = try scale(item.proposedActions, to: agreed, from: proposed)
-            return ReviewTransition(state: .approved, approval: approval, approvedActions: actions, approvedAmountMinor: agreed)
+            return ReviewTransition(state: .approved, approval: approval, approvedActions: actions, approvedAmountMinor: agreedSingle)
         }
     }
 
@@ -346,26 +406,38 @@ public enum ReviewRules {
         }
     }
 
-    /// The proposed actions with the money actions scaled from `proposed` down to `agreed`, in
-    /// proportion; the rounding remainder goes to the last money action so the total is exact.
-    static func scale(_ actions: [JSONValue], to agreed: Int64?, from proposed: Int64?) throws(ReviewRefusal) -> [JSONValue] {
-        guard let agreed, let proposed, agreed != proposed else { return actions }
-        let moneyIndices = actions.indices.filter { ReviewItem.movesMoney(actions[$0]) }
+    /// The proposed actions with the money actions of each currency scaled from `proposed`
+    /// down to `agreed` in proportion. Each share is rounded down, and the minor units left
+    /// over go one each to the actions with the largest remainders (a share with a remainder
+    /// is below its proposed amount, so one more unit never lifts it above): the total is
+    /// exact and no action ever exceeds what was proposed for it.
+    static func scale(_ actions: [JSONValue], to agreed: [String: Int64], from proposed: [String: Int64]) throws(ReviewRefusal) -> [JSONValue] {
         var scaled = actions
-        var assigned: Int64 = 0
-        for (n, i) in moneyIndices.enumerated() {
-            let original = actions[i]["amount_minor"]?.intValue ?? 0
-            let amount = n == moneyIndices.count - 1
-                ? agreed - assigned
-                : Int64((Double(original) * Double(agreed) / Double(proposed)).rounded(.down))
-            guard amount > 0 else {
-                throw ReviewRefusal(.invalid(field: "amount_minor"), "\(agreed) minor units is too small to split across the \(moneyIndices.count) money actions proposed")
+        for (currency, total) in proposed.sorted(by: { $0.key < $1.key }) {
+            guard let target = agreed[currency], target != total, total > 0 else { continue }
+            let indices = actions.indices.filter { ReviewItem.movesMoney(actions[$0]) && actions[$0]["currency"]?.stringValue == currency }
+            var shares: [(index: Int, original: Int64, amount: Int64, remainder: Int64)] = []
+            for i in indices {
+                let original = actions[i]["amount_minor"]?.intValue ?? 0
+                // original × target / total, exactly: both are below 10^15, the product fits 128 bits.
+                let product = original.multipliedFullWidth(by: target)
+                let (quotient, remainder) = total.dividingFullWidth(product)
+                shares.append((i, original, quotient, remainder))
             }
-            assigned += amount
-            guard var fields = actions[i].objectValue else { continue }
-            fields["amount_minor"] = .int(amount)
-            fields["proposed_amount_minor"] = .int(original)
-            scaled[i] = .object(fields)
+            var left = target - shares.reduce(0) { $0 + $1.amount }
+            for n in shares.indices.sorted(by: { shares[$0].remainder > shares[$1].remainder || (shares[$0].remainder == shares[$1].remainder && $0 < $1) }) where left > 0 {
+                shares[n].amount += 1
+                left -= 1
+            }
+            for share in shares {
+                guard share.amount > 0 else {
+                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(ReviewItem.describe(target, currency)) is too small to split across the \(shares.count) money actions proposed")
+                }
+                guard var fields = actions[share.index].objectValue else { continue }
+                fields["amount_minor"] = .int(share.amount)
+                fields["proposed_amount_minor"] = .int(share.original)
+                scaled[share.index] = .object(fields)
+            }
         }
         return scaled
     }

@@ -26,7 +26,7 @@ struct AccountsController {
     /// Replaces the snapshot: `{"status", "tier"?, "mrr_minor"?, "currency"?, "open_balance_minor"?,
     /// "days_past_due"?, "entitlements"?}`; absent numbers are 0, absent lists empty.
     func put(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        let caller = try context.require(.submitter, .operator)
+        let caller = try context.require(.sync, .operator)
         let id = try context.parameters.require("id")
         guard !id.isEmpty, id.count <= 200 else {
             throw Problem.invalid(InvalidInput([FieldError("id", "must be 1-200 characters")]))

@@ -16,7 +16,8 @@ struct KeysController {
             .post(":id/revoke", use: revoke)
     }
 
-    /// `{"name", "role", "approval_limit_minor"?}` → 201 with the key's fields and its `secret`.
+    /// `{"name", "role", "approval_limits"?: {"USD": 50000}}` → 201 with the key's fields and
+    /// its `secret`.
     func create(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let admin = try context.require(.admin)
         let body = try await JSONBody.object(request, context: context)
@@ -27,16 +28,19 @@ struct KeysController {
         if role == nil {
             errors.append(FieldError("role", "must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"))
         }
-        var limit: Int64?
-        switch body["approval_limit_minor"] {
+        var limits: [String: Int64]?
+        switch body["approval_limits"] {
         case nil, .null?: break
-        case .int(let v)? where v >= 0 && v <= Money.maximumMinorUnits: limit = v
-        default: errors.append(FieldError("approval_limit_minor", "must be a non-negative integer number of minor units"))
+        case let json?:
+            do { limits = try Reviewer.limits(from: json) } catch { errors += error.errors }
+        }
+        if let legacy = body["approval_limit_minor"], legacy != .null {
+            errors.append(FieldError("approval_limit_minor", "limits are per currency now: use approval_limits, e.g. {\"USD\": 50000}"))
         }
         guard errors.isEmpty, let role else { throw Problem.invalid(InvalidInput(errors)) }
-        let approvalLimit = limit
+        let approvalLimits = limits
         let created = try await database.writer.write { db in
-            try ApiKeys.create(db, name: name, role: role, approvalLimitMinor: approvalLimit, createdBy: admin.id)
+            try ApiKeys.create(db, name: name, role: role, approvalLimits: approvalLimits, createdBy: admin.id)
         }
         guard let key = try await database.authenticate(secret: created.secret) else {
             throw Problem(status: .internalServerError, title: "Internal error", detail: "the new key could not be read back")
@@ -55,7 +59,13 @@ struct KeysController {
     func revoke(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let admin = try context.require(.admin)
         let id = try context.parameters.require("id")
-        guard let key = try await database.writer.write({ db in try ApiKeys.revoke(db, id: id, by: admin.id) }) else {
+        let revoked: ApiKey?
+        do {
+            revoked = try await database.writer.write { db in try ApiKeys.revoke(db, id: id, by: admin.id) }
+        } catch let refusal as LastAdmin {
+            throw Problem(status: .conflict, title: "Conflict", detail: refusal.description)
+        }
+        guard let key = revoked else {
             throw Problem(status: .notFound, title: "Not found", detail: "no API key \(id)")
         }
         keys.invalidate()

@@ -195,7 +195,7 @@ paths:
         "403": { $ref: "#/components/responses/Problem" }
     put:
       tags: [accounts]
-      summary: Replace the snapshot from CRM/ERP (role submitter or operator)
+      summary: Replace the snapshot from CRM/billing sync (role sync or operator; a submitter may not change what policies trust)
       parameters:
         - { $ref: "#/components/parameters/Id" }
       requestBody:
@@ -386,7 +386,10 @@ paths:
               properties:
                 name: { type: string }
                 role: { $ref: "#/components/schemas/Role" }
-                approval_limit_minor: { type: [integer, "null"], minimum: 0 }
+                approval_limits:
+                  type: [object, "null"]
+                  description: "reviewers: the most money one approval may move, by ISO 4217 currency (minor units); money in another currency cannot be approved. Absent: no limit."
+                  additionalProperties: { type: integer, minimum: 0 }
       responses:
         "201":
           description: Created.
@@ -427,6 +430,7 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
   /v1/queues:
     get:
       tags: [reviews]
@@ -710,7 +714,7 @@ paths:
                       properties:
                         pending_activation:
                           type: [object, "null"]
-                          description: a proposed activation waiting for a second policy admin (maker-checker)
+                          description: a proposed change (activate, rollback, deactivate) waiting for a second policy admin (maker-checker)
                         name: { type: string }
                         active_version: { type: [string, "null"] }
                         shadow_version: { type: [string, "null"] }
@@ -760,20 +764,7 @@ paths:
         - { name: version, in: path, required: true, schema: { type: string } }
       responses:
         "200": { $ref: "#/components/responses/PolicyChange" }
-        "202":
-          description: With maker-checker on (--require-policy-approval), the activation is only proposed.
-          content:
-            application/json:
-              schema:
-                type: object
-                required: [name, active_version, proposed_version, proposed_by, status]
-                additionalProperties: false
-                properties:
-                  name: { type: string }
-                  active_version: { type: [string, "null"] }
-                  proposed_version: { type: string }
-                  proposed_by: { type: string }
-                  status: { type: string }
+        "202": { $ref: "#/components/responses/PolicyProposal" }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
@@ -781,7 +772,7 @@ paths:
   /v1/policies/{name}/versions/{version}/approve:
     post:
       tags: [policies]
-      summary: Maker-checker — a second, different policy_admin approves a proposed activation, which takes effect
+      summary: Maker-checker — a second, different policy_admin approves the proposal about this version (activate, rollback or deactivate), which takes effect
       parameters:
         - { name: name, in: path, required: true, schema: { type: string } }
         - { name: version, in: path, required: true, schema: { type: string } }
@@ -798,6 +789,7 @@ paths:
         - { name: name, in: path, required: true, schema: { type: string } }
       responses:
         "200": { $ref: "#/components/responses/PolicyChange" }
+        "202": { $ref: "#/components/responses/PolicyProposal" }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
@@ -809,6 +801,7 @@ paths:
         - { name: name, in: path, required: true, schema: { type: string } }
       responses:
         "200": { $ref: "#/components/responses/PolicyChange" }
+        "202": { $ref: "#/components/responses/PolicyProposal" }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
@@ -1078,6 +1071,22 @@ components:
               name: { type: string }
               active_version: { type: [string, "null"] }
               previous_version: { type: [string, "null"] }
+              change: { type: string, enum: [activate, rollback, deactivate], description: "an approval: what the proposal did" }
+    PolicyProposal:
+      description: With maker-checker on (--require-policy-approval), an activation, rollback or deactivation is only proposed until a different policy admin approves it.
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [name, active_version, proposed_version, proposed_change, proposed_by, status]
+            additionalProperties: false
+            properties:
+              name: { type: string }
+              active_version: { type: [string, "null"] }
+              proposed_version: { type: string, description: "the version to activate or roll back to, or the one to deactivate" }
+              proposed_change: { type: string, enum: [activate, rollback, deactivate] }
+              proposed_by: { type: string }
+              status: { type: string }
     Export:
       description: 'An export: done with its signed manifest, running with the rows written so far, or failed with why.'
       content:
@@ -1322,27 +1331,27 @@ components:
             note: { type: string, description: "present when no connector is configured: actions wait in the outbox" }
     Role:
       type: string
-      enum: [submitter, reviewer, policy_admin, auditor, operator, admin]
+      enum: [submitter, sync, reviewer, policy_admin, auditor, operator, admin]
     Key:
       type: object
-      required: [id, name, role, approval_limit_minor, created_at, revoked_at]
+      required: [id, name, role, approval_limits, created_at, revoked_at]
       additionalProperties: false
       properties:
         id: { type: string }
         name: { type: string }
         role: { $ref: "#/components/schemas/Role" }
-        approval_limit_minor: { type: [integer, "null"] }
+        approval_limits: { type: [object, "null"], additionalProperties: { type: integer } }
         created_at: { type: string, format: date-time }
         revoked_at: { type: [string, "null"], format: date-time }
     CreatedKey:
       type: object
-      required: [id, name, role, approval_limit_minor, created_at, revoked_at, secret]
+      required: [id, name, role, approval_limits, created_at, revoked_at, secret]
       additionalProperties: false
       properties:
         id: { type: string }
         name: { type: string }
         role: { $ref: "#/components/schemas/Role" }
-        approval_limit_minor: { type: [integer, "null"] }
+        approval_limits: { type: [object, "null"], additionalProperties: { type: integer } }
         created_at: { type: string, format: date-time }
         revoked_at: { type: [string, "null"], format: date-time }
         secret: { type: string, description: "shown once; only its SHA-256 is stored" }

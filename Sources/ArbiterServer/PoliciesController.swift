@@ -255,40 +255,56 @@ struct PoliciesController {
         let version = try context.parameters.require("version")
         if requireApproval {
             try await lifecycle.change { db in try PolicyVersions.propose(db, name: name, version: version, by: caller.id) }
-            let active = try await database.writer.read { db in try PolicyVersions.activeVersion(db, name: name) }
-            return JSONResponse(.object([
-                "name": .string(name), "active_version": active.map(JSONValue.string) ?? .null,
-                "proposed_version": .string(version), "proposed_by": .string(caller.id),
-                "status": "proposed: a different policy admin must approve it (POST .../approve)",
-            ]), status: .accepted)
+            return try await proposed(name: name, version: version, change: .activate, by: caller.id)
         }
         let previous = try await lifecycle.change { db in try PolicyVersions.activate(db, name: name, version: version, by: caller.id) }
         return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
                                      "previous_version": previous.map(JSONValue.string) ?? .null]))
     }
 
-    /// Maker-checker: a different policy admin approves the pending proposal; it is activated.
+    /// The answer to a change that maker-checker turned into a proposal (202).
+    private func proposed(name: String, version: String, change: PolicyVersions.ProposedChange, by actor: String) async throws -> JSONResponse {
+        let active = try await database.writer.read { db in try PolicyVersions.activeVersion(db, name: name) }
+        return JSONResponse(.object([
+            "name": .string(name), "active_version": active.map(JSONValue.string) ?? .null,
+            "proposed_version": .string(version), "proposed_change": .string(change.rawValue), "proposed_by": .string(actor),
+            "status": .string("proposed: a different policy admin must approve it (POST /v1/policies/\(name)/versions/\(version)/approve)"),
+        ]), status: .accepted)
+    }
+
+    /// Maker-checker: a different policy admin approves the pending proposal about a version
+    /// (activate it, roll back to it, or deactivate it), which is carried out.
     func approve(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
-        let previous = try await lifecycle.change { db in try PolicyVersions.approve(db, name: name, version: version, by: caller.id) }
-        return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
-                                     "previous_version": previous.map(JSONValue.string) ?? .null]))
+        let (change, previous) = try await lifecycle.change { db in try PolicyVersions.approve(db, name: name, version: version, by: caller.id) }
+        return JSONResponse(.object(["name": .string(name), "active_version": change == .deactivate ? .null : .string(version),
+                                     "previous_version": previous.map(JSONValue.string) ?? .null, "change": .string(change.rawValue)]))
     }
 
+    /// Re-activates the version active before the current one (with maker-checker on, proposes it).
     func rollback(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
+        if requireApproval {
+            let target = try await lifecycle.change { db in try PolicyVersions.proposeRollback(db, name: name, by: caller.id) }
+            return try await proposed(name: name, version: target, change: .rollback, by: caller.id)
+        }
         let previous = try await database.writer.read { db in try PolicyVersions.activeVersion(db, name: name) }
         let target = try await lifecycle.change { db in try PolicyVersions.rollback(db, name: name, by: caller.id) }
         return JSONResponse(.object(["name": .string(name), "active_version": .string(target),
                                      "previous_version": previous.map(JSONValue.string) ?? .null]))
     }
 
+    /// Retires the active version (with maker-checker on, proposes it).
     func deactivate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
+        if requireApproval {
+            let current = try await lifecycle.change { db in try PolicyVersions.proposeDeactivation(db, name: name, by: caller.id) }
+            return try await proposed(name: name, version: current, change: .deactivate, by: caller.id)
+        }
         let retired = try await lifecycle.change { db in try PolicyVersions.deactivate(db, name: name, by: caller.id) }
         return JSONResponse(.object(["name": .string(name), "active_version": .null, "previous_version": .string(retired)]))
     }

@@ -24,7 +24,7 @@ final class ReviewDesk: Sendable {
     static let readers: [Role] = [.reviewer, .auditor, .operator]
 
     static func reviewer(_ key: ApiKey) -> Reviewer {
-        Reviewer(id: key.id, isAdmin: key.role == .admin, approvalLimitMinor: key.approvalLimitMinor)
+        Reviewer(id: key.id, isAdmin: key.role == .admin, approvalLimits: key.approvalLimits)
     }
 
     /// Applies a command for `caller`; a refusal becomes the problem the caller sees (403 for a
@@ -53,13 +53,11 @@ final class ReviewDesk: Sendable {
 
     /// The reviewer key an admin assigns an item to: a live reviewer or admin key.
     func assignee(_ id: String) async throws -> Reviewer {
-        let key = try await database.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, role, approval_limit_minor FROM api_keys WHERE id = ? AND revoked_at IS NULL", arguments: [id])
-        }
-        guard let key, let role = Role(rawValue: key["role"]), role == .reviewer || role == .admin else {
+        let key = try await database.writer.read { db in try ApiKeys.live(db, id: id) }
+        guard let key, key.role == .reviewer || key.role == .admin else {
             throw Problem.invalid(InvalidInput([FieldError("reviewer", "must be the id of a live reviewer or admin key")]))
         }
-        return Reviewer(id: key["id"], isAdmin: role == .admin, approvalLimitMinor: key["approval_limit_minor"])
+        return Self.reviewer(key)
     }
 
     func detail(_ id: String) async throws -> JSONValue {

@@ -300,6 +300,34 @@ enum Migrations {
                 CREATE INDEX outbox_decision ON outbox_actions (decision_id);
                 """)
         }
+        migrator.registerMigration("v9: sync role, approval limits per currency, proposals of every change") { db in
+            // SQLite cannot change a CHECK constraint: the table is rebuilt. A limit set before
+            // currencies were known applies to the currencies with default ceilings.
+            try db.execute(sql: """
+                CREATE TABLE api_keys_v9 (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('submitter', 'sync', 'reviewer', 'policy_admin', 'auditor', 'operator', 'admin')),
+                    key_hash TEXT NOT NULL UNIQUE,
+                    approval_limits TEXT,                    -- reviewers: JSON {currency: most minor units one approval moves}
+                    created_at TEXT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    revoked_at TEXT
+                );
+                INSERT INTO api_keys_v9 (id, name, role, key_hash, approval_limits, created_at, created_by, revoked_at)
+                    SELECT id, name, role, key_hash,
+                           CASE WHEN approval_limit_minor IS NULL THEN NULL
+                                ELSE json_object('EUR', approval_limit_minor, 'GBP', approval_limit_minor, 'USD', approval_limit_minor) END,
+                           created_at, created_by, revoked_at
+                    FROM api_keys;
+                DROP TABLE api_keys;
+                ALTER TABLE api_keys_v9 RENAME TO api_keys;
+
+                -- Maker-checker covers every change to what decides live: what a proposal does.
+                ALTER TABLE policy_proposals ADD COLUMN change TEXT NOT NULL DEFAULT 'activate'
+                    CHECK (change IN ('activate', 'rollback', 'deactivate'));
+                """)
+        }
         return migrator
     }
 }

@@ -33,6 +33,24 @@ public enum PolicyVersions {
         case forbidden(String)
     }
 
+    /// What a maker-checker proposal changes once approved.
+    public enum ProposedChange: String, Sendable {
+        /// Makes the proposal's version the active one.
+        case activate
+        /// Re-activates the proposal's version, the one active before the current one.
+        case rollback
+        /// Retires the proposal's version, the active one.
+        case deactivate
+
+        var describing: String {
+            switch self {
+            case .activate: "activating"
+            case .rollback: "rolling back to"
+            case .deactivate: "deactivating"
+            }
+        }
+    }
+
     /// Maker-checker: proposes activating `version`; a pending proposal for another version of
     /// the same policy is superseded.
     public static func propose(_ db: Database, name: String, version: String, by actor: String, at now: Date = Date()) throws {
@@ -42,39 +60,75 @@ public enum PolicyVersions {
         if try activeVersion(db, name: name) == version {
             throw Refusal.conflict("version \(version) of \(name) is already active")
         }
+        try propose(db, name: name, version: version, change: .activate, by: actor, at: now)
+    }
+
+    /// Maker-checker: proposes rolling back to the version active before the current one.
+    /// Returns that version.
+    public static func proposeRollback(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        let target = try rollbackTarget(db, name: name)
+        try propose(db, name: name, version: target, change: .rollback, by: actor, at: now)
+        return target
+    }
+
+    /// Maker-checker: proposes retiring the active version. Returns it.
+    public static func proposeDeactivation(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        guard let current = try activeVersion(db, name: name) else {
+            throw Refusal.conflict("policy \(name) has no active version")
+        }
+        try propose(db, name: name, version: current, change: .deactivate, by: actor, at: now)
+        return current
+    }
+
+    private static func propose(_ db: Database, name: String, version: String, change: ProposedChange, by actor: String, at now: Date) throws {
         let at = Timestamp.format(now)
         try db.execute(sql: "UPDATE policy_proposals SET state = 'superseded', decided_by = ?, decided_at = ? WHERE name = ? AND state = 'pending'",
                        arguments: [actor, at, name])
-        try db.execute(sql: "INSERT INTO policy_proposals (name, version, proposed_by, proposed_at, state) VALUES (?, ?, ?, ?, 'pending')",
-                       arguments: [name, version, actor, at])
-        try record(db, name: name, version: version, change: "proposed", actor: actor, at: now, data: [:])
+        try db.execute(sql: "INSERT INTO policy_proposals (name, version, change, proposed_by, proposed_at, state) VALUES (?, ?, ?, ?, ?, 'pending')",
+                       arguments: [name, version, change.rawValue, actor, at])
+        try record(db, name: name, version: version, change: "proposed", actor: actor, at: now, data: ["change": .string(change.rawValue)])
     }
 
-    /// Maker-checker: a second, different policy admin approves the pending proposal, which
-    /// activates the version. Returns the version it replaced, if any.
+    /// Maker-checker: a second, different policy admin approves the pending proposal about
+    /// `version`, which is then carried out. Returns what it did and the version that was active.
     @discardableResult
-    public static func approve(_ db: Database, name: String, version: String, by actor: String, at now: Date = Date()) throws -> String? {
-        guard let proposer = try String.fetchOne(db, sql: """
-            SELECT proposed_by FROM policy_proposals WHERE name = ? AND version = ? AND state = 'pending'
+    public static func approve(_ db: Database, name: String, version: String, by actor: String,
+                               at now: Date = Date()) throws -> (change: ProposedChange, previous: String?) {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT proposed_by, change FROM policy_proposals WHERE name = ? AND version = ? AND state = 'pending'
             """, arguments: [name, version]) else {
-            throw Refusal.conflict("there is no pending proposal to activate version \(version) of \(name)")
+            throw Refusal.conflict("there is no pending proposal about version \(version) of \(name)")
         }
+        let proposer: String = row["proposed_by"]
+        let change = ProposedChange(rawValue: row["change"]) ?? .activate
         guard proposer != actor else {
-            throw Refusal.forbidden("\(actor) proposed this activation; a different policy admin must approve it")
+            throw Refusal.forbidden("\(actor) proposed \(change.describing) this version; a different policy admin must approve it")
         }
         try db.execute(sql: """
             UPDATE policy_proposals SET state = 'approved', decided_by = ?, decided_at = ? WHERE name = ? AND version = ? AND state = 'pending'
             """, arguments: [actor, Timestamp.format(now), name, version])
         try record(db, name: name, version: version, change: "approved", actor: actor, at: now,
-                   data: ["proposed_by": .string(proposer)])
-        return try activate(db, name: name, version: version, by: actor, at: now)
+                   data: ["proposed_by": .string(proposer), "change": .string(change.rawValue)])
+        let previous = try activeVersion(db, name: name)
+        switch change {
+        case .activate:
+            try activate(db, name: name, version: version, by: actor, at: now)
+        case .rollback:
+            try activate(db, name: name, version: version, by: actor, change: "rolled_back", at: now)
+        case .deactivate:
+            guard previous == version else {
+                throw Refusal.conflict("version \(version) of \(name) is no longer active; nothing to deactivate")
+            }
+            try deactivate(db, name: name, by: actor, at: now)
+        }
+        return (change, previous)
     }
 
     /// The pending proposal of a policy, if any.
     public static func pendingProposal(_ db: Database, name: String) throws -> JSONValue? {
-        try Row.fetchOne(db, sql: "SELECT version, proposed_by, proposed_at FROM policy_proposals WHERE name = ? AND state = 'pending'",
+        try Row.fetchOne(db, sql: "SELECT version, change, proposed_by, proposed_at FROM policy_proposals WHERE name = ? AND state = 'pending'",
                          arguments: [name]).map {
-            .object(["version": .string($0["version"]), "proposed_by": .string($0["proposed_by"]),
+            .object(["version": .string($0["version"]), "change": .string($0["change"]), "proposed_by": .string($0["proposed_by"]),
                      "proposed_at": .string($0["proposed_at"])])
         }
     }
@@ -125,6 +179,13 @@ public enum PolicyVersions {
 
     /// Re-activates the version that was active before the current one.
     public static func rollback(_ db: Database, name: String, by actor: String, at now: Date = Date()) throws -> String {
+        let target = try rollbackTarget(db, name: name)
+        try activate(db, name: name, version: target, by: actor, change: "rolled_back", at: now)
+        return target
+    }
+
+    /// The version a rollback re-activates: the last one active before the current one.
+    static func rollbackTarget(_ db: Database, name: String) throws -> String {
         let activations = try String.fetchAll(db, sql: """
             SELECT version FROM policy_version_history WHERE name = ? AND change IN ('activated', 'rolled_back') ORDER BY id DESC
             """, arguments: [name])
@@ -132,7 +193,6 @@ public enum PolicyVersions {
         guard let target = activations.first(where: { $0 != current }) else {
             throw Refusal.conflict("policy \(name) has no earlier active version to roll back to")
         }
-        try activate(db, name: name, version: target, by: actor, change: "rolled_back", at: now)
         return target
     }
 

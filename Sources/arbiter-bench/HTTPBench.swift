@@ -45,12 +45,13 @@ struct HTTPBench {
     }
 
     private func drive(_ client: HTTPClient) async throws -> Load {
-        let key = try await createSubmitterKey(client)
+        let key = try await createKey(client, role: "submitter")
+        let sync = try await createKey(client, role: "sync")
         let tiers = ["standard", "premium", "enterprise"]
         let synced = Date()
         try await concurrently(count: accounts) { i in
             let body = #"{"status":"active","tier":"\#(tiers[i % 3])","mrr_minor":99000,"currency":"USD"}"#
-            let status = try await send(client, .PUT, "/v1/accounts/bench_\(i)", key: key, body: body).status
+            let status = try await send(client, .PUT, "/v1/accounts/bench_\(i)", key: sync, body: body).status
             guard status == 200 else { throw BenchError("account sync answered \(status)") }
         }
         print(String(format: "synced %d accounts in %.1f s", accounts, Date().timeIntervalSince(synced)))
@@ -108,10 +109,10 @@ struct HTTPBench {
         return load
     }
 
-    private func createSubmitterKey(_ client: HTTPClient) async throws -> String {
-        let (status, body) = try await send(client, .POST, "/v1/keys", key: adminKey, body: #"{"name":"bench","role":"submitter"}"#)
+    private func createKey(_ client: HTTPClient, role: String) async throws -> String {
+        let (status, body) = try await send(client, .POST, "/v1/keys", key: adminKey, body: #"{"name":"bench","role":"\#(role)"}"#)
         guard status == 201, let secret = try JSONValue.parse(Data(body.utf8))["secret"]?.stringValue else {
-            throw BenchError("could not create a submitter key (\(status)): \(body)")
+            throw BenchError("could not create a \(role) key (\(status)): \(body)")
         }
         return secret
     }

@@ -27,19 +27,34 @@ extension Arbiter.Keys {
         @Option(help: "Who or what the key is for.")
         var name: String
 
-        @Option(help: "Reviewers: the most money (minor units) one approval may move.")
-        var approvalLimit: Int64?
+        @Option(help: "Reviewers: the most money one approval may move in a currency, CURRENCY:MINOR (e.g. USD:50000; repeatable). Without any, no limit.")
+        var approvalLimit: [String] = []
 
         func validate() throws {
             if name.isEmpty || name.count > 200 { throw ValidationError("--name must be 1-200 characters") }
-            if let approvalLimit, approvalLimit < 0 { throw ValidationError("--approval-limit must not be negative") }
+            _ = try limits()
+        }
+
+        func limits() throws -> [String: Int64]? {
+            guard !approvalLimit.isEmpty else { return nil }
+            var limits: [String: Int64] = [:]
+            for flag in approvalLimit {
+                do {
+                    let (currency, minor) = try Reviewer.limit(flag: flag)
+                    limits[currency] = minor
+                } catch {
+                    throw ValidationError("--\(error)")
+                }
+            }
+            return limits
         }
 
         func run() async throws {
             let database = try AppDatabase.open(path: db)
             let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-            let created = try await database.writer.write { [name, role, approvalLimit] db in
-                try ApiKeys.create(db, name: name, role: role, approvalLimitMinor: approvalLimit, createdBy: "cli:\(user)")
+            let limits = try limits()
+            let created = try await database.writer.write { [name, role] db in
+                try ApiKeys.create(db, name: name, role: role, approvalLimits: limits, createdBy: "cli:\(user)")
             }
             print("created \(created.role.rawValue) key \(created.id) for \(name)")
             print(created.secret)

@@ -36,7 +36,7 @@ extension Arbiter {
         var breakerThreshold = 5
 
         @Option(name: .customLong("ceiling"),
-                help: "Guardrail ceiling TYPE=MINOR for a money action type, e.g. credit_memo=500000 (repeatable; defaults: credit_memo=1000000, refund=1000000). An approval above it goes to review in 'guardrail'.")
+                help: "Guardrail ceiling TYPE=CURRENCY:MINOR on what one decision moves per money action type and currency, e.g. credit_memo=USD:500000 (repeatable; defaults: credit_memo and refund 1000000 in USD, EUR and GBP). An approval above it, or in a currency without a ceiling, goes to review in 'guardrail'.")
         var ceilings: [String] = []
 
         @Option(help: "Queue configuration (JSON: claim_minutes, default and per-queue sla_hours, escalate_to, two_approvals_over_minor). Default: queues.json in the policies directory, if there is one.")
@@ -128,12 +128,7 @@ extension Arbiter {
         func guardrails() throws -> Guardrails {
             var guardrails = Guardrails()
             for item in ceilings {
-                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let type = ActionType(rawValue: parts[0]), type.movesMoney,
-                      let minor = Int64(parts[1]), minor > 0, minor <= Money.maximumMinorUnits else {
-                    throw ValidationError("--ceiling \(item): expected credit_memo=MINOR or refund=MINOR with a positive integer amount in minor units")
-                }
-                guardrails.ceilings[type.rawValue] = minor
+                do { try guardrails.set(item) } catch { throw ValidationError("--\(error)") }
             }
             return guardrails
         }

@@ -182,7 +182,7 @@ import Testing
         let decision = engine.decide(try creditEvent(amount: 1_000_000_000), context: activeStandard(), guardrails: Guardrails())
         #expect(decision.outcome == .review)
         #expect(decision.queue == Queue.guardrail)
-        #expect(decision.reasons.first == "credit_memo of 10000000.00 USD exceeds the ceiling of 10000.00 USD")
+        #expect(decision.reasons.first == "credit_memo of 10000000.00 USD in this decision exceeds the ceiling of 10000.00 USD")
         let within = engine.decide(try creditEvent(amount: 1_000_000), context: activeStandard(), guardrails: Guardrails())
         #expect(within.outcome == .approve)
     }

@@ -13,9 +13,9 @@ import Testing
     func withApp(_ database: AppDatabase, _ body: @Sendable (any TestClientProtocol, String, String) async throws -> Void) async throws {
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: nil, adminKey: Self.admin),
                                              database: database)
-        // A submitter (billing sync) and a reviewer key.
+        // The billing sync's key (role sync) and a reviewer key.
         let (submitter, reviewer) = try await database.writer.write { db in
-            (try ApiKeys.create(db, name: "billing", role: .submitter, createdBy: "test").secret,
+            (try ApiKeys.create(db, name: "billing", role: .sync, createdBy: "test").secret,
              try ApiKeys.create(db, name: "ana", role: .reviewer, createdBy: "test").secret)
         }
         try await app.test(.router) { client in try await body(client, submitter, reviewer) }
@@ -48,13 +48,21 @@ import Testing
                 #expect(account?["days_past_due"] == 12)
                 #expect(account?["entitlements"] == ["api", "sso"])
             }
-            // Reviewers read accounts but do not sync them.
+            // Reviewers read accounts but do not sync them; nor may a support tool, which could
+            // then have its own credits approved.
             try await client.execute(uri: "/v1/accounts/acct_1", method: .put, headers: headers(reviewer), body: body) { response in
                 #expect(response.status == .forbidden)
             }
+            let support = try await database.writer.write { db in
+                try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret
+            }
+            let raise = ByteBuffer(string: #"{"status": "active", "tier": "enterprise", "currency": "EUR"}"#)
+            try await client.execute(uri: "/v1/accounts/acct_1", method: .put, headers: headers(support), body: raise) { response in
+                #expect(response.status == .forbidden)
+            }
         }
-        let audit = try await database.writer.read { db in try AuditLog.entries(db) }
-        #expect(audit.last?.kind == "account.synced")
+        let audit = try await database.writer.read { db in try AuditLog.entries(db) }.filter { $0.kind == "account.synced" }
+        #expect(audit.count == 1, "the refused syncs stored nothing")
         #expect(audit.last?.subject == "acct_1")
         #expect(audit.last?.data["currency"] == "EUR")
     }

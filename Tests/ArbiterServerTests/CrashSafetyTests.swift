@@ -107,8 +107,9 @@ import Testing
         let (status, key, _) = try await client.send(.POST, "/v1/keys", key: Self.admin, body: #"{"name":"load","role":"submitter"}"#)
         #expect(status == 201)
         let submitter = try #require(key["secret"]?.stringValue)
+        let sync = try await client.key("sync")
         for i in 0..<20 {
-            _ = try await client.send(.PUT, "/v1/accounts/crash_\(i)", key: submitter, body: #"{"status":"active","tier":"premium","currency":"USD"}"#)
+            _ = try await client.send(.PUT, "/v1/accounts/crash_\(i)", key: sync, body: #"{"status":"active","tier":"premium","currency":"USD"}"#)
         }
 
         // 16 clients submit as fast as they can; the server is killed while they do.

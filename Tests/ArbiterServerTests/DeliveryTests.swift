@@ -264,7 +264,7 @@ import Testing
                 try ApiKeys.create(db, name: "zendesk \(round)", role: .submitter, createdBy: "test").secret
             }
             try await app.test(.router) { client in
-                let h = EventsHarness(database: database, submitter: submitter, reviewer: submitter)
+                let h = EventsHarness(database: database, submitter: submitter, reviewer: submitter, sync: submitter)
                 for n in 0..<5 {
                     let id = try await Self.credit(client, h, account: "acct_\(n % 2)", memo: "round \(round) #\(n)")
                     ids.withLock { $0.append(id) }

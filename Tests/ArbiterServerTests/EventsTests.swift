@@ -35,6 +35,8 @@ struct EventsHarness {
     let database: AppDatabase
     let submitter: String
     let reviewer: String
+    /// The CRM/billing sync's key (role `sync`): it keeps account snapshots.
+    let sync: String
 
     static func run(policies: String? = repositoryRoot.appendingPathComponent("Policies").path, guardrails: Guardrails = Guardrails(),
                     reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
@@ -51,11 +53,12 @@ struct EventsHarness {
                                                                  backtestInlineEvents: backtestInlineEvents,
                                                                  exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait),
                                              database: database)
-        let (submitter, reviewer) = try await database.writer.write { db in
+        let (submitter, reviewer, sync) = try await database.writer.write { db in
             (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,
-             try ApiKeys.create(db, name: "ana", role: .reviewer, createdBy: "test").secret)
+             try ApiKeys.create(db, name: "ana", role: .reviewer, createdBy: "test").secret,
+             try ApiKeys.create(db, name: "billing sync", role: .sync, createdBy: "test").secret)
         }
-        let harness = EventsHarness(database: database, submitter: submitter, reviewer: reviewer)
+        let harness = EventsHarness(database: database, submitter: submitter, reviewer: reviewer, sync: sync)
         try await app.test(.router) { client in try await body(client, harness) }
     }
 
@@ -65,7 +68,7 @@ struct EventsHarness {
 
     /// Syncs an account as billing would.
     func syncAccount(_ client: some TestClientProtocol, _ id: String, _ fields: JSONValue) async throws {
-        try await client.execute(uri: "/v1/accounts/\(id)", method: .put, headers: headers(),
+        try await client.execute(uri: "/v1/accounts/\(id)", method: .put, headers: headers(sync),
                                  body: ByteBuffer(bytes: CanonicalJSON.encode(fields))) { response in
             #expect(response.status == .ok)
         }
@@ -371,7 +374,7 @@ struct EventsHarness {
     }
 
     @Test func aCreditOverItsCeilingGoesToTheGuardrailQueue() async throws {
-        try await EventsHarness.run(guardrails: Guardrails(ceilings: ["credit_memo": 2000, "refund": 2000])) { client, h in
+        try await EventsHarness.run(guardrails: Guardrails(ceilings: [.creditMemo: ["USD": 2000], .refund: ["USD": 2000]])) { client, h in
             try await h.syncAccount(client, "acct_1", ["status": "active", "tier": "standard", "currency": "USD"])
             let (_, body, _) = try await h.post(client, validEnvelope("credit.requested", payload: ["amount_minor": 2500]))
             let decision = try #require(body["decision"])
@@ -382,6 +385,50 @@ struct EventsHarness {
             #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions") == 0)
             let (_, small, _) = try await h.post(client, validEnvelope("credit.requested", payload: ["amount_minor": 1500]))
             #expect(small["decision"]?["outcome"] == "approve")
+        }
+    }
+
+    /// A ceiling caps the sum a decision moves per type and currency, not each action; money in
+    /// a currency without a ceiling never auto-approves.
+    @Test func ceilingsCapWhatOneDecisionMovesPerCurrency() async throws {
+        let directory = try temporaryDirectory()
+        try """
+            return { name = "split", on = { "credit.requested" }, decide = function(event, ctx)
+              local p, memos = event.payload, {}
+              for i = 1, 3 do memos[i] = credit_memo{ amount_minor = p.amount_minor // 3, currency = p.currency } end
+              return approve{ reasons = { "split in three" }, actions = memos }
+            end }
+            """.write(to: directory.appendingPathComponent("split.lua"), atomically: true, encoding: .utf8)
+        try await EventsHarness.run(policies: directory.path) { client, h in
+            try await h.syncAccount(client, "acct_usd", ["status": "active", "tier": "standard", "currency": "USD"])
+            try await h.syncAccount(client, "acct_jpy", ["status": "active", "tier": "standard", "currency": "JPY"])
+            // Three memos of 9,000.00 USD: each under the 10,000.00 USD ceiling, together over it.
+            let (_, split, _) = try await h.post(client, validEnvelope("credit.requested", account: "acct_usd", payload: ["amount_minor": 2_700_000]))
+            #expect(split["decision"]?["outcome"] == "review")
+            #expect(split["decision"]?["queue"] == "guardrail")
+            #expect(split["decision"]?["reasons"]?.arrayValue?.first == "credit_memo of 27000.00 USD in this decision exceeds the ceiling of 10000.00 USD", "\(split)")
+            let (_, within, _) = try await h.post(client, validEnvelope("credit.requested", account: "acct_usd", payload: ["amount_minor": 900_000]))
+            #expect(within["decision"]?["outcome"] == "approve")
+            // No ceiling for JPY: never without a reviewer, however small.
+            let (_, yen, _) = try await h.post(client, validEnvelope("credit.requested", account: "acct_jpy",
+                                                                     payload: ["amount_minor": 300, "currency": "JPY"]))
+            #expect(yen["decision"]?["queue"] == "guardrail")
+            #expect(yen["decision"]?["reasons"]?.arrayValue?.first?.stringValue?.contains("no ceiling is configured for credit_memo in JPY") == true, "\(yen)")
+        }
+        // A ceiling for JPY, set as `serve --ceiling` does.
+        var guardrails = Guardrails()
+        try guardrails.set("credit_memo=JPY:100000")
+        try await EventsHarness.run(policies: directory.path, guardrails: guardrails) { client, h in
+            try await h.syncAccount(client, "acct_jpy", ["status": "active", "tier": "standard", "currency": "JPY"])
+            let (_, yen, _) = try await h.post(client, validEnvelope("credit.requested", account: "acct_jpy",
+                                                                     payload: ["amount_minor": 300, "currency": "JPY"]))
+            #expect(yen["decision"]?["outcome"] == "approve", "\(yen)")
+        }
+        for (flag, message) in [("credit_memo=500000", "expected TYPE=CURRENCY:MINOR"), ("account_suspension=USD:5", "credit_memo or refund"),
+                                ("refund=XXX:5", "XXX is not an ISO 4217 currency code"), ("refund=USD:-5", "positive integer")] {
+            var guardrails = Guardrails()
+            #expect(throws: InvalidInput.self) { try guardrails.set(flag) }
+            do { try guardrails.set(flag) } catch { #expect("\(error)".contains(message), "\(flag): \(error)") }
         }
     }
 

@@ -2,6 +2,7 @@ import ArbiterCore
 import ArbiterServer
 import ArbiterStore
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -72,13 +73,39 @@ import Testing
         #expect(kinds == ["key.created", "key.created", "key.revoked"])
     }
 
+    /// Revoking the last live admin key would lock everyone out of key management: refused.
+    @Test func theLastAdminKeyCannotBeRevoked() async throws {
+        let database = try AppDatabase.inMemory()
+        try await app(database).test(.router) { client in
+            let first = try await client.execute(uri: "/v1/keys", method: .get, headers: bearer(Self.adminSecret)) { response in
+                try json(response.body)["keys"]?.arrayValue?.first { $0["role"] == "admin" }?["id"]?.stringValue ?? ""
+            }
+            try await client.execute(uri: "/v1/keys/\(first)/revoke", method: .post, headers: bearer(Self.adminSecret)) { response in
+                #expect(response.status == .conflict)
+                let detail = try json(response.body)["detail"]?.stringValue ?? ""
+                #expect(detail.contains("last active admin key"), "\(detail)")
+            }
+            let second = try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(Self.adminSecret),
+                                                  body: ByteBuffer(string: #"{"name": "second admin", "role": "admin"}"#)) { response in
+                try json(response.body)["secret"]?.stringValue ?? ""
+            }
+            try await client.execute(uri: "/v1/keys/\(first)/revoke", method: .post, headers: bearer(second)) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        let liveAdmins = try await database.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL")
+        }
+        #expect(liveAdmins == 1)
+    }
+
     @Test func badKeyRequestsNameTheField() async throws {
         try await app(try AppDatabase.inMemory()).test(.router) { client in
-            let body = ByteBuffer(string: #"{"name": "", "role": "boss", "approval_limit_minor": -5}"#)
+            let body = ByteBuffer(string: #"{"name": "", "role": "boss", "approval_limits": {"USD": -5, "XYZ": 10}, "approval_limit_minor": 5}"#)
             try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(Self.adminSecret), body: body) { response in
                 #expect(response.status == .unprocessableContent)
                 let fields = try json(response.body)["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }
-                #expect(fields == ["name", "role", "approval_limit_minor"])
+                #expect(fields == ["name", "role", "approval_limits.USD", "approval_limits.XYZ", "approval_limit_minor"])
             }
             try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(Self.adminSecret), body: ByteBuffer(string: "not json")) { response in
                 #expect(response.status == .badRequest)
@@ -103,12 +130,15 @@ import Testing
     @Test func cliCreatesAKeyPrintedAloneOnTheLastLine() async throws {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("arbiter.sqlite").path
-        let (status, output) = try runArbiter(["keys", "create", "--db", path, "--role", "reviewer", "--name", "ana", "--approval-limit", "50000"])
+        let (status, output) = try runArbiter(["keys", "create", "--db", path, "--role", "reviewer", "--name", "ana",
+                                               "--approval-limit", "USD:50000", "--approval-limit", "EUR:40000"])
         #expect(status == 0, "\(output)")
         let secret = try #require(output.split(separator: "\n").last.map(String.init))
         let key = try await AppDatabase.open(path: path).authenticate(secret: secret)
         #expect(key?.role == .reviewer)
-        #expect(key?.approvalLimitMinor == 50_000)
+        #expect(key?.approvalLimits == ["USD": 50_000, "EUR": 40_000])
+        let (noCurrency, refused) = try runArbiter(["keys", "create", "--db", path, "--role", "reviewer", "--name", "x", "--approval-limit", "50000"])
+        #expect(noCurrency != 0 && refused.contains("expected CURRENCY:MINOR"), "\(refused)")
         let (bad, message) = try runArbiter(["keys", "create", "--db", path, "--role", "boss", "--name", "x"])
         #expect(bad != 0)
         #expect(message.contains("boss"), "\(message)")

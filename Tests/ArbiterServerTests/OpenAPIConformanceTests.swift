@@ -39,17 +39,21 @@ import Yams
             _ = try await call(.get, "/metrics")
             _ = try await call(.get, "/openapi.yaml")
 
-            let created = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"ops","role":"operator","approval_limit_minor":null}"#)
+            let created = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"lead","role":"reviewer","approval_limits":{"USD":50000}}"#)
             _ = try await call(.post, "/v1/keys", key: admin, body: #"{"name":"","role":"boss"}"#)
             _ = try await call(.post, "/v1/keys", key: h.submitter, body: #"{"name":"x","role":"admin"}"#)
             _ = try await call(.get, "/v1/keys", key: admin)
             _ = try await call(.post, "/v1/keys/\(created["id"]?.stringValue ?? "")/revoke", key: admin)
             _ = try await call(.post, "/v1/keys/nope/revoke", key: admin)
+            let keys = try await call(.get, "/v1/keys", key: admin)
+            let onlyAdmin = keys["keys"]?.arrayValue?.first { $0["role"] == "admin" }?["id"]?.stringValue ?? ""
+            _ = try await call(.post, "/v1/keys/\(onlyAdmin)/revoke", key: admin)   // the last admin: 409
 
-            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter,
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.sync,
                                body: #"{"status":"active","tier":"standard","currency":"USD","entitlements":["api"]}"#)
-            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter, body: #"{"status":"sleeping","mrr_minor":-1}"#)
-            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter, body: "nope")
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.sync, body: #"{"status":"sleeping","mrr_minor":-1}"#)
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.sync, body: "nope")
+            _ = try await call(.put, "/v1/accounts/acct_1", key: h.submitter, body: #"{"status":"active"}"#)
             _ = try await call(.get, "/v1/accounts/acct_1", key: h.reviewer)
             _ = try await call(.get, "/v1/accounts/acct_2", key: nil)
 

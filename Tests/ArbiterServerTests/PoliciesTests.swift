@@ -195,6 +195,27 @@ import Testing
                     .map { "\($0["kind"] as String) \($0["actor"] as String)" }
             }
             #expect(actors == ["policy.proposed \(maker.id)", "policy.approved \(checker.id)", "policy.activated \(checker.id)"])
+
+            // Rolling back and deactivating change what decides live too: proposals as well.
+            let (rollback, proposal2) = try await Self.send(client, .post, "/v1/policies/credit_thresholds/rollback", key: maker.secret)
+            #expect(rollback == .accepted, "\(proposal2)")
+            #expect(proposal2["proposed_version"] == .string(original) && proposal2["proposed_change"] == "rollback")
+            #expect(try await Self.creditOutcome(client, h).version == version, "a proposed rollback changes nothing")
+            let (ownRollback, _) = try await Self.send(client, .post, "/v1/policies/credit_thresholds/versions/\(original)/approve", key: maker.secret)
+            #expect(ownRollback == .forbidden)
+            let (rolledBack, done) = try await Self.send(client, .post, "/v1/policies/credit_thresholds/versions/\(original)/approve", key: checker.secret)
+            #expect(rolledBack == .ok && done["change"] == "rollback", "\(done)")
+            #expect(try await Self.creditOutcome(client, h).version == original)
+
+            let (deactivate, proposal3) = try await Self.send(client, .post, "/v1/policies/credit_thresholds/deactivate", key: checker.secret)
+            #expect(deactivate == .accepted && proposal3["proposed_change"] == "deactivate", "\(proposal3)")
+            #expect(try await Self.creditOutcome(client, h).version == original, "a proposed deactivation changes nothing")
+            let (_, pending) = try await Self.send(client, .get, "/v1/policies", key: maker.secret)
+            #expect(pending["policies"]?.arrayValue?.first { $0["name"] == "credit_thresholds" }?["pending_activation"]?["change"] == "deactivate")
+            let (deactivated, _) = try await Self.send(client, .post, "/v1/policies/credit_thresholds/versions/\(original)/approve", key: maker.secret)
+            #expect(deactivated == .ok)
+            let (_, none, _) = try await h.post(client, validEnvelope("credit.requested"))
+            #expect(none["decision"]?["queue"] == "default-review")
         }
     }
 }

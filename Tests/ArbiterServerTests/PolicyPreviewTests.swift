@@ -249,7 +249,7 @@ import Testing
             let finance = try await client.key("policy_admin")
             let from = Timestamp.format(Date().addingTimeInterval(-60))
             for (account, amount) in [("acct_a", 500), ("acct_b", 2500)] {
-                _ = try await client.send(.PUT, "/v1/accounts/\(account)", key: submitter, body: #"{"status":"active","tier":"standard","currency":"USD"}"#)
+                _ = try await client.send(.PUT, "/v1/accounts/\(account)", key: try await client.key("sync"), body: #"{"status":"active","tier":"standard","currency":"USD"}"#)
                 let body = CanonicalJSON.string(.object(validEnvelope("credit.requested", account: account, payload: ["amount_minor": .int(Int64(amount))])))
                 let (status, _, _) = try await client.send(.POST, "/v1/events", key: submitter, body: body)
                 #expect(status == 201)
@@ -320,7 +320,7 @@ import Testing
             #expect(job["status"] == "interrupted", "\(job)")
             let (_, list) = try await P.send(client, .get, "/v1/policies", key: EventsHarness.admin)
             #expect(list["policies"]?.arrayValue?.first { $0["name"] == "credit_thresholds" }?["shadow_version"] == .string(version))
-            let (_, body, _) = try await EventsHarness(database: database, submitter: EventsHarness.admin, reviewer: EventsHarness.admin)
+            let (_, body, _) = try await EventsHarness(database: database, submitter: EventsHarness.admin, reviewer: EventsHarness.admin, sync: EventsHarness.admin)
                 .post(client, validEnvelope("credit.requested"))
             #expect(body["decision"]?["outcome"] != nil)
             #expect(try await eventually {

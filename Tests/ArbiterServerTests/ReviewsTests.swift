@@ -12,9 +12,10 @@ import Testing
 /// approval writes.
 @Suite struct ReviewsTests {
     /// A key created directly in the database: its id (the identity reviews record) and secret.
-    static func key(_ h: EventsHarness, _ name: String, _ role: Role, limit: Int64? = nil) async throws -> (id: String, secret: String) {
+    static func key(_ h: EventsHarness, _ name: String, _ role: Role, limit: Int64? = nil,
+                    limits: [String: Int64]? = nil) async throws -> (id: String, secret: String) {
         let created = try await h.database.writer.write { db in
-            try ApiKeys.create(db, name: name, role: role, approvalLimitMinor: limit, createdBy: "test")
+            try ApiKeys.create(db, name: name, role: role, approvalLimits: limits ?? limit.map { ["USD": $0] }, createdBy: "test")
         }
         return (created.id, created.secret)
     }
@@ -133,6 +134,52 @@ import Testing
             #expect(action["amount_minor"] == .int(9000))
             #expect(action["proposed_amount_minor"] == .int(15000))
             #expect(action["currency"] == "USD")
+        }
+    }
+
+    /// A limit holds in its own currency only: a reviewer with a USD limit cannot approve euros.
+    @Test func approvalLimitsArePerCurrency() async throws {
+        try await EventsHarness.run { client, h in
+            try await h.syncAccount(client, "acct_eu", ["status": "active", "tier": "standard", "currency": "EUR"])
+            let dollars = try await Self.key(h, "dollar desk", .reviewer, limits: ["USD": 1_000_000])
+            let euros = try await Self.key(h, "euro desk", .reviewer, limits: ["EUR": 10_000])
+            let (_, body, _) = try await h.post(client, validEnvelope("credit.requested", account: "acct_eu",
+                                                                      payload: ["amount_minor": 15000, "currency": "EUR"]))
+            let id = try #require(body["decision"]?["review_id"]?.stringValue)
+            var (status, problem) = try await Self.command(client, h, id, "approve", key: dollars.secret)
+            #expect(status == .forbidden)
+            #expect(problem["detail"]?.stringValue?.contains("you have no approval limit in EUR") == true, "\(problem)")
+            (status, problem) = try await Self.command(client, h, id, "approve", key: euros.secret)
+            #expect(status == .forbidden)
+            #expect(problem["detail"]?.stringValue?.contains("over your approval limit of 100.00 EUR") == true, "\(problem)")
+            (status, problem) = try await Self.command(client, h, id, "approve", key: euros.secret, ["amount_minor": 10000])
+            #expect(status == .ok, "\(problem)")
+        }
+    }
+
+    /// Approving a lower amount scales every memo down, and never lifts one above what was
+    /// proposed for it (a remainder given to the last memo once made 1 unit into 3).
+    @Test func aLowerAmountNeverRaisesAnAction() async throws {
+        let directory = try temporaryDirectory()
+        try """
+            return { name = "memos", on = { "credit.requested" }, decide = function(event, ctx)
+              local c = event.payload.currency
+              return review{ queue = "credits", reasons = { "four memos" }, actions = {
+                credit_memo{ amount_minor = 10, currency = c }, credit_memo{ amount_minor = 10, currency = c },
+                credit_memo{ amount_minor = 10, currency = c }, credit_memo{ amount_minor = 1, currency = c } } }
+            end }
+            """.write(to: directory.appendingPathComponent("memos.lua"), atomically: true, encoding: .utf8)
+        try await EventsHarness.run(policies: directory.path) { client, h in
+            try await Self.standardAccount(client, h)
+            let (_, body, _) = try await h.post(client, validEnvelope("credit.requested"))
+            let id = try #require(body["decision"]?["review_id"]?.stringValue)
+            let (status, item) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["amount_minor": 30])
+            #expect(status == .ok, "\(item)")
+            let amounts = try await h.database.writer.read { db in
+                try Int64.fetchAll(db, sql: "SELECT amount_minor FROM outbox_actions WHERE review_id = ? ORDER BY id", arguments: [id])
+            }
+            #expect(amounts.reduce(0, +) == 30)
+            #expect(zip(amounts, [10, 10, 10, 1]).allSatisfy { $0 <= $1 }, "\(amounts)")
         }
     }
 
