@@ -102,7 +102,7 @@ def main():
 
     submitter = api(base, admin, "POST", "/v1/keys", {"name": "Zendesk", "role": "submitter"})["secret"]
     ana = api(base, admin, "POST", "/v1/keys", {"name": "Ana Lopez", "role": "reviewer"})["secret"]
-    bo = api(base, admin, "POST", "/v1/keys", {"name": "Bo Chen", "role": "reviewer", "approval_limit_minor": 10000})["secret"]
+    bo = api(base, admin, "POST", "/v1/keys", {"name": "Bo Chen", "role": "reviewer", "approval_limits": {"USD": 10000}})["secret"]
     sync = api(base, admin, "POST", "/v1/keys", {"name": "Billing sync", "role": "sync"})["secret"]
     api(base, sync, "PUT", "/v1/accounts/acct_42", {"status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 49900})
     reviews = {}
