@@ -93,31 +93,3 @@ public struct ExportMasking: Sendable {
         }
     }
 }
-
-/// A secret kept in the data directory: 32 bytes as hex on one line, mode 0600, created with
-/// that mode on first use so it is never readable by others, even briefly.
-enum SecretFile {
-    struct Unreadable: Error, CustomStringConvertible {
-        let path: String
-        let reason: String
-        var description: String { "\(path): \(reason)" }
-    }
-
-    static func loadOrCreate(in directory: String, name: String, what: String, make: () -> [UInt8]) throws -> [UInt8] {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-        if let data = FileManager.default.contents(atPath: path) {
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let bytes = Hex.decode(text), bytes.count == 32 else {
-                throw Unreadable(path: path, reason: "not an \(what) (64 hex characters)")
-            }
-            return bytes
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let bytes = make()
-        guard FileManager.default.createFile(atPath: path, contents: Data((Hex.encode(bytes) + "\n").utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw Unreadable(path: path, reason: "could not create the \(what)")
-        }
-        return bytes
-    }
-}

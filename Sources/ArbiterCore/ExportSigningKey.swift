@@ -24,6 +24,13 @@ public struct ExportSigningKey: Sendable {
         return ExportSigningKey(privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: bytes))
     }
 
+    /// Reads the key in `directory`; nil when there is none (nothing is created).
+    public static func load(in directory: String) throws -> ExportSigningKey? {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(fileName).path
+        guard let bytes = try SecretFile.load(path, what: "Ed25519 private key") else { return nil }
+        return ExportSigningKey(privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: bytes))
+    }
+
     /// `ed25519:<base64>`, the published form of the public key.
     public var publicKeyText: String { Self.publicKeyText(privateKey.publicKey) }
 

@@ -14,9 +14,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
         if configuration.adminKey == nil {
             // Shown once and kept in a file only the owner can read; the database holds its hash.
             let file = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("admin.key")
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: file.path, contents: Data((key.secret + "\n").utf8),
-                                           attributes: [.posixPermissions: 0o600])
+            try SecretFile.prepareDirectory(configuration.dataDirectory)
+            try SecretFile.create(file.path, contents: Data((key.secret + "\n").utf8))
             print("Created the initial admin API key (also in \(file.path), mode 0600):\n  \(key.secret)")
         } else {
             print("Created the initial admin API key from ARBITER_ADMIN_KEY.")

@@ -29,8 +29,8 @@ public struct AppDatabase: Sendable {
 
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String) throws -> AppDatabase {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // The data directory holds the keys too: only its owner may use it.
+        try SecretFile.prepareDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let pool = try DatabasePool(path: path, configuration: configuration())
         // GRDB's pool switches the writer to synchronous=NORMAL when it enables WAL (after
         // prepareDatabase runs). Durability is the contract here, so set FULL on the writer,

@@ -39,17 +39,18 @@ extension Arbiter.Audit {
             commandName: "public-key",
             abstract: "Print the public key export manifests are signed with (ed25519:<base64>), from the data directory of a database.")
 
-        @Option(help: "The database file (e.g. data/arbiter.sqlite); the key is beside it (created there if missing).")
+        @Option(help: "The database file (e.g. data/arbiter.sqlite); the key is beside it. Nothing is created.")
         var db: String
 
         func run() throws {
             guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
             let directory = URL(fileURLWithPath: db).deletingLastPathComponent().path
-            do {
-                print(try ExportSigningKey.loadOrCreate(in: directory).publicKeyText)
-            } catch {
-                throw CommandFailure("\(error)")
+            let key: ExportSigningKey?
+            do { key = try ExportSigningKey.load(in: directory) } catch { throw CommandFailure("\(error)") }
+            guard let key else {
+                throw CommandFailure("no export signing key in \(directory) (\(ExportSigningKey.fileName)): the service creates it on its first start")
             }
+            print(key.publicKeyText)
         }
     }
 }

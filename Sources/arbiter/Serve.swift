@@ -48,8 +48,11 @@ extension Arbiter {
         @Option(name: .customLong("erp-url"), help: "Deliver approved actions by POSTing them to this URL (signed; needs --erp-secret or ARBITER_ERP_SECRET).")
         var erpURL: String?
 
-        @Option(name: .customLong("erp-secret"), help: "The HMAC-SHA256 key for the Arbiter-Signature header (default: $ARBITER_ERP_SECRET).")
+        @Option(name: .customLong("erp-secret"), help: "The HMAC-SHA256 key for the Arbiter-Signature header. Prefer --erp-secret-file or $ARBITER_ERP_SECRET: a flag shows in `ps`.")
         var erpSecret: String?
+
+        @Option(name: .customLong("erp-secret-file"), help: "A file holding the HMAC-SHA256 key (one line; owned by the service's user, mode 0600).")
+        var erpSecretFile: String?
 
         @Option(name: .customLong("erp-spool"), help: "Deliver approved actions as NDJSON lines in daily files in this directory (fsynced).")
         var erpSpool: String?
@@ -82,10 +85,21 @@ extension Arbiter {
                 guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                     throw ValidationError("--erp-url must be an http:// or https:// URL, got '\(url)'")
                 }
-                guard let secret = erpSecret ?? environment["ARBITER_ERP_SECRET"], secret.count >= 16 else {
-                    throw ValidationError("--erp-url needs a signing secret of at least 16 characters (--erp-secret or ARBITER_ERP_SECRET)")
+                guard let secret = try erpSecretFromFile() ?? erpSecret ?? environment["ARBITER_ERP_SECRET"], secret.count >= 16 else {
+                    throw ValidationError("--erp-url needs a signing secret of at least 16 characters (--erp-secret-file, ARBITER_ERP_SECRET or --erp-secret)")
                 }
                 return .http(url: url, secret: secret)
+            }
+        }
+
+        /// The secret in `--erp-secret-file`, checked like every secret file (owner, mode).
+        func erpSecretFromFile() throws -> String? {
+            guard let erpSecretFile else { return nil }
+            do {
+                guard let data = try SecretFile.read(erpSecretFile) else { throw ValidationError("--erp-secret-file: no file at \(erpSecretFile)") }
+                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch let refused as SecretFile.Refused {
+                throw ValidationError("--erp-secret-file: \(refused)")
             }
         }
 
