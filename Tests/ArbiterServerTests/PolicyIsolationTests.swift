@@ -146,7 +146,7 @@ import Testing
         let limits = PolicyLimits(instructionBudget: 1 << 50, memoryBytes: 16 << 20, timeLimitMillis: 250)
         try await EventsHarness.run(limits: limits) { client, h in
             let admin = try await ReviewsTests.key(h, "finance lead", .policyAdmin)
-            let cases = (0..<8).map { i -> JSONValue in
+            let cases = (0..<16).map { i -> JSONValue in
                 ["name": .string("case \(i)"), "event": ["type": "refund.requested", "payload": ["amount_minor": 100, "currency": "USD",
                                                                                                   "payment_id": "p", "reason": "r"]],
                  "expect": ["outcome": "review"]]
@@ -177,8 +177,9 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            // The publish took 8 × 250 ms; changes kept completing meanwhile (one at most, before, when they waited for it).
-            #expect(changesDuringPublish.withLock { $0 } >= 3)
+            // The publish took 16 × 250 ms; changes kept completing meanwhile. When they waited for
+            // it, one at most could (the one that reached the lifecycle before the publish did).
+            #expect(changesDuringPublish.withLock { $0 } >= 2)
         }
     }
 
