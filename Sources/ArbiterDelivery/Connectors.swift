@@ -36,8 +36,43 @@ public struct HTTPConnector: ERPConnector {
         return "t=\(time),v1=\(Hex.encode(Array(mac)))"
     }
 
+    /// The most of an answer kept (a dead letter shows why); the rest is read and dropped.
+    static let keptBodyBytes = 64 * 1024
+
+    /// One attempt, within `timeout` from the first byte sent to the last byte of the answer:
+    /// an ERP that sends its headers and then stalls is a time-out like one that never answers
+    /// (the attempt is retried), never an attempt in flight forever. The client's own deadline
+    /// covers the connection and the head (and names what failed: refused, connect timed
+    /// out…); the exchange is raced against the clock 100 ms later, for the body, and cancelled
+    /// when the clock wins, without waiting for it to notice.
     public func deliver(_ action: PendingAction) async -> DeliveryAttempt {
         let started = ContinuousClock.now
+        let outcome = Locked<CheckedContinuation<DeliveryAttempt, Never>?>(nil)
+        @Sendable func finish(_ attempt: DeliveryAttempt) {
+            outcome.withLock { continuation in
+                continuation?.resume(returning: attempt)
+                continuation = nil
+            }
+        }
+        var exchange: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+        let attempt = await withCheckedContinuation { (continuation: CheckedContinuation<DeliveryAttempt, Never>) in
+            outcome.withLock { $0 = continuation }
+            exchange = Task { finish(await self.exchange(action, started: started)) }
+            timer = Task { [timeout] in
+                guard (try? await Task.sleep(for: timeout + .milliseconds(100))) != nil else { return }
+                finish(DeliveryAttempt(result: .retry(after: nil),
+                                       error: "timed out after \(timeout.microseconds / 1000) ms (the whole attempt, answer included)",
+                                       duration: ContinuousClock.now - started))
+            }
+        }
+        exchange?.cancel()
+        timer?.cancel()
+        return attempt
+    }
+
+    /// Sends the action and reads the answer.
+    private func exchange(_ action: PendingAction, started: ContinuousClock.Instant) async -> DeliveryAttempt {
         let time = Int(Date().timeIntervalSince1970)
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(time).\(action.payload)".utf8), using: key)
         var request = HTTPClientRequest(url: url)
@@ -48,11 +83,10 @@ public struct HTTPConnector: ERPConnector {
         request.body = .bytes(ByteBuffer(string: action.payload))
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.microseconds) * 1000))
-            // Keep the start of the answer (a dead letter shows why); drain the rest.
             var kept = ByteBuffer()
             for try await var chunk in response.body {
-                if kept.readableBytes < 4096 {
-                    var slice = chunk.readSlice(length: min(chunk.readableBytes, 4096 - kept.readableBytes)) ?? ByteBuffer()
+                if kept.readableBytes < Self.keptBodyBytes {
+                    var slice = chunk.readSlice(length: min(chunk.readableBytes, Self.keptBodyBytes - kept.readableBytes)) ?? ByteBuffer()
                     kept.writeBuffer(&slice)
                 }
             }

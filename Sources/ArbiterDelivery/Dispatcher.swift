@@ -33,6 +33,11 @@ public final class Dispatcher: Sendable {
         var changed: Set<String> = []
         var running = 0
         var stopping = false
+        /// Attempts in a row that could not be recorded (the database refused: a full disk).
+        var unrecorded = 0
+        /// No action is sent before this: recording failed, and sending again at once would
+        /// only repeat the same request in a tight loop.
+        var pausedUntil: ContinuousClock.Instant?
     }
 
     private let state = Locked(State())
@@ -82,6 +87,11 @@ public final class Dispatcher: Sendable {
         await withDiscardingTaskGroup { group in
             var ready: [PendingAction] = []
             while !state.withLock({ $0.stopping }) {
+                if let until = state.withLock({ $0.pausedUntil }), until > .now {
+                    ready = []   // read again after the pause: an operator may have changed them
+                    await wake.wait(upTo: until - .now)
+                    continue
+                }
                 var free = settings.concurrency - state.withLock { $0.running }
                 if free > 0 && ready.isEmpty {
                     let busy = state.withLock { $0.busyAccounts }
@@ -137,11 +147,22 @@ public final class Dispatcher: Sendable {
         let prepared = PreparedAttempt(action: action, attempt: attempt, settings: settings, connector: connector.name)
         do {
             let recorded = try await committer.submit { db, chain in try Outbox.record(db, prepared, chain: &chain) }
+            state.withLock { state in
+                if state.unrecorded != 0 { state.unrecorded = 0 }
+            }
             observe(action, attempt, recorded)
         } catch {
             // Not recorded (shutting down, or the database failed): still pending, so it is sent
-            // again later under the same idempotency key.
-            logger.warning("delivery attempt not recorded", metadata: ["action": "\(action.id)", "error": "\(error)"])
+            // again later under the same idempotency key — after a pause that doubles with each
+            // failure in a row (1 s up to 60 s), not in a tight loop against a full disk.
+            let pause = state.withLock { state -> Duration in
+                state.unrecorded += 1
+                let pause = Duration.seconds(min(60, 1 << min(state.unrecorded - 1, 6)))
+                state.pausedUntil = .now + pause
+                return pause
+            }
+            logger.error("delivery attempt not recorded; delivery paused", metadata: [
+                "action": "\(action.id)", "error": "\(error)", "pause_seconds": "\(pause.components.seconds)"])
         }
     }
 }

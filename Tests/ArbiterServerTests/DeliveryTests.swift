@@ -134,6 +134,46 @@ import Testing
         }
     }
 
+    /// An ERP that sends its headers and then nothing: a time-out, retried; never an attempt in
+    /// flight forever (operators can act on it, delivery goes on, the service stops).
+    @Test func aStalledAnswerIsATimeOutNotADeliveryForever() async throws {
+        let erp = try await FakeERP.start { _, n in n <= 2 ? .stalledBody(201) : .status(201, body: #"{"reference":"DOC-9"}"#) }
+        defer { Task { await erp.stop() } }
+        let settings = DeliverySettings(maxAttempts: 2, baseDelay: .milliseconds(40), maxDelay: .seconds(1),
+                                        timeout: .milliseconds(500), concurrency: 4)
+        try await Self.run(erp: .http(url: erp.url, secret: Self.secret), settings: settings) { client, h in
+            let id = try await Self.credit(client, h)
+            // Two stalled answers: out of attempts, a dead letter an operator can retry.
+            #expect(try await eventually { try await Self.status(h, id) == "dead" })
+            let log = try await Self.action(client, h, id)["attempt_log"]?.arrayValue ?? []
+            #expect(log.map { $0["error"] } == Array(repeating: "timed out after 500 ms (the whole attempt, answer included)", count: 2), "\(log)")
+            let (retried, _) = try await PoliciesTests.send(client, .post, "/v1/actions/\(id)/retry", key: EventsHarness.admin)
+            #expect(retried == .ok)
+            #expect(try await eventually { try await Self.status(h, id) == "delivered" })
+            #expect(try await Self.action(client, h, id)["erp_reference"] == "DOC-9")
+        }
+    }
+
+    /// When an attempt cannot be recorded (here a trigger refuses it, as a full disk would), the
+    /// dispatcher pauses — 1 s, then longer — instead of sending the same request in a loop.
+    @Test func anAttemptThatCannotBeRecordedPausesDelivery() async throws {
+        let erp = try await FakeERP.start()
+        defer { Task { await erp.stop() } }
+        try await Self.run(erp: .http(url: erp.url, secret: Self.secret)) { client, h in
+            try await h.database.writer.write { db in
+                try db.execute(sql: "CREATE TEMP TRIGGER refuse_attempts BEFORE INSERT ON outbox_attempts BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            }
+            let id = try await Self.credit(client, h)
+            #expect(try await eventually { erp.receipts.count >= 2 })
+            let receipts = erp.receipts
+            #expect(receipts.count <= 3, "sent \(receipts.count) times before the second send was seen")
+            #expect(receipts[1].at.timeIntervalSince(receipts[0].at) >= 0.9, "the second send waits for the pause")
+            #expect(Set(receipts.map(\.key)) == [id])
+            try await h.database.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse_attempts") }
+            #expect(try await eventually { try await Self.status(h, id) == "delivered" })
+        }
+    }
+
     @Test func aRefusedConnectionIsRetriedUntilTheERPComesBack() async throws {
         let port = try FakeERP.freePort()
         let settings = DeliverySettings(maxAttempts: 20, baseDelay: .milliseconds(50), maxDelay: .milliseconds(200),

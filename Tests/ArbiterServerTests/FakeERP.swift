@@ -21,6 +21,9 @@ final class FakeERP: Sendable {
         case status(Int, body: String = "", headers: [String: String] = [:])
         /// Answer after a pause (longer than the client's time-out: a time-out).
         case delayed(Duration, Int, body: String = "")
+        /// Send the status, headers and the first bytes of a body, then nothing more (until the
+        /// fake is stopped).
+        case stalledBody(Int)
     }
 
     let port: Int
@@ -56,6 +59,12 @@ final class FakeERP: Sendable {
             case .delayed(let pause, let code, let text):
                 try await Task.sleep(for: pause)
                 return Response(status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: text)))
+            case .stalledBody(let code):
+                return Response(status: .init(code: code), headers: [.contentType: "application/json"], body: .init { writer in
+                    try await writer.write(ByteBuffer(string: #"{"reference": "DOC-"#))
+                    try? await Task.sleep(for: .seconds(120))   // ended by the client going away, or the fake stopping
+                    try await writer.finish(nil)
+                })
             }
         }
         var logger = Logger(label: "fake-erp")
