@@ -31,7 +31,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             exports: try ExportSettings(configuration))
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
-        router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval),
+        router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
+                                console: ConsoleSettings(secureCookies: configuration.servedOverTLS, sessions: configuration.consoleSessions)),
+        server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.microseconds) * 1000))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
         services: services.backgroundServices,
         logger: logger
@@ -39,7 +41,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
 }
 
 /// The routes of the service.
-public func buildRouter(_ services: Services, requirePolicyApproval: Bool = false) throws -> Router<AppRequestContext> {
+public func buildRouter(_ services: Services, requirePolicyApproval: Bool = false,
+                        console: ConsoleSettings = ConsoleSettings()) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetrics(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
@@ -98,7 +101,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
     let simulate = SimulateController(database: services.database, lifecycle: services.lifecycle)
     v1.post("simulate", use: simulate.simulate)
-    try Console(desk: services.desk, keys: services.keys).addRoutes(to: router)
+    try Console(desk: services.desk, keys: services.keys, settings: console).addRoutes(to: router)
     return router
 }
 

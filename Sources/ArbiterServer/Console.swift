@@ -18,6 +18,8 @@ struct Console {
     let keys: KeyCache
     let sessions: ConsoleSessions
     let library: MustacheLibrary
+    /// Cookies marked `Secure` (the service is served over TLS).
+    let secure: Bool
 
     static let sessionCookie = ConsoleCookie.session
     static let signInCookie = ConsoleCookie.signIn
@@ -25,11 +27,17 @@ struct Console {
     static let roles: [Role] = [.reviewer, .auditor, .operator]
 
     /// Throws only if a compiled-in template does not parse (the service then does not start).
-    init(desk: ReviewDesk, keys: KeyCache) throws {
+    init(desk: ReviewDesk, keys: KeyCache, settings: ConsoleSettings) throws {
         self.desk = desk
         self.keys = keys
-        self.sessions = ConsoleSessions()
+        self.sessions = ConsoleSessions(limits: settings.sessions)
+        self.secure = settings.secureCookies
         self.library = try ConsoleTemplates.library()
+    }
+
+    /// A console cookie: HttpOnly, SameSite=Strict, path /console, and Secure over TLS.
+    func cookie(_ name: String, _ value: String, maxAge: Int) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/console", secure: secure, httpOnly: true, sameSite: .strict)
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -55,7 +63,7 @@ struct Console {
     func signInForm(error: String?, status: HTTPResponse.Status) throws -> Response {
         let token = ConsoleSessions.randomToken()
         var response = html(title: "Sign in", template: "sign-in", ConsoleFormat.present(["csrf": token, "error": error]), user: nil, status: status)
-        response.setCookie(Cookie(name: Self.signInCookie, value: token, maxAge: 600, path: "/console", httpOnly: true, sameSite: .strict))
+        response.setCookie(cookie(Self.signInCookie, token, maxAge: 600))
         return response
     }
 
@@ -79,9 +87,8 @@ struct Console {
         }
         let token = sessions.create(keyHash: ApiKeys.hash(secret: secret))
         var response = Self.redirect("/console/queues")
-        response.setCookie(Cookie(name: Self.sessionCookie, value: token, maxAge: Int(ConsoleSessions.lifetimeSeconds), path: "/console",
-                                  httpOnly: true, sameSite: .strict))
-        response.setCookie(Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/console", httpOnly: true, sameSite: .strict))
+        response.setCookie(cookie(Self.sessionCookie, token, maxAge: Int(ConsoleSessions.lifetimeSeconds)))
+        response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
         return response
     }
 
@@ -96,7 +103,7 @@ struct Console {
             sessions.remove(token)
         }
         var response = Self.redirect("/console/sign-in")
-        response.setCookie(Cookie(name: Self.sessionCookie, value: "", maxAge: 0, path: "/console", httpOnly: true, sameSite: .strict))
+        response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
         return response
     }
 
@@ -294,35 +301,66 @@ struct ConsoleUser {
     let csrf: String
 }
 
+/// How the console's cookies and sessions are kept.
+public struct ConsoleSettings: Sendable {
+    public var secureCookies: Bool
+    public var sessions: ConsoleSessionLimits
+
+    public init(secureCookies: Bool = false, sessions: ConsoleSessionLimits = ConsoleSessionLimits()) {
+        self.secureCookies = secureCookies
+        self.sessions = sessions
+    }
+}
+
 /// Console sessions: random tokens (only their SHA-256 is kept) mapped to the key's hash and
-/// the session's CSRF token, for `lifetimeSeconds`.
+/// the session's CSRF token, for `lifetimeSeconds`. Bounded: at most `limits.perKey` per API
+/// key and `limits.total` in all; signing in beyond either ends the oldest session (of that key,
+/// or of all once the expired ones are gone), so a key cannot fill the memory with sessions.
 final class ConsoleSessions: Sendable {
     struct Session: Sendable {
         let keyHash: String
         let csrf: String
+        let created: UInt64
         let expires: Date
     }
 
     static let lifetimeSeconds: TimeInterval = 8 * 3600
-    private let sessions = Locked<[String: Session]>([:])
+    let limits: ConsoleSessionLimits
+    private let state = Locked<(sessions: [String: Session], created: UInt64)>(([:], 0))
+
+    init(limits: ConsoleSessionLimits = ConsoleSessionLimits()) { self.limits = limits }
 
     func create(keyHash: String) -> String {
         let token = Self.randomToken()
-        let session = Session(keyHash: keyHash, csrf: Self.randomToken(), expires: Date().addingTimeInterval(Self.lifetimeSeconds))
-        sessions.withLock { all in
+        let csrf = Self.randomToken()
+        state.withLock { state in
+            state.created += 1
             let now = Date()
-            if all.count > 10_000 { all = all.filter { $0.value.expires > now } }
-            all[sha256Hex(Array(token.utf8))] = session
+            let mine = state.sessions.filter { $0.value.keyHash == keyHash }
+            if mine.count >= limits.perKey, let oldest = mine.min(by: { $0.value.created < $1.value.created }) {
+                state.sessions.removeValue(forKey: oldest.key)
+            }
+            if state.sessions.count >= limits.total {
+                state.sessions = state.sessions.filter { $0.value.expires > now }
+                if state.sessions.count >= limits.total, let oldest = state.sessions.min(by: { $0.value.created < $1.value.created }) {
+                    state.sessions.removeValue(forKey: oldest.key)
+                }
+            }
+            state.sessions[sha256Hex(Array(token.utf8))] = Session(keyHash: keyHash, csrf: csrf, created: state.created,
+                                                                  expires: now.addingTimeInterval(Self.lifetimeSeconds))
         }
         return token
     }
 
+    /// Sessions kept now (for tests and metrics).
+    var count: Int { state.withLock { $0.sessions.count } }
+
     func session(_ token: String) -> Session? {
         let key = sha256Hex(Array(token.utf8))
-        return sessions.withLock { all in
-            guard let session = all[key] else { return nil }
+        return state.withLock { state in
+            guard let session = state.sessions[key] else { return nil }
             guard session.expires > Date() else {
-                all.removeValue(forKey: key)
+                state.sessions.removeValue(forKey: key)
                 return nil
             }
             return session
@@ -330,7 +368,7 @@ final class ConsoleSessions: Sendable {
     }
 
     func remove(_ token: String) {
-        _ = sessions.withLock { $0.removeValue(forKey: sha256Hex(Array(token.utf8))) }
+        _ = state.withLock { $0.sessions.removeValue(forKey: sha256Hex(Array(token.utf8))) }
     }
 
     /// 32 random bytes from the system's CSPRNG, as hex.

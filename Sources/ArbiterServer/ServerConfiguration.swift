@@ -33,13 +33,25 @@ public struct ServerConfiguration: Sendable {
     public var exportMaskPaths: [[String]]
     /// How long `POST /v1/exports` waits for the export before answering 202 with its id.
     public var exportInlineWait: Duration
+    /// Where users reach the service (`--public-url`); an `https://` one marks the console's
+    /// cookies `Secure`.
+    public var publicURL: String?
+    /// A connection that sends nothing for this long is closed: an idle keep-alive, a half-open
+    /// socket, or a client that has not finished sending a request's head.
+    public var idleTimeout: Duration
+    /// Console sessions kept per API key and in all (the oldest go first).
+    public var consoleSessions: ConsoleSessionLimits
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),
                 policyConfig: [String: JSONValue] = [:],
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                 erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
-                backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5)) {
+                backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
+                publicURL: String? = nil, idleTimeout: Duration = .seconds(30), consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits()) {
+        self.publicURL = publicURL
+        self.idleTimeout = idleTimeout
+        self.consoleSessions = consoleSessions
         self.exportMaskPaths = exportMaskPaths
         self.exportInlineWait = exportInlineWait
         self.requirePolicyApproval = requirePolicyApproval
@@ -60,6 +72,20 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("arbiter.sqlite").path }
+
+    /// Whether users reach the service over TLS (then cookies are `Secure`).
+    public var servedOverTLS: Bool { publicURL?.lowercased().hasPrefix("https://") ?? false }
+}
+
+/// How many console sessions are kept: per API key, and in all.
+public struct ConsoleSessionLimits: Sendable {
+    public var perKey: Int
+    public var total: Int
+
+    public init(perKey: Int = 10, total: Int = 10_000) {
+        self.perKey = max(1, perKey)
+        self.total = max(1, total)
+    }
 }
 
 /// The one ERP connector a service delivers through.

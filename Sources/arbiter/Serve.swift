@@ -69,6 +69,12 @@ extension Arbiter {
         @Option(name: .customLong("erp-concurrency"), help: "Accounts delivered in parallel (each in order).")
         var erpConcurrency = 64
 
+        @Option(name: .customLong("public-url"), help: "Where users reach the service, e.g. https://arbiter.example.com (behind a TLS proxy); https marks the console's cookies Secure.")
+        var publicURL: String?
+
+        @Option(name: .customLong("idle-timeout-s"), help: "Close a connection that sends nothing for this many seconds (an idle keep-alive, a half-open socket, a client that has not finished a request's head).")
+        var idleTimeoutSeconds: Int64 = 30
+
         @Flag(name: .customLong("require-policy-approval"),
               help: "Maker-checker: activating a policy version through the API only proposes it; a second, different policy_admin must approve it.")
         var requirePolicyApproval = false
@@ -155,6 +161,10 @@ extension Arbiter {
                 throw ValidationError("port must be a number from 0 to 65535 (--port or ARBITER_PORT)")
             }
             guard breakerThreshold >= 0 else { throw ValidationError("--breaker-threshold must be 0 or more") }
+            guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-s must be at least 1") }
+            if let publicURL, URL(string: publicURL)?.host == nil || !["http", "https"].contains(URL(string: publicURL)?.scheme ?? "") {
+                throw ValidationError("--public-url must be an http:// or https:// URL, got '\(publicURL)'")
+            }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             let configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
@@ -167,7 +177,8 @@ extension Arbiter {
                 erp: try erpTarget(environment: environment),
                 delivery: try deliverySettings(),
                 requirePolicyApproval: requirePolicyApproval,
-                exportMaskPaths: try exportMaskPaths())
+                exportMaskPaths: try exportMaskPaths(),
+                publicURL: publicURL, idleTimeout: .seconds(idleTimeoutSeconds))
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

@@ -54,6 +54,43 @@ import Testing
         return try #require(cookie(signedIn, ConsoleCookie.session))
     }
 
+    /// A key keeps at most its own number of sessions (the oldest ends first), and all keys
+    /// together a total: signing in again and again cannot fill the memory.
+    @Test func sessionsAreBoundedPerKeyAndInAll() async throws {
+        try await EventsHarness.run(consoleSessions: ConsoleSessionLimits(perKey: 3, total: 5)) { client, h in
+            var sessions: [String] = []
+            for _ in 0..<4 { sessions.append(try await Self.signIn(client, key: h.reviewer)) }
+            func works(_ session: String) async throws -> Bool {
+                try await Self.request(client, .get, "/console/queues", cookies: [ConsoleCookie.session: session]).status == .ok
+            }
+            #expect(try await !works(sessions[0]), "the oldest of the key's sessions ended")
+            for session in sessions.dropFirst() { #expect(try await works(session)) }
+            // Three more from other keys: five in all, so the oldest left (sessions[1]) ends.
+            for name in ["bo", "cy", "di"] {
+                let key = try await ReviewsTests.key(h, name, .reviewer)
+                _ = try await Self.signIn(client, key: key.secret)
+            }
+            #expect(try await !works(sessions[1]))
+            #expect(try await works(sessions[3]))
+        }
+    }
+
+    /// Behind TLS (`--public-url https://…`) the console's cookies are Secure; not otherwise.
+    @Test func cookiesAreSecureWhenServedOverTLS() async throws {
+        try await EventsHarness.run(publicURL: "https://arbiter.example.com") { client, h in
+            let form = try await Self.request(client, .get, "/console/sign-in")
+            #expect(form.cookies.allSatisfy { $0.contains("Secure") }, "\(form.cookies)")
+            let token = try #require(Self.cookie(form, ConsoleCookie.signIn))
+            let signedIn = try await Self.request(client, .post, "/console/sign-in", cookies: [ConsoleCookie.signIn: token],
+                                                  form: ["key": h.reviewer, "csrf": try #require(Self.csrf(form.body))])
+            #expect(!signedIn.cookies.isEmpty && signedIn.cookies.allSatisfy { $0.contains("Secure") }, "\(signedIn.cookies)")
+        }
+        try await EventsHarness.run { client, _ in
+            let form = try await Self.request(client, .get, "/console/sign-in")
+            #expect(form.cookies.allSatisfy { !$0.contains("Secure") }, "\(form.cookies)")
+        }
+    }
+
     @Test func signInSetsAStrictHttpOnlySessionAndChecksTheFormToken() async throws {
         try await EventsHarness.run { client, h in
             let unsigned = try await Self.request(client, .get, "/console/queues")

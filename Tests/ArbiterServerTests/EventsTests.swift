@@ -42,7 +42,8 @@ struct EventsHarness {
                     reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                     erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                     backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
-                    limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5,
+                    limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, publicURL: String? = nil,
+                    consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(),
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try AppDatabase.inMemory()
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
@@ -51,7 +52,8 @@ struct EventsHarness {
                                                                  escalationInterval: escalationInterval, erp: erp, delivery: delivery,
                                                                  requirePolicyApproval: requirePolicyApproval,
                                                                  backtestInlineEvents: backtestInlineEvents,
-                                                                 exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait),
+                                                                 exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait,
+                                                                 publicURL: publicURL, consoleSessions: consoleSessions),
                                              database: database)
         let (submitter, reviewer, sync) = try await database.writer.write { db in
             (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,
