@@ -15,6 +15,8 @@
 #                                           through a candidate credit_thresholds on every core
 #   Scripts/bench.sh limits                 how far past its time limit a hostile evaluation runs:
 #                                           expensive instructions, a full heap, bulk C work
+#   Scripts/bench.sh scrape                 /metrics and /readyz with 1,000,000 outbox actions and
+#                                           100,000 review items (and the counts they used to run)
 #   Scripts/bench.sh export [--rows N]      1,000,000 audit entries (by default) exported with a
 #                                           signed manifest, then verified as verify-export does
 set -euo pipefail
@@ -45,6 +47,10 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench erp --mode backlog "${@:2}"
         ;;
+    scrape)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench scrape "${@:2}"
+        ;;
     limits)
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench limits "${@:2}"
@@ -58,7 +64,7 @@ case "${1:-}" in
         exec .build/release/arbiter-bench backtest "${@:2}"
         ;;
     *)
-        echo "usage: Scripts/bench.sh engine|http|erp|backtest|export|limits [options]" >&2
+        echo "usage: Scripts/bench.sh engine|http|erp|backtest|export|limits|scrape [options]" >&2
         exit 2
         ;;
 esac

@@ -28,7 +28,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
-                            exports: try ExportSettings(configuration))
+                            exports: try ExportSettings(configuration), gaugesInterval: configuration.gaugesInterval)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
         router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
@@ -53,10 +53,11 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         let database = await services.database.isReachable()
         let policies = services.policiesLoaded.withLock { $0 }
         let ready = database && policies
-        let pending = (try? await services.database.writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox_actions WHERE status = 'pending'") ?? 0
-        }) ?? 0
-        var erp: [String: JSONValue] = ["connector": .string(services.erp.name), "pending_actions": .int(Int64(pending))]
+        // Counted in the background (OperationalGauges), never by the probe itself.
+        let counts = services.gauges.counts
+        var erp: [String: JSONValue] = ["connector": .string(services.erp.name),
+                                        "pending_actions": counts.map { .int(Int64($0.outboxByStatus["pending"] ?? 0)) } ?? .null,
+                                        "counted_at": counts.map { .string(Timestamp.format($0.countedAt)) } ?? .null]
         if services.erp == .none {
             erp["note"] = "no ERP connector configured (--erp-url or --erp-spool): approved actions wait in the outbox"
         }
@@ -75,10 +76,12 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         ]), status: ready ? .ok : .serviceUnavailable)
     }
     router.get("/metrics") { _, _ in
-        // Queue gauges are read when scraped, so they are never stale.
-        if let queues = try? await services.desk.queues() { services.metrics.queues(queues, now: Date()) }
-        if let depth = try? await services.database.writer.read({ db in try Outbox.depth(db) }) {
-            services.metrics.outbox(depth.byStatus, oldestPending: depth.oldestPending, now: Date())
+        // The counts behind the queue and outbox gauges are taken in the background
+        // (OperationalGauges): a scrape costs no table scan, whatever the tables hold.
+        if let counts = services.gauges.counts {
+            services.metrics.queues(counts.queues, now: Date())
+            services.metrics.outbox(counts.outboxByStatus, oldestPending: counts.oldestPending, now: Date())
+            services.metrics.counted(at: counts.countedAt, now: Date())
         }
         services.metrics.breakers(open: services.engine.openBreakers.map { ($0.health.name, $0.health.version) })
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1327,7 +1327,8 @@ components:
           additionalProperties: false
           properties:
             connector: { type: string, enum: [http, file, none] }
-            pending_actions: { type: integer }
+            pending_actions: { type: [integer, "null"], description: "as counted at counted_at (in the background, every 10 s by default); null before the first count" }
+            counted_at: { type: [string, "null"] }
             note: { type: string, description: "present when no connector is configured: actions wait in the outbox" }
     Role:
       type: string

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration
     /// Console sessions kept per API key and in all (the oldest go first).
     public var consoleSessions: ConsoleSessionLimits
+    /// How often the counts behind the queue and outbox gauges (and `/readyz`) are taken.
+    public var gaugesInterval: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),
@@ -48,7 +50,9 @@ public struct ServerConfiguration: Sendable {
                 adminKey: String? = nil, reviews: ReviewSettings = ReviewSettings(), escalationInterval: Duration = .seconds(1),
                 erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                 backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
-                publicURL: String? = nil, idleTimeout: Duration = .seconds(30), consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits()) {
+                publicURL: String? = nil, idleTimeout: Duration = .seconds(30), consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(),
+                gaugesInterval: Duration = .seconds(10)) {
+        self.gaugesInterval = gaugesInterval
         self.publicURL = publicURL
         self.idleTimeout = idleTimeout
         self.consoleSessions = consoleSessions

@@ -162,6 +162,14 @@ public final class ServiceMetrics: Sendable {
     static var deliveryAttempts: MetricNameDescriptor { name("delivery_attempts", "total", "ERP delivery attempts by result (delivered, retry, dead)") }
     static var deliveryLatency: MetricNameDescriptor { name("delivery_latency", "seconds", "Time from an action's commit to the ERP confirming it") }
 
+    static var countsAge: MetricNameDescriptor {
+        name("gauge_counts_age", "seconds", "Age of the counts behind the queue and outbox gauges (taken in the background)")
+    }
+
+    func counted(at: Date, now: Date) {
+        registry.makeGauge(descriptor: Self.countsAge).set(max(0, now.timeIntervalSince(at)))
+    }
+
     func outbox(_ byStatus: [String: Int], oldestPending: Date?, now: Date) {
         for (status, count) in byStatus {
             registry.makeGauge(descriptor: Self.outboxActions, labels: [("status", status)]).set(Double(count))

@@ -33,11 +33,14 @@ public struct Services: Sendable {
     let httpClient: HTTPClient?
     /// Runs auditors' exports.
     let exports: ExportJobs
+    /// The outbox and queue counts scrapes read (taken in the background).
+    let gauges: OperationalGauges
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
-                exports: ExportSettings) throws {
+                exports: ExportSettings, gaugesInterval: Duration = .seconds(10)) throws {
+        self.gauges = OperationalGauges(database: database, reviews: reviews, interval: gaugesInterval)
         self.exports = try ExportJobs(database: database, signingKey: exports.signingKey, masking: exports.masking,
                                       directory: exports.directory, inlineWait: exports.inlineWait)
         self.database = database
@@ -96,7 +99,7 @@ public struct Services: Sendable {
     public var backgroundServices: [any Service] {
         // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
         // the committer), the committer last.
-        [WorkersService(workers: workers), CommitterService(committer: committer),
+        [WorkersService(workers: workers), CommitterService(committer: committer), GaugesService(gauges: gauges),
          EscalationService(desk: desk, interval: escalationInterval), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 

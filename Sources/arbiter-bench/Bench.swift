@@ -24,6 +24,9 @@ struct Bench {
                 try EngineBench.run(policyPath: options["policy"] ?? "Policies/credit_thresholds.lua",
                                     seconds: Double(options["seconds"] ?? "") ?? 3)
             }
+        case "scrape":
+            try await ScrapeBench(outbox: Int(options["outbox"] ?? "") ?? 1_000_000, reviews: Int(options["reviews"] ?? "") ?? 100_000,
+                                  port: Int(options["port"] ?? "") ?? 18182).run()
         case "limits":
             try LimitsBench.run(timeLimitMillis: Int64(options["time-limit-ms"] ?? "") ?? 50)
         case "ceiling":
@@ -53,6 +56,7 @@ struct Bench {
                    arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
                    arbiter-bench backtest [--events N]
                    arbiter-bench limits [--time-limit-ms N]
+                   arbiter-bench scrape [--outbox N] [--reviews N] [--port N]
                    arbiter-bench export [--rows N]
 
             """.utf8))

@@ -43,7 +43,7 @@ struct EventsHarness {
                     erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                     backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
                     limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, publicURL: String? = nil,
-                    consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(),
+                    consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(), gaugesInterval: Duration = .milliseconds(50),
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try AppDatabase.inMemory()
         let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
@@ -53,7 +53,8 @@ struct EventsHarness {
                                                                  requirePolicyApproval: requirePolicyApproval,
                                                                  backtestInlineEvents: backtestInlineEvents,
                                                                  exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait,
-                                                                 publicURL: publicURL, consoleSessions: consoleSessions),
+                                                                 publicURL: publicURL, consoleSessions: consoleSessions,
+                                                                 gaugesInterval: gaugesInterval),
                                              database: database)
         let (submitter, reviewer, sync) = try await database.writer.write { db in
             (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,

@@ -52,6 +52,42 @@ func scratchDirectory() -> String {
         #expect(count == Int64(1 + 2 * n))
     }
 
+    /// `/metrics` and `/readyz` read counts a background task takes: a scrape runs no query
+    /// over the outbox or the review items, however many rows they hold.
+    @Test func scrapesDoNotCountTables() async throws {
+        let database = try AppDatabase.inMemory()
+        let recording = Locked(false)
+        let statements = Locked<[String]>([])
+        try await database.writer.writeWithoutTransaction { db in
+            db.trace { event in
+                if recording.withLock({ $0 }) { statements.withLock { $0.append("\(event)") } }
+            }
+        }
+        let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path,
+                                                gaugesInterval: .seconds(3600))
+        let app = try await buildApplication(configuration, database: database)
+        try await app.test(.router) { client in
+            // The first count is taken when the service starts.
+            #expect(try await eventually {
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    try JSONValue.parse(Data(String(buffer: response.body).utf8))["erp"]?["counted_at"] != .null
+                }
+            })
+            recording.withLock { $0 = true }
+            for _ in 0..<5 {
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).contains("arbiter_gauge_counts_age_seconds"))
+                }
+                try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+            }
+            recording.withLock { $0 = false }
+        }
+        let scans = statements.withLock { $0 }.filter { $0.contains("outbox_actions") || $0.contains("review_items") }
+        #expect(scans.isEmpty, "\(scans)")
+        #expect(!statements.withLock { $0 }.isEmpty, "the trace saw the scrapes' own statements")
+    }
+
     @Test func aBrokenPolicyDirectoryStopsTheStart() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("policies-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

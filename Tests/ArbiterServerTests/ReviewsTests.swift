@@ -275,9 +275,12 @@ import Testing
             // Escalated once, not again on every sweep.
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'review.escalated'") == 1)
-            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            var metrics = ""
+            #expect(try await eventually {
+                metrics = try await h.metrics(client)
+                return metrics.contains(#"arbiter_review_queue_overdue_items{queue="leads"} 1"#)
+            }, "\(metrics)")
             #expect(metrics.contains(#"arbiter_review_escalations_total{queue="entitlements"} 1"#), "\(metrics)")
-            #expect(metrics.contains(#"arbiter_review_queue_overdue_items{queue="leads"} 1"#))
             // An escalated item is still worked normally.
             let (status, decided) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["comment": "granted"])
             #expect(status == .ok, "\(decided)")
@@ -352,8 +355,11 @@ import Testing
             let waiting = try await Self.creditForReview(client, h)
             let decided = try await Self.creditForReview(client, h)
             _ = try await Self.command(client, h, decided, "reject", key: h.reviewer, ["comment": "not covered"])
-            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-            #expect(metrics.contains(#"arbiter_review_queue_depth_items{queue="credits"} 1"#), "\(metrics)")
+            var metrics = ""
+            #expect(try await eventually {
+                metrics = try await h.metrics(client)
+                return metrics.contains(#"arbiter_review_queue_depth_items{queue="credits"} 1"#)
+            }, "\(metrics)")
             #expect(metrics.contains(#"arbiter_review_decisions_total{outcome="rejected",queue="credits"} 1"#))
             #expect(metrics.contains("arbiter_review_time_to_decision_seconds_count{queue=\"credits\",outcome=\"rejected\"} 1"))
             #expect(metrics.contains("arbiter_review_queue_oldest_age_seconds{queue=\"credits\"}"))
