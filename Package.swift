@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -31,6 +31,8 @@ public struct ExportSigningKey: Sendable {
         return ExportSigningKey(privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: bytes))
     }
 
+    public var publicKey: Curve25519.Signing.PublicKey { privateKey.publicKey }
+
     /// `ed25519:<base64>`, the published form of the public key.
     public var publicKeyText: String { Self.publicKeyText(privateKey.publicKey) }
 

@@ -28,7 +28,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
-                            exports: try ExportSettings(configuration), gaugesInterval: configuration.gaugesInterval)
+                            exports: try ExportSettings(configuration), gaugesInterval: configuration.gaugesInterval,
+                            checkpointInterval: configuration.checkpointInterval)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
         router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,

@@ -12,6 +12,17 @@ struct AuditController {
         RouteCollection(context: AppRequestContext.self)
             .get(use: list)
             .get("verify", use: verify)
+            .get("checkpoint", use: checkpoint)
+    }
+
+    /// The newest signed checkpoint of the chain's head: keep it outside the service, and
+    /// `arbiter audit verify --checkpoint FILE` shows whether the log still holds that entry.
+    func checkpoint(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.auditor)
+        guard let checkpoint = try await database.writer.read({ db in try AuditCheckpoints.latest(db) }) else {
+            throw Problem(status: .notFound, title: "Not found", detail: "no checkpoint yet: the audit log is empty")
+        }
+        return JSONResponse(checkpoint.json)
     }
 
     /// `?after_seq=&limit=&kind=&actor=&subject=&correlation_id=`: oldest first; `next_cursor`

@@ -260,6 +260,23 @@ paths:
                   reason: { type: string }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
+  /v1/audit/checkpoint:
+    get:
+      tags: [audit]
+      summary: The newest signed checkpoint of the audit chain's head (auditor)
+      description: |
+        Signed at start, every 5 minutes while the head moves, and at shutdown. Keep copies
+        outside the service; `arbiter audit verify --db FILE --checkpoint SAVED.json` fails when
+        the log no longer holds that entry with that hash (entries removed from its end).
+      responses:
+        "200":
+          description: The checkpoint.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/AuditCheckpoint" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
   /v1/exports:
     post:
       tags: [audit]
@@ -1242,6 +1259,23 @@ components:
         chain: { type: string, enum: [contiguous, filtered, none] }
         masked_fields: { type: array, items: { type: string } }
         masking_key_id: { type: string }
+        checkpoint:
+          description: the newest signed checkpoint of the audit chain's head when the export was made (null before the first)
+          oneOf:
+            - { $ref: "#/components/schemas/AuditCheckpoint" }
+            - { type: "null" }
+        signature: { type: string }
+    AuditCheckpoint:
+      type: object
+      description: "Ed25519 signature (base64, the export signing key) over the canonical JSON of the object without signature."
+      required: [format_version, seq, hash, at, key_id, signature]
+      additionalProperties: false
+      properties:
+        format_version: { type: integer }
+        seq: { type: integer }
+        hash: { type: string }
+        at: { type: string }
+        key_id: { type: string }
         signature: { type: string }
     AuditEntry:
       type: object

@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     public var consoleSessions: ConsoleSessionLimits
     /// How often the counts behind the queue and outbox gauges (and `/readyz`) are taken.
     public var gaugesInterval: Duration
+    /// How often the audit chain's head is signed while it moves (and at start and stop).
+    public var checkpointInterval: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),
@@ -51,8 +53,9 @@ public struct ServerConfiguration: Sendable {
                 erp: ERPTarget = .none, delivery: DeliverySettings = DeliverySettings(), requirePolicyApproval: Bool = false,
                 backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
                 publicURL: String? = nil, idleTimeout: Duration = .seconds(30), consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(),
-                gaugesInterval: Duration = .seconds(10)) {
+                gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) {
         self.gaugesInterval = gaugesInterval
+        self.checkpointInterval = checkpointInterval
         self.publicURL = publicURL
         self.idleTimeout = idleTimeout
         self.consoleSessions = consoleSessions

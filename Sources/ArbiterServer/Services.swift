@@ -35,11 +35,14 @@ public struct Services: Sendable {
     let exports: ExportJobs
     /// The outbox and queue counts scrapes read (taken in the background).
     let gauges: OperationalGauges
+    /// How often the audit chain's head is signed (``AuditCheckpointService``).
+    let checkpointInterval: Duration
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
-                exports: ExportSettings, gaugesInterval: Duration = .seconds(10)) throws {
+                exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) throws {
+        self.checkpointInterval = checkpointInterval
         self.gauges = OperationalGauges(database: database, reviews: reviews, interval: gaugesInterval)
         self.exports = try ExportJobs(database: database, signingKey: exports.signingKey, masking: exports.masking,
                                       directory: exports.directory, inlineWait: exports.inlineWait)
@@ -98,8 +101,10 @@ public struct Services: Sendable {
     /// The background work that runs beside the HTTP server, stopped gracefully after it.
     public var backgroundServices: [any Service] {
         // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
-        // the committer), the committer last.
-        [WorkersService(workers: workers), CommitterService(committer: committer), GaugesService(gauges: gauges),
+        // the committer), then the committer, then the last audit checkpoint, the workers last.
+        [WorkersService(workers: workers),
+         AuditCheckpointService(database: database, key: exports.signingKey, interval: checkpointInterval),
+         CommitterService(committer: committer), GaugesService(gauges: gauges),
          EscalationService(desk: desk, interval: escalationInterval), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 

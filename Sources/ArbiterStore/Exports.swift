@@ -70,7 +70,7 @@ public enum Exports {
     /// (`contiguous`: every audit entry of the range, each linked to the one before;
     /// `filtered`: some entries left out by the filters; `none` for decisions), `masked_fields`
     /// and `masking_key_id` (decision exports), `exported_at`, `exported_by`, `key_id`,
-    /// `signature`.
+    /// `checkpoint` (the newest ``AuditCheckpoint``, or null), `signature`.
     public static func export(_ db: Database, _ request: ExportRequest, id: String, to final: URL, by actor: String,
                               key: ExportSigningKey, masking: ExportMasking, at now: Date = Date(),
                               progress: (@Sendable (Int) -> Void)? = nil) throws -> JSONValue {
@@ -104,6 +104,8 @@ public enum Exports {
             fields["first_hash"] = covered.first.map { .string($0.hash) } ?? .null
             fields["last_seq"] = covered.last.map { .int($0.seq) } ?? .null
             fields["last_hash"] = covered.last.map { .string($0.hash) } ?? .null
+            // The newest signed checkpoint of the chain's head: one more copy kept outside.
+            fields["checkpoint"] = try AuditCheckpoints.latest(db)?.json ?? .null
             let manifest = try ExportManifest.signed(fields, key: key)
             let manifestPath = partial.appendingPathComponent("manifest.json").path
             guard FileManager.default.createFile(atPath: manifestPath, contents: Data(CanonicalJSON.encode(manifest) + [0x0A]),

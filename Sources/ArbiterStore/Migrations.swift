@@ -323,6 +323,16 @@ enum Migrations {
                 DROP TABLE api_keys;
                 ALTER TABLE api_keys_v9 RENAME TO api_keys;
 
+                -- Signed statements of the audit chain's head (AuditCheckpoint), newest last.
+                CREATE TABLE audit_checkpoints (
+                    id INTEGER PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    signature TEXT NOT NULL
+                );
+
                 -- Maker-checker covers every change to what decides live: what a proposal does.
                 ALTER TABLE policy_proposals ADD COLUMN change TEXT NOT NULL DEFAULT 'activate'
                     CHECK (change IN ('activate', 'rollback', 'deactivate'));

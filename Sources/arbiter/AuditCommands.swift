@@ -1,6 +1,7 @@
 import ArbiterCore
 import ArbiterStore
 import ArgumentParser
+import Crypto
 import Foundation
 
 extension Arbiter {
@@ -19,6 +20,12 @@ extension Arbiter.Audit {
         @Option(help: "The database file (e.g. data/arbiter.sqlite).")
         var db: String
 
+        @Option(help: "A checkpoint kept outside the service (GET /v1/audit/checkpoint): the log must still hold its entry with its hash.")
+        var checkpoint: String?
+
+        @Option(name: .customLong("public-key"), help: "The published key (ed25519:<base64>) the checkpoint must be signed with (default: the key in the database's directory).")
+        var publicKey: String?
+
         func run() async throws {
             guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
             let database = try AppDatabase.openReadOnly(path: db)
@@ -29,6 +36,41 @@ extension Arbiter.Audit {
                 print("audit chain broken at entry \(seq): \(reason)")
                 throw ExitCode.failure
             }
+            guard let checkpoint else { return }
+            let saved = try readCheckpoint(checkpoint)
+            if let problem = try await database.writer.read({ db in try AuditCheckpoints.check(db, saved) }) {
+                print("checkpoint not met: \(problem)")
+                throw ExitCode.failure
+            }
+            print("checkpoint met: entry \(saved.seq) has hash \(saved.hash) (signed \(saved.at))")
+        }
+
+        /// The checkpoint in `path`, after checking its signature.
+        func readCheckpoint(_ path: String) throws -> AuditCheckpoint {
+            guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
+            let saved: AuditCheckpoint
+            do {
+                saved = try AuditCheckpoint(json: try JSONValue.parse(data))
+            } catch {
+                throw CommandFailure("\(path): not a checkpoint (\(error))")
+            }
+            let key: Curve25519.Signing.PublicKey
+            if let publicKey {
+                guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8), let parsed = ExportSigningKey.publicKey(from: text) else {
+                    throw CommandFailure("\(publicKey): not a public key (ed25519:<base64>)")
+                }
+                key = parsed
+            } else {
+                let directory = URL(fileURLWithPath: db).deletingLastPathComponent().path
+                guard let signing = try ExportSigningKey.load(in: directory) else {
+                    throw CommandFailure("no signing key in \(directory) to check the checkpoint with; give --public-key")
+                }
+                key = signing.publicKey
+            }
+            guard saved.isSigned(by: key) else {
+                throw CommandFailure("\(path): the checkpoint's signature does not match its contents and the public key")
+            }
+            return saved
         }
     }
 }

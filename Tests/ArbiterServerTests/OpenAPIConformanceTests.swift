@@ -210,6 +210,8 @@ import Yams
             _ = try await call(.get, "/v1/audit?after_seq=-1", key: auditor)
             _ = try await call(.get, "/v1/audit", key: h.reviewer)
             _ = try await call(.get, "/v1/audit/verify", key: auditor)
+            _ = try await call(.get, "/v1/audit/checkpoint", key: auditor)
+            _ = try await call(.get, "/v1/audit/checkpoint", key: h.submitter)
             _ = try await call(.get, "/v1/audit/verify", key: nil)
             _ = try await call(.get, "/v1/exports/public-key", key: auditor)
             _ = try await call(.get, "/v1/exports/public-key", key: h.submitter)
