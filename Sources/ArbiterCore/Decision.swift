@@ -106,9 +106,23 @@ public struct Decision: Sendable, Hashable {
 /// 27,000.00 would. Money in a currency with no ceiling for its type never auto-approves.
 public struct Guardrails: Sendable, Hashable {
     /// Ceilings by money action type, then ISO 4217 currency, in minor units.
-    public var ceilings: [ActionType: [String: Int64]]
+    public var ceilings: [ActionType: [String: Int64]] {
+        didSet { table = Self.table(ceilings) }
+    }
+    /// The same as a short list: what every approval looks up (no hashing on the hot path).
+    private var table: [(type: ActionType, currency: String, minor: Int64)]
 
-    public init(ceilings: [ActionType: [String: Int64]] = Guardrails.defaultCeilings) { self.ceilings = ceilings }
+    public init(ceilings: [ActionType: [String: Int64]] = Guardrails.defaultCeilings) {
+        self.ceilings = ceilings
+        self.table = Self.table(ceilings)
+    }
+
+    private static func table(_ ceilings: [ActionType: [String: Int64]]) -> [(type: ActionType, currency: String, minor: Int64)] {
+        ceilings.flatMap { type, byCurrency in byCurrency.map { (type, $0.key, $0.value) } }
+    }
+
+    public static func == (a: Guardrails, b: Guardrails) -> Bool { a.ceilings == b.ceilings }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ceilings) }
 
     /// 10,000.00 per decision for credit memos and for refunds, in USD, EUR and GBP.
     public static let defaultCeilings: [ActionType: [String: Int64]] = [
@@ -139,23 +153,26 @@ public struct Guardrails: Sendable, Hashable {
     /// Reasons the actions break a ceiling (or move money no ceiling covers); empty when they
     /// are within limits.
     public func violations(_ actions: [ProposedAction]) -> [String] {
-        var totals: [ActionType: [Currency: Int64]] = [:]
+        // Totals per type and currency, in the order first seen (a decision has a few actions;
+        // each amount is at most 10^15 - 1 and there are at most 32: no overflow).
+        var totals: [(type: ActionType, currency: Currency, minor: Int64)] = []
         for action in actions {
             guard let money = action.money else { continue }
-            // Each amount is at most 10^15 - 1 and a decision has at most 32 actions: no overflow.
-            totals[action.type, default: [:]][money.currency, default: 0] += money.amountMinor
+            if let i = totals.firstIndex(where: { $0.type == action.type && $0.currency == money.currency }) {
+                totals[i].minor += money.amountMinor
+            } else {
+                totals.append((action.type, money.currency, money.amountMinor))
+            }
         }
         var found: [String] = []
-        for (type, byCurrency) in totals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            for (currency, total) in byCurrency.sorted(by: { $0.key.code < $1.key.code }) {
-                let moved = Money(amountMinor: total, currency: currency)
-                guard let ceiling = ceilings[type]?[currency.code] else {
-                    found.append("\(type.rawValue) of \(moved): no ceiling is configured for \(type.rawValue) in \(currency), so it is never approved without a reviewer")
-                    continue
-                }
-                if total > ceiling {
-                    found.append("\(type.rawValue) of \(moved) in this decision exceeds the ceiling of \(Money(amountMinor: ceiling, currency: currency))")
-                }
+        for total in totals {
+            let moved = Money(amountMinor: total.minor, currency: total.currency)
+            guard let ceiling = table.first(where: { $0.type == total.type && $0.currency == total.currency.code })?.minor else {
+                found.append("\(total.type.rawValue) of \(moved): no ceiling is configured for \(total.type.rawValue) in \(total.currency), so it is never approved without a reviewer")
+                continue
+            }
+            if total.minor > ceiling {
+                found.append("\(total.type.rawValue) of \(moved) in this decision exceeds the ceiling of \(Money(amountMinor: ceiling, currency: total.currency))")
             }
         }
         return found
