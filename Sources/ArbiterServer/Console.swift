@@ -352,9 +352,6 @@ final class ConsoleSessions: Sendable {
         return token
     }
 
-    /// Sessions kept now (for tests and metrics).
-    var count: Int { state.withLock { $0.sessions.count } }
-
     func session(_ token: String) -> Session? {
         let key = sha256Hex(Array(token.utf8))
         return state.withLock { state in

@@ -65,8 +65,6 @@ final class Intake: Sendable {
     private enum Written: Sendable {
         case stored(response: String, decision: Decision, context: PolicyContext, eventId: String, decisionId: String)
         case duplicate(eventId: String, sameBody: Bool, response: String)
-        /// The account's context changed after the policies read it: decide again.
-        case stale
     }
 
     /// A decision made on a context, and how long the policies took.
@@ -82,7 +80,8 @@ final class Intake: Sendable {
         let body = String(decoding: encoded, as: UTF8.self)
         let bodySHA256 = sha256Hex(encoded)
         let written = try await accounts.withLock(event.accountId) { () async throws -> Written in
-            for attempt in 1...Self.attempts {
+            var attempt = 1
+            while true {
                 // One hop: the worker reads the context (a reader connection) and decides.
                 let set = engine.activeSet
                 let decided = try await workers.run(quarantined: set.isQuarantined(event.type)) { [database, engine, guardrails, reviews] in
@@ -95,11 +94,12 @@ final class Intake: Sendable {
                 }.get()
                 let last = attempt == Self.attempts
                 await self.decided(event)
-                let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written in
+                // Nil: the account's context changed since the policies read it.
+                let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written? in
                     let current = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
                     var final = decided
                     if current != decided.context {
-                        guard last else { return .stale }
+                        guard last else { return nil }
                         let started = ContinuousClock.now
                         let decision = reviews.applying(to: engine.decide(event, context: current, guardrails: guardrails))
                         final = Decided(decision: decision, context: current, elapsed: ContinuousClock.now - started)
@@ -107,13 +107,10 @@ final class Intake: Sendable {
                     return try Self.insert(db, chain: &chain, event: event, body: body, bodySHA256: bodySHA256,
                                            submittedBy: submittedBy, receivedAt: receivedAt, decided: final)
                 }
-                if case .stale = written {
-                    metrics.decisionRetried()
-                    continue
-                }
-                return written
+                if let written { return written }
+                metrics.decisionRetried()
+                attempt += 1
             }
-            preconditionFailure("the last attempt never answers stale")
         }
         switch written {
         case .stored(let response, let decision, let context, let eventId, let decisionId):
@@ -124,8 +121,6 @@ final class Intake: Sendable {
             return .decided(response)
         case .duplicate(let eventId, let sameBody, let response):
             return sameBody ? .replayed(response) : .conflict(eventId: eventId)
-        case .stale:
-            preconditionFailure("stale is retried")
         }
     }
 

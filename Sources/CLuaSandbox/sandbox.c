@@ -350,7 +350,8 @@ static int refuse_write(lua_State *L, int view, int key) {
     int loaded = 0;
     view = lua_absindex(L, view);
     key = lua_absindex(L, key);
-    lua_getmetatable(L, view);
+    int top = lua_gettop(L);
+    if (!lua_getmetatable(L, view)) lua_newtable(L);
     if (lua_rawgetp(L, -1, &ENTRY_KEY) == LUA_TNUMBER) {
         add_input_path(S, (int)lua_tointeger(L, -1), what, sizeof what, &used);
         rule = "event and ctx are read-only";
@@ -364,7 +365,7 @@ static int refuse_write(lua_State *L, int view, int key) {
         loaded = 1;
         rule = "such tables are read-only, so that no state is kept between evaluations";
     }
-    lua_pop(L, 2);
+    lua_settop(L, top);
     if (loaded) {   /* name the field apart: "a table built when the policy loaded (field x)" */
         append(what, sizeof what, &used, " (field ", 8);
         if (lua_type(L, key) == LUA_TSTRING) {

@@ -177,14 +177,15 @@ import Testing
     @Test func aRefusedConnectionIsRetriedUntilTheERPComesBack() async throws {
         let port = try FakeERP.freePort()
         let settings = DeliverySettings(maxAttempts: 20, baseDelay: .milliseconds(50), maxDelay: .milliseconds(200),
-                                        timeout: .seconds(1), concurrency: 4)
+                                        timeout: .seconds(5), concurrency: 4)
         try await Self.run(erp: .http(url: "http://127.0.0.1:\(port)/erp/actions", secret: Self.secret), settings: settings) { client, h in
             let id = try await Self.credit(client, h)
             #expect(try await eventually(timeout: .seconds(15)) {
                 try await h.count("SELECT attempts FROM outbox_actions WHERE id = '\(id)'") >= 2
             })
             let log = try await Self.action(client, h, id)["attempt_log"]?.arrayValue ?? []
-            #expect(log.first?["error"]?.stringValue?.contains("refused") == true, "\(log)")
+            // Under a loaded test run an attempt may also time out; a refusal must be among them.
+            #expect(log.contains { $0["error"]?.stringValue?.contains("refused") == true }, "\(log)")
             let erp = try await FakeERP.start(port: port)
             defer { Task { await erp.stop() } }
             #expect(try await eventually { try await Self.status(h, id) == "delivered" })
