@@ -37,6 +37,7 @@ let package = Package(
         .target(
             name: "CLuaSandbox",
             dependencies: ["CLua"],
+            exclude: ["LICENSE-Lua.txt"],
             cSettings: [.unsafeFlags(["-O2"])]
         ),
         // Test support: a plain Lua state, to compare the sandbox's behaviour with stock Lua.

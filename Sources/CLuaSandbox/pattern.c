@@ -1,5 +1,7 @@
 /*
- * Lua 5.4 pattern matching (string.find, match, gmatch, gsub) for the sandbox.
+ * Lua 5.4 pattern matching (string.find, match, gmatch, gsub) for the sandbox, derived from
+ * Lua 5.4's lstrlib.c (MIT licence, Copyright (C) 1994-2024 Lua.org, PUC-Rio; the notice is in
+ * LICENSE-Lua.txt beside this file).
  *
  * Lua's own matcher runs in C and never returns to the VM, so the instruction hook cannot stop
  * it: `string.find(("a"):rep(5000), ".-.-.-b")` backtracks for minutes. This matcher follows

@@ -862,7 +862,7 @@ static int sb_format(lua_State *L) {
 #define MAXUNICODE 0x10FFFFu
 #define MAXUTF 0x7FFFFFFFu
 
-/* Lua 5.4's utf8_decode (lutf8lib.c). */
+/* Lua 5.4's utf8_decode (lutf8lib.c; MIT licence, see LICENSE-Lua.txt). */
 static const char *utf8_decode(const char *s, unsigned int *val, int strict) {
     static const unsigned int limits[] = { ~(unsigned int)0, 0x80, 0x800, 0x10000u, 0x200000u, 0x4000000u };
     unsigned int c = (unsigned char)s[0];

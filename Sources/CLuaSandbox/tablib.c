@@ -1,6 +1,6 @@
 /*
  * The table library for policies: Lua 5.4's ltablib.c (MIT licence, Copyright (C) 1994-2022
- * Lua.org, PUC-Rio) with two changes.
+ * Lua.org, PUC-Rio; the notice is in LICENSE-Lua.txt beside this file) with two changes.
  *
  * - Every element read, written or compared is charged to the evaluation's budget through
  *   arb_charge (which also checks the deadline). Lua's own functions loop in C over a range

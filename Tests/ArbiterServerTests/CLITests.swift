@@ -139,7 +139,7 @@ func temporaryDirectory() throws -> URL {
         try await database.writer.write { db in
             for i in 1...6 { try AuditLog.append(db, actor: "system", kind: "test", subject: "s\(i)", data: ["i": .int(Int64(i))]) }
         }
-        try await database.writer.close()
+        try database.writer.close()
         var (status, output) = try runArbiter(["audit", "verify", "--db", path])
         #expect(status == 0)
         #expect(output.hasPrefix("audit chain intact: 6 entries, last hash "), "\(output)")
@@ -150,7 +150,7 @@ func temporaryDirectory() throws -> URL {
             try db.execute(sql: "UPDATE audit_log SET data = '{\"i\":40}' WHERE seq = 4")
             try db.execute(sql: "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
         }
-        try await raw.close()
+        try raw.close()
         (status, output) = try runArbiter(["audit", "verify", "--db", path])
         #expect(status != 0)
         #expect(output.contains("audit chain broken at entry 4"), "\(output)")
