@@ -105,11 +105,11 @@ extension PolicyContext {
     /// `unknown`); an `account` without `status` is `active`; missing aggregates are zero.
     public init(json: JSONValue?, accountId: String, defaultNow: Int64) throws {
         let fields = json?.objectValue ?? [:]
-        if let json, json.objectValue == nil { throw InvalidInput([FieldError("context", "must be an object")]) }
+        if let json, json.objectValue == nil { throw Refusal.invalid([FieldError("context", "must be an object")]) }
         var errors: [FieldError] = []
         var account = AccountSnapshot.unknown(accountId)
         if let a = fields["account"] {
-            guard let af = a.objectValue else { throw InvalidInput([FieldError("context.account", "must be an object")]) }
+            guard let af = a.objectValue else { throw Refusal.invalid([FieldError("context.account", "must be an object")]) }
             account.status = .active
             func int(_ key: String) -> Int64? {
                 guard let v = af[key], v != .null else { return nil }
@@ -144,7 +144,7 @@ extension PolicyContext {
         }
         var history = HistoryAggregates()
         if let h = fields["history"] {
-            guard let hf = h.objectValue else { throw InvalidInput([FieldError("context.history", "must be an object")]) }
+            guard let hf = h.objectValue else { throw Refusal.invalid([FieldError("context.history", "must be an object")]) }
             let keys: [(String, WritableKeyPath<HistoryAggregates, Int64>)] = [
                 ("credits_30d_minor", \.credits30dMinor), ("credits_90d_minor", \.credits90dMinor),
                 ("credits_365d_minor", \.credits365dMinor), ("credit_count_90d", \.creditCount90d),
@@ -161,7 +161,7 @@ extension PolicyContext {
         if let n = fields["now"] {
             if let i = n.intValue { now = i } else { errors.append(FieldError("context.now", "must be Unix seconds (an integer)")) }
         }
-        if !errors.isEmpty { throw InvalidInput(errors) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         self.init(account: account, history: history, now: now)
     }
 }

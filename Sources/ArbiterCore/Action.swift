@@ -26,10 +26,10 @@ public struct ProposedAction: Sendable, Hashable {
     public init(fields: [String: JSONValue], index: Int) throws {
         let path = "actions[\(index)]"
         guard let name = fields["type"]?.stringValue else {
-            throw InvalidInput([FieldError("\(path).type", "is required (build actions with credit_memo{...}, refund{...}, ...)")])
+            throw Refusal.invalid([FieldError("\(path).type", "is required (build actions with credit_memo{...}, refund{...}, ...)")])
         }
         guard let type = ActionType(rawValue: name) else {
-            throw InvalidInput([FieldError("\(path).type", "unknown action type '\(name)'; known: \(ActionType.allCases.map(\.rawValue).joined(separator: ", "))")])
+            throw Refusal.invalid([FieldError("\(path).type", "unknown action type '\(name)'; known: \(ActionType.allCases.map(\.rawValue).joined(separator: ", "))")])
         }
         var errors: [FieldError] = []
         var money: Money?
@@ -62,7 +62,7 @@ public struct ProposedAction: Sendable, Hashable {
                 errors.append(FieldError("\(path).feature", "is required for \(name)"))
             }
         }
-        if !errors.isEmpty { throw InvalidInput(errors) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         self.type = type
         self.money = money
         self.fields = fields

@@ -44,13 +44,13 @@ public struct AuditCheckpoint: Sendable, Hashable {
     }
 
     /// Reads a checkpoint as ``json`` writes it; the error names what is wrong.
-    public init(json: JSONValue) throws(InvalidInput) {
-        guard case .object(let fields) = json else { throw InvalidInput([FieldError("", "a checkpoint is a JSON object")]) }
-        guard case .int(let seq)? = fields["seq"], seq >= 1 else { throw InvalidInput([FieldError("seq", "must be an entry's seq (1 or more)")]) }
-        guard let hash = fields["hash"]?.stringValue, hash.count == 64 else { throw InvalidInput([FieldError("hash", "must be a SHA-256 in hex")]) }
-        guard let at = fields["at"]?.stringValue, Timestamp.parse(at) != nil else { throw InvalidInput([FieldError("at", "must be an RFC 3339 time")]) }
+    public init(json: JSONValue) throws(Refusal) {
+        guard case .object(let fields) = json else { throw Refusal.invalid([FieldError("", "a checkpoint is a JSON object")]) }
+        guard case .int(let seq)? = fields["seq"], seq >= 1 else { throw Refusal.invalid([FieldError("seq", "must be an entry's seq (1 or more)")]) }
+        guard let hash = fields["hash"]?.stringValue, hash.count == 64 else { throw Refusal.invalid([FieldError("hash", "must be a SHA-256 in hex")]) }
+        guard let at = fields["at"]?.stringValue, Timestamp.parse(at) != nil else { throw Refusal.invalid([FieldError("at", "must be an RFC 3339 time")]) }
         guard let keyId = fields["key_id"]?.stringValue, let signature = fields["signature"]?.stringValue else {
-            throw InvalidInput([FieldError("signature", "a checkpoint carries key_id and signature")])
+            throw Refusal.invalid([FieldError("signature", "a checkpoint carries key_id and signature")])
         }
         self.init(seq: seq, hash: hash, at: at, keyId: keyId, signature: signature)
     }

@@ -81,7 +81,7 @@ extension PolicyResult {
         guard let fields = json.objectValue, let name = fields["name"]?.stringValue,
               let version = fields["version"]?.stringValue,
               let outcomeText = fields["outcome"]?.stringValue, let outcome = PolicyOutcome(rawValue: outcomeText) else {
-            throw InvalidInput([FieldError("policies", "a recorded verdict needs name, version and outcome")])
+            throw Refusal.invalid([FieldError("policies", "a recorded verdict needs name, version and outcome")])
         }
         let actions = try (fields["actions"]?.arrayValue ?? []).enumerated().map { index, action in
             try ProposedAction(fields: action.objectValue ?? [:], index: index + 1)

@@ -132,20 +132,20 @@ public struct Guardrails: Sendable, Hashable {
 
     /// Sets one ceiling from its flag form `TYPE=CURRENCY:MINOR` (`credit_memo=USD:1000000`);
     /// the error says what is wrong with it.
-    public mutating func set(_ flag: String) throws(InvalidInput) {
+    public mutating func set(_ flag: String) throws(Refusal) {
         let parts = flag.split(separator: "=", maxSplits: 1).map(String.init)
         let value = parts.count == 2 ? parts[1].split(separator: ":", maxSplits: 1).map(String.init) : []
         guard parts.count == 2, value.count == 2 else {
-            throw InvalidInput([FieldError("ceiling", "\(flag): expected TYPE=CURRENCY:MINOR, e.g. credit_memo=USD:1000000")])
+            throw Refusal.invalid([FieldError("ceiling", "\(flag): expected TYPE=CURRENCY:MINOR, e.g. credit_memo=USD:1000000")])
         }
         guard let type = ActionType(rawValue: parts[0]), type.movesMoney else {
-            throw InvalidInput([FieldError("ceiling", "\(flag): the type must be credit_memo or refund")])
+            throw Refusal.invalid([FieldError("ceiling", "\(flag): the type must be credit_memo or refund")])
         }
         guard Currency(value[0]) != nil else {
-            throw InvalidInput([FieldError("ceiling", "\(flag): \(value[0]) is not an ISO 4217 currency code")])
+            throw Refusal.invalid([FieldError("ceiling", "\(flag): \(value[0]) is not an ISO 4217 currency code")])
         }
         guard let minor = Int64(value[1]), minor > 0, minor <= Money.maximumMinorUnits else {
-            throw InvalidInput([FieldError("ceiling", "\(flag): the amount must be a positive integer of minor units")])
+            throw Refusal.invalid([FieldError("ceiling", "\(flag): the amount must be a positive integer of minor units")])
         }
         ceilings[type, default: [:]][value[0]] = minor
     }

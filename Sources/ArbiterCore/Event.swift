@@ -102,10 +102,10 @@ public struct Event: Sendable, Hashable {
 
     static let envelopeFields: Set<String> = ["id", "type", "source", "occurred_at", "account_id", "correlation_id", "payload"]
 
-    /// Validates a parsed envelope field by field; throws an InvalidInput naming every bad field.
+    /// Validates a parsed envelope field by field; throws a Refusal naming every bad field.
     public init(envelope: JSONValue) throws {
         guard case .object(let fields) = envelope else {
-            throw InvalidInput([FieldError("", "the event must be a JSON object")])
+            throw Refusal.invalid([FieldError("", "the event must be a JSON object")])
         }
         var errors: [FieldError] = []
         func text(_ name: String, max: Int = 200) -> String? {
@@ -154,7 +154,7 @@ public struct Event: Sendable, Hashable {
             errors.append(FieldError("payload", "must be an object, got \(other.typeName)"))
         }
         guard errors.isEmpty, let id, let type, let source, let occurredAt, let occurredAtText, let accountId, let correlationId else {
-            throw InvalidInput(errors)
+            throw Refusal.invalid(errors)
         }
         self.id = id
         self.type = type

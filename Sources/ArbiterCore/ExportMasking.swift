@@ -44,7 +44,7 @@ public struct ExportMasking: Sendable {
 
     /// Reads `{"mask": [path, …]}`; unknown members and bad paths are named.
     public static func paths(from config: JSONValue) throws -> [[String]] {
-        guard let fields = config.objectValue else { throw InvalidInput([FieldError("", "must be a JSON object {\"mask\": [...]}")]) }
+        guard let fields = config.objectValue else { throw Refusal.invalid([FieldError("", "must be a JSON object {\"mask\": [...]}")]) }
         var errors: [FieldError] = []
         for name in fields.keys.sorted() where name != "mask" { errors.append(FieldError(name, "is not a setting (mask)")) }
         var paths: [[String]] = []
@@ -62,7 +62,7 @@ public struct ExportMasking: Sendable {
             }
         default: errors.append(FieldError("mask", "must be an array of field paths such as \"payload.customer_email\""))
         }
-        if !errors.isEmpty { throw InvalidInput(errors) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         return paths
     }
 

@@ -117,7 +117,7 @@ public struct ExportRequest: Sendable, Equatable {
             }
         default: errors.append(FieldError("filters", "must be an object"))
         }
-        guard errors.isEmpty, let kind, let from, let to else { throw InvalidInput(errors) }
+        guard errors.isEmpty, let kind, let from, let to else { throw Refusal.invalid(errors) }
         return ExportRequest(kind: kind, format: format, from: from, to: to, filters: filters)
     }
 

@@ -14,15 +14,6 @@ public struct FieldError: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { "\(field): \(message)" }
 }
 
-/// Input that breaks the rules of the catalog; names every offending field.
-public struct InvalidInput: Error, Sendable, CustomStringConvertible {
-    public let errors: [FieldError]
-
-    public init(_ errors: [FieldError]) { self.errors = errors }
-
-    public var description: String { errors.map(\.description).joined(separator: "; ") }
-}
-
 /// Rules shared by the routes that read optional fields and pages.
 public enum RequestFields {
     /// `?limit=`: 1-500, `default` when absent; a bad value is a named error.

@@ -76,7 +76,7 @@ public struct ReviewSettings: Sendable, Hashable {
     public static func parse(_ json: JSONValue) throws -> ReviewSettings {
         var errors: [FieldError] = []
         var settings = ReviewSettings()
-        guard let root = json.objectValue else { throw InvalidInput([FieldError("", "must be a JSON object")]) }
+        guard let root = json.objectValue else { throw Refusal.invalid([FieldError("", "must be a JSON object")]) }
         for key in root.keys where !["claim_minutes", "default", "queues"].contains(key) {
             errors.append(FieldError(key, "unknown field (expected claim_minutes, default, queues)"))
         }
@@ -115,7 +115,7 @@ public struct ReviewSettings: Sendable, Hashable {
                 errors.append(FieldError("queues", "must be an object of queue name to settings"))
             }
         }
-        if !errors.isEmpty { throw InvalidInput(errors) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         return settings
     }
 }
@@ -138,9 +138,9 @@ public struct Reviewer: Sendable, Hashable {
 extension Reviewer {
     /// Approval limits as the keys API takes them: `{"USD": 50000, "EUR": 40000}` (currency
     /// codes to non-negative minor units); errors name `field.<code>`.
-    public static func limits(from json: JSONValue, field: String = "approval_limits") throws(InvalidInput) -> [String: Int64] {
+    public static func limits(from json: JSONValue, field: String = "approval_limits") throws(Refusal) -> [String: Int64] {
         guard let object = json.objectValue, !object.isEmpty else {
-            throw InvalidInput([FieldError(field, "must be an object of ISO 4217 currency code to minor units, e.g. {\"USD\": 50000}")])
+            throw Refusal.invalid([FieldError(field, "must be an object of ISO 4217 currency code to minor units, e.g. {\"USD\": 50000}")])
         }
         var limits: [String: Int64] = [:]
         var errors: [FieldError] = []
@@ -155,15 +155,15 @@ extension Reviewer {
             }
             limits[code] = minor
         }
-        if !errors.isEmpty { throw InvalidInput(errors) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         return limits
     }
 
     /// One limit as the CLI takes it: `USD:50000`.
-    public static func limit(flag: String) throws(InvalidInput) -> (currency: String, minor: Int64) {
+    public static func limit(flag: String) throws(Refusal) -> (currency: String, minor: Int64) {
         let parts = flag.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, let minor = Int64(parts[1]) else {
-            throw InvalidInput([FieldError("approval-limit", "\(flag): expected CURRENCY:MINOR, e.g. USD:50000")])
+            throw Refusal.invalid([FieldError("approval-limit", "\(flag): expected CURRENCY:MINOR, e.g. USD:50000")])
         }
         let limits = try Self.limits(from: .object([parts[0]: .int(minor)]), field: "approval-limit")
         return (parts[0], limits[parts[0]] ?? minor)
@@ -202,28 +202,6 @@ public enum ReviewCommand: Sendable, Hashable {
         case .assign: "reassigned"
         }
     }
-}
-
-/// Why the service refused a review command. `kind` maps to the HTTP status.
-public struct ReviewRefusal: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Kind: Sendable, Hashable {
-        /// A control forbids it for this reviewer (self-review, limit, four-eyes, not the claimer).
-        case forbidden
-        /// The item's state does not allow it (already decided, claimed by someone else).
-        case conflict
-        /// The request itself is wrong (missing comment, amount above the proposal).
-        case invalid(field: String)
-    }
-
-    public let kind: Kind
-    public let message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
 }
 
 /// A review item as the rules need it.
@@ -308,9 +286,9 @@ public struct ReviewTransition: Sendable, Hashable {
 /// a time, approval limits, distinct approvers, one final outcome.
 public enum ReviewRules {
     public static func apply(_ command: ReviewCommand, to item: ReviewItem, by reviewer: Reviewer, now: Date,
-                             settings: ReviewSettings) throws(ReviewRefusal) -> ReviewTransition {
+                             settings: ReviewSettings) throws(Refusal) -> ReviewTransition {
         if item.state.isDecided {
-            throw ReviewRefusal(.conflict, "this item is already \(item.state.rawValue); nothing more can be done with it")
+            throw Refusal.conflict("this item is already \(item.state.rawValue); nothing more can be done with it")
         }
         let claimant = item.claimant(at: now)
         let claimUntil = now.addingTimeInterval(TimeInterval(settings.claimSeconds))
@@ -318,19 +296,19 @@ public enum ReviewRules {
         case .claim:
             try mayReview(item, reviewer)
             if let claimant, claimant != reviewer.id {
-                throw ReviewRefusal(.conflict, "this item is claimed by \(claimant) until \(Timestamp.format(item.claimExpiresAt!)); wait for them to release it or for the claim to expire")
+                throw Refusal.conflict("this item is claimed by \(claimant) until \(Timestamp.format(item.claimExpiresAt!)); wait for them to release it or for the claim to expire")
             }
             return ReviewTransition(state: .claimed, claimedBy: reviewer.id, claimExpiresAt: claimUntil)
 
         case .release:
-            guard let claimant else { throw ReviewRefusal(.conflict, "this item is not claimed") }
+            guard let claimant else { throw Refusal.conflict("this item is not claimed") }
             guard claimant == reviewer.id || reviewer.isAdmin else {
-                throw ReviewRefusal(.forbidden, "only \(claimant), who claimed this item, or an admin can release it")
+                throw Refusal.forbidden("only \(claimant), who claimed this item, or an admin can release it")
             }
             return ReviewTransition(state: item.unclaimedState)
 
         case .assign(let target, _):
-            guard reviewer.isAdmin else { throw ReviewRefusal(.forbidden, "only an admin can reassign an item") }
+            guard reviewer.isAdmin else { throw Refusal.forbidden("only an admin can reassign an item") }
             try mayReview(item, target)
             return ReviewTransition(state: .claimed, claimedBy: target.id, claimExpiresAt: claimUntil)
 
@@ -338,7 +316,7 @@ public enum ReviewRules {
             try mayReview(item, reviewer)
             try mayDecide(claimant, reviewer)
             if comment.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                throw ReviewRefusal(.invalid(field: "comment"), "a rejection needs a comment saying why")
+                throw Refusal.invalid("comment", "a rejection needs a comment saying why")
             }
             return ReviewTransition(state: .rejected)
 
@@ -351,16 +329,16 @@ public enum ReviewRules {
             let single = proposed.count == 1 ? proposed.first : nil
             if let amountMinor {
                 guard !proposed.isEmpty else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "this item proposes no money, so there is no amount to lower")
+                    throw Refusal.invalid("amount_minor", "this item proposes no money, so there is no amount to lower")
                 }
                 guard let single else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "this item moves money in \(proposed.keys.sorted().joined(separator: " and ")); approve it whole or reject it")
+                    throw Refusal.invalid("amount_minor", "this item moves money in \(proposed.keys.sorted().joined(separator: " and ")); approve it whole or reject it")
                 }
                 guard amountMinor > 0 else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "must be a positive number of minor units; to pay nothing, reject")
+                    throw Refusal.invalid("amount_minor", "must be a positive number of minor units; to pay nothing, reject")
                 }
                 guard amountMinor <= single.value else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(ReviewItem.describe(amountMinor, single.key)) is more than the \(ReviewItem.describe(single.value, single.key)) proposed; a reviewer may approve less, never more")
+                    throw Refusal.invalid("amount_minor", "\(ReviewItem.describe(amountMinor, single.key)) is more than the \(ReviewItem.describe(single.value, single.key)) proposed; a reviewer may approve less, never more")
                 }
                 agreed[single.key] = amountMinor
             }
@@ -371,10 +349,10 @@ public enum ReviewRules {
             if let limits = reviewer.approvalLimits {
                 for (currency, minor) in agreed.sorted(by: { $0.key < $1.key }) {
                     guard let limit = limits[currency] else {
-                        throw ReviewRefusal(.forbidden, "you have no approval limit in \(currency), so you cannot approve \(ReviewItem.describe(minor, currency)); leave the item to a reviewer with one")
+                        throw Refusal.forbidden("you have no approval limit in \(currency), so you cannot approve \(ReviewItem.describe(minor, currency)); leave the item to a reviewer with one")
                     }
                     if minor > limit {
-                        throw ReviewRefusal(.forbidden, "approving \(ReviewItem.describe(minor, currency)) is over your approval limit of \(ReviewItem.describe(limit, currency)); approve a lower amount or leave the item to a reviewer with a higher limit")
+                        throw Refusal.forbidden("approving \(ReviewItem.describe(minor, currency)) is over your approval limit of \(ReviewItem.describe(limit, currency)); approve a lower amount or leave the item to a reviewer with a higher limit")
                     }
                 }
             }
@@ -390,19 +368,19 @@ public enum ReviewRules {
     }
 
     /// Nobody reviews what they submitted, and every approval on one item is by someone else.
-    static func mayReview(_ item: ReviewItem, _ reviewer: Reviewer) throws(ReviewRefusal) {
+    static func mayReview(_ item: ReviewItem, _ reviewer: Reviewer) throws(Refusal) {
         if item.submittedBy == reviewer.id {
-            throw ReviewRefusal(.forbidden, "\(reviewer.id) submitted this request and so cannot review it; another reviewer must")
+            throw Refusal.forbidden("\(reviewer.id) submitted this request and so cannot review it; another reviewer must")
         }
         if item.approvals.contains(where: { $0.reviewer == reviewer.id }) {
-            throw ReviewRefusal(.forbidden, "\(reviewer.id) has already approved this item; it needs \(item.approvalsRequired) approvals from different reviewers")
+            throw Refusal.forbidden("\(reviewer.id) has already approved this item; it needs \(item.approvalsRequired) approvals from different reviewers")
         }
     }
 
     /// A claimed item is decided only by its claimer; an unclaimed one by any reviewer.
-    static func mayDecide(_ claimant: String?, _ reviewer: Reviewer) throws(ReviewRefusal) {
+    static func mayDecide(_ claimant: String?, _ reviewer: Reviewer) throws(Refusal) {
         if let claimant, claimant != reviewer.id {
-            throw ReviewRefusal(.conflict, "this item is claimed by \(claimant); only they can decide it while the claim holds")
+            throw Refusal.conflict("this item is claimed by \(claimant); only they can decide it while the claim holds")
         }
     }
 
@@ -411,7 +389,7 @@ public enum ReviewRules {
     /// over go one each to the actions with the largest remainders (a share with a remainder
     /// is below its proposed amount, so one more unit never lifts it above): the total is
     /// exact and no action ever exceeds what was proposed for it.
-    static func scale(_ actions: [JSONValue], to agreed: [String: Int64], from proposed: [String: Int64]) throws(ReviewRefusal) -> [JSONValue] {
+    static func scale(_ actions: [JSONValue], to agreed: [String: Int64], from proposed: [String: Int64]) throws(Refusal) -> [JSONValue] {
         var scaled = actions
         for (currency, total) in proposed.sorted(by: { $0.key < $1.key }) {
             guard let target = agreed[currency], target != total, total > 0 else { continue }
@@ -431,7 +409,7 @@ public enum ReviewRules {
             }
             for share in shares {
                 guard share.amount > 0 else {
-                    throw ReviewRefusal(.invalid(field: "amount_minor"), "\(ReviewItem.describe(target, currency)) is too small to split across the \(shares.count) money actions proposed")
+                    throw Refusal.invalid("amount_minor", "\(ReviewItem.describe(target, currency)) is too small to split across the \(shares.count) money actions proposed")
                 }
                 guard var fields = actions[share.index].objectValue else { continue }
                 fields["amount_minor"] = .int(share.amount)

@@ -61,9 +61,7 @@ public struct HTTPConnector: ERPConnector {
             exchange = Task { finish(await self.exchange(action, started: started)) }
             timer = Task { [timeout] in
                 guard (try? await Task.sleep(for: timeout + .milliseconds(100))) != nil else { return }
-                finish(DeliveryAttempt(result: .retry(after: nil),
-                                       error: "timed out after \(timeout.microseconds / 1000) ms (the whole attempt, answer included)",
-                                       duration: ContinuousClock.now - started))
+                finish(DeliveryAttempt(result: .retry(after: nil), error: Self.timedOut(timeout), duration: ContinuousClock.now - started))
             }
         }
         exchange?.cancel()
@@ -97,7 +95,7 @@ public struct HTTPConnector: ERPConnector {
             return DeliveryAttempt(result: .http(status: status, reference: reference, retryAfter: retryAfter), statusCode: status,
                                    responseBody: text.isEmpty ? nil : text, duration: ContinuousClock.now - started)
         } catch {
-            return DeliveryAttempt(result: .retry(after: nil), error: Self.describe(error), duration: ContinuousClock.now - started)
+            return DeliveryAttempt(result: .retry(after: nil), error: Self.describe(error, timeout: timeout), duration: ContinuousClock.now - started)
         }
     }
 
@@ -112,10 +110,15 @@ public struct HTTPConnector: ERPConnector {
         return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
     }
 
-    static func describe(_ error: any Error) -> String {
+    /// The same words whichever clock ran out first, the client's or the attempt's.
+    static func timedOut(_ timeout: Duration) -> String {
+        "timed out after \(timeout.microseconds / 1000) ms (the whole attempt, answer included)"
+    }
+
+    static func describe(_ error: any Error, timeout: Duration) -> String {
         if let error = error as? HTTPClientError {
             switch error {
-            case .deadlineExceeded, .readTimeout, .writeTimeout: return "timed out"
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return timedOut(timeout)
             case .connectTimeout: return "connect timed out"
             case .remoteConnectionClosed: return "connection closed by the ERP"
             default: return "HTTP client error: \(error)"

@@ -29,7 +29,7 @@ struct AccountsController {
         let caller = try context.require(.sync, .operator)
         let id = try context.parameters.require("id")
         guard !id.isEmpty, id.count <= 200 else {
-            throw Problem.invalid(InvalidInput([FieldError("id", "must be 1-200 characters")]))
+            throw Refusal.invalid("id", "must be 1-200 characters")
         }
         let account = try Self.snapshot(id: id, from: try await JSONBody.object(request, context: context))
         let history = try await database.writer.write { db in
@@ -79,7 +79,7 @@ struct AccountsController {
             account.entitlements = Array(Set(items.compactMap(\.stringValue))).sorted()
         default: errors.append(FieldError("entitlements", "must be an array of non-empty strings"))
         }
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         return account
     }
 

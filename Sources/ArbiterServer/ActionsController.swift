@@ -32,7 +32,7 @@ struct ActionsController {
             errors.append(FieldError("status", "must be one of \(Self.statuses.joined(separator: ", "))"))
         }
         let limit = RequestFields.limit(query["limit"], &errors)
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         let account = query["account_id"].map(String.init)
         let after = query["cursor"].map(String.init)
         let page = try await database.writer.read { [limit] db in
@@ -56,7 +56,7 @@ struct ActionsController {
         let body = try await JSONBody.object(request, context: context, allowEmpty: true)
         var errors = RequestFields.unknown(body, allowed: ["comment"])
         let comment = RequestFields.comment(body, &errors)
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         try await change(id) { db, now in try Outbox.retry(db, id: id, by: caller.id, comment: comment, now: now) }
         dispatcher.notify()
         return try await get(request, context: context)
@@ -70,7 +70,7 @@ struct ActionsController {
         var errors = RequestFields.unknown(body, allowed: ["comment"])
         let comment = RequestFields.comment(body, &errors)
         if comment == nil && errors.isEmpty { errors.append(FieldError("comment", "is required: say why the action must not reach the ERP")) }
-        guard errors.isEmpty, let comment else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let comment else { throw Refusal.invalid(errors) }
         try await change(id) { db, now in try Outbox.cancel(db, id: id, by: caller.id, comment: comment, now: now) }
         dispatcher.notify()
         return try await get(request, context: context)
@@ -78,22 +78,15 @@ struct ActionsController {
 
     /// Runs an operator's change while the dispatcher keeps away from the action.
     func change(_ id: String, _ body: @escaping @Sendable (Database, Date) throws -> Void) async throws {
-        do {
-            let done: Void? = try await dispatcher.whileHeld(id) {
-                try await database.writer.write { db in try body(db, Date()) }
-            }
-            if done == nil {
-                throw Problem(status: .conflict, title: "Being delivered",
-                              detail: "action \(id) is being sent to the ERP right now; look again in a moment")
-            }
-        } catch OutboxRefusal.notFound {
-            throw Self.notFound(id)
-        } catch OutboxRefusal.conflict(let message) {
-            throw Problem(status: .conflict, title: "Conflict", detail: message)
+        let done: Void? = try await dispatcher.whileHeld(id) {
+            try await database.writer.write { db in try body(db, Date()) }
+        }
+        if done == nil {
+            throw Refusal.conflict("action \(id) is being sent to the ERP right now; look again in a moment", title: "Being delivered")
         }
     }
 
-    static func notFound(_ id: String) -> Problem {
-        Problem(status: .notFound, title: "Not found", detail: "no outbox action with id '\(id)'")
+    static func notFound(_ id: String) -> Refusal {
+        Refusal.notFound("no outbox action with id '\(id)'")
     }
 }

@@ -20,7 +20,7 @@ struct AuditController {
     func checkpoint(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
         guard let checkpoint = try await database.writer.read({ db in try AuditCheckpoints.latest(db) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no checkpoint yet: the audit log is empty")
+            throw Refusal.notFound("no checkpoint yet: the audit log is empty")
         }
         return JSONResponse(checkpoint.json)
     }
@@ -41,7 +41,7 @@ struct AuditController {
         filter.actor = query["actor"].map(String.init)
         filter.subject = query["subject"].map(String.init)
         filter.correlationId = query["correlation_id"].map(String.init)
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         let page = try await database.writer.read { [filter] db in try AuditLog.query(db, filter) }
         return JSONResponse(.object([
             "items": .array(page.entries.map(\.json)),
@@ -87,18 +87,13 @@ struct ExportsController {
     /// the id to poll when the export takes longer than the request waits.
     func create(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.auditor)
-        let export: ExportRequest
-        do {
-            export = try ExportRequest.parse(try await JSONBody.object(request, context: context))
-        } catch let invalid as InvalidInput {
-            throw Problem.invalid(invalid)
-        }
+        let export = try ExportRequest.parse(try await JSONBody.object(request, context: context))
         let started: (id: String, status: ExportJobs.Status)
         do {
             started = try await jobs.start(export, by: caller.id)
         } catch let busy as ExportJobs.Busy {
-            throw Problem(status: .conflict, title: "Exports busy",
-                          detail: "\(busy.running.count) exports are running (\(busy.running.joined(separator: ", "))); try again when one is done")
+            throw Refusal.conflict("\(busy.running.count) exports are running (\(busy.running.joined(separator: ", "))); try again when one is done",
+                                  title: "Exports busy")
         }
         if case .failed(let error) = started.status {
             throw Problem(status: .internalServerError, title: "Export failed", detail: "export \(started.id) failed: \(error)")
@@ -118,15 +113,15 @@ struct ExportsController {
         }
     }
 
-    private func notFound(_ id: String) -> Problem {
-        Problem(status: .notFound, title: "Not found", detail: "no finished export with id '\(id)'")
+    private func notFound(_ id: String) -> Refusal {
+        Refusal.notFound("no finished export with id '\(id)'")
     }
 
     func status(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
         let id = try context.parameters.require("id")
         guard let status = try jobs.status(id) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no export with id '\(id)'")
+            throw Refusal.notFound("no export with id '\(id)'")
         }
         return JSONResponse(Self.json(id, status))
     }

@@ -406,8 +406,7 @@ final class BacktestJobs: Sendable {
                 return nil
             }
             if let running {
-                throw Problem(status: .conflict, title: "A backtest is running",
-                              detail: "backtest \(running) is still running and uses every core; wait for it (GET its status) and ask again")
+                throw Refusal.conflict("backtest \(running) is still running and uses every core; wait for it (GET its status) and ask again", title: "A backtest is running")
             }
         }
         do {

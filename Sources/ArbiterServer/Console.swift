@@ -172,7 +172,7 @@ struct Console {
         let item: JSONValue
         do {
             item = try await desk.detail(id)
-        } catch let problem as Problem where problem.status == .notFound {
+        } catch let refusal as Refusal where refusal.kind == .notFound {
             return html(title: "Not found", template: "message", ["message": "There is no review item \(id)."], user: user, status: .notFound)
         }
         var view = ConsoleFormat.review(item, viewer: user.key.id, now: Date())
@@ -238,13 +238,13 @@ struct Console {
             default: command.action
             }
             return Self.redirect("/console/reviews/\(Self.pathComponent(id))?done=\(notice)")
-        } catch let problem as Problem {
+        } catch let refusal as Refusal {
             // The service names reviewers by key id; people know each other by name.
-            var words = ConsoleFormat.plainWords(problem)
+            var words = ConsoleFormat.plainWords(refusal)
             for (keyId, name) in try await desk.keyNames() where words.contains(keyId) {
                 words = words.replacingOccurrences(of: keyId, with: keyId == user.key.id ? "you (\(name))" : name)
             }
-            return try await itemPage(id: id, user: user, notice: nil, error: words, status: problem.status)
+            return try await itemPage(id: id, user: user, notice: nil, error: words, status: Problem(refusal).status)
         }
     }
 

@@ -109,9 +109,9 @@ enum ConsoleFormat {
     ]
 
     /// A refusal in plain words: the service's own explanation, first letter capitalised.
-    static func plainWords(_ problem: Problem) -> String {
-        var text = problem.errors.isEmpty ? problem.detail : problem.errors.map(\.message).joined(separator: "; ")
-        if problem.errors.first?.field == "amount_minor" { text = "Amount: " + text }
+    static func plainWords(_ refusal: Refusal) -> String {
+        var text = refusal.errors.isEmpty ? refusal.message : refusal.errors.map(\.message).joined(separator: "; ")
+        if refusal.errors.first?.field == "amount_minor" { text = "Amount: " + text }
         guard let first = text.first else { return text }
         return first.uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
     }

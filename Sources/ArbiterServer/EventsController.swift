@@ -20,12 +20,7 @@ struct EventsController {
     /// when the body is the same, 409 when it differs.
     func submit(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.require(.submitter)
-        let event: Event
-        do {
-            event = try Event(envelope: .object(try await JSONBody.object(request, context: context)))
-        } catch let error as InvalidInput {
-            throw Problem.invalid(error)
-        }
+        let event = try Event(envelope: .object(try await JSONBody.object(request, context: context)))
         let result: Intake.Result
         do {
             result = try await intake.submit(event, submittedBy: caller.id)
@@ -39,8 +34,7 @@ struct EventsController {
         case .replayed(let body):
             return Self.created(body, replayed: true)
         case .conflict(let eventId):
-            throw Problem(status: .conflict, title: "Idempotency conflict",
-                          detail: "source '\(event.source)' already sent event id '\(event.id)' (stored as \(eventId)) with a different body; use a new id for a new event")
+            throw Refusal.conflict("source '\(event.source)' already sent event id '\(event.id)' (stored as \(eventId)) with a different body; use a new id for a new event", title: "Idempotency conflict")
         }
     }
 
@@ -55,7 +49,7 @@ struct EventsController {
         _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
         guard let event = try await database.writer.read({ db in try Decisions.event(db, id: id) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no event with id '\(id)'")
+            throw Refusal.notFound("no event with id '\(id)'")
         }
         return JSONResponse(event)
     }
@@ -75,7 +69,7 @@ struct DecisionsController {
         _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
         guard let decision = try await database.writer.read({ db in try Decisions.decision(db, id: id) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no decision with id '\(id)'")
+            throw Refusal.notFound("no decision with id '\(id)'")
         }
         return JSONResponse(decision)
     }
@@ -99,7 +93,7 @@ struct DecisionsController {
         }
         filter.after = query["cursor"].map(String.init)
         filter.limit = RequestFields.limit(query["limit"], default: filter.limit, &errors)
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         let page = try await database.writer.read { [filter] db in try Decisions.list(db, filter) }
         return JSONResponse(.object(["items": .array(page.items), "next_cursor": page.next.map(JSONValue.string) ?? .null]))
     }

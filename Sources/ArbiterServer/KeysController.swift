@@ -37,7 +37,7 @@ struct KeysController {
         if let legacy = body["approval_limit_minor"], legacy != .null {
             errors.append(FieldError("approval_limit_minor", "limits are per currency now: use approval_limits, e.g. {\"USD\": 50000}"))
         }
-        guard errors.isEmpty, let role else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let role else { throw Refusal.invalid(errors) }
         let approvalLimits = limits
         let created = try await database.writer.write { db in
             try ApiKeys.create(db, name: name, role: role, approvalLimits: approvalLimits, createdBy: admin.id)
@@ -59,15 +59,8 @@ struct KeysController {
     func revoke(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let admin = try context.require(.admin)
         let id = try context.parameters.require("id")
-        let revoked: ApiKey?
-        do {
-            revoked = try await database.writer.write { db in try ApiKeys.revoke(db, id: id, by: admin.id) }
-        } catch let refusal as LastAdmin {
-            throw Problem(status: .conflict, title: "Conflict", detail: refusal.description)
-        }
-        guard let key = revoked else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no API key \(id)")
-        }
+        let revoked = try await database.writer.write { db in try ApiKeys.revoke(db, id: id, by: admin.id) }
+        guard let key = revoked else { throw Refusal.notFound("no API key \(id)") }
         keys.invalidate()
         return JSONResponse(key.json)
     }

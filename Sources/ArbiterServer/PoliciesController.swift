@@ -83,23 +83,20 @@ actor PolicyLifecycle {
                 Result { try engine.compile([PolicySource(file: "policy.lua", source: source)]).policies[0] }
             }.get()
         } catch let error as PolicyLoadError {
-            throw Problem(status: .unprocessableContent, title: "Policy does not compile", detail: error.message,
-                          errors: [FieldError("source", error.message)])
+            throw Refusal.invalid([FieldError("source", error.message)], title: "Policy does not compile", message: error.message)
         }
         if let tests {
             let cases: [PolicyTestCase]
             do {
                 cases = try PolicyTestCase.parse(tests, file: "tests")
             } catch {
-                throw Problem(status: .unprocessableContent, title: "Invalid tests", detail: "\(error)",
-                              errors: [FieldError("tests", "\(error)")])
+                throw Refusal.invalid([FieldError("tests", "\(error)")], title: "Invalid tests", message: "\(error)")
             }
             let runner = PolicyTestRunner(engine: engine, guardrails: guardrails)
             let failures = try await workers.run { runner.run(policy: compiled, cases: cases) }
             if !failures.isEmpty {
-                throw Problem(status: .unprocessableContent, title: "Policy tests fail",
-                              detail: "\(failures.count) of \(cases.count) test cases fail; nothing was stored",
-                              errors: failures.map { FieldError("tests.\($0.caseName)", "expected \($0.expected); got \($0.actual)") })
+                throw Refusal.invalid(failures.map { FieldError("tests.\($0.caseName)", "expected \($0.expected); got \($0.actual)") },
+                                      title: "Policy tests fail", message: "\(failures.count) of \(cases.count) test cases fail; nothing was stored")
             }
         }
         let name = compiled.name
@@ -115,14 +112,9 @@ actor PolicyLifecycle {
     /// back and nothing is swapped.
     func change<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let engine = engine
-        let (result, live): (T, LiveSets)
-        do {
-            (result, live) = try await database.writer.write { db in
-                let result = try body(db)
-                return (result, try Self.compile(db, engine: engine))
-            }
-        } catch let refusal as PolicyVersions.Refusal {
-            throw refusal.problem
+        let (result, live) = try await database.writer.write { db in
+            let result = try body(db)
+            return (result, try Self.compile(db, engine: engine))
         }
         install(live)
         return result
@@ -131,7 +123,7 @@ actor PolicyLifecycle {
     /// A stored version compiled on its own (404 when unknown).
     nonisolated func compiled(name: String, version: String) async throws -> CompiledPolicy {
         guard let source = try await database.writer.read({ db in try PolicyVersions.source(db, name: name, version: version) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no version \(version)")
+            throw Refusal.notFound("policy \(name) has no version \(version)")
         }
         let engine = engine
         return try await workers.run { Result { try engine.compile([source.policySource]).policies[0] } }.get()
@@ -160,15 +152,6 @@ extension StoredPolicySource {
     var policySource: PolicySource { PolicySource(file: file, source: source) }
 }
 
-extension PolicyVersions.Refusal {
-    var problem: Problem {
-        switch self {
-        case .notFound(let message): Problem(status: .notFound, title: "Not found", detail: message)
-        case .conflict(let message): Problem(status: .conflict, title: "Conflict", detail: message)
-        case .forbidden(let message): Problem(status: .forbidden, title: "Not allowed", detail: message)
-        }
-    }
-}
 
 /// `/v1/policies`: finance publishes and activates policy versions without a redeploy.
 struct PoliciesController {
@@ -211,9 +194,9 @@ struct PoliciesController {
             var errors = RequestFields.unknown(body, allowed: ["source", "tests"])
             guard case .string(let text)? = body["source"], !text.isEmpty else {
                 errors.append(FieldError("source", "is required: the policy's Lua source as a string"))
-                throw Problem.invalid(InvalidInput(errors))
+                throw Refusal.invalid(errors)
             }
-            if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+            if !errors.isEmpty { throw Refusal.invalid(errors) }
             source = text
             tests = body["tests"].flatMap { $0 == .null ? nil : $0 }
         }
@@ -233,7 +216,7 @@ struct PoliciesController {
         _ = try context.require(Self.readers)
         let name = try context.parameters.require("name")
         guard let versions = try await database.writer.read({ db in try PolicyVersions.versions(db, name: name) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "no policy named '\(name)'")
+            throw Refusal.notFound("no policy named '\(name)'")
         }
         return JSONResponse(.object(["name": .string(name), "versions": .array(versions)]))
     }
@@ -243,7 +226,7 @@ struct PoliciesController {
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
         guard let stored = try await database.writer.read({ db in try PolicyVersions.version(db, name: name, version: version) }) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no version \(version)")
+            throw Refusal.notFound("policy \(name) has no version \(version)")
         }
         return JSONResponse(stored)
     }
@@ -344,14 +327,13 @@ struct PoliciesController {
             before = Int64(cursor)
             if before == nil { errors.append(FieldError("cursor", "must be the next_cursor of a previous page")) }
         }
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         let version = query["version"].map(String.init)
         let page = before
         guard let report = try await database.writer.read({ db in
             try ShadowRuns.report(db, name: name, version: version, limit: limit, before: page)
         }) else {
-            throw Problem(status: .notFound, title: "Not found",
-                          detail: "policy \(name) has not run \(version.map { "version \($0) " } ?? "")in shadow")
+            throw Refusal.notFound("policy \(name) has not run \(version.map { "version \($0) " } ?? "")in shadow")
         }
         return JSONResponse(report)
     }
@@ -373,7 +355,7 @@ struct PoliciesController {
         case .int(let n)? where (1...10_000_000).contains(n): limit = Int(n)
         default: errors.append(FieldError("limit", "must be an integer from 1 to 10000000"))
         }
-        guard errors.isEmpty, let from, let to else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let from, let to else { throw Refusal.invalid(errors) }
         let candidate = try await lifecycle.compiled(name: name, version: version)
         let job = try await lifecycle.backtests.start(candidate: candidate, range: Backtester.Range(from: from, to: to, limit: limit),
                                                       by: caller.id)
@@ -387,7 +369,7 @@ struct PoliciesController {
         let name = try context.parameters.require("name")
         let versions = lifecycle.engine.resetBreaker(policy: name)
         guard !versions.isEmpty else {
-            throw Problem(status: .conflict, title: "Conflict", detail: "policy \(name) has no open circuit breaker")
+            throw Refusal.conflict("policy \(name) has no open circuit breaker")
         }
         try await database.writer.write { db in
             try AuditLog.append(db, actor: caller.id, kind: "policy.breaker_reset", subject: name,
@@ -401,7 +383,7 @@ struct PoliciesController {
         let name = try context.parameters.require("name")
         let id = try context.parameters.require("id")
         guard let job = try await lifecycle.backtests.job(name: name, id: id) else {
-            throw Problem(status: .notFound, title: "Not found", detail: "policy \(name) has no backtest \(id)")
+            throw Refusal.notFound("policy \(name) has no backtest \(id)")
         }
         return JSONResponse(job)
     }
@@ -422,9 +404,9 @@ struct SimulateController {
         var errors = RequestFields.unknown(body, allowed: ["event", "context", "versions"])
         var event: Event?
         do {
-            guard let envelope = body["event"] else { throw InvalidInput([FieldError("", "is required: an event as POST /v1/events takes it")]) }
+            guard let envelope = body["event"] else { throw Refusal.invalid([FieldError("", "is required: an event as POST /v1/events takes it")]) }
             event = try Event(envelope: envelope)
-        } catch let invalid as InvalidInput {
+        } catch let invalid as Refusal {
             errors += invalid.errors.map { FieldError($0.field.isEmpty ? "event" : "event.\($0.field)", $0.message) }
         }
         var versions: [String: String] = [:]
@@ -441,11 +423,11 @@ struct SimulateController {
         if let event, let json = body["context"], json != .null {
             do {
                 given = try PolicyContext(json: json, accountId: event.accountId, defaultNow: Int64(Date().timeIntervalSince1970))
-            } catch let invalid as InvalidInput {
+            } catch let invalid as Refusal {
                 errors += invalid.errors
             }
         }
-        guard errors.isEmpty, let event else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let event else { throw Refusal.invalid(errors) }
         let policyContext: PolicyContext
         if let given {
             policyContext = given

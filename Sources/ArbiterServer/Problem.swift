@@ -20,9 +20,15 @@ public struct Problem: HTTPResponseError, Sendable {
         Problem(status: .unauthorized, title: "Unauthorized", detail: "send a valid API key as 'Authorization: Bearer <key>'")
     }
 
-    /// Input that breaks the rules: 422 naming every field.
-    static func invalid(_ error: InvalidInput) -> Problem {
-        Problem(status: .unprocessableContent, title: "Invalid request", detail: error.description, errors: error.errors)
+    /// The one place a use case's refusal becomes a response.
+    init(_ refusal: Refusal) {
+        let (status, title): (HTTPResponse.Status, String) = switch refusal.kind {
+        case .notFound: (.notFound, "Not found")
+        case .conflict: (.conflict, "Conflict")
+        case .forbidden: (.forbidden, "Not allowed")
+        case .invalid: (.unprocessableContent, "Invalid request")
+        }
+        self.init(status: status, title: refusal.title ?? title, detail: refusal.message, errors: refusal.errors)
     }
 
     var json: JSONValue {
@@ -45,8 +51,9 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 }
 
-/// Turns any error that is not already an HTTP error into a 500 problem, so every error a
-/// client sees has the same shape. The cause is logged, not sent: it may name internals.
+/// Turns a use case's ``Refusal`` into its problem, and any other error that is not already an
+/// HTTP error into a 500 problem, so every error a client sees has the same shape. The cause of
+/// a 500 is logged, not sent: it may name internals.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -55,6 +62,8 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let refusal as Refusal {
+            throw Problem(refusal)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             throw Problem(status: .internalServerError, title: "Internal error",

@@ -27,23 +27,12 @@ final class ReviewDesk: Sendable {
         Reviewer(id: key.id, isAdmin: key.role == .admin, approvalLimits: key.approvalLimits)
     }
 
-    /// Applies a command for `caller`; a refusal becomes the problem the caller sees (403 for a
-    /// control, 409 for the item's state, 422 for the request, 404 for no such item).
+    /// Applies a command for `caller`; throws the ``Refusal`` of a control (forbidden), of the
+    /// item's state (conflict), of the request (invalid), or for no such item.
     func perform(_ command: ReviewCommand, on id: String, by caller: ApiKey) async throws -> ReviewDone {
         let settings = settings
-        let done: ReviewDone?
-        do {
-            done = try await database.writer.write { db in
-                try Reviews.perform(db, id: id, command: command, by: Self.reviewer(caller), now: Date(), settings: settings)
-            }
-        } catch let refusal as ReviewRefusal {
-            switch refusal.kind {
-            case .forbidden: throw Problem(status: .forbidden, title: "Not allowed", detail: refusal.message)
-            case .conflict: throw Problem(status: .conflict, title: "Conflict", detail: refusal.message)
-            case .invalid(let field):
-                throw Problem(status: .unprocessableContent, title: "Invalid request", detail: "\(field): \(refusal.message)",
-                              errors: [FieldError(field, refusal.message)])
-            }
+        let done = try await database.writer.write { db in
+            try Reviews.perform(db, id: id, command: command, by: Self.reviewer(caller), now: Date(), settings: settings)
         }
         guard let done else { throw Self.notFound(id) }
         metrics.reviewed(done, action: command.action)
@@ -55,7 +44,7 @@ final class ReviewDesk: Sendable {
     func assignee(_ id: String) async throws -> Reviewer {
         let key = try await database.writer.read { db in try ApiKeys.live(db, id: id) }
         guard let key, key.role == .reviewer || key.role == .admin else {
-            throw Problem.invalid(InvalidInput([FieldError("reviewer", "must be the id of a live reviewer or admin key")]))
+            throw Refusal.invalid("reviewer", "must be the id of a live reviewer or admin key")
         }
         return Self.reviewer(key)
     }
@@ -79,8 +68,8 @@ final class ReviewDesk: Sendable {
         return try await database.writer.read { db in try Reviews.queues(db, now: Date(), settings: settings) }
     }
 
-    static func notFound(_ id: String) -> Problem {
-        Problem(status: .notFound, title: "Not found", detail: "no review item with id '\(id)'")
+    static func notFound(_ id: String) -> Refusal {
+        .notFound("no review item with id '\(id)'")
     }
 
     /// The states `?state=` selects: one state, or `decided` for approved and rejected; by
@@ -136,7 +125,7 @@ struct QueuesController {
             errors.append(FieldError("state", "must be one of open, claimed, escalated, approved, rejected, decided"))
         }
         let limit = RequestFields.limit(query["limit"], &errors)
-        guard errors.isEmpty, let states else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let states else { throw Refusal.invalid(errors) }
         let after = query["cursor"].map(String.init)
         let page = try await desk.database.writer.read { [limit] db in
             try Reviews.items(db, queue: name, states: states, after: after, limit: limit, now: Date())
@@ -185,7 +174,7 @@ struct ReviewsController {
         case .int(let v)?: amount = v
         case let other?: errors.append(FieldError("amount_minor", "must be an integer number of minor units, got \(other.typeName)"))
         }
-        if !errors.isEmpty { throw Problem.invalid(InvalidInput(errors)) }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
         return try await run(.approve(comment: comment, amountMinor: amount), by: caller, context)
     }
 
@@ -196,7 +185,7 @@ struct ReviewsController {
         var errors = RequestFields.unknown(body, allowed: ["comment"])
         let comment = RequestFields.comment(body, &errors)
         if comment == nil && errors.isEmpty { errors.append(FieldError("comment", "is required: say why the request is rejected")) }
-        guard errors.isEmpty, let comment else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let comment else { throw Refusal.invalid(errors) }
         return try await run(.reject(comment: comment), by: caller, context)
     }
 
@@ -208,7 +197,7 @@ struct ReviewsController {
         let comment = RequestFields.comment(body, &errors)
         let reviewer = body["reviewer"]?.stringValue
         if reviewer?.isEmpty ?? true { errors.append(FieldError("reviewer", "is required: the id of the reviewer key to assign")) }
-        guard errors.isEmpty, let reviewer else { throw Problem.invalid(InvalidInput(errors)) }
+        guard errors.isEmpty, let reviewer else { throw Refusal.invalid(errors) }
         let target = try await desk.assignee(reviewer)
         return try await run(.assign(to: target, comment: comment), by: caller, context)
     }

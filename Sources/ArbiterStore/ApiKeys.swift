@@ -82,11 +82,6 @@ extension AppDatabase {
     }
 }
 
-/// Revoking the last live admin key is refused: nobody could manage keys any more.
-public struct LastAdmin: Error, CustomStringConvertible {
-    public var description: String { "this is the last active admin key; create another admin key before revoking it" }
-}
-
 public enum ApiKeys {
     /// What is stored for a secret: its SHA-256 in hex.
     public static func hash(secret: String) -> String { sha256Hex(Array(secret.utf8)) }
@@ -138,7 +133,8 @@ extension ApiKeys {
         let key = ApiKey(row: row)
         if key.revokedAt == nil, key.role == .admin,
            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL") == 1 {
-            throw LastAdmin()
+            // Nobody could manage keys any more.
+            throw Refusal.conflict("this is the last active admin key; create another admin key before revoking it")
         }
         if key.revokedAt == nil {
             try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ?", arguments: [Timestamp.format(Date()), id])

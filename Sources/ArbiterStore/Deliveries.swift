@@ -102,12 +102,6 @@ public struct PreparedAttempt: Sendable {
     }
 }
 
-/// An operator's command refused.
-public enum OutboxRefusal: Error, Sendable, Equatable {
-    case notFound
-    case conflict(String)
-}
-
 /// The outbox as the dispatcher and operators see it. Each account's actions form a line in
 /// insertion (rowid) order; only the head of a line is sent, so an account's actions reach the
 /// ERP in order, and a dead head holds its line until an operator retries or cancels it.
@@ -208,11 +202,11 @@ extension Outbox {
     /// A dead letter back to pending, due now, with a fresh set of attempts.
     public static func retry(_ db: Database, id: String, by actor: String, comment: String?, now: Date) throws {
         guard let row = try Row.fetchOne(db, sql: "SELECT status, correlation_id FROM outbox_actions WHERE id = ?", arguments: [id]) else {
-            throw OutboxRefusal.notFound
+            throw Refusal.notFound("no outbox action with id '\(id)'")
         }
         let status: String = row["status"]
         guard status == "dead" else {
-            throw OutboxRefusal.conflict("action \(id) is \(status); only a dead letter can be retried")
+            throw Refusal.conflict("action \(id) is \(status); only a dead letter can be retried")
         }
         let at = Timestamp.format(now)
         try db.execute(sql: """
@@ -225,11 +219,11 @@ extension Outbox {
     /// A pending or dead action that will never be sent; its account's line moves on.
     public static func cancel(_ db: Database, id: String, by actor: String, comment: String, now: Date) throws {
         guard let row = try Row.fetchOne(db, sql: "SELECT status, correlation_id FROM outbox_actions WHERE id = ?", arguments: [id]) else {
-            throw OutboxRefusal.notFound
+            throw Refusal.notFound("no outbox action with id '\(id)'")
         }
         let status: String = row["status"]
         guard status == "pending" || status == "dead" else {
-            throw OutboxRefusal.conflict("action \(id) is \(status); only a pending or dead action can be cancelled")
+            throw Refusal.conflict("action \(id) is \(status); only a pending or dead action can be cancelled")
         }
         let at = Timestamp.format(now)
         try db.execute(sql: "UPDATE outbox_actions SET status = 'cancelled', next_attempt_at = NULL, updated_at = ? WHERE id = ?",

@@ -27,12 +27,6 @@ public struct StoredPolicySource: Sendable, Hashable {
 /// one version of a policy is active. Every change is an audit entry naming who and which
 /// version.
 public enum PolicyVersions {
-    public enum Refusal: Error, Sendable, Equatable {
-        case notFound(String)
-        case conflict(String)
-        case forbidden(String)
-    }
-
     /// What a maker-checker proposal changes once approved.
     public enum ProposedChange: String, Sendable {
         /// Makes the proposal's version the active one.

@@ -36,7 +36,7 @@ public enum Reviews {
     /// Applies `command` to the item in the caller's write transaction: checks the rules, updates
     /// the item, records the history row and the audit entry, and on the final approval queues
     /// the approved actions in the outbox. Nil when there is no such item; throws
-    /// ``ReviewRefusal`` when a rule forbids the command (nothing is written then).
+    /// ``Refusal`` when a rule forbids the command (nothing is written then).
     public static func perform(_ db: Database, id: String, command: ReviewCommand, by reviewer: Reviewer, now: Date,
                                settings: ReviewSettings) throws -> ReviewDone? {
         guard let loaded = try load(db, id: id) else { return nil }

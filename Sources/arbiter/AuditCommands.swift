@@ -164,7 +164,7 @@ extension Arbiter.Audit {
             do {
                 return try ExportRequest.parse(["kind": .string(kind), "from": .string(from), "to": .string(to),
                                                 "format": .string(format), "filters": .object(filters)])
-            } catch let invalid as InvalidInput {
+            } catch let invalid as Refusal {
                 let options = ["filters.kind": "--entry-kind", "filters.account_id": "--account-id"]
                 throw CommandFailure(invalid.errors.map { error in
                     let option = options[error.field] ?? "--" + (error.field.split(separator: ".").last.map(String.init) ?? error.field)

@@ -128,7 +128,7 @@ extension Arbiter.Policy {
             let eventValue: Event
             do {
                 eventValue = try Event(envelope: readJSON(event))
-            } catch let error as InvalidInput {
+            } catch let error as Refusal {
                 throw CommandFailure("\(event): invalid event: \(error)")
             }
             let contextValue = try context.map(readJSON)
@@ -136,7 +136,7 @@ extension Arbiter.Policy {
             do {
                 policyContext = try PolicyContext(json: contextValue, accountId: eventValue.accountId,
                                                   defaultNow: Int64(Date().timeIntervalSince1970))
-            } catch let error as InvalidInput {
+            } catch let error as Refusal {
                 throw CommandFailure("\(context ?? "context"): \(error)")
             }
             let engine = PolicyEngine(config: try options.config(), warmStates: 0)

@@ -137,7 +137,7 @@ extension Arbiter {
         static func readSettings<T>(_ path: String, _ read: (JSONValue) throws -> T) throws -> T {
             do {
                 return try read(JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))))
-            } catch let error as InvalidInput {
+            } catch let error as Refusal {
                 throw ValidationError("\(path): \(error.errors.map { "\($0.field): \($0.message)" }.joined(separator: "; "))")
             } catch {
                 throw ValidationError("\(path): \(error)")

@@ -205,11 +205,11 @@ import Testing
     }
 
     @Test func maskingSettingsNameTheirMistakes() throws {
-        #expect(throws: InvalidInput.self) { try ExportMasking.paths(from: ["mask": ["customer_email"]]) }
+        #expect(throws: Refusal.self) { try ExportMasking.paths(from: ["mask": ["customer_email"]]) }
         do {
             _ = try ExportMasking.paths(from: ["mask": ["customer_email", "payload.", "payload.customer_email"], "hash": true])
             Issue.record("bad settings were accepted")
-        } catch let invalid as InvalidInput {
+        } catch let invalid as Refusal {
             #expect(invalid.errors.map(\.field) == ["hash", "mask[0]", "mask[1]"], "\(invalid.errors)")
         }
         #expect(try ExportMasking.paths(from: ["mask": ["payload.customer.email", "account_id"]]) == [["payload", "customer", "email"], ["account_id"]])

@@ -430,7 +430,7 @@ struct EventsHarness {
         for (flag, message) in [("credit_memo=500000", "expected TYPE=CURRENCY:MINOR"), ("account_suspension=USD:5", "credit_memo or refund"),
                                 ("refund=XXX:5", "XXX is not an ISO 4217 currency code"), ("refund=USD:-5", "positive integer")] {
             var guardrails = Guardrails()
-            #expect(throws: InvalidInput.self) { try guardrails.set(flag) }
+            #expect(throws: Refusal.self) { try guardrails.set(flag) }
             do { try guardrails.set(flag) } catch { #expect("\(error)".contains(message), "\(flag): \(error)") }
         }
     }
