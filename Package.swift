@@ -62,7 +62,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "ArbiterStore",
+            name: "ArbiterSQLite",
             dependencies: [
                 "ArbiterCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "ArbiterDelivery",
             dependencies: [
-                "ArbiterCore", "ArbiterStore",
+                "ArbiterCore", "ArbiterSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "ArbiterServer",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -111,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter-bench",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterServer", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer", "ArbiterDelivery",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,14 +135,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ArbiterStoreTests",
-            dependencies: ["ArbiterCore", "ArbiterStore"],
+            name: "ArbiterSQLiteTests",
+            dependencies: ["ArbiterCore", "ArbiterSQLite"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ArbiterServerTests",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterStore", "ArbiterDelivery", "ArbiterServer", "arbiter",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterDelivery", "ArbiterServer", "arbiter",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,6 @@
 import ArbiterCore
 import ArbiterDelivery
-import ArbiterStore
+import ArbiterSQLite
 import Foundation
 import GRDB
 import Hummingbird

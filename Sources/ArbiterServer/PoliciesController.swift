@@ -1,6 +1,6 @@
 import ArbiterCore
 import ArbiterPolicy
-import ArbiterStore
+import ArbiterSQLite
 import Foundation
 import GRDB
 import Hummingbird

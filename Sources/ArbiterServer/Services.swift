@@ -1,7 +1,7 @@
 import ArbiterCore
 import ArbiterDelivery
 import ArbiterPolicy
-import ArbiterStore
+import ArbiterSQLite
 import AsyncHTTPClient
 import Foundation
 import GRDB

@@ -1,7 +1,7 @@
 import ArbiterCore
 import ArbiterPolicy
 import ArbiterServer
-import ArbiterStore
+import ArbiterSQLite
 import AsyncHTTPClient
 import Foundation
 import NIOCore

@@ -1,7 +1,7 @@
 import ArbiterCore
 import ArbiterDelivery
 import ArbiterServer
-import ArbiterStore
+import ArbiterSQLite
 import Foundation
 import GRDB
 import HTTPTypes

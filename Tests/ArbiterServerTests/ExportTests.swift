@@ -1,6 +1,6 @@
 import ArbiterCore
 import ArbiterServer
-import ArbiterStore
+import ArbiterSQLite
 import AsyncHTTPClient
 import Crypto
 import Foundation

@@ -1,7 +1,7 @@
 @testable import ArbiterServer
 import ArbiterCore
 import ArbiterPolicy
-import ArbiterStore
+import ArbiterSQLite
 import Foundation
 import GRDB
 import HTTPTypes

@@ -1,5 +1,5 @@
 import ArbiterCore
-import ArbiterStore
+import ArbiterSQLite
 import Foundation
 import GRDB
 import Testing

@@ -1,5 +1,5 @@
 import ArbiterCore
-@testable import ArbiterStore
+@testable import ArbiterSQLite
 import Foundation
 import GRDB
 import Testing
