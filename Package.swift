@@ -61,10 +61,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The use cases: what the service does, over storage protocols (no HTTP, no SQL).
+        .target(
+            name: "ArbiterApp",
+            dependencies: ["ArbiterCore", "ArbiterPolicy"],
+            swiftSettings: swiftSettings
+        ),
+        // Storage on one SQLite file: the only module that speaks SQL or imports GRDB.
         .target(
             name: "ArbiterSQLite",
             dependencies: [
-                "ArbiterCore",
+                "ArbiterCore", "ArbiterApp",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the one loop that steps a statement itself (backtests).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -86,7 +93,7 @@ let package = Package(
         .target(
             name: "ArbiterServer",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -136,13 +143,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ArbiterSQLiteTests",
-            dependencies: ["ArbiterCore", "ArbiterSQLite"],
+            dependencies: ["ArbiterCore", "ArbiterApp", "ArbiterSQLite"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ArbiterServerTests",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterDelivery", "ArbiterServer", "arbiter",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterDelivery", "ArbiterServer", "arbiter",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -167,7 +167,7 @@ public enum Decisions {
         try chain.append(db, record.receivedAudit)
         try chain.append(db, record.decisionAudit)
         if let account = record.accountUpdate {
-            try Accounts.save(db, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
+            try AccountRows.save(db, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
                               correlationId: event.correlationId, cause: record.eventId, chain: &chain)
         }
         return .stored

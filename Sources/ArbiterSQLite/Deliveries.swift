@@ -191,9 +191,9 @@ extension Outbox {
             let payload = try String.fetchOne(db, sql: "SELECT payload FROM outbox_actions WHERE id = ?", arguments: [actionId]) ?? "{}"
             feature = (try? JSONValue.parse(Data(payload.utf8)))?["feature"]?.stringValue
         }
-        let account = try Accounts.snapshot(db, id: accountId)
+        let account = try AccountRows.snapshot(db, id: accountId)
         guard let changed = account.applying(delivered: actionType, feature: feature) else { return }
-        try Accounts.save(db, changed, actor: "erp", at: now, kind: "account.updated", correlationId: correlationId,
+        try AccountRows.save(db, changed, actor: "erp", at: now, kind: "account.updated", correlationId: correlationId,
                           cause: actionId, chain: &chain)
     }
 

@@ -1,11 +1,11 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
 import Hummingbird
 
 /// `/v1/accounts/{id}`: the snapshot Arbiter keeps of an account, and its sync from CRM/ERP.
 struct AccountsController {
-    let database: AppDatabase
+    let accounts: Accounts
 
     var endpoints: RouteCollection<AppRequestContext> {
         RouteCollection(context: AppRequestContext.self)
@@ -17,9 +17,7 @@ struct AccountsController {
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Role.readers)
         let id = try context.parameters.require("id")
-        let (account, history) = try await database.writer.read { db in
-            (try Accounts.snapshot(db, id: id), try Accounts.history(db, accountId: id, now: Date()))
-        }
+        let (account, history) = try await accounts.get(id: id)
         return JSONResponse(Self.json(account, history))
     }
 
@@ -32,10 +30,7 @@ struct AccountsController {
             throw Refusal.invalid("id", "must be 1-200 characters")
         }
         let account = try Self.snapshot(id: id, from: try await JSONBody.object(request, context: context))
-        let history = try await database.writer.write { db in
-            try Accounts.save(db, account, actor: caller.id)
-            return try Accounts.history(db, accountId: id, now: Date())
-        }
+        let history = try await accounts.sync(account, by: caller.id)
         return JSONResponse(Self.json(account, history))
     }
 

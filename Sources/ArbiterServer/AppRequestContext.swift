@@ -1,4 +1,4 @@
-import ArbiterSQLite
+import ArbiterCore
 import Hummingbird
 
 /// The request context of every route: Hummingbird's core plus the caller's API key.

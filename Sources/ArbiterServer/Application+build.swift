@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterPolicy
 import ArbiterSQLite
@@ -10,7 +11,7 @@ import Logging
 public func buildApplication(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "arbiter"),
                              database: AppDatabase? = nil) async throws -> some ApplicationProtocol {
     let database = try database ?? AppDatabase.open(path: configuration.databasePath)
-    if let key = try await database.createInitialAdminKey(secret: configuration.adminKey) {
+    if let key = try await Keys(store: SQLiteKeyStore(database: database)).createFirstAdmin(secret: configuration.adminKey) {
         if configuration.adminKey == nil {
             // Shown once and kept in a file only the owner can read; the database holds its hash.
             let file = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("admin.key")
@@ -93,8 +94,8 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
                  body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
     }
     let v1 = router.group("v1").add(middleware: Authentication(keys: services.keys))
-    v1.addRoutes(KeysController(database: services.database, keys: services.keys).endpoints, atPath: "keys")
-    v1.addRoutes(AccountsController(database: services.database).endpoints, atPath: "accounts")
+    v1.addRoutes(KeysController(keys: services.keys).endpoints, atPath: "keys")
+    v1.addRoutes(AccountsController(accounts: services.accounts).endpoints, atPath: "accounts")
     v1.addRoutes(EventsController(intake: services.intake, database: services.database).endpoints, atPath: "events")
     v1.addRoutes(DecisionsController(database: services.database).endpoints, atPath: "decisions")
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")

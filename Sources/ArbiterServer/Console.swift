@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterSQLite
 import Foundation
@@ -15,7 +16,7 @@ import Mustache
 /// constant time. Pages are sent with a strict Content-Security-Policy and `no-store`.
 struct Console {
     let desk: ReviewDesk
-    let keys: KeyCache
+    let keys: Keys
     let sessions: ConsoleSessions
     let library: MustacheLibrary
     /// Cookies marked `Secure` (the service is served over TLS).
@@ -27,7 +28,7 @@ struct Console {
     static let roles: [Role] = [.reviewer, .auditor, .operator]
 
     /// Throws only if a compiled-in template does not parse (the service then does not start).
-    init(desk: ReviewDesk, keys: KeyCache, settings: ConsoleSettings) throws {
+    init(desk: ReviewDesk, keys: Keys, settings: ConsoleSettings) throws {
         self.desk = desk
         self.keys = keys
         self.sessions = ConsoleSessions(limits: settings.sessions)
@@ -85,7 +86,7 @@ struct Console {
             return try signInForm(error: "This key's role (\(key.role.rawValue)) cannot use the review console. Use a reviewer key.",
                                   status: .forbidden)
         }
-        let token = sessions.create(keyHash: ApiKeys.hash(secret: secret))
+        let token = sessions.create(keyHash: ApiKey.hash(secret: secret))
         var response = Self.redirect("/console/queues")
         response.setCookie(cookie(Self.sessionCookie, token, maxAge: Int(ConsoleSessions.lifetimeSeconds)))
         response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))

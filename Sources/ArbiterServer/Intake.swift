@@ -86,7 +86,7 @@ final class Intake: Sendable {
                 let set = engine.activeSet
                 let decided = try await workers.run(quarantined: set.isQuarantined(event.type)) { [database, engine, guardrails, reviews] in
                     Swift.Result {
-                        let context = try database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: receivedAt) }
+                        let context = try database.writer.read { db in try AccountRows.context(db, accountId: event.accountId, now: receivedAt) }
                         let started = ContinuousClock.now
                         let decision = engine.decide(event, context: context, guardrails: guardrails, set: set)
                         return Decided(decision: reviews.applying(to: decision), context: context, elapsed: ContinuousClock.now - started)
@@ -96,7 +96,7 @@ final class Intake: Sendable {
                 await self.decided(event)
                 // Nil: the account's context changed since the policies read it.
                 let written = try await committer.submit { [engine, guardrails, reviews] db, chain -> Written? in
-                    let current = try Accounts.context(db, accountId: event.accountId, now: receivedAt)
+                    let current = try AccountRows.context(db, accountId: event.accountId, now: receivedAt)
                     var final = decided
                     if current != decided.context {
                         guard last else { return nil }

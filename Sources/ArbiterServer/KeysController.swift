@@ -1,13 +1,11 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
-import GRDB
 import Hummingbird
 
 /// `/v1/keys`: admins create, list and revoke API keys. The secret is returned once, at creation.
 struct KeysController {
-    let database: AppDatabase
-    let keys: KeyCache
+    let keys: Keys
 
     var endpoints: RouteCollection<AppRequestContext> {
         RouteCollection(context: AppRequestContext.self)
@@ -38,31 +36,32 @@ struct KeysController {
             errors.append(FieldError("approval_limit_minor", "limits are per currency now: use approval_limits, e.g. {\"USD\": 50000}"))
         }
         guard errors.isEmpty, let role else { throw Refusal.invalid(errors) }
-        let approvalLimits = limits
-        let created = try await database.writer.write { db in
-            try ApiKeys.create(db, name: name, role: role, approvalLimits: approvalLimits, createdBy: admin.id)
-        }
-        guard let key = try await database.authenticate(secret: created.secret) else {
-            throw Problem(status: .internalServerError, title: "Internal error", detail: "the new key could not be read back")
-        }
-        var fields = key.json.objectValue ?? [:]
+        let created = try await keys.create(name: name, role: role, approvalLimits: limits, by: admin.id)
+        var fields = created.key.json.objectValue ?? [:]
         fields["secret"] = .string(created.secret)
         return JSONResponse(.object(fields), status: .created)
     }
 
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin)
-        let keys = try await database.writer.read { db in try ApiKeys.list(db) }
-        return JSONResponse(.object(["keys": .array(keys.map(\.json))]))
+        return JSONResponse(.object(["keys": .array(try await keys.all().map(\.json))]))
     }
 
     func revoke(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let admin = try context.require(.admin)
         let id = try context.parameters.require("id")
-        let revoked = try await database.writer.write { db in try ApiKeys.revoke(db, id: id, by: admin.id) }
-        guard let key = revoked else { throw Refusal.notFound("no API key \(id)") }
-        keys.invalidate()
-        return JSONResponse(key.json)
+        return JSONResponse(try await keys.revoke(id: id, by: admin.id).json)
+    }
+}
+
+extension ApiKey {
+    /// The key as the API shows it (never a secret).
+    var json: JSONValue {
+        .object([
+            "id": .string(id), "name": .string(name), "role": .string(role.rawValue),
+            "approval_limits": approvalLimits.map { .object($0.mapValues(JSONValue.int)) } ?? .null,
+            "created_at": .string(createdAt), "revoked_at": revokedAt.map(JSONValue.string) ?? .null,
+        ])
     }
 }
 

@@ -432,7 +432,7 @@ struct SimulateController {
         if let given {
             policyContext = given
         } else {
-            policyContext = try await database.writer.read { db in try Accounts.context(db, accountId: event.accountId, now: Date()) }
+            policyContext = try await database.writer.read { db in try AccountRows.context(db, accountId: event.accountId, now: Date()) }
         }
         let (decision, used) = try await lifecycle.simulate(event, context: policyContext, versions: versions)
         return JSONResponse(.object([

@@ -42,7 +42,7 @@ final class ReviewDesk: Sendable {
 
     /// The reviewer key an admin assigns an item to: a live reviewer or admin key.
     func assignee(_ id: String) async throws -> Reviewer {
-        let key = try await database.writer.read { db in try ApiKeys.live(db, id: id) }
+        let key = try await SQLiteKeyStore(database: database).liveKey(id: id)
         guard let key, key.role == .reviewer || key.role == .admin else {
             throw Refusal.invalid("reviewer", "must be the id of a live reviewer or admin key")
         }

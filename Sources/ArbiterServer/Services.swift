@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterDelivery
 import ArbiterPolicy
@@ -19,7 +20,8 @@ public struct Services: Sendable {
     /// Writes decisions in group commits; runs as a service beside the HTTP server.
     let committer: GroupCommitter
     let intake: Intake
-    let keys: KeyCache
+    public let keys: Keys
+    public let accounts: Accounts
     /// Set once the policies of `--policies` are compiled and active.
     let policiesLoaded: Locked<Bool>
     let desk: ReviewDesk
@@ -94,7 +96,8 @@ public struct Services: Sendable {
                                                 "last_error": .string(opened.lastError)]), at: opened.at)
             }, failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
         }
-        self.keys = KeyCache(database: database)
+        self.keys = Keys(store: SQLiteKeyStore(database: database))
+        self.accounts = Accounts(store: SQLiteAccountStore(database: database))
         self.policiesLoaded = Locked(false)
     }
 

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterSQLite
 import ArgumentParser
@@ -50,13 +51,10 @@ extension Arbiter.Keys {
         }
 
         func run() async throws {
-            let database = try AppDatabase.open(path: db)
+            let keys = Keys(store: SQLiteKeyStore(database: try AppDatabase.open(path: db)))
             let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-            let limits = try limits()
-            let created = try await database.writer.write { [name, role] db in
-                try ApiKeys.create(db, name: name, role: role, approvalLimits: limits, createdBy: "cli:\(user)")
-            }
-            print("created \(created.role.rawValue) key \(created.id) for \(name)")
+            let created = try await keys.create(name: name, role: role, approvalLimits: try limits(), by: "cli:\(user)")
+            print("created \(created.key.role.rawValue) key \(created.key.id) for \(name)")
             print(created.secret)
         }
     }

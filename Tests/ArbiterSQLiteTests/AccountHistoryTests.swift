@@ -58,7 +58,7 @@ import Testing
                         """,
                     arguments: ["r_" + event, "d_" + event, event, state])
             }
-            return try Accounts.history(db, accountId: "a", now: now)
+            return try AccountRows.history(db, accountId: "a", now: now)
         }
         #expect(history.credits30dMinor == 100)
         #expect(history.credits90dMinor == 300)

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 @testable import ArbiterSQLite
 import Foundation
@@ -147,10 +148,11 @@ import Testing
 
     @Test func theFirstStartCreatesOneAdminKeyStoredHashed() async throws {
         let database = try AppDatabase.inMemory()
-        let key = try #require(try await database.createInitialAdminKey())
-        #expect(key.role == .admin)
+        let keys = Keys(store: SQLiteKeyStore(database: database))
+        let key = try #require(try await keys.createFirstAdmin())
+        #expect(key.key.role == .admin)
         #expect(key.secret.hasPrefix("arb_"))
-        #expect(try await database.createInitialAdminKey() == nil)
+        #expect(try await keys.createFirstAdmin() == nil)
         let stored = try await database.writer.read { db in try String.fetchOne(db, sql: "SELECT key_hash FROM api_keys")! }
         #expect(stored == sha256Hex(Array(key.secret.utf8)))
         #expect(stored != key.secret)

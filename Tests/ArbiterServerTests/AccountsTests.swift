@@ -78,7 +78,7 @@ import Testing
                 #expect(fields == ["color", "status", "currency", "mrr_minor", "days_past_due", "entitlements"])
             }
         }
-        let stored = try await database.writer.read { db in try Accounts.snapshot(db, id: "acct_2") }
+        let stored = try await database.writer.read { db in try AccountRows.snapshot(db, id: "acct_2") }
         #expect(stored.status == .unknown)
     }
 }

@@ -124,7 +124,7 @@ import Testing
         let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        #expect(try await database.authenticate(secret: secret)?.role == .admin)
+        #expect(try await SQLiteKeyStore(database: database).liveKey(secretHash: ApiKey.hash(secret: secret))?.role == .admin)
     }
 
     @Test func cliCreatesAKeyPrintedAloneOnTheLastLine() async throws {
@@ -134,7 +134,7 @@ import Testing
                                                "--approval-limit", "USD:50000", "--approval-limit", "EUR:40000"])
         #expect(status == 0, "\(output)")
         let secret = try #require(output.split(separator: "\n").last.map(String.init))
-        let key = try await AppDatabase.open(path: path).authenticate(secret: secret)
+        let key = try await SQLiteKeyStore(database: AppDatabase.open(path: path)).liveKey(secretHash: ApiKey.hash(secret: secret))
         #expect(key?.role == .reviewer)
         #expect(key?.approvalLimits == ["USD": 50_000, "EUR": 40_000])
         let (noCurrency, refused) = try runArbiter(["keys", "create", "--db", path, "--role", "reviewer", "--name", "x", "--approval-limit", "50000"])

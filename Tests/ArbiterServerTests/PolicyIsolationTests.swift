@@ -218,7 +218,7 @@ import Testing
         let writing = Task { await committer.run() }
         defer { committer.stop(); writing.cancel() }
         try await database.writer.write { db in
-            try Accounts.save(db, AccountSnapshot(id: "acct_1", status: .active, tier: "standard", currency: "USD"), actor: "test")
+            try AccountRows.save(db, AccountSnapshot(id: "acct_1", status: .active, tier: "standard", currency: "USD"), actor: "test")
         }
         let changed = Locked(false)
         let intake = Intake(engine: engine, workers: workers, database: database, guardrails: Guardrails(), reviews: ReviewSettings(),
@@ -228,7 +228,7 @@ import Testing
                                 // The first time only: billing suspends the account while the policies were deciding.
                                 guard changed.withLock({ done in defer { done = true }; return !done }) else { return }
                                 try? await database.writer.write { db in
-                                    try Accounts.save(db, AccountSnapshot(id: "acct_1", status: .suspended, tier: "standard", currency: "USD"),
+                                    try AccountRows.save(db, AccountSnapshot(id: "acct_1", status: .suspended, tier: "standard", currency: "USD"),
                                                       actor: "billing")
                                 }
                             })

@@ -17,7 +17,7 @@ import Testing
         let created = try await h.database.writer.write { db in
             try ApiKeys.create(db, name: name, role: role, approvalLimits: limits ?? limit.map { ["USD": $0] }, createdBy: "test")
         }
-        return (created.id, created.secret)
+        return (created.key.id, created.secret)
     }
 
     /// Submits a credit request that policies send to review; returns the review id.

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// Account snapshots and the history aggregates policies see as `ctx.account` / `ctx.history`.
-public enum Accounts {
+public enum AccountRows {
     /// The stored snapshot, or `unknown` for an account Arbiter has never seen.
     public static func snapshot(_ db: Database, id: String) throws -> AccountSnapshot {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM accounts WHERE id = ?"), arguments: [id]) else {

@@ -1,0 +1,19 @@
+import ArbiterCore
+import Foundation
+
+/// Account snapshots (kept by the CRM/billing sync) and the history aggregates Arbiter derives
+/// from its own records: what policies see as `ctx.account` and `ctx.history`.
+public protocol AccountStore: Sendable {
+    /// The stored snapshot, or `unknown` for an account never seen.
+    func snapshot(id: String) async throws -> AccountSnapshot
+
+    /// The history aggregates as of `now`.
+    func history(accountId: String, now: Date) async throws -> HistoryAggregates
+
+    /// Replaces the snapshot, audited as `account.synced` by `actor`, and returns the history
+    /// as of `now`.
+    func save(_ account: AccountSnapshot, by actor: String, now: Date) async throws -> HistoryAggregates
+
+    /// What policies see for an event on this account at `now`, read in one transaction.
+    func context(accountId: String, now: Date) async throws -> PolicyContext
+}
