@@ -64,7 +64,10 @@ let package = Package(
         // The use cases: what the service does, over storage protocols (no HTTP, no SQL).
         .target(
             name: "ArbiterApp",
-            dependencies: ["ArbiterCore", "ArbiterPolicy"],
+            dependencies: [
+                "ArbiterCore", "ArbiterPolicy",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Storage on one SQLite file: the only module that speaks SQL or imports GRDB.
@@ -81,7 +84,7 @@ let package = Package(
         .target(
             name: "ArbiterDelivery",
             dependencies: [
-                "ArbiterCore", "ArbiterSQLite",
+                "ArbiterCore", "ArbiterApp", "ArbiterSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

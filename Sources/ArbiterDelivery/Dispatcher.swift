@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterSQLite
 import Foundation

@@ -1,28 +1,7 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
-
-/// An action the dispatcher is about to hand to the ERP.
-public struct PendingAction: Sendable, Hashable {
-    public let id: String
-    public let accountId: String
-    public let correlationId: String
-    public let type: String
-    /// The JSON body sent (canonical JSON: the action, its id, account, correlation and decision).
-    public let payload: String
-    /// Attempts so far.
-    public let attempts: Int
-    public let createdAt: Date
-}
-
-/// What recording an attempt left the action as.
-public struct RecordedAttempt: Sendable {
-    public let status: String
-    public let accountId: String
-    public let createdAt: Date
-    /// The line of this account may move on (delivered), or waits (retry), or is held (dead).
-    public let nextAttemptAt: Date?
-}
 
 /// One attempt with everything its record needs, worked out before the write transaction
 /// (only the dispatcher changes a pending action's attempts, so the count it read is current):

@@ -1,34 +1,7 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
-
-/// What a permitted review command did, for the response and the metrics.
-public struct ReviewDone: Sendable {
-    public let reviewId: String
-    public let queue: String
-    public let state: ReviewState
-    /// Seconds from the item's creation to its final outcome, when this command gave it.
-    public let secondsToDecision: Double?
-}
-
-/// A queue's waiting items at a glance.
-public struct QueueSummary: Sendable, Hashable {
-    public let name: String
-    public var open = 0
-    public var claimed = 0
-    public var escalated = 0
-    public var overdue = 0
-    public var oldestCreatedAt: Date?
-
-    public var waiting: Int { open + claimed + escalated }
-}
-
-/// What one escalation sweep did.
-public struct SweepResult: Sendable, Hashable {
-    public var expiredClaims = 0
-    /// Escalated items by the queue they were in.
-    public var escalated: [String: Int] = [:]
-}
 
 /// Review items: the reviewer commands (with the controls of ``ReviewRules``), the escalation
 /// sweep, and the views the API and the console read.

@@ -1,4 +1,5 @@
 @testable import ArbiterServer
+import ArbiterApp
 import ArbiterCore
 import ArbiterPolicy
 import ArbiterSQLite

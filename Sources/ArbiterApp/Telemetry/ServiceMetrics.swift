@@ -1,7 +1,5 @@
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
-import Hummingbird
 import Prometheus
 
 /// What operators watch, served at `/metrics` in the Prometheus text format. Each running
@@ -41,11 +39,11 @@ public final class ServiceMetrics: Sendable {
             buckets: Self.requestBuckets)
     }
 
-    func eventStored(type: EventType) {
+    public func eventStored(type: EventType) {
         registry.makeCounter(descriptor: Self.events, labels: [("type", type.rawValue)]).increment()
     }
 
-    func decided(_ decision: Decision) {
+    public func decided(_ decision: Decision) {
         registry.makeCounter(descriptor: Self.decisions, labels: [("outcome", decision.outcome.rawValue), ("queue", decision.queue ?? "")])
             .increment()
         for policy in decision.policies {
@@ -64,16 +62,16 @@ public final class ServiceMetrics: Sendable {
     static var breakerOpen: MetricNameDescriptor { name("policy_breaker_open", "policies", "1 while a policy version's circuit breaker is open") }
     static var breakerOpenings: MetricNameDescriptor { name("policy_breaker_openings", "total", "Circuit breakers opened, by policy") }
 
-    func decisionRetried() {
+    public func decisionRetried() {
         registry.makeCounter(descriptor: Self.decisionRetries).increment()
     }
 
-    func breakerOpened(policy: String) {
+    public func breakerOpened(policy: String) {
         registry.makeCounter(descriptor: Self.breakerOpenings, labels: [("policy", policy)]).increment()
     }
 
     /// Sets the breaker gauges when scraped: 1 for each open breaker, 0 for one seen open before.
-    func breakers(open: [(policy: String, version: String)]) {
+    public func breakers(open: [(policy: String, version: String)]) {
         let current = Set(open.map { "\($0.policy)\u{0}\($0.version)" })
         let vanished = knownBreakers.withLock { known in
             defer { known = current }
@@ -86,7 +84,7 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func committed(batch: Int, duration: Duration) {
+    public func committed(batch: Int, duration: Duration) {
         commitBatches.record(Double(batch))
         commitDurations.record(duration)
     }
@@ -104,7 +102,7 @@ public final class ServiceMetrics: Sendable {
 
     /// Sets the queue gauges from a fresh summary (called when /metrics is scraped). Queues seen
     /// before and now empty drop to zero rather than keep their last value.
-    func queues(_ summaries: [QueueSummary], now: Date) {
+    public func queues(_ summaries: [QueueSummary], now: Date) {
         for summary in summaries {
             let labels = [("queue", summary.name)]
             registry.makeGauge(descriptor: Self.queueDepth, labels: labels).set(Double(summary.waiting))
@@ -125,7 +123,7 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func reviewed(_ done: ReviewDone, action: String) {
+    public func reviewed(_ done: ReviewDone, action: String) {
         let outcome = action == "approved" && !done.state.isDecided ? "first_approval" : action
         registry.makeCounter(descriptor: Self.reviewDecisions, labels: [("outcome", outcome), ("queue", done.queue)]).increment()
         if let seconds = done.secondsToDecision {
@@ -134,7 +132,7 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func swept(_ result: SweepResult) {
+    public func swept(_ result: SweepResult) {
         for (queue, count) in result.escalated {
             registry.makeCounter(descriptor: Self.escalations, labels: [("queue", queue)]).increment(by: Int64(count))
         }
@@ -147,7 +145,7 @@ public final class ServiceMetrics: Sendable {
         name("shadow_differences", "total", "Live decisions a shadow version would have made differently, by transition (same outcome: queue or actions differ)")
     }
 
-    func shadowEvaluated(policy: String, difference: DecisionDifference) {
+    public func shadowEvaluated(policy: String, difference: DecisionDifference) {
         registry.makeCounter(descriptor: Self.shadowEvaluations, labels: [("policy", policy)]).increment()
         if difference.changed {
             registry.makeCounter(descriptor: Self.shadowDifferences, labels: [("policy", policy), ("transition", difference.transition)])
@@ -166,18 +164,18 @@ public final class ServiceMetrics: Sendable {
         name("gauge_counts_age", "seconds", "Age of the counts behind the queue and outbox gauges (taken in the background)")
     }
 
-    func counted(at: Date, now: Date) {
+    public func counted(at: Date, now: Date) {
         registry.makeGauge(descriptor: Self.countsAge).set(max(0, now.timeIntervalSince(at)))
     }
 
-    func outbox(_ byStatus: [String: Int], oldestPending: Date?, now: Date) {
+    public func outbox(_ byStatus: [String: Int], oldestPending: Date?, now: Date) {
         for (status, count) in byStatus {
             registry.makeGauge(descriptor: Self.outboxActions, labels: [("status", status)]).set(Double(count))
         }
         registry.makeGauge(descriptor: Self.outboxOldest).set(oldestPending.map { max(0, now.timeIntervalSince($0)) } ?? 0)
     }
 
-    func attempted(_ action: PendingAction, _ attempt: DeliveryAttempt, _ recorded: RecordedAttempt) {
+    public func attempted(_ action: PendingAction, _ attempt: DeliveryAttempt, _ recorded: RecordedAttempt) {
         let result = recorded.status == "delivered" ? "delivered" : recorded.status == "dead" ? "dead" : "retry"
         registry.makeCounter(descriptor: Self.deliveryAttempts, labels: [("result", result)]).increment()
         if recorded.status == "delivered" {
@@ -186,29 +184,10 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func request(method: String, route: String, status: Int, duration: Duration) {
+    public func request(method: String, route: String, status: Int, duration: Duration) {
         registry.makeDurationHistogram(descriptor: Self.requestDuration,
                                        labels: [("method", method), ("route", route), ("status", String(status))],
                                        buckets: Self.requestBuckets).record(duration)
     }
 }
 
-/// Records every request's latency by route template (not raw path: ids would explode the labels).
-struct RequestMetrics: RouterMiddleware {
-    let metrics: ServiceMetrics
-
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        let started = ContinuousClock.now
-        do {
-            let response = try await next(request, context)
-            metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched",
-                            status: Int(response.status.code), duration: ContinuousClock.now - started)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched",
-                            status: Int(status), duration: ContinuousClock.now - started)
-            throw error
-        }
-    }
-}
