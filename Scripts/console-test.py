@@ -175,7 +175,9 @@ def main():
         c.expect("needs another approval" in c.text("#notice"), "a lower amount is the first of two approvals")
         c.expect("1 of 2 approvals" in c.text("#approvals"), "one approval is counted")
         c.click("#approve")
-        c.expect("already approved" in c.text("#error"), "the same reviewer cannot give the second approval")
+        c.expect("Bo Chen has already approved" in c.text("#error"), "the same reviewer cannot give the second approval")
+        c.expect("key_" not in c.text("#error"), "reviewers are named, not shown as key ids")
+        c.expect("policy error" not in c.text("#verdicts"), "a policy that answered is not shown as an error")
         c.shot("first-approval")
     finally:
         console.driver.quit()

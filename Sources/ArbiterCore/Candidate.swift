@@ -75,8 +75,8 @@ extension [ProposedAction] {
 }
 
 extension PolicyResult {
-    /// Reads a verdict as recorded in a decision (``json``). Lua log lines and SLA settings
-    /// are not needed to combine again and are not read.
+    /// Reads a verdict as recorded in a decision (``json``), so that ``json`` gives it back
+    /// (SLA settings are not recorded, and not needed to combine again).
     public init(json: JSONValue) throws {
         guard let fields = json.objectValue, let name = fields["name"]?.stringValue,
               let version = fields["version"]?.stringValue,
@@ -88,6 +88,7 @@ extension PolicyResult {
         }
         self.init(name: name, version: version, outcome: outcome, queue: fields["queue"]?.stringValue,
                   reasons: (fields["reasons"]?.arrayValue ?? []).compactMap(\.stringValue), actions: actions,
-                  durationMicros: fields["duration_us"]?.intValue ?? 0, error: fields["error"]?.stringValue)
+                  durationMicros: fields["duration_us"]?.intValue ?? 0, error: fields["error"]?.stringValue,
+                  log: (fields["log"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 }

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
@@ -231,6 +232,22 @@ public enum Decisions {
         fields["envelope"] = json(row["body"])
         fields["decision_id"] = text(row["decision_id"])
         return .object(fields)
+    }
+
+    /// An event as stored, typed, with the id of its decision.
+    public static func storedEvent(_ db: Database, id: String) throws -> StoredEvent? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT e.*, d.id AS decision_id FROM events e LEFT JOIN decisions d ON d.event_id = e.id WHERE e.id = ?
+            """, arguments: [id]) else { return nil }
+        return StoredEvent(id: row["id"], source: row["source"], externalId: row["external_id"], type: row["type"],
+                           accountId: row["account_id"], correlationId: row["correlation_id"], occurredAt: row["occurred_at"],
+                           receivedAt: row["received_at"], submittedBy: row["submitted_by"], bodySHA256: row["body_sha256"],
+                           envelope: json(row["body"]), decisionId: row["decision_id"])
+    }
+
+    /// Verdicts as recorded with a decision.
+    static func verdicts(_ text: String?) -> [PolicyResult] {
+        (json(text).arrayValue ?? []).compactMap { try? PolicyResult(json: $0) }
     }
 
     static func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }

@@ -168,7 +168,7 @@ public enum Reviews {
 
     /// One page of a queue's items in `states`, oldest first (ids are time-ordered).
     public static func items(_ db: Database, queue: String, states: [ReviewState], after: String?, limit: Int, now: Date) throws
-        -> (items: [JSONValue], next: String?) {
+        -> Page<ReviewItemSummary> {
         var arguments: StatementArguments = [queue]
         arguments += StatementArguments(states.map(\.rawValue))
         var sql = """
@@ -186,37 +186,32 @@ public enum Reviews {
         let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
         let page = rows.prefix(limit)
         let next: String? = rows.count > limit ? page.last?["id"] : nil
-        return (page.map { summaryJSON($0, now: now) }, next)
+        return Page(items: page.map { summary($0, now: now) }, next: next)
     }
 
-    static func summaryJSON(_ row: Row, now: Date) -> JSONValue {
-        var fields: [String: JSONValue] = [:]
-        for column in ["id", "queue", "state", "account_id", "event_id", "decision_id", "event_type", "created_at", "submitted_by"] {
-            fields[column] = .string(row[column])
-        }
-        for column in ["sla_due_at", "escalated_at", "escalated_from", "decided_at", "decided_by", "currency"] {
-            fields[column] = Decisions.text(row[column])
-        }
-        let claimExpires: String? = row["claim_expires_at"]
-        let claimLive = row["state"] == ReviewState.claimed.rawValue && (claimExpires ?? "") > Timestamp.format(now)
-        fields["claimed_by"] = claimLive ? Decisions.text(row["claimed_by"]) : .null
-        fields["claimed_by_name"] = claimLive ? Decisions.text(row["claimed_by_name"]) : .null
-        fields["claim_expires_at"] = claimLive ? Decisions.text(claimExpires) : .null
-        fields["amount_minor"] = (row["amount_minor"] as Int64?).map(JSONValue.int) ?? .null
-        fields["approvals_required"] = .int(row["approvals_required"])
-        fields["approvals_given"] = .int(row["approvals_given"])
-        fields["approved_amount_minor"] = (row["approved_amount_minor"] as Int64?).map(JSONValue.int) ?? .null
-        fields["reasons"] = Decisions.json(row["reasons"])
+    static func summary(_ row: Row, now: Date) -> ReviewItemSummary {
         let state = ReviewState(rawValue: row["state"]) ?? .open
+        let claimExpires: String? = row["claim_expires_at"]
+        let nowText = Timestamp.format(now)
+        var claim: ReviewItemSummary.Claim?
+        if state == .claimed, let claimExpires, claimExpires > nowText, let by: String = row["claimed_by"] {
+            claim = .init(by: by, byName: row["claimed_by_name"], expiresAt: claimExpires)
+        }
         let due: String? = row["sla_due_at"]
-        fields["overdue"] = .bool(!state.isDecided && due.map { $0 < Timestamp.format(now) } ?? false)
-        return .object(fields)
+        let reasons = Decisions.json(row["reasons"]).arrayValue?.compactMap(\.stringValue) ?? []
+        return ReviewItemSummary(
+            id: row["id"], queue: row["queue"], state: state, accountId: row["account_id"], eventId: row["event_id"],
+            decisionId: row["decision_id"], eventType: row["event_type"], createdAt: row["created_at"], submittedBy: row["submitted_by"],
+            slaDueAt: due, escalatedAt: row["escalated_at"], escalatedFrom: row["escalated_from"], decidedAt: row["decided_at"],
+            decidedBy: row["decided_by"], amountMinor: row["amount_minor"], currency: row["currency"], claim: claim,
+            approvalsRequired: row["approvals_required"], approvalsGiven: row["approvals_given"],
+            approvedAmountMinor: row["approved_amount_minor"], reasons: reasons,
+            overdue: !state.isDecided && due.map { $0 < nowText } ?? false)
     }
 
     /// Everything a reviewer needs to decide: the event, the context as evaluated, every policy's
-    /// reasons, the proposed (and, once approved, the queued) actions, the approvals and the
-    /// history of the item.
-    public static func detail(_ db: Database, id: String, now: Date) throws -> JSONValue? {
+    /// verdict, the proposed (and, once approved, the queued) actions and the item's history.
+    public static func detail(_ db: Database, id: String, now: Date) throws -> ReviewItemDetail? {
         guard let row = try Row.fetchOne(db, sql: """
             SELECT r.*, e.type AS event_type, e.amount_minor, e.currency, e.correlation_id, d.reasons, d.actions, d.policies,
                    d.context, ck.name AS claimed_by_name, sk.name AS submitted_by_name
@@ -224,45 +219,61 @@ public enum Reviews {
             LEFT JOIN api_keys ck ON ck.id = r.claimed_by LEFT JOIN api_keys sk ON sk.id = r.submitted_by
             WHERE r.id = ?
             """, arguments: [id]) else { return nil }
-        guard case .object(var fields) = summaryJSON(row, now: now) else { return nil }
-        fields["correlation_id"] = .string(row["correlation_id"])
-        fields["submitted_by_name"] = Decisions.text(row["submitted_by_name"])
-        fields["event"] = try Decisions.event(db, id: row["event_id"]) ?? .null
-        fields["context"] = Decisions.json(row["context"])
-        fields["policies"] = Decisions.json(row["policies"])
+        let summary = summary(row, now: now)
         let proposed = Decisions.json(row["actions"]).arrayValue ?? []
-        fields["proposed_actions"] = .array(proposed)
         let item = ReviewItem(id: id, queue: "", state: .open, submittedBy: "", approvalsRequired: 1, approvals: [], claimedBy: nil,
                               claimExpiresAt: nil, escalatedAt: nil, proposedActions: proposed)
-        fields["proposed_amount_minor"] = item.proposedMoneyMinor.map(JSONValue.int) ?? .null
-        fields["queued_actions"] = .array(try Row.fetchAll(db, sql: """
+        let queued = try Row.fetchAll(db, sql: """
             SELECT id, type, amount_minor, currency, status, erp_reference FROM outbox_actions WHERE review_id = ? ORDER BY id
             """, arguments: [id]).map { action in
-                .object([
-                    "id": .string(action["id"]), "type": .string(action["type"]),
-                    "amount_minor": (action["amount_minor"] as Int64?).map(JSONValue.int) ?? .null,
-                    "currency": Decisions.text(action["currency"]), "status": .string(action["status"]),
-                    "erp_reference": Decisions.text(action["erp_reference"]),
-                ])
-            })
+                QueuedAction(id: action["id"], type: action["type"], amountMinor: action["amount_minor"], currency: action["currency"],
+                             status: action["status"], erpReference: action["erp_reference"])
+            }
         let history = try Row.fetchAll(db, sql: """
             SELECT h.*, k.name AS actor_name FROM review_history h LEFT JOIN api_keys k ON k.id = h.actor
             WHERE h.review_id = ? ORDER BY h.id
-            """, arguments: [id])
-        fields["history"] = .array(history.map { h in
-            .object([
-                "at": .string(h["at"]), "actor": .string(h["actor"]), "actor_name": Decisions.text(h["actor_name"]),
-                "action": .string(h["action"]), "comment": Decisions.text(h["comment"]),
-                "amount_minor": (h["amount_minor"] as Int64?).map(JSONValue.int) ?? .null,
-                "assignee": Decisions.text(h["assignee"]),
-            ])
-        })
-        fields["approvals"] = .array(history.filter { $0["action"] == "approved" }.map { h in
-            .object([
-                "reviewer": .string(h["actor"]), "reviewer_name": Decisions.text(h["actor_name"]), "at": .string(h["at"]),
-                "amount_minor": (h["amount_minor"] as Int64?).map(JSONValue.int) ?? .null, "comment": Decisions.text(h["comment"]),
-            ])
-        })
-        return .object(fields)
+            """, arguments: [id]).map { h in
+                ReviewItemDetail.Step(at: h["at"], actor: h["actor"], actorName: h["actor_name"], action: h["action"],
+                                      comment: h["comment"], amountMinor: h["amount_minor"], assignee: h["assignee"])
+            }
+        return ReviewItemDetail(
+            summary: summary, correlationId: row["correlation_id"], submittedByName: row["submitted_by_name"],
+            event: try Decisions.storedEvent(db, id: summary.eventId),
+            context: try? PolicyContext(json: Decisions.json(row["context"]), accountId: summary.accountId, defaultNow: 0),
+            verdicts: Decisions.verdicts(row["policies"]),
+            proposedActions: proposed.map { RecordedAction(fields: $0.objectValue ?? [:]) },
+            proposedAmountMinor: item.proposedMoneyMinor, queuedActions: queued, history: history)
+    }
+}
+
+/// Review items in SQLite.
+public struct SQLiteReviewStore: ReviewStore {
+    let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    public func perform(_ command: ReviewCommand, on id: String, by reviewer: Reviewer, now: Date,
+                        settings: ReviewSettings) async throws -> ReviewDone? {
+        try await database.writer.write { db in
+            try Reviews.perform(db, id: id, command: command, by: reviewer, now: now, settings: settings)
+        }
+    }
+
+    public func sweep(now: Date, settings: ReviewSettings, limit: Int) async throws -> SweepResult {
+        try await database.writer.write { db in try Reviews.sweep(db, now: now, settings: settings, limit: limit) }
+    }
+
+    public func queues(now: Date, settings: ReviewSettings) async throws -> [QueueSummary] {
+        try await database.writer.read { db in try Reviews.queues(db, now: now, settings: settings) }
+    }
+
+    public func items(queue: String, states: [ReviewState], after: String?, limit: Int, now: Date) async throws -> Page<ReviewItemSummary> {
+        try await database.writer.read { db in try Reviews.items(db, queue: queue, states: states, after: after, limit: limit, now: now) }
+    }
+
+    public func item(id: String, now: Date) async throws -> ReviewItemDetail? {
+        try await database.writer.read { db in try Reviews.detail(db, id: id, now: now) }
     }
 }

@@ -38,6 +38,12 @@ public struct SQLiteKeyStore: KeyStore {
         }
     }
 
+    public func names() async throws -> [String: String] {
+        try await database.writer.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT id, name FROM api_keys").map { ($0["id"], $0["name"]) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
     public func revoke(id: String, by actor: String) async throws -> ApiKey? {
         try await database.writer.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]) else { return nil }

@@ -1,6 +1,5 @@
 import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -134,23 +133,19 @@ struct Console {
         guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
         let name = try context.parameters.require("name")
         let filter = request.uri.queryParameters["state"].map(String.init)
-        let states = ReviewDesk.states(filter) ?? ReviewState.waiting
+        let states = reviewStates(filter) ?? ReviewState.waiting
         let now = Date()
-        let page = try await desk.database.writer.read { db in
-            try Reviews.items(db, queue: name, states: states, after: nil, limit: 200, now: now)
-        }
+        let page = try await desk.items(queue: name, states: states, after: nil, limit: 200)
         let items = page.items.map { item -> [String: Any] in
-            let created = item["created_at"]?.stringValue.flatMap(Timestamp.parse)
-            return ConsoleFormat.present([
-                "id": item["id"]?.stringValue ?? "", "type": ConsoleFormat.eventTitle(item["event_type"]?.stringValue ?? ""),
-                "account": item["account_id"]?.stringValue ?? "",
-                "amount": ConsoleFormat.money(item["amount_minor"]?.intValue, item["currency"]?.stringValue) ?? "—",
-                "state": item["state"]?.stringValue ?? "", "overdue": item["overdue"] == .bool(true),
-                "age": created.map { ConsoleFormat.age(now.timeIntervalSince($0)) } ?? "",
-                "due": ConsoleFormat.time(item["sla_due_at"]?.stringValue) ?? "—",
-                "claimedBy": item["claimed_by_name"]?.stringValue,
-                "approvals": "\(item["approvals_given"]?.intValue ?? 0) of \(item["approvals_required"]?.intValue ?? 1)",
-                "reason": item["reasons"]?.arrayValue?.first?.stringValue ?? "",
+            ConsoleFormat.present([
+                "id": item.id, "type": ConsoleFormat.eventTitle(item.eventType), "account": item.accountId,
+                "amount": ConsoleFormat.money(item.amountMinor, item.currency) ?? "—",
+                "state": item.state.rawValue, "overdue": item.overdue,
+                "age": Timestamp.parse(item.createdAt).map { ConsoleFormat.age(now.timeIntervalSince($0)) } ?? "",
+                "due": ConsoleFormat.time(item.slaDueAt) ?? "—",
+                "claimedBy": item.claim?.byName,
+                "approvals": "\(item.approvalsGiven) of \(item.approvalsRequired)",
+                "reason": item.reasons.first ?? "",
             ])
         }
         let tabs = [("waiting", nil as String?), ("open", "open"), ("claimed", "claimed"), ("escalated", "escalated"), ("decided", "decided")]
@@ -170,9 +165,9 @@ struct Console {
     }
 
     func itemPage(id: String, user: ConsoleUser, notice: String?, error: String?, status: HTTPResponse.Status) async throws -> Response {
-        let item: JSONValue
+        let item: ReviewItemDetail
         do {
-            item = try await desk.detail(id)
+            item = try await desk.item(id)
         } catch let refusal as Refusal where refusal.kind == .notFound {
             return html(title: "Not found", template: "message", ["message": "There is no review item \(id)."], user: user, status: .notFound)
         }
@@ -219,8 +214,7 @@ struct Console {
         case "approve", "approve-lower":
             var amount: Int64?
             if action == "approve-lower" {
-                let item = try await desk.detail(id)
-                let currency = item["proposed_actions"]?.arrayValue?.compactMap { $0["currency"]?.stringValue }.first
+                let currency = try await desk.item(id).proposedActions.compactMap(\.currency).first
                 guard let text = form.amount, let parsed = ConsoleFormat.parseAmount(text, currency: currency) else {
                     return try await itemPage(id: id, user: user, notice: nil,
                                               error: "Enter the amount to approve like 90.00 (in \(currency ?? "the request's currency")).",
@@ -241,10 +235,7 @@ struct Console {
             return Self.redirect("/console/reviews/\(Self.pathComponent(id))?done=\(notice)")
         } catch let refusal as Refusal {
             // The service names reviewers by key id; people know each other by name.
-            var words = ConsoleFormat.plainWords(refusal)
-            for (keyId, name) in try await desk.keyNames() where words.contains(keyId) {
-                words = words.replacingOccurrences(of: keyId, with: keyId == user.key.id ? "you (\(name))" : name)
-            }
+            let words = ConsoleFormat.plainWords(refusal, names: try await desk.keyNames())
             return try await itemPage(id: id, user: user, notice: nil, error: words, status: Problem(refusal).status)
         }
     }

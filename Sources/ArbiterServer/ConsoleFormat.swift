@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 
@@ -109,8 +110,12 @@ enum ConsoleFormat {
     ]
 
     /// A refusal in plain words: the service's own explanation, first letter capitalised.
-    static func plainWords(_ refusal: Refusal) -> String {
+    /// A refusal as a sentence, people named (`names`: key id → how to call them) instead of key ids.
+    static func plainWords(_ refusal: Refusal, names: [String: String] = [:]) -> String {
         var text = refusal.errors.isEmpty ? refusal.message : refusal.errors.map(\.message).joined(separator: "; ")
+        for (id, name) in names where text.contains(id) {
+            text = text.replacingOccurrences(of: id, with: name)
+        }
         if refusal.errors.first?.field == "amount_minor" { text = "Amount: " + text }
         guard let first = text.first else { return text }
         return first.uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
@@ -139,94 +144,92 @@ enum ConsoleFormat {
         values.compactMapValues { $0 }
     }
 
-    static func review(_ item: JSONValue, viewer: String, now: Date) -> [String: Any] {
-        let currency = item["currency"]?.stringValue ?? item["proposed_actions"]?.arrayValue?.compactMap { $0["currency"]?.stringValue }.first
-        let state = item["state"]?.stringValue ?? ""
-        let type = item["event_type"]?.stringValue ?? ""
-        let payload = item["event"]?["envelope"]?["payload"]?.objectValue ?? [:]
-        var request: [[String: Any]] = [
-            ["label": "Account", "value": item["account_id"]?.stringValue ?? ""],
-        ]
-        if let amount = money(item["amount_minor"]?.intValue, currency) { request.append(["label": "Amount", "value": amount]) }
+    static func review(_ detail: ReviewItemDetail, viewer: String, now: Date) -> [String: Any] {
+        let item = detail.summary
+        let currency = item.currency ?? detail.proposedActions.compactMap(\.currency).first
+        let state = item.state.rawValue
+        let payload = detail.event?.envelope["payload"]?.objectValue ?? [:]
+        var request: [[String: Any]] = [["label": "Account", "value": item.accountId]]
+        if let amount = money(item.amountMinor, currency) { request.append(["label": "Amount", "value": amount]) }
         for key in payload.keys.sorted() where key != "amount_minor" && key != "currency" {
             request.append(["label": label(key), "value": text(payload[key])])
         }
-        request.append(["label": "Submitted by", "value": item["submitted_by_name"]?.stringValue ?? item["submitted_by"]?.stringValue ?? ""])
-        request.append(["label": "Received", "value": time(item["event"]?["received_at"]?.stringValue) ?? ""])
-        request.append(["label": "Reference", "value": item["correlation_id"]?.stringValue ?? ""])
+        request.append(["label": "Submitted by", "value": detail.submittedByName ?? item.submittedBy])
+        request.append(["label": "Received", "value": time(detail.event?.receivedAt) ?? ""])
+        request.append(["label": "Reference", "value": detail.correlationId])
 
-        let account = item["context"]?["account"]
-        let accountCurrency = account?["currency"]?.stringValue
+        let account = detail.context?.account
+        let accountCurrency = account?.currency
+        func known<T>(_ value: T?, _ show: (T) -> String?) -> String { value.flatMap(show) ?? "—" }
         let accountRows: [[String: Any]] = [
-            ["label": "Status", "value": text(account?["status"])],
-            ["label": "Tier", "value": text(account?["tier"])],
-            ["label": "Monthly revenue", "value": money(account?["mrr_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Open balance", "value": money(account?["open_balance_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Days past due", "value": text(account?["days_past_due"])],
-            ["label": "Features", "value": text(account?["entitlements"])],
+            ["label": "Status", "value": known(account) { $0.status.rawValue }],
+            ["label": "Tier", "value": known(account?.tier) { $0 }],
+            ["label": "Monthly revenue", "value": known(account) { money($0.mrrMinor, accountCurrency) }],
+            ["label": "Open balance", "value": known(account) { money($0.openBalanceMinor, accountCurrency) }],
+            ["label": "Days past due", "value": known(account) { String($0.daysPastDue) }],
+            ["label": "Features", "value": known(account) { $0.entitlements.isEmpty ? "none" : $0.entitlements.joined(separator: ", ") }],
         ]
-        let history = item["context"]?["history"]
+        let history = detail.context?.history
         let historyRows: [[String: Any]] = [
-            ["label": "Credits, last 30 days", "value": money(history?["credits_30d_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Credits, last 90 days", "value": money(history?["credits_90d_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Credits, last 365 days", "value": money(history?["credits_365d_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Credits given in 90 days", "value": text(history?["credit_count_90d"])],
-            ["label": "Refunds, last 90 days", "value": money(history?["refunds_90d_minor"]?.intValue, accountCurrency) ?? "—"],
-            ["label": "Open disputes", "value": text(history?["open_disputes"])],
-            ["label": "Failed payments, last 30 days", "value": text(history?["failed_payments_30d"])],
+            ["label": "Credits, last 30 days", "value": known(history) { money($0.credits30dMinor, accountCurrency) }],
+            ["label": "Credits, last 90 days", "value": known(history) { money($0.credits90dMinor, accountCurrency) }],
+            ["label": "Credits, last 365 days", "value": known(history) { money($0.credits365dMinor, accountCurrency) }],
+            ["label": "Credits given in 90 days", "value": known(history) { String($0.creditCount90d) }],
+            ["label": "Refunds, last 90 days", "value": known(history) { money($0.refunds90dMinor, accountCurrency) }],
+            ["label": "Open disputes", "value": known(history) { String($0.openDisputes) }],
+            ["label": "Failed payments, last 30 days", "value": known(history) { String($0.failedPayments30d) }],
         ]
-        func actionRows(_ actions: [JSONValue]?) -> [[String: Any]] {
-            (actions ?? []).map { action in
-                let details = (action.objectValue ?? [:]).keys.sorted()
-                    .filter { !["id", "type", "amount_minor", "currency", "proposed_amount_minor", "status", "erp_reference"].contains($0) }
-                    .map { "\(label($0)): \(text(action[$0]))" }
-                return [
-                    "title": actionTitle(action["type"]?.stringValue ?? ""),
-                    "amount": money(action["amount_minor"]?.intValue, action["currency"]?.stringValue) ?? "",
-                    "details": details.joined(separator: " · "),
-                    "status": action["status"]?.stringValue ?? "",
-                ]
-            }
+        let proposed = detail.proposedActions.map { action -> [String: Any] in
+            [
+                "title": actionTitle(action.type), "amount": money(action.amountMinor, action.currency) ?? "",
+                "details": action.details.filter { !["status", "erp_reference"].contains($0.key) }
+                    .map { "\(label($0.key)): \(text($0.value))" }.joined(separator: " · "),
+                "status": "",
+            ]
         }
-        let policies = (item["policies"]?.arrayValue ?? []).map { policy -> [String: Any] in
+        let queued = detail.queuedActions.map { action -> [String: Any] in
+            ["title": actionTitle(action.type), "amount": money(action.amountMinor, action.currency) ?? "", "details": "",
+             "status": action.status]
+        }
+        let policies = detail.verdicts.map { verdict -> [String: Any] in
             present([
-                "name": policy["name"]?.stringValue ?? "", "outcome": policy["outcome"]?.stringValue ?? "",
-                "reasons": text(policy["reasons"]), "error": policy["error"]?.stringValue,
+                "name": verdict.name, "outcome": verdict.outcome.rawValue,
+                "reasons": verdict.reasons.isEmpty ? "none" : verdict.reasons.joined(separator: ", "),
+                // Not "error": Mustache would find the page's own error when a verdict has none.
+                "policyError": verdict.error,
             ])
         }
-        let events = (item["history"]?.arrayValue ?? []).map { entry -> [String: Any] in
-            var what = historyTitle(entry["action"]?.stringValue ?? "")
-            if let amount = money(entry["amount_minor"]?.intValue, currency), entry["action"] == "approved" { what += " " + amount }
+        let events = detail.history.map { step -> [String: Any] in
+            var what = historyTitle(step.action)
+            if let amount = money(step.amountMinor, currency), step.action == "approved" { what += " " + amount }
             return present([
-                "at": time(entry["at"]?.stringValue) ?? "",
-                "who": entry["actor_name"]?.stringValue ?? (entry["actor"] == "system" ? "Arbiter" : entry["actor"]?.stringValue ?? ""),
-                "what": what, "comment": entry["comment"]?.stringValue,
+                "at": time(step.at) ?? "",
+                "who": step.actorName ?? (step.actor == "system" ? "Arbiter" : step.actor),
+                "what": what, "comment": step.comment,
             ])
         }
-        let claimant = item["claimed_by"]?.stringValue
-        let waiting = ["open", "claimed", "escalated"].contains(state)
-        let proposed = item["proposed_amount_minor"]?.intValue
-        let queued = item["queued_actions"]?.arrayValue ?? []
+        let claimant = item.claim?.by
+        let waiting = !item.state.isDecided
+        let proposedAmount = detail.proposedAmountMinor
         return present([
-            "title": "\(eventTitle(type)) · \(item["account_id"]?.stringValue ?? "")",
-            "id": item["id"]?.stringValue ?? "", "queue": item["queue"]?.stringValue ?? "",
-            "queuePath": Console.pathComponent(item["queue"]?.stringValue ?? ""),
-            "state": state, "stateTitle": stateTitle(state), "overdue": item["overdue"] == .bool(true),
-            "due": time(item["sla_due_at"]?.stringValue) ?? "no SLA",
-            "escalatedFrom": item["escalated_from"]?.stringValue,
-            "amount": money(item["amount_minor"]?.intValue, currency),
+            "title": "\(eventTitle(item.eventType)) · \(item.accountId)",
+            "id": item.id, "queue": item.queue, "queuePath": Console.pathComponent(item.queue),
+            "state": state, "stateTitle": stateTitle(state), "overdue": item.overdue,
+            "due": time(item.slaDueAt) ?? "no SLA",
+            "escalatedFrom": item.escalatedFrom,
+            "amount": money(item.amountMinor, currency),
             "request": request, "account": accountRows, "history": historyRows,
-            "reasons": (item["reasons"]?.arrayValue ?? []).map { ["text": text($0)] }, "policies": policies,
-            "proposed": actionRows(item["proposed_actions"]?.arrayValue), "hasProposed": !(item["proposed_actions"]?.arrayValue ?? []).isEmpty,
-            "queued": actionRows(queued), "hasQueued": !queued.isEmpty,
-            "approvalsText": "\(item["approvals_given"]?.intValue ?? 0) of \(item["approvals_required"]?.intValue ?? 1) approvals given",
+            "reasons": item.reasons.map { ["text": $0] }, "policies": policies,
+            "proposed": proposed, "hasProposed": !proposed.isEmpty,
+            "queued": queued, "hasQueued": !queued.isEmpty,
+            "approvalsText": "\(item.approvalsGiven) of \(item.approvalsRequired) approvals given",
             "events": events, "hasEvents": !events.isEmpty,
-            "claimedBy": item["claimed_by_name"]?.stringValue ?? claimant,
+            "claimedBy": item.claim.map { $0.byName ?? $0.by },
             "claimedByMe": claimant == viewer, "claimedByOther": claimant != nil && claimant != viewer,
-            "claimExpires": time(item["claim_expires_at"]?.stringValue),
+            "claimExpires": time(item.claim?.expiresAt),
             "waiting": waiting, "unclaimed": claimant == nil,
-            "hasMoney": proposed != nil, "proposedAmount": money(proposed, currency),
-            "amountPlaceholder": money(proposed, nil), "currency": currency,
+            "hasMoney": proposedAmount != nil, "proposedAmount": money(proposedAmount, currency),
+            "amountPlaceholder": money(proposedAmount, nil), "currency": currency,
         ])
     }
 }

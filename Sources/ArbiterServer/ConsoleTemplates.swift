@@ -175,7 +175,7 @@ enum ConsoleTemplates {
       <section>
         <h2>Why it needs a person</h2>
         <ul id="reasons">{{#reasons}}<li>{{text}}</li>{{/reasons}}</ul>
-        <table>{{#policies}}<tr><th>{{name}}</th><td>{{outcome}}: {{reasons}}{{#error}} <span class="overdue">(policy error)</span>{{/error}}</td></tr>{{/policies}}</table>
+        <table id="verdicts">{{#policies}}<tr><th>{{name}}</th><td>{{outcome}}: {{reasons}}{{#policyError}} <span class="overdue">(policy error)</span>{{/policyError}}</td></tr>{{/policies}}</table>
       </section>
       <section>
         <h2>The account when it was decided</h2>

@@ -1,100 +1,18 @@
 import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
-import GRDB
 import Hummingbird
 
-/// The review desk: what reviewers do to items, shared by the JSON API and the console so both
-/// enforce the same controls (``ReviewRules``) and record the same history, audit and metrics.
-final class ReviewDesk: Sendable {
-    let database: AppDatabase
-    let settings: ReviewSettings
-    let metrics: ServiceMetrics
-    /// Called after a final approval queued actions for the ERP.
-    let onQueued: @Sendable () -> Void
+/// Who may look at queues and items.
+let reviewReaders: [Role] = [.reviewer, .auditor, .operator]
 
-    init(database: AppDatabase, settings: ReviewSettings, metrics: ServiceMetrics, onQueued: @escaping @Sendable () -> Void = {}) {
-        self.database = database
-        self.settings = settings
-        self.metrics = metrics
-        self.onQueued = onQueued
-    }
-
-    /// Who may look at queues and items.
-    static let readers: [Role] = [.reviewer, .auditor, .operator]
-
-    static func reviewer(_ key: ApiKey) -> Reviewer {
-        Reviewer(id: key.id, isAdmin: key.role == .admin, approvalLimits: key.approvalLimits)
-    }
-
-    /// Applies a command for `caller`; throws the ``Refusal`` of a control (forbidden), of the
-    /// item's state (conflict), of the request (invalid), or for no such item.
-    func perform(_ command: ReviewCommand, on id: String, by caller: ApiKey) async throws -> ReviewDone {
-        let settings = settings
-        let done = try await database.writer.write { db in
-            try Reviews.perform(db, id: id, command: command, by: Self.reviewer(caller), now: Date(), settings: settings)
-        }
-        guard let done else { throw Self.notFound(id) }
-        metrics.reviewed(done, action: command.action)
-        if done.state == .approved { onQueued() }
-        return done
-    }
-
-    /// The reviewer key an admin assigns an item to: a live reviewer or admin key.
-    func assignee(_ id: String) async throws -> Reviewer {
-        let key = try await SQLiteKeyStore(database: database).liveKey(id: id)
-        guard let key, key.role == .reviewer || key.role == .admin else {
-            throw Refusal.invalid("reviewer", "must be the id of a live reviewer or admin key")
-        }
-        return Self.reviewer(key)
-    }
-
-    func detail(_ id: String) async throws -> JSONValue {
-        guard let item = try await database.writer.read({ db in try Reviews.detail(db, id: id, now: Date()) }) else {
-            throw Self.notFound(id)
-        }
-        return item
-    }
-
-    /// Every key's id and name, for showing people by name.
-    func keyNames() async throws -> [(id: String, name: String)] {
-        try await database.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name FROM api_keys").map { ($0["id"], $0["name"]) }
-        }
-    }
-
-    func queues() async throws -> [QueueSummary] {
-        let settings = settings
-        return try await database.writer.read { db in try Reviews.queues(db, now: Date(), settings: settings) }
-    }
-
-    static func notFound(_ id: String) -> Refusal {
-        .notFound("no review item with id '\(id)'")
-    }
-
-    /// The states `?state=` selects: one state, or `decided` for approved and rejected; by
-    /// default the items still waiting.
-    static func states(_ filter: String?) -> [ReviewState]? {
-        switch filter {
-        case nil: ReviewState.waiting
-        case "decided": [.approved, .rejected]
-        case let name?: ReviewState(rawValue: name).map { [$0] }
-        }
-    }
-
-    func queueJSON(_ summary: QueueSummary, now: Date) -> JSONValue {
-        let config = settings.queue(summary.name)
-        return .object([
-            "name": .string(summary.name), "open": .int(Int64(summary.waiting)),
-            "by_state": .object(["open": .int(Int64(summary.open)), "claimed": .int(Int64(summary.claimed)),
-                                 "escalated": .int(Int64(summary.escalated))]),
-            "overdue": .int(Int64(summary.overdue)),
-            "oldest_age_seconds": summary.oldestCreatedAt.map { .int(Int64(max(0, now.timeIntervalSince($0)))) } ?? .null,
-            "sla_hours": config.slaSeconds.map { .double(Double($0) / 3600) } ?? .null,
-            "escalate_to": config.escalateTo.map(JSONValue.string) ?? .null,
-            "two_approvals_over_minor": config.twoApprovalsOverMinor.map(JSONValue.int) ?? .null,
-        ])
+/// The states `?state=` selects: one state, or `decided` for approved and rejected; by
+/// default the items still waiting.
+func reviewStates(_ filter: String?) -> [ReviewState]? {
+    switch filter {
+    case nil: ReviewState.waiting
+    case "decided": [.approved, .rejected]
+    case let name?: ReviewState(rawValue: name).map { [$0] }
     }
 }
 
@@ -109,29 +27,27 @@ struct QueuesController {
     }
 
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(ReviewDesk.readers)
+        _ = try context.require(reviewReaders)
         let now = Date()
         let queues = try await desk.queues()
-        return JSONResponse(.object(["queues": .array(queues.map { desk.queueJSON($0, now: now) })]))
+        return JSONResponse(.object(["queues": .array(queues.map { $0.json(desk.settings.queue($0.name), now: now) })]))
     }
 
     /// `?state=open|claimed|escalated|approved|rejected|decided&cursor=&limit=`, oldest first.
     func items(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(ReviewDesk.readers)
+        _ = try context.require(reviewReaders)
         let name = try context.parameters.require("name")
         let query = request.uri.queryParameters
         var errors: [FieldError] = []
-        let states = ReviewDesk.states(query["state"].map(String.init))
+        let states = reviewStates(query["state"].map(String.init))
         if states == nil {
             errors.append(FieldError("state", "must be one of open, claimed, escalated, approved, rejected, decided"))
         }
         let limit = RequestFields.limit(query["limit"], &errors)
         guard errors.isEmpty, let states else { throw Refusal.invalid(errors) }
         let after = query["cursor"].map(String.init)
-        let page = try await desk.database.writer.read { [limit] db in
-            try Reviews.items(db, queue: name, states: states, after: after, limit: limit, now: Date())
-        }
-        return JSONResponse(.object(["queue": .string(name), "items": .array(page.items),
+        let page = try await desk.items(queue: name, states: states, after: after, limit: limit)
+        return JSONResponse(.object(["queue": .string(name), "items": .array(page.items.map(\.json)),
                                      "next_cursor": page.next.map(JSONValue.string) ?? .null]))
     }
 }
@@ -151,8 +67,8 @@ struct ReviewsController {
     }
 
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
-        _ = try context.require(ReviewDesk.readers)
-        return JSONResponse(try await desk.detail(try context.parameters.require("id")))
+        _ = try context.require(reviewReaders)
+        return JSONResponse(try await desk.item(try context.parameters.require("id")).json)
     }
 
     func claim(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
@@ -206,7 +122,92 @@ struct ReviewsController {
     /// Runs a command for the caller (role checked by the handler) and returns the item as it now is.
     func run(_ command: ReviewCommand, by caller: ApiKey, _ context: AppRequestContext) async throws -> JSONResponse {
         let id = try context.parameters.require("id")
-        _ = try await desk.perform(command, on: id, by: caller)
-        return JSONResponse(try await desk.detail(id))
+        try await desk.perform(command, on: id, by: caller)
+        return JSONResponse(try await desk.item(id).json)
     }
+}
+
+// MARK: The JSON the API answers
+
+extension QueueSummary {
+    func json(_ config: QueueSettings, now: Date) -> JSONValue {
+        .object([
+            "name": .string(name), "open": .int(Int64(waiting)),
+            "by_state": .object(["open": .int(Int64(open)), "claimed": .int(Int64(claimed)), "escalated": .int(Int64(escalated))]),
+            "overdue": .int(Int64(overdue)),
+            "oldest_age_seconds": oldestCreatedAt.map { .int(Int64(max(0, now.timeIntervalSince($0)))) } ?? .null,
+            "sla_hours": config.slaSeconds.map { .double(Double($0) / 3600) } ?? .null,
+            "escalate_to": config.escalateTo.map(JSONValue.string) ?? .null,
+            "two_approvals_over_minor": config.twoApprovalsOverMinor.map(JSONValue.int) ?? .null,
+        ])
+    }
+}
+
+extension ReviewItemSummary {
+    var json: JSONValue { .object(fields) }
+
+    var fields: [String: JSONValue] {
+        [
+            "id": .string(id), "queue": .string(queue), "state": .string(state.rawValue), "account_id": .string(accountId),
+            "event_id": .string(eventId), "decision_id": .string(decisionId), "event_type": .string(eventType),
+            "created_at": .string(createdAt), "submitted_by": .string(submittedBy),
+            "sla_due_at": .text(slaDueAt), "escalated_at": .text(escalatedAt), "escalated_from": .text(escalatedFrom),
+            "decided_at": .text(decidedAt), "decided_by": .text(decidedBy), "currency": .text(currency),
+            "claimed_by": .text(claim?.by), "claimed_by_name": .text(claim?.byName), "claim_expires_at": .text(claim?.expiresAt),
+            "amount_minor": .integer(amountMinor), "approvals_required": .int(Int64(approvalsRequired)),
+            "approvals_given": .int(Int64(approvalsGiven)), "approved_amount_minor": .integer(approvedAmountMinor),
+            "reasons": .array(reasons.map(JSONValue.string)), "overdue": .bool(overdue),
+        ]
+    }
+}
+
+extension ReviewItemDetail {
+    var json: JSONValue {
+        var fields = summary.fields
+        fields["correlation_id"] = .string(correlationId)
+        fields["submitted_by_name"] = .text(submittedByName)
+        fields["event"] = event?.json ?? .null
+        fields["context"] = context?.json ?? .null
+        fields["policies"] = .array(verdicts.map(\.json))
+        fields["proposed_actions"] = .array(proposedActions.map { .object($0.fields) })
+        fields["proposed_amount_minor"] = .integer(proposedAmountMinor)
+        fields["queued_actions"] = .array(queuedActions.map { action in
+            .object([
+                "id": .string(action.id), "type": .string(action.type), "amount_minor": .integer(action.amountMinor),
+                "currency": .text(action.currency), "status": .string(action.status), "erp_reference": .text(action.erpReference),
+            ])
+        })
+        fields["history"] = .array(history.map { step in
+            .object([
+                "at": .string(step.at), "actor": .string(step.actor), "actor_name": .text(step.actorName),
+                "action": .string(step.action), "comment": .text(step.comment), "amount_minor": .integer(step.amountMinor),
+                "assignee": .text(step.assignee),
+            ])
+        })
+        fields["approvals"] = .array(approvals.map { step in
+            .object([
+                "reviewer": .string(step.actor), "reviewer_name": .text(step.actorName), "at": .string(step.at),
+                "amount_minor": .integer(step.amountMinor), "comment": .text(step.comment),
+            ])
+        })
+        return .object(fields)
+    }
+}
+
+extension StoredEvent {
+    var json: JSONValue {
+        .object([
+            "id": .string(id), "source": .string(source), "external_id": .string(externalId), "type": .string(type),
+            "account_id": .string(accountId), "correlation_id": .string(correlationId), "occurred_at": .string(occurredAt),
+            "received_at": .string(receivedAt), "submitted_by": .string(submittedBy), "body_sha256": .string(bodySHA256),
+            "envelope": envelope, "decision_id": .text(decisionId),
+        ])
+    }
+}
+
+extension JSONValue {
+    /// A string, or null.
+    static func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+    /// An integer, or null.
+    static func integer(_ value: Int64?) -> JSONValue { value.map(JSONValue.int) ?? .null }
 }

@@ -79,7 +79,8 @@ public struct Services: Sendable {
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, committer: committer, metrics: metrics)
         self.intake = Intake(engine: engine, workers: workers, database: database, guardrails: guardrails, reviews: reviews,
                              committer: committer, metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
-        self.desk = ReviewDesk(database: database, settings: reviews, metrics: metrics, onQueued: { dispatcher.notify() })
+        self.desk = ReviewDesk(store: SQLiteReviewStore(database: database), keys: SQLiteKeyStore(database: database), settings: reviews,
+                               metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
         self.lifecycle = PolicyLifecycle(database: database, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents)
@@ -171,14 +172,10 @@ struct EscalationService: Service {
 
     func run() async throws {
         let logger = Logger(label: "arbiter.escalation")
-        let settings = desk.settings
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let result = try await desk.database.writer.write { db in
-                        try Reviews.sweep(db, now: Date(), settings: settings)
-                    }
-                    desk.metrics.swept(result)
+                    let result = try await desk.sweep()
                     if result.expiredClaims > 0 || !result.escalated.isEmpty {
                         logger.info("review sweep", metadata: ["expired_claims": "\(result.expiredClaims)",
                                                                "escalated": "\(result.escalated.values.reduce(0, +))"])

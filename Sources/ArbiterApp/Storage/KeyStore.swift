@@ -17,6 +17,9 @@ public protocol KeyStore: Sendable {
     /// Every key, revoked ones included, oldest first.
     func all() async throws -> [ApiKey]
 
+    /// Every key's name by id (revoked keys included), to show people by name.
+    func names() async throws -> [String: String]
+
     /// Revokes the key and audits it; nil when there is no such key. Revoking twice keeps the
     /// first revocation. Throws ``Refusal/conflict(_:title:)`` for the last live admin key:
     /// nobody could manage keys any more.
