@@ -66,6 +66,7 @@ let package = Package(
             name: "ArbiterApp",
             dependencies: [
                 "ArbiterCore", "ArbiterPolicy",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
@@ -74,7 +75,7 @@ let package = Package(
         .target(
             name: "ArbiterSQLite",
             dependencies: [
-                "ArbiterCore", "ArbiterApp",
+                "ArbiterCore", "ArbiterApp", "ArbiterPolicy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the one loop that steps a statement itself (backtests).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -121,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter-bench",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterApp", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer", "ArbiterDelivery",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -22,16 +22,12 @@ public final class PolicyWorkers: Sendable {
         quarantine.start()
     }
 
-    public struct Stopped: Error, CustomStringConvertible {
-        public var description: String { "the policy workers are shut down" }
-    }
-
     /// Runs `body` on the regular lane, or on the quarantine lane.
     public func run<T: Sendable>(quarantined: Bool = false, _ body: @escaping @Sendable () -> T) async throws -> T {
         do {
             return try await (quarantined ? quarantine : regular).runIfActive(body)
         } catch {
-            throw Stopped()
+            throw ShuttingDown()
         }
     }
 

@@ -12,10 +12,6 @@ import GRDB
 /// When a batch fails (a constraint, a bug), its decisions are written again one transaction
 /// each, so only the one at fault is answered with its error.
 public final class GroupCommitter: Sendable {
-    public struct Stopped: Error, CustomStringConvertible {
-        public var description: String { "the service is shutting down" }
-    }
-
     /// One submitted piece of work. `work` runs in the write transaction and returns how to
     /// answer its submitter once the commit is durable; `fail` answers with an error instead.
     /// Each submitter's result keeps its own type inside these closures: nothing is cast back.
@@ -65,7 +61,7 @@ public final class GroupCommitter: Sendable {
             defer { s.wakeup = nil }
             return (true, s.wakeup)
         }
-        if accepted { wakeup?.resume() } else { pending.fail(Stopped()) }
+        if accepted { wakeup?.resume() } else { pending.fail(ShuttingDown()) }
     }
 
     /// Queues `work` for the next write transaction without waiting for it: it is in the

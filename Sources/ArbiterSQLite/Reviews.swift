@@ -55,7 +55,7 @@ public enum Reviews {
             data["actions"] = .array(actions)
             for action in actions {
                 try Outbox.insert(db, action: action,
-                                  payload: Outbox.payload(action, accountId: loaded.accountId, correlationId: loaded.correlationId,
+                                  payload: DecisionRecord.outboxPayload(action, accountId: loaded.accountId, correlationId: loaded.correlationId,
                                                           decisionId: loaded.decisionId),
                                   decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
                                   correlationId: loaded.correlationId, at: at)

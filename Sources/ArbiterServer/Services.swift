@@ -20,6 +20,8 @@ public struct Services: Sendable {
     /// Writes decisions in group commits; runs as a service beside the HTTP server.
     let committer: GroupCommitter
     let intake: Intake
+    /// Events and decisions, for the routes that read them.
+    let decisions: any DecisionStore
     public let keys: Keys
     public let accounts: Accounts
     /// Set once the policies of `--policies` are compiled and active.
@@ -76,9 +78,11 @@ public struct Services: Sendable {
         self.dispatcher = dispatcher
         let workers = PolicyWorkers()
         self.workers = workers
-        let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, committer: committer, metrics: metrics)
-        self.intake = Intake(engine: engine, workers: workers, database: database, guardrails: guardrails, reviews: reviews,
-                             committer: committer, metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
+        let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: SQLiteShadowStore(committer: committer),
+                                metrics: metrics)
+        self.decisions = SQLiteDecisionStore(database: database, committer: committer)
+        self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
+                             metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
         self.desk = ReviewDesk(store: SQLiteReviewStore(database: database), keys: SQLiteKeyStore(database: database), settings: reviews,
                                metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
@@ -86,16 +90,18 @@ public struct Services: Sendable {
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents)
         // An opened breaker is logged, counted and audited (policy.breaker_opened).
         let logger = Logger(label: "arbiter.policies")
-        engine.onBreakerOpened { [committer] health, opened in
+        let audit = SQLiteAuditStore(committer: committer)
+        engine.onBreakerOpened { health, opened in
             logger.error("policy circuit breaker opened", metadata: ["policy": "\(health.name)", "version": "\(health.version.prefix(12))",
                                                                    "errors": "\(opened.errors)", "last_error": "\(opened.lastError)"])
             metrics.breakerOpened(policy: health.name)
             // Queued now, during the evaluation: it commits no later than the decision that opened it.
-            committer.enqueue({ db, chain in
-                try chain.append(db, actor: "system:breaker", kind: "policy.breaker_opened", subject: health.name, correlationId: nil,
-                                 data: .object(["version": .string(health.version), "errors": .int(Int64(opened.errors)),
-                                                "last_error": .string(opened.lastError)]), at: opened.at)
-            }, failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
+            audit.enqueue(AuditDraft(actor: "system:breaker", kind: "policy.breaker_opened", subject: health.name, correlationId: nil,
+                                     at: Timestamp.format(opened.at),
+                                     dataJSON: CanonicalJSON.encode(.object(["version": .string(health.version),
+                                                                             "errors": .int(Int64(opened.errors)),
+                                                                             "last_error": .string(opened.lastError)]))),
+                          failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
         }
         self.keys = Keys(store: SQLiteKeyStore(database: database))
         self.accounts = Accounts(store: SQLiteAccountStore(database: database))

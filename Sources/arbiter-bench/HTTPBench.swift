@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterPolicy
 import ArbiterServer

@@ -67,7 +67,7 @@ import Testing
         let committer = GroupCommitter(database: try AppDatabase.inMemory())
         committer.stop()
         await committer.run()
-        await #expect(throws: GroupCommitter.Stopped.self) {
+        await #expect(throws: ShuttingDown.self) {
             _ = try await committer.submit { _, _ in 1 }
         }
     }

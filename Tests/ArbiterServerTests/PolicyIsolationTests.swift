@@ -222,9 +222,10 @@ import Testing
             try AccountRows.save(db, AccountSnapshot(id: "acct_1", status: .active, tier: "standard", currency: "USD"), actor: "test")
         }
         let changed = Locked(false)
-        let intake = Intake(engine: engine, workers: workers, database: database, guardrails: Guardrails(), reviews: ReviewSettings(),
-                            committer: committer, metrics: metrics,
-                            shadow: ShadowMode(engine: engine, workers: workers, guardrails: Guardrails(), committer: committer, metrics: metrics),
+        let intake = Intake(engine: engine, workers: workers, store: SQLiteDecisionStore(database: database, committer: committer),
+                            guardrails: Guardrails(), reviews: ReviewSettings(), metrics: metrics,
+                            shadow: ShadowMode(engine: engine, workers: workers, guardrails: Guardrails(),
+                                               store: SQLiteShadowStore(committer: committer), metrics: metrics),
                             decided: { _ in
                                 // The first time only: billing suspends the account while the policies were deciding.
                                 guard changed.withLock({ done in defer { done = true }; return !done }) else { return }
@@ -241,7 +242,7 @@ import Testing
         let body = try JSONValue.parse(Data(response.utf8))
         #expect(body["decision"]?["outcome"] == "reject", "decided on the suspended account: \(body)")
         let stored = try await database.writer.read { db in try Decisions.decision(db, id: body["decision"]?["id"]?.stringValue ?? "") }
-        #expect(stored?["context"]?["account"]?["status"] == "suspended")
+        #expect(stored?.context?.account.status == .suspended)
         #expect(String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self).contains("arbiter_decision_retries_total 1"))
         await workers.shutdown()
     }

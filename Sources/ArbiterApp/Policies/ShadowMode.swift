@@ -1,7 +1,5 @@
-import ArbiterApp
 import ArbiterCore
 import ArbiterPolicy
-import ArbiterSQLite
 import Foundation
 import Logging
 
@@ -10,36 +8,42 @@ import Logging
 /// A shadow version runs after the live decision is committed and the response is on its way,
 /// on a task of its own and the policy workers: however slow or broken it is, the outcome, the
 /// response and its latency are the live set's alone. Where its decision would differ (outcome, queue or
-/// actions), the difference is recorded through the group committer. A crash between the
+/// actions), the difference is recorded (``ShadowStore``). A crash between the
 /// decision's commit and the difference's can lose that difference — shadow reports are an
 /// observation, not a record of the decision (the decision itself is never lost).
-final class ShadowMode: Sendable {
-    struct Candidate: Sendable {
+public final class ShadowMode: Sendable {
+    public struct Candidate: Sendable {
         /// The shadow run (policy_shadows.id) differences are recorded under.
-        let run: Int64
-        let policy: CompiledPolicy
+        public let run: Int64
+        public let policy: CompiledPolicy
         /// A set of this one version, for the engine's pooled states.
-        let set: PolicySet
+        public let set: PolicySet
+
+        public init(run: Int64, policy: CompiledPolicy, set: PolicySet) {
+            self.run = run
+            self.policy = policy
+            self.set = set
+        }
     }
 
     let engine: PolicyEngine
     let workers: PolicyWorkers
     let guardrails: Guardrails
-    let committer: GroupCommitter
+    let store: any ShadowStore
     let metrics: ServiceMetrics
     private let candidates = Locked<[Candidate]>([])
     private let logger = Logger(label: "arbiter.shadow")
 
-    init(engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, committer: GroupCommitter, metrics: ServiceMetrics) {
+    public init(engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, store: any ShadowStore, metrics: ServiceMetrics) {
         self.engine = engine
         self.workers = workers
         self.guardrails = guardrails
-        self.committer = committer
+        self.store = store
         self.metrics = metrics
     }
 
     /// Swaps in the versions now in shadow (after the engine has their sets).
-    func replace(_ candidates: [Candidate]) {
+    public func replace(_ candidates: [Candidate]) {
         self.candidates.withLock { $0 = candidates }
     }
 
@@ -74,7 +78,7 @@ final class ShadowMode: Sendable {
             outcomeChanged: difference.outcomeChanged, actual: decision.compared(verdicts: decision.policies.filter { $0.name == name }),
             shadow: shadow.compared(verdicts: verdicts), at: Date())
         do {
-            try await committer.submit { db, _ in try ShadowRuns.record(db, record) }
+            try await store.record(record)
         } catch {
             logger.error("could not record a shadow difference", metadata: ["policy": "\(name)", "event_id": "\(eventId)", "error": "\(error)"])
         }
@@ -84,7 +88,7 @@ final class ShadowMode: Sendable {
 extension Decision {
     /// The decision as shadow reports and backtest samples show it, with the policy's own
     /// verdict: `{"outcome", "queue", "reasons", "actions", "verdict"}`.
-    func compared(verdicts: [PolicyResult]) -> JSONValue {
+    public func compared(verdicts: [PolicyResult]) -> JSONValue {
         .object([
             "outcome": .string(outcome.rawValue), "queue": queue.map(JSONValue.string) ?? .null,
             "reasons": .array(reasons.map(JSONValue.string)), "actions": .array(actions.map(\.json)),

@@ -1,0 +1,64 @@
+import ArbiterCore
+import ArbiterPolicy
+import Foundation
+
+/// Events and their decisions as the intake and readers need them stored.
+///
+/// The intake's guarantee lives behind this protocol: one account's decisions are made one
+/// at a time, each seeing every earlier one, so a cumulative cap cannot be raced past. A
+/// backend serving one process serialises in memory; one shared by several instances must
+/// serialise across them (an advisory lock per account, say).
+public protocol DecisionStore: Sendable {
+    /// Runs `body` while no other decision for the account is being made.
+    func serializing<T: Sendable>(account accountId: String, _ body: () async throws -> T) async throws -> T
+
+    /// Reads the account's context as of `now` and runs `evaluate` with it on the policy
+    /// workers (the quarantine lane when `quarantined`). A backend that can read from a worker
+    /// thread does both in one hop: a decision then costs one thread switch, not two.
+    func evaluate<T: Sendable>(account accountId: String, now: Date, workers: PolicyWorkers, quarantined: Bool,
+                               _ evaluate: @escaping @Sendable (PolicyContext) -> T) async throws -> T
+
+    /// Stores one decided event as a unit of work: the event, the decision, its review item or
+    /// outbox actions, the account change a signal makes, the audit entries. Inside it,
+    /// `record` is called with the account's context as it is now and returns what to store,
+    /// or nil to store nothing (the context moved since the policies read it: the caller
+    /// decides again). Units are committed in the order they are submitted, several per commit.
+    func record(account accountId: String, now: Date,
+                _ record: @escaping @Sendable (PolicyContext) throws -> DecisionRecord?) async throws -> RecordOutcome
+
+    func event(id: String) async throws -> StoredEvent?
+    func decision(id: String) async throws -> StoredDecision?
+    /// Decisions oldest first, one page.
+    func decisions(_ filter: DecisionFilter) async throws -> Page<StoredDecision>
+}
+
+/// What ``DecisionStore/record(account:now:_:)`` did.
+public enum RecordOutcome: Sendable {
+    case stored(DecisionRecord)
+    /// The same `source` + `id` was already decided: its stored response, and whether the
+    /// stored body is the same as this one. Nothing was written.
+    case duplicate(eventId: String, sameBody: Bool, response: String)
+    /// The record closure returned nil: nothing was written.
+    case stale
+}
+
+/// Filters for listing decisions. Times compare as stored (normalized UTC text).
+public struct DecisionFilter: Sendable {
+    public var accountId: String?
+    public var outcome: DecisionOutcome?
+    public var from: Date?
+    public var to: Date?
+    /// The last decision id of the previous page.
+    public var after: String?
+    public var limit: Int
+
+    public init(accountId: String? = nil, outcome: DecisionOutcome? = nil, from: Date? = nil, to: Date? = nil,
+                after: String? = nil, limit: Int = 50) {
+        self.accountId = accountId
+        self.outcome = outcome
+        self.from = from
+        self.to = to
+        self.after = after
+        self.limit = limit
+    }
+}
