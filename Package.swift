@@ -82,13 +82,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The ERP connectors: how an approved action reaches the ERP (HTTP, spool files).
         .target(
-            name: "ArbiterDelivery",
+            name: "ArbiterERP",
             dependencies: [
-                "ArbiterCore", "ArbiterApp", "ArbiterSQLite",
+                "ArbiterCore", "ArbiterApp",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "ArbiterServer",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterERP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter-bench",
             dependencies: [
-                "ArbiterCore", "ArbiterApp", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer", "ArbiterDelivery",
+                "ArbiterCore", "ArbiterApp", "ArbiterPolicy", "ArbiterSQLite", "ArbiterServer", "ArbiterERP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "ArbiterServerTests",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterDelivery", "ArbiterServer", "arbiter",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterERP", "ArbiterServer", "arbiter",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

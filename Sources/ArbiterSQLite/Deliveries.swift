@@ -3,84 +3,6 @@ import ArbiterCore
 import Foundation
 import GRDB
 
-/// One attempt with everything its record needs, worked out before the write transaction
-/// (only the dispatcher changes a pending action's attempts, so the count it read is current):
-/// the writer then only binds values and chains the audit entry.
-public struct PreparedAttempt: Sendable {
-    public let actionId: String
-    public let accountId: String
-    public let correlationId: String
-    public let type: String
-    public let createdAt: Date
-    public let now: Date
-    public let at: String
-    /// Attempts including this one.
-    public let attempts: Int
-    /// The action's status after it: delivered, pending (a retry is due at `nextAttemptAt`) or dead.
-    public let status: String
-    /// The attempt row's result: delivered, retry or dead.
-    public let result: String
-    public let reference: String?
-    public let nextAttemptAt: Date?
-    public let statusCode: Int?
-    public let error: String?
-    public let lastError: String?
-    public let responseBody: String?
-    public let durationMicros: Int64
-    let audit: AuditDraft
-
-    public init(action: PendingAction, attempt: DeliveryAttempt, settings: DeliverySettings, connector: String, now: Date = Date()) {
-        actionId = action.id
-        accountId = action.accountId
-        correlationId = action.correlationId
-        type = action.type
-        createdAt = action.createdAt
-        self.now = now
-        at = Timestamp.format(now)
-        attempts = action.attempts + 1
-        statusCode = attempt.statusCode
-        error = attempt.error
-        durationMicros = attempt.duration.microseconds
-        var data: [String: JSONValue] = [
-            "attempt": .int(Int64(attempts)), "connector": .string(connector),
-            "status_code": attempt.statusCode.map { .int(Int64($0)) } ?? .null,
-            "duration_ms": .double((Double(durationMicros) / 1000).rounded()),
-        ]
-        if let error = attempt.error { data["error"] = .string(error) }
-        let kind: String
-        switch attempt.result {
-        case .delivered(let reference):
-            (status, result, kind) = ("delivered", "delivered", "action.delivered")
-            self.reference = reference
-            data["reference"] = reference.map(JSONValue.string) ?? .null
-            nextAttemptAt = nil
-            lastError = nil
-            responseBody = nil
-        case .retry(let retryAfter) where attempts < settings.maxAttempts:
-            (status, result, kind) = ("pending", "retry", "action.attempt_failed")
-            reference = nil
-            let wait = min(retryAfter ?? settings.backoff(afterFailures: attempts), settings.maxDelay)
-            let next = now.addingTimeInterval(Double(wait.microseconds) / 1_000_000)
-            nextAttemptAt = next
-            data["next_attempt_at"] = .string(Timestamp.format(next))
-            lastError = Outbox.describe(attempt)
-            responseBody = nil
-        case .retry, .rejected:
-            (status, result, kind) = ("dead", "dead", "action.dead_lettered")
-            reference = nil
-            nextAttemptAt = nil
-            let why = attempt.result == .rejected
-                ? "the ERP refused it: \(Outbox.describe(attempt))"
-                : "gave up after \(attempts) attempts: \(Outbox.describe(attempt))"
-            data["reason"] = .string(why)
-            lastError = why
-            responseBody = attempt.responseBody
-        }
-        audit = AuditDraft(actor: "erp", kind: kind, subject: action.id, correlationId: action.correlationId, at: at,
-                           dataJSON: CanonicalJSON.encode(.object(data)))
-    }
-}
-
 /// The outbox as the dispatcher and operators see it. Each account's actions form a line in
 /// insertion (rowid) order; only the head of a line is sent, so an account's actions reach the
 /// ERP in order, and a dead head holds its line until an operator retries or cancels it.
@@ -153,14 +75,6 @@ extension Outbox {
                                nextAttemptAt: attempt.nextAttemptAt)
     }
 
-    static func describe(_ attempt: DeliveryAttempt) -> String {
-        var parts: [String] = []
-        if let code = attempt.statusCode { parts.append("HTTP \(code)") }
-        if let error = attempt.error { parts.append(error) }
-        if let body = attempt.responseBody, !body.isEmpty { parts.append(String(body.prefix(200))) }
-        return parts.isEmpty ? "no answer" : parts.joined(separator: ": ")
-    }
-
     /// A delivered suspension, reinstatement or entitlement change updates Arbiter's own account.
     static func applyEffect(_ db: Database, accountId: String, type: String, actionId: String, correlationId: String,
                             now: Date, chain: inout AuditChain) throws {
@@ -214,7 +128,7 @@ extension Outbox {
     // MARK: Reading
 
     public static func list(_ db: Database, status: String?, accountId: String?, after: String?, limit: Int) throws
-        -> (items: [JSONValue], next: String?) {
+        -> Page<OutboxAction> {
         var clauses: [String] = []
         var arguments: StatementArguments = []
         if let status { clauses.append("o.status = ?"); arguments += [status] }
@@ -226,54 +140,41 @@ extension Outbox {
             ORDER BY o.rowid LIMIT ?
             """, arguments: arguments)
         let page = rows.prefix(limit)
-        return (page.map(actionJSON), rows.count > limit ? page.last?["id"] : nil)
+        return Page(items: page.map(action), next: rows.count > limit ? page.last?["id"] : nil)
     }
 
-    static func actionJSON(_ row: Row) -> JSONValue {
-        var fields: [String: JSONValue] = [:]
-        for column in ["id", "decision_id", "account_id", "correlation_id", "type", "status", "created_at"] {
-            fields[column] = .string(row[column])
-        }
-        for column in ["review_id", "currency", "next_attempt_at", "erp_reference", "last_error", "delivered_at", "updated_at"] {
-            fields[column] = Decisions.text(row[column])
-        }
-        fields["amount_minor"] = (row["amount_minor"] as Int64?).map(JSONValue.int) ?? .null
-        fields["attempts"] = .int(row["attempts"])
-        fields["last_status_code"] = (row["last_status_code"] as Int64?).map(JSONValue.int) ?? .null
-        fields["payload"] = Decisions.json(row["payload"])
-        return .object(fields)
+    static func action(_ row: Row) -> OutboxAction {
+        OutboxAction(id: row["id"], decisionId: row["decision_id"], reviewId: row["review_id"], accountId: row["account_id"],
+                     correlationId: row["correlation_id"], type: row["type"], amountMinor: row["amount_minor"], currency: row["currency"],
+                     status: row["status"], attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
+                     erpReference: row["erp_reference"], lastError: row["last_error"], lastStatusCode: row["last_status_code"],
+                     createdAt: row["created_at"], deliveredAt: row["delivered_at"], updatedAt: row["updated_at"],
+                     payload: Decisions.json(row["payload"]))
     }
 
     /// One action with every attempt, and — when it waits behind a dead letter of its account —
     /// which one holds it.
-    public static func detail(_ db: Database, id: String) throws -> JSONValue? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS position, * FROM outbox_actions WHERE id = ?", arguments: [id]),
-              case .object(var fields) = actionJSON(row) else { return nil }
-        fields["response_body"] = Decisions.text(row["response_body"])
-        fields["attempt_log"] = .array(try Row.fetchAll(db, sql: """
+    public static func detail(_ db: Database, id: String) throws -> OutboxActionDetail? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS position, * FROM outbox_actions WHERE id = ?", arguments: [id]) else {
+            return nil
+        }
+        let attempts = try Row.fetchAll(db, sql: """
             SELECT at, duration_us, status_code, error, result FROM outbox_attempts WHERE action_id = ? ORDER BY id
             """, arguments: [id]).map { attempt in
-                .object([
-                    "at": .string(attempt["at"]), "duration_ms": .double(Double(attempt["duration_us"] as Int64) / 1000),
-                    "status_code": (attempt["status_code"] as Int64?).map(JSONValue.int) ?? .null,
-                    "error": Decisions.text(attempt["error"]), "result": .string(attempt["result"]),
-                ])
-            })
+                OutboxActionDetail.Attempt(at: attempt["at"], durationMicros: attempt["duration_us"], statusCode: attempt["status_code"],
+                                           error: attempt["error"], result: attempt["result"])
+            }
         var heldBy: String?
         if row["status"] == "pending" {
             heldBy = try String.fetchOne(db, sql: """
                 SELECT id FROM outbox_actions WHERE account_id = ? AND status = 'dead' AND rowid < ? ORDER BY rowid LIMIT 1
                 """, arguments: [row["account_id"], row["position"]])
         }
-        fields["held_by"] = heldBy.map(JSONValue.string) ?? .null
-        if let heldBy {
-            fields["note"] = .string("waiting behind dead letter \(heldBy) of the same account: retry or cancel it to let this one go")
-        }
-        return .object(fields)
+        return OutboxActionDetail(action: action(row), responseBody: row["response_body"], attempts: attempts, heldBy: heldBy)
     }
 
     /// Actions by status, and when the oldest pending one was queued.
-    public static func depth(_ db: Database) throws -> (byStatus: [String: Int], oldestPending: Date?) {
+    public static func depth(_ db: Database) throws -> OutboxDepth {
         var counts: [String: Int] = ["pending": 0, "delivered": 0, "dead": 0, "cancelled": 0]
         for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM outbox_actions GROUP BY status") {
             counts[row["status"]] = row["n"]
@@ -281,6 +182,49 @@ extension Outbox {
         let oldest = try String.fetchOne(db, sql: """
             SELECT MIN(o.created_at) FROM outbox_actions o WHERE o.status = 'pending'
             """).flatMap(Timestamp.parse)
-        return (counts, oldest)
+        return OutboxDepth(byStatus: counts, oldestPending: oldest)
+    }
+}
+
+/// The outbox in SQLite; attempts are recorded through the group committer.
+public struct SQLiteOutboxStore: OutboxStore {
+    let database: AppDatabase
+    let committer: GroupCommitter
+
+    public init(database: AppDatabase, committer: GroupCommitter) {
+        self.database = database
+        self.committer = committer
+    }
+
+    public func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
+        try await database.writer.read { db in try Outbox.due(db, now: now, skipping: busy, limit: limit) }
+    }
+
+    public func nextRetry() async throws -> Date? {
+        try await database.writer.read { db in try Outbox.nextRetry(db) }
+    }
+
+    public func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
+        try await committer.submit { db, chain in try Outbox.record(db, attempt, chain: &chain) }
+    }
+
+    public func retry(id: String, by actor: String, comment: String?, now: Date) async throws {
+        try await database.writer.write { db in try Outbox.retry(db, id: id, by: actor, comment: comment, now: now) }
+    }
+
+    public func cancel(id: String, by actor: String, comment: String, now: Date) async throws {
+        try await database.writer.write { db in try Outbox.cancel(db, id: id, by: actor, comment: comment, now: now) }
+    }
+
+    public func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
+        try await database.writer.read { db in try Outbox.list(db, status: status, accountId: accountId, after: after, limit: limit) }
+    }
+
+    public func action(id: String) async throws -> OutboxActionDetail? {
+        try await database.writer.read { db in try Outbox.detail(db, id: id) }
+    }
+
+    public func depth() async throws -> OutboxDepth {
+        try await database.writer.read { db in try Outbox.depth(db) }
     }
 }

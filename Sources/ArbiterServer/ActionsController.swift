@@ -1,14 +1,11 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterDelivery
-import ArbiterSQLite
 import Foundation
-import GRDB
 import Hummingbird
 
 /// `/v1/actions`: operators watch ERP delivery, and retry or cancel dead letters.
 struct ActionsController {
-    let database: AppDatabase
-    let dispatcher: Dispatcher
+    let deliveries: Deliveries
 
     static let readers: [Role] = [.operator, .auditor]
 
@@ -20,33 +17,26 @@ struct ActionsController {
             .post(":id/cancel", use: cancel)
     }
 
-    static let statuses = ["pending", "delivered", "dead", "cancelled"]
-
     /// `?status=pending|delivered|dead|cancelled&account_id=&cursor=&limit=`, in queue order.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Self.readers)
         let query = request.uri.queryParameters
         var errors: [FieldError] = []
         let status = query["status"].map(String.init)
-        if let status, !Self.statuses.contains(status) {
-            errors.append(FieldError("status", "must be one of \(Self.statuses.joined(separator: ", "))"))
+        if let status, !Deliveries.statuses.contains(status) {
+            errors.append(FieldError("status", "must be one of \(Deliveries.statuses.joined(separator: ", "))"))
         }
         let limit = RequestFields.limit(query["limit"], &errors)
         if !errors.isEmpty { throw Refusal.invalid(errors) }
-        let account = query["account_id"].map(String.init)
-        let after = query["cursor"].map(String.init)
-        let page = try await database.writer.read { [limit] db in
-            try Outbox.list(db, status: status, accountId: account, after: after, limit: limit)
-        }
-        return JSONResponse(.object(["items": .array(page.items), "next_cursor": page.next.map(JSONValue.string) ?? .null]))
+        let page = try await deliveries.actions(status: status, accountId: query["account_id"].map(String.init),
+                                                after: query["cursor"].map(String.init), limit: limit)
+        return JSONResponse(.object(["items": .array(page.items.map { .object($0.fields) }), "next_cursor": .text(page.next)]))
     }
 
     /// The action with every attempt, and what holds it back if anything does.
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Self.readers)
-        let id = try context.parameters.require("id")
-        guard let action = try await database.writer.read({ db in try Outbox.detail(db, id: id) }) else { throw Self.notFound(id) }
-        return JSONResponse(action)
+        return JSONResponse(try await deliveries.action(try context.parameters.require("id")).json)
     }
 
     /// A dead letter goes back in line, due now, with a fresh set of attempts. `{"comment"?}`
@@ -57,9 +47,8 @@ struct ActionsController {
         var errors = RequestFields.unknown(body, allowed: ["comment"])
         let comment = RequestFields.comment(body, &errors)
         if !errors.isEmpty { throw Refusal.invalid(errors) }
-        try await change(id) { db, now in try Outbox.retry(db, id: id, by: caller.id, comment: comment, now: now) }
-        dispatcher.notify()
-        return try await get(request, context: context)
+        try await deliveries.retry(id, by: caller.id, comment: comment)
+        return JSONResponse(try await deliveries.action(id).json)
     }
 
     /// A pending or dead action is never sent; the account's line moves on. `{"comment"}` (required)
@@ -71,22 +60,38 @@ struct ActionsController {
         let comment = RequestFields.comment(body, &errors)
         if comment == nil && errors.isEmpty { errors.append(FieldError("comment", "is required: say why the action must not reach the ERP")) }
         guard errors.isEmpty, let comment else { throw Refusal.invalid(errors) }
-        try await change(id) { db, now in try Outbox.cancel(db, id: id, by: caller.id, comment: comment, now: now) }
-        dispatcher.notify()
-        return try await get(request, context: context)
+        try await deliveries.cancel(id, by: caller.id, comment: comment)
+        return JSONResponse(try await deliveries.action(id).json)
     }
+}
 
-    /// Runs an operator's change while the dispatcher keeps away from the action.
-    func change(_ id: String, _ body: @escaping @Sendable (Database, Date) throws -> Void) async throws {
-        let done: Void? = try await dispatcher.whileHeld(id) {
-            try await database.writer.write { db in try body(db, Date()) }
-        }
-        if done == nil {
-            throw Refusal.conflict("action \(id) is being sent to the ERP right now; look again in a moment", title: "Being delivered")
-        }
+extension OutboxAction {
+    var fields: [String: JSONValue] {
+        [
+            "id": .string(id), "decision_id": .string(decisionId), "account_id": .string(accountId),
+            "correlation_id": .string(correlationId), "type": .string(type), "status": .string(status), "created_at": .string(createdAt),
+            "review_id": .text(reviewId), "currency": .text(currency), "next_attempt_at": .text(nextAttemptAt),
+            "erp_reference": .text(erpReference), "last_error": .text(lastError), "delivered_at": .text(deliveredAt),
+            "updated_at": .text(updatedAt), "amount_minor": .integer(amountMinor), "attempts": .int(Int64(attempts)),
+            "last_status_code": .integer(lastStatusCode), "payload": payload,
+        ]
     }
+}
 
-    static func notFound(_ id: String) -> Refusal {
-        Refusal.notFound("no outbox action with id '\(id)'")
+extension OutboxActionDetail {
+    var json: JSONValue {
+        var fields = action.fields
+        fields["response_body"] = .text(responseBody)
+        fields["attempt_log"] = .array(attempts.map { attempt in
+            .object([
+                "at": .string(attempt.at), "duration_ms": .double(Double(attempt.durationMicros) / 1000),
+                "status_code": .integer(attempt.statusCode), "error": .text(attempt.error), "result": .string(attempt.result),
+            ])
+        })
+        fields["held_by"] = .text(heldBy)
+        if let heldBy {
+            fields["note"] = .string("waiting behind dead letter \(heldBy) of the same account: retry or cancel it to let this one go")
+        }
+        return .object(fields)
     }
 }

@@ -58,7 +58,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         // Counted in the background (OperationalGauges), never by the probe itself.
         let counts = services.gauges.counts
         var erp: [String: JSONValue] = ["connector": .string(services.erp.name),
-                                        "pending_actions": counts.map { .int(Int64($0.outboxByStatus["pending"] ?? 0)) } ?? .null,
+                                        "pending_actions": counts.map { .int(Int64($0.outbox.byStatus["pending"] ?? 0)) } ?? .null,
                                         "counted_at": counts.map { .string(Timestamp.format($0.countedAt)) } ?? .null]
         if services.erp == .none {
             erp["note"] = "no ERP connector configured (--erp-url or --erp-spool): approved actions wait in the outbox"
@@ -82,7 +82,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         // (OperationalGauges): a scrape costs no table scan, whatever the tables hold.
         if let counts = services.gauges.counts {
             services.metrics.queues(counts.queues, now: Date())
-            services.metrics.outbox(counts.outboxByStatus, oldestPending: counts.oldestPending, now: Date())
+            services.metrics.outbox(counts.outbox.byStatus, oldestPending: counts.outbox.oldestPending, now: Date())
             services.metrics.counted(at: counts.countedAt, now: Date())
         }
         services.metrics.breakers(open: services.engine.openBreakers.map { ($0.health.name, $0.health.version) })
@@ -100,7 +100,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(DecisionsController(decisions: services.decisions).endpoints, atPath: "decisions")
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
-    v1.addRoutes(ActionsController(database: services.database, dispatcher: services.dispatcher).endpoints, atPath: "actions")
+    v1.addRoutes(ActionsController(deliveries: services.deliveries).endpoints, atPath: "actions")
     v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
     v1.addRoutes(AuditController(database: services.database).endpoints, atPath: "audit")
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")

@@ -1,6 +1,6 @@
 import ArbiterApp
 import ArbiterCore
-import ArbiterDelivery
+import ArbiterERP
 import ArbiterPolicy
 import ArbiterSQLite
 import AsyncHTTPClient
@@ -32,6 +32,8 @@ public struct Services: Sendable {
     let lifecycle: PolicyLifecycle
     /// Delivers approved actions to the ERP; told whenever a commit queued some.
     let dispatcher: Dispatcher
+    /// Operators' view of delivery: list, retry, cancel.
+    let deliveries: Deliveries
     let erp: ERPTarget
     /// The HTTP connector's client, shut down after the dispatcher stops.
     let httpClient: HTTPClient?
@@ -47,7 +49,6 @@ public struct Services: Sendable {
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
                 exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) throws {
         self.checkpointInterval = checkpointInterval
-        self.gauges = OperationalGauges(database: database, reviews: reviews, interval: gaugesInterval)
         self.exports = try ExportJobs(database: database, signingKey: exports.signingKey, masking: exports.masking,
                                       directory: exports.directory, inlineWait: exports.inlineWait)
         self.database = database
@@ -73,9 +74,13 @@ public struct Services: Sendable {
             connector = try FileConnector(directory: directory)
             httpClient = nil
         }
-        let dispatcher = Dispatcher(database: database, committer: committer, connector: connector, settings: delivery,
+        let outbox = SQLiteOutboxStore(database: database, committer: committer)
+        let reviewStore = SQLiteReviewStore(database: database)
+        self.gauges = OperationalGauges(outbox: outbox, reviews: reviewStore, settings: reviews, interval: gaugesInterval)
+        let dispatcher = Dispatcher(store: outbox, connector: connector, settings: delivery,
                                     observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.dispatcher = dispatcher
+        self.deliveries = Deliveries(store: outbox, dispatcher: dispatcher)
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: SQLiteShadowStore(committer: committer),
@@ -83,7 +88,7 @@ public struct Services: Sendable {
         self.decisions = SQLiteDecisionStore(database: database, committer: committer)
         self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
                              metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
-        self.desk = ReviewDesk(store: SQLiteReviewStore(database: database), keys: SQLiteKeyStore(database: database), settings: reviews,
+        self.desk = ReviewDesk(store: reviewStore, keys: SQLiteKeyStore(database: database), settings: reviews,
                                metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
         self.lifecycle = PolicyLifecycle(database: database, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
@@ -207,5 +212,20 @@ struct DispatcherService: Service {
             dispatcher.stop()
         }
         try? await httpClient?.shutdown()
+    }
+}
+
+/// Takes the operational counts every interval until graceful shutdown.
+struct GaugesService: Service {
+    let gauges: OperationalGauges
+
+    func run() async throws {
+        let logger = Logger(label: "arbiter.gauges")
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await gauges.refresh() } catch { logger.error("counting for the gauges failed", metadata: ["error": "\(error)"]) }
+                try? await Task.sleep(for: gauges.interval)
+            }
+        }
     }
 }

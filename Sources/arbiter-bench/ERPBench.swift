@@ -1,5 +1,6 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterDelivery
+import ArbiterERP
 import ArbiterSQLite
 import AsyncHTTPClient
 import Crypto
@@ -38,7 +39,7 @@ struct ERPBench {
             commits.withLock { $0.count += 1; $0.items += batch; $0.seconds += Double(duration.microseconds) / 1e6 }
         })
         let settings = DeliverySettings(concurrency: concurrency)
-        let dispatcher = Dispatcher(database: database, committer: committer,
+        let dispatcher = Dispatcher(store: SQLiteOutboxStore(database: database, committer: committer),
                                     connector: HTTPConnector(url: receiver.url, secret: Self.secret, client: client, timeout: .seconds(10)),
                                     settings: settings)
         let credits = try ApprovedCredits()

@@ -1,5 +1,5 @@
 import ArbiterCore
-import ArbiterDelivery
+import ArbiterERP
 import ArbiterServer
 import ArbiterSQLite
 import Foundation

@@ -1,6 +1,4 @@
-import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
 import Logging
 
@@ -9,15 +7,14 @@ import Logging
 ///
 /// It wakes when told new actions were committed (``notify()``), when a delivery finishes,
 /// and when the earliest waiting retry falls due; it never polls busily. Each attempt is
-/// recorded through the group committer (many deliveries share one durable commit) before the
+/// recorded (``OutboxStore/record(_:)``: many deliveries share one durable commit) before the
 /// account's next action is sent. A crash between sending and recording leaves the action
 /// pending: it is sent again after a restart with the same idempotency key (at least once,
 /// never lost).
 public final class Dispatcher: Sendable {
-    public let database: AppDatabase
+    let store: any OutboxStore
     public let connector: (any ERPConnector)?
     public let settings: DeliverySettings
-    let committer: GroupCommitter
     /// Told about every recorded attempt (metrics).
     let observe: @Sendable (PendingAction, DeliveryAttempt, RecordedAttempt) -> Void
     let logger = Logger(label: "arbiter.delivery")
@@ -44,10 +41,9 @@ public final class Dispatcher: Sendable {
     private let state = Locked(State())
     private let wake = WakeSignal()
 
-    public init(database: AppDatabase, committer: GroupCommitter, connector: (any ERPConnector)?, settings: DeliverySettings,
+    public init(store: any OutboxStore, connector: (any ERPConnector)?, settings: DeliverySettings,
                 observe: @escaping @Sendable (PendingAction, DeliveryAttempt, RecordedAttempt) -> Void = { _, _, _ in }) {
-        self.database = database
-        self.committer = committer
+        self.store = store
         self.connector = connector
         self.settings = settings
         self.observe = observe
@@ -97,9 +93,7 @@ public final class Dispatcher: Sendable {
                 if free > 0 && ready.isEmpty {
                     let busy = state.withLock { $0.busyAccounts }
                     do {
-                        ready = try await database.writer.read { [settings] db in
-                            try Outbox.due(db, now: Date(), skipping: busy, limit: max(settings.concurrency * 8, 256))
-                        }
+                        ready = try await store.due(now: Date(), skipping: busy, limit: max(settings.concurrency * 8, 256))
                     } catch {
                         logger.error("reading the outbox failed", metadata: ["error": "\(error)"])
                     }
@@ -122,7 +116,7 @@ public final class Dispatcher: Sendable {
     /// running or ready, else a safety net of one second.
     private func idleWait(nothingReady: Bool) async -> Duration {
         guard nothingReady, state.withLock({ $0.running == 0 }) else { return .seconds(1) }
-        guard let next = try? await database.writer.read({ db in try Outbox.nextRetry(db) }) else { return .seconds(5) }
+        guard let next = try? await store.nextRetry() else { return .seconds(5) }
         let seconds = min(max(next.timeIntervalSinceNow, 0.005), 5)
         return .milliseconds(Int64(seconds * 1000))
     }
@@ -147,7 +141,7 @@ public final class Dispatcher: Sendable {
         let attempt = await connector.deliver(action)
         let prepared = PreparedAttempt(action: action, attempt: attempt, settings: settings, connector: connector.name)
         do {
-            let recorded = try await committer.submit { db, chain in try Outbox.record(db, prepared, chain: &chain) }
+            let recorded = try await store.record(prepared)
             state.withLock { state in
                 if state.unrecorded != 0 { state.unrecorded = 0 }
             }
@@ -165,46 +159,5 @@ public final class Dispatcher: Sendable {
             logger.error("delivery attempt not recorded; delivery paused", metadata: [
                 "action": "\(action.id)", "error": "\(error)", "pause_seconds": "\(pause.components.seconds)"])
         }
-    }
-}
-
-/// A wake-up call that is never lost: a signal sent while nobody waits is kept for the next wait.
-final class WakeSignal: Sendable {
-    private let state = Locked<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-
-    func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.pending = true
-            return nil
-        }
-        waiter?.resume()
-    }
-
-    /// Returns at the next signal (or at once if one is pending), or after `timeout`.
-    func wait(upTo timeout: Duration) async {
-        if state.withLock({ state in
-            defer { state.pending = false }
-            return state.pending
-        }) { return }
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            if !Task.isCancelled { self?.signal() }
-        }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.pending {
-                    state.pending = false
-                    return true
-                }
-                state.waiter = continuation
-                return false
-            }
-            if now { continuation.resume() }
-        }
-        timer.cancel()
     }
 }

@@ -1,19 +1,10 @@
 import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
-
-/// Hands one action to the ERP and says how it went. Connectors never throw: every failure is
-/// an attempt result the dispatcher records.
-public protocol ERPConnector: Sendable {
-    /// "http" or "file", as recorded with each attempt.
-    var name: String { get }
-    func deliver(_ action: PendingAction) async -> DeliveryAttempt
-}
 
 /// POSTs each action as JSON to the ERP's URL with `Idempotency-Key: <action id>` and
 /// `Arbiter-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.

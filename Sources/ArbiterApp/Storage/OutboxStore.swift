@@ -1,0 +1,33 @@
+import ArbiterCore
+import Foundation
+
+/// The outbox as the dispatcher and operators need it stored. Each account's actions form a
+/// line in the order they were queued; only the head of a line is due, so an account's
+/// actions reach the ERP in order, and a dead head holds its line until an operator acts.
+public protocol OutboxStore: Sendable {
+    /// Heads of lines due at `now`, skipping the accounts in `busy` (in flight here), oldest
+    /// first, at most `limit`.
+    func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction]
+
+    /// When the earliest waiting retry falls due.
+    func nextRetry() async throws -> Date?
+
+    /// Records an attempt and its effects (the action's new state, an account change a
+    /// delivered action makes, the audit entry); several attempts share a commit.
+    func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt
+
+    /// A dead letter back in line, due now, with a fresh set of attempts, audited. Refuses
+    /// (not found, or conflict unless dead).
+    func retry(id: String, by actor: String, comment: String?, now: Date) async throws
+
+    /// A pending or dead action that will never be sent, audited; its line moves on. Refuses
+    /// (not found, or conflict unless pending or dead).
+    func cancel(id: String, by actor: String, comment: String, now: Date) async throws
+
+    /// Actions in queue order (`status` and `accountId` filter), one page.
+    func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction>
+
+    func action(id: String) async throws -> OutboxActionDetail?
+
+    func depth() async throws -> OutboxDepth
+}
