@@ -146,6 +146,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ArbiterAppTests",
+            dependencies: ["ArbiterCore", "ArbiterApp"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ArbiterSQLiteTests",
             dependencies: ["ArbiterCore", "ArbiterApp", "ArbiterSQLite"],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
@@ -66,21 +67,8 @@ public enum AuditLog {
         return verifier.result
     }
 
-    /// Which entries `query` returns: after `afterSeq`, oldest first, at most `limit`, each
-    /// filter exact when given.
-    public struct Filter: Sendable {
-        public var afterSeq: Int64 = 0
-        public var limit = 100
-        public var kind: String?
-        public var actor: String?
-        public var subject: String?
-        public var correlationId: String?
-
-        public init() {}
-    }
-
     /// A page of entries and the cursor (`after_seq`) of the next page, nil on the last.
-    public static func query(_ db: Database, _ filter: Filter) throws -> (entries: [AuditEntry], next: Int64?) {
+    public static func query(_ db: Database, _ filter: AuditFilter) throws -> AuditPage {
         var conditions = ["seq > ?"]
         var arguments: StatementArguments = [filter.afterSeq]
         for (column, value) in [("kind", filter.kind), ("actor", filter.actor), ("subject", filter.subject),
@@ -92,7 +80,7 @@ public enum AuditLog {
         arguments += [filter.limit]
         let entries = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
                                        arguments: arguments).map(entry)
-        return (entries, entries.count == filter.limit ? entries.last?.seq : nil)
+        return AuditPage(entries: entries, next: entries.count == filter.limit ? entries.last?.seq : nil)
     }
 
     /// Entries after `afterSeq`, oldest first.

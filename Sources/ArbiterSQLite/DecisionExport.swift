@@ -1,14 +1,14 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
 
-/// Writes decisions to an export file (``DecisionExportRow``), streamed from the database:
+/// The decisions of an export (``DecisionExportRow``'s fields), streamed from the database:
 /// one decision at a time with its review, deliveries and audit entry read beside it.
 enum DecisionExport {
-    /// Decisions with `decided_at` in [from, to) (and the filters), oldest first. Returns the
-    /// lowest and highest `decision.made` audit entries of the rows written.
-    static func write(_ db: Database, _ request: ExportRequest, masking: ExportMasking,
-                      to file: ExportFile) throws -> (first: Covered?, last: Covered?) {
+    /// Decisions with `decided_at` in [from, to) (and the filters), oldest first, each with
+    /// its `decision.made` audit entry.
+    static func rows(_ db: Database, _ request: ExportRequest, _ body: ([String: JSONValue], AuditPosition?) throws -> Void) throws {
         var conditions = ["d.decided_at >= ?", "d.decided_at < ?"]
         var arguments: StatementArguments = [Timestamp.format(request.from), Timestamp.format(request.to)]
         let filters = request.filters
@@ -38,8 +38,6 @@ enum DecisionExport {
         let auditEntry = try db.cachedStatement(sql: """
             SELECT seq, hash FROM audit_log WHERE correlation_id = ? AND kind = 'decision.made' AND subject = ?
             """)
-        if request.format == .csv { CSV.writeRecord(DecisionExportRow.columns.map(JSONValue.string), into: &file.buffer) }
-        var first: Covered?, last: Covered?
         while let row = try rows.next() {
             let decisionId: String = row[0]
             let correlationId: String = row[7]
@@ -90,20 +88,14 @@ enum DecisionExport {
             fields["deliveries"] = .array(delivered)
             fields["erp_status"] = .string(DecisionExportRow.erpStatus(statuses))
             fields["erp_references"] = .array(references)
-            fields["audit_seq"] = .null
-            fields["audit_hash"] = .null
+            var position: AuditPosition?
             if let entry = try Row.fetchOne(auditEntry, arguments: [correlationId, decisionId]) {
-                let covered = Covered(seq: entry[0], hash: entry[1])
-                fields["audit_seq"] = .int(covered.seq)
-                fields["audit_hash"] = .string(covered.hash)
-                if first.map({ covered.seq < $0.seq }) ?? true { first = covered }
-                if last.map({ covered.seq > $0.seq }) ?? true { last = covered }
+                position = AuditPosition(seq: entry[0], hash: entry[1])
             }
-            masking.apply(to: &fields)
-            DecisionExportRow.write(fields, request.format, into: &file.buffer)
-            try file.rowWritten()
+            fields["audit_seq"] = position.map { .int($0.seq) } ?? .null
+            fields["audit_hash"] = position.map { .string($0.hash) } ?? .null
+            try body(fields, position)
         }
-        return (first, last)
     }
 
     /// A stored JSON column.

@@ -59,19 +59,6 @@ public struct SQLiteDecisionStore: DecisionStore {
     }
 }
 
-/// The audit trail's entries written outside a use case's own unit of work, through the
-/// group committer.
-public struct SQLiteAuditStore: AuditStore {
-    let committer: GroupCommitter
-
-    public init(committer: GroupCommitter) {
-        self.committer = committer
-    }
-
-    public func enqueue(_ entry: AuditDraft, failed: @escaping @Sendable (any Error) -> Void) {
-        committer.enqueue({ db, chain in try chain.append(db, entry) }, failed: failed)
-    }
-}
 
 /// Shadow differences, through the group committer.
 public struct SQLiteShadowStore: ShadowStore {

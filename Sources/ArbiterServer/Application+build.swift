@@ -102,7 +102,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     v1.addRoutes(ActionsController(deliveries: services.deliveries).endpoints, atPath: "actions")
     v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
-    v1.addRoutes(AuditController(database: services.database).endpoints, atPath: "audit")
+    v1.addRoutes(AuditController(trail: services.audit).endpoints, atPath: "audit")
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
     let simulate = SimulateController(database: services.database, lifecycle: services.lifecycle)
     v1.post("simulate", use: simulate.simulate)

@@ -1,5 +1,5 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// served at `GET /v1/audit/checkpoint`, put in export manifests, and logged — so copies live
 /// outside the database an attacker would truncate.
 struct AuditCheckpointService: Service {
-    let database: AppDatabase
+    let trail: AuditTrail
     let key: ExportSigningKey
     let interval: Duration
 
@@ -28,7 +28,7 @@ struct AuditCheckpointService: Service {
     func take() async {
         let logger = Logger(label: "arbiter.audit")
         do {
-            let checkpoint = try await database.writer.write { [key] db in try AuditCheckpoints.take(db, key: key) }
+            let checkpoint = try await trail.takeCheckpoint(key: key)
             if let checkpoint {
                 logger.info("audit checkpoint", metadata: ["checkpoint": "\(CanonicalJSON.string(checkpoint.json))"])
             }

@@ -1,12 +1,12 @@
+import ArbiterApp
 import ArbiterCore
-import ArbiterSQLite
 import Foundation
 import Hummingbird
 
 /// `/v1/audit`: auditors read the hash-chained trail (the whole story of one correlation id:
 /// case, request, decision, review, ERP delivery, in order) and have the server recompute it.
 struct AuditController {
-    let database: AppDatabase
+    let trail: AuditTrail
 
     var endpoints: RouteCollection<AppRequestContext> {
         RouteCollection(context: AppRequestContext.self)
@@ -19,10 +19,7 @@ struct AuditController {
     /// `arbiter audit verify --checkpoint FILE` shows whether the log still holds that entry.
     func checkpoint(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        guard let checkpoint = try await database.writer.read({ db in try AuditCheckpoints.latest(db) }) else {
-            throw Refusal.notFound("no checkpoint yet: the audit log is empty")
-        }
-        return JSONResponse(checkpoint.json)
+        return JSONResponse(try await trail.latestCheckpoint().json)
     }
 
     /// `?after_seq=&limit=&kind=&actor=&subject=&correlation_id=`: oldest first; `next_cursor`
@@ -31,7 +28,7 @@ struct AuditController {
         _ = try context.require(.auditor)
         let query = request.uri.queryParameters
         var errors: [FieldError] = []
-        var filter = AuditLog.Filter()
+        var filter = AuditFilter()
         if let after = query["after_seq"] {
             if let n = Int64(after), n >= 0 { filter.afterSeq = n }
             else { errors.append(FieldError("after_seq", "must be a non-negative integer (an entry's seq)")) }
@@ -42,7 +39,7 @@ struct AuditController {
         filter.subject = query["subject"].map(String.init)
         filter.correlationId = query["correlation_id"].map(String.init)
         if !errors.isEmpty { throw Refusal.invalid(errors) }
-        let page = try await database.writer.read { [filter] db in try AuditLog.query(db, filter) }
+        let page = try await trail.entries(filter)
         return JSONResponse(.object([
             "items": .array(page.entries.map(\.json)),
             "next_cursor": page.next.map { .string(String($0)) } ?? .null,
@@ -52,7 +49,7 @@ struct AuditController {
     /// Recomputes the whole chain on the server: intact (count, last hash) or the first broken entry.
     func verify(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        switch try await database.verifyAudit() {
+        switch try await trail.verify() {
         case .intact(let count, let lastHash):
             return JSONResponse(.object(["status": "intact", "entries": .int(count), "last_hash": .string(lastHash)]))
         case .broken(let seq, let reason):

@@ -37,6 +37,8 @@ public struct Services: Sendable {
     let erp: ERPTarget
     /// The HTTP connector's client, shut down after the dispatcher stops.
     let httpClient: HTTPClient?
+    /// What auditors read of the trail, and its checkpoints.
+    let audit: AuditTrail
     /// Runs auditors' exports.
     let exports: ExportJobs
     /// The outbox and queue counts scrapes read (taken in the background).
@@ -49,14 +51,17 @@ public struct Services: Sendable {
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
                 exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) throws {
         self.checkpointInterval = checkpointInterval
-        self.exports = try ExportJobs(database: database, signingKey: exports.signingKey, masking: exports.masking,
-                                      directory: exports.directory, inlineWait: exports.inlineWait)
         self.database = database
         self.engine = engine
         self.guardrails = guardrails
         let metrics = ServiceMetrics()
         self.metrics = metrics
-        self.committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
+        let committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
+        self.committer = committer
+        let audit = SQLiteAuditStore(database: database, committer: committer)
+        self.audit = AuditTrail(store: audit)
+        self.exports = try ExportJobs(store: audit, signingKey: exports.signingKey, masking: exports.masking,
+                                      directory: exports.directory, inlineWait: exports.inlineWait)
         self.erp = erp
         let connector: (any ERPConnector)?
         switch erp {
@@ -95,7 +100,6 @@ public struct Services: Sendable {
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents)
         // An opened breaker is logged, counted and audited (policy.breaker_opened).
         let logger = Logger(label: "arbiter.policies")
-        let audit = SQLiteAuditStore(committer: committer)
         engine.onBreakerOpened { health, opened in
             logger.error("policy circuit breaker opened", metadata: ["policy": "\(health.name)", "version": "\(health.version.prefix(12))",
                                                                    "errors": "\(opened.errors)", "last_error": "\(opened.lastError)"])
@@ -118,7 +122,7 @@ public struct Services: Sendable {
         // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
         // the committer), then the committer, then the last audit checkpoint, the workers last.
         [WorkersService(workers: workers),
-         AuditCheckpointService(database: database, key: exports.signingKey, interval: checkpointInterval),
+         AuditCheckpointService(trail: audit, key: exports.signingKey, interval: checkpointInterval),
          CommitterService(committer: committer), GaugesService(gauges: gauges),
          EscalationService(desk: desk, interval: escalationInterval), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }

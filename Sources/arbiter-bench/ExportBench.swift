@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterSQLite
 import Foundation
@@ -47,9 +48,8 @@ struct ExportBench {
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         let request = ExportRequest(kind: .audit, from: start.addingTimeInterval(-1), to: start.addingTimeInterval(Double(rows) + 1))
         let exportStart = ContinuousClock.now
-        let manifest = try await database.writer.read { db in
-            try Exports.export(db, request, id: "bench", to: target, by: "bench", key: key, masking: .none())
-        }
+        let manifest = try await Exports.export(request, from: SQLiteAuditStore(database: database, committer: nil), id: "bench",
+                                                to: target, by: "bench", key: key, masking: .none())
         let exportSeconds = Self.seconds(ContinuousClock.now - exportStart)
         guard manifest["rows"]?.intValue == Int64(rows) else { throw Failure("exported \(String(describing: manifest["rows"])) of \(rows) rows") }
 

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterSQLite
 import ArgumentParser
@@ -28,8 +29,8 @@ extension Arbiter.Audit {
 
         func run() async throws {
             guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
-            let database = try AppDatabase.openReadOnly(path: db)
-            switch try await database.verifyAudit() {
+            let trail = AuditTrail(store: SQLiteAuditStore(database: try AppDatabase.openReadOnly(path: db), committer: nil))
+            switch try await trail.verify() {
             case .intact(let count, let lastHash):
                 print("audit chain intact: \(count) entries, last hash \(lastHash)")
             case .broken(let seq, let reason):
@@ -38,7 +39,7 @@ extension Arbiter.Audit {
             }
             guard let checkpoint else { return }
             let saved = try readCheckpoint(checkpoint)
-            if let problem = try await database.writer.read({ db in try AuditCheckpoints.check(db, saved) }) {
+            if let problem = try await trail.check(saved) {
                 print("checkpoint not met: \(problem)")
                 throw ExitCode.failure
             }
@@ -188,9 +189,8 @@ extension Arbiter.Audit {
                 let masking = ExportMasking(paths: paths, key: try ExportMasking.loadOrCreateKey(in: dataDirectory))
                 let user = "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown")
                 let target = URL(fileURLWithPath: out)
-                manifest = try await database.writer.read { db in
-                    try Exports.export(db, request, id: Identifier.make(now: Date()), to: target, by: user, key: key, masking: masking)
-                }
+                manifest = try await Exports.export(request, from: SQLiteAuditStore(database: database, committer: nil),
+                                                    id: Identifier.make(now: Date()), to: target, by: user, key: key, masking: masking)
             } else {
                 var job = try await server.call(.POST, "/v1/exports", body: request.json)
                 let id = cell(job["id"])

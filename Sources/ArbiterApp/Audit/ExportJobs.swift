@@ -1,6 +1,4 @@
 import ArbiterCore
-import ArbiterSQLite
-import Crypto
 import Foundation
 
 /// Runs exports for `/v1/exports` and knows what became of each.
@@ -11,9 +9,9 @@ import Foundation
 /// export, `<id>.partial/` one being written, `<id>.failed` (JSON: error, at) one that failed or
 /// was cut short by a restart — at start, every `.partial` left behind becomes `.failed`.
 /// At most `maximumRunning` exports run at a time (each holds a read transaction and a core).
-final class ExportJobs: Sendable {
-    let database: AppDatabase
-    let signingKey: ExportSigningKey
+public final class ExportJobs: Sendable {
+    let store: any AuditStore
+    public let signingKey: ExportSigningKey
     let masking: ExportMasking
     /// One directory per export.
     let directory: URL
@@ -22,19 +20,19 @@ final class ExportJobs: Sendable {
     /// Running exports: rows written so far.
     private let running = Locked<[String: Int]>([:])
 
-    enum Status {
+    public enum Status: Sendable {
         case done(manifest: JSONValue)
         case running(rows: Int)
         case failed(error: String)
     }
 
-    struct Busy: Error {
-        let running: [String]
+    public struct Busy: Error {
+        public let running: [String]
     }
 
-    init(database: AppDatabase, signingKey: ExportSigningKey, masking: ExportMasking, directory: String,
-         inlineWait: Duration) throws {
-        self.database = database
+    public init(store: any AuditStore, signingKey: ExportSigningKey, masking: ExportMasking, directory: String,
+                inlineWait: Duration) throws {
+        self.store = store
         self.signingKey = signingKey
         self.masking = masking
         self.directory = URL(fileURLWithPath: directory)
@@ -49,20 +47,18 @@ final class ExportJobs: Sendable {
     }
 
     /// Starts an export and waits for it up to `inlineWait`: its id and what became of it.
-    func start(_ request: ExportRequest, by actor: String) async throws -> (id: String, status: Status) {
+    public func start(_ request: ExportRequest, by actor: String) async throws -> (id: String, status: Status) {
         let id = Identifier.make(now: Date())
         try running.withLock { jobs in
             guard jobs.count < maximumRunning else { throw Busy(running: jobs.keys.sorted()) }
             jobs[id] = 0
         }
-        let (database, signingKey, masking, final) = (database, signingKey, masking, directory.appendingPathComponent(id))
+        let (store, signingKey, masking, final) = (store, signingKey, masking, directory.appendingPathComponent(id))
         let running = running
         Task.detached { [self] in
             do {
-                _ = try await database.writer.read { db in
-                    try Exports.export(db, request, id: id, to: final, by: actor, key: signingKey, masking: masking,
-                                       progress: { rows in running.withLock { $0[id] = rows } })
-                }
+                _ = try await Exports.export(request, from: store, id: id, to: final, by: actor, key: signingKey, masking: masking,
+                                             progress: { rows in running.withLock { $0[id] = rows } })
             } catch {
                 recordFailure(id, "\(error)")
             }
@@ -82,7 +78,7 @@ final class ExportJobs: Sendable {
     }
 
     /// What became of export `id`; nil when there is no such export.
-    func status(_ id: String) throws -> Status? {
+    public func status(_ id: String) throws -> Status? {
         guard Self.isExportId(id) else { return nil }
         if let folder = finished(id) {
             return .done(manifest: try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
@@ -95,7 +91,7 @@ final class ExportJobs: Sendable {
     }
 
     /// The directory of finished export `id`, or nil.
-    func finished(_ id: String) -> URL? {
+    public func finished(_ id: String) -> URL? {
         guard Self.isExportId(id) else { return nil }
         let folder = directory.appendingPathComponent(id)
         return FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) ? folder : nil
