@@ -1,52 +1,8 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
 import GRDBSQLite
-
-/// Stored events with their decisions as made, as a backtest replays them: a few hundred rows
-/// whose stored JSON (event, context, verdicts, actions) sits in one buffer. Only what every
-/// row needs is read; the ids, times and reasons of the few rows a report shows are read
-/// afterwards by row id (``Backtests/details(_:rows:)``).
-public struct ReplayChunk: Sendable {
-    /// The position of the first row in the replay.
-    public let first: Int
-    public var rows: [Row] = []
-    /// Every row's stored JSON, back to back.
-    public var bytes: [UInt8] = []
-
-    public struct Row: Sendable {
-        /// The rowids of the event and of its decision.
-        public let eventRow: Int64
-        public let decisionRow: Int64
-        public let type: EventType?
-        public let outcome: DecisionOutcome?
-        public let queue: String?
-        /// Where the envelope as submitted, the context as evaluated, every policy's verdict and
-        /// the decision's actions sit in `bytes`.
-        public let body: Range<Int>
-        public let context: Range<Int>
-        public let policies: Range<Int>
-        public let actions: Range<Int>
-    }
-
-    init(first: Int, capacity: Int) {
-        self.first = first
-        rows.reserveCapacity(capacity)
-        bytes.reserveCapacity(capacity * 1_200)
-    }
-}
-
-/// What a report shows of a replayed decision, read by row id once the replay is done.
-public struct ReplayedDetails: Sendable {
-    public let eventId: String
-    public let decisionId: String
-    public let receivedAt: String
-    public let accountId: String
-    public let amountMinor: Int64?
-    public let currency: String?
-    /// The decision's reasons (JSON text).
-    public let reasons: String
-}
 
 /// Backtest jobs: a candidate version replayed over stored events, and the report.
 public enum Backtests {

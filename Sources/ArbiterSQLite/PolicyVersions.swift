@@ -1,24 +1,12 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
 
-/// A stored policy version's source, for building the active set.
-public struct StoredPolicySource: Sendable, Hashable {
-    public let name: String
-    public let version: String
-    public let file: String
-    public let source: String
-
+extension StoredPolicySource {
     /// From a row with `name`, `version`, `file` and `source` columns.
     init(row: Row) {
         self.init(name: row["name"], version: row["version"], file: row["file"], source: row["source"])
-    }
-
-    init(name: String, version: String, file: String, source: String) {
-        self.name = name
-        self.version = version
-        self.file = file
-        self.source = source
     }
 }
 
@@ -27,23 +15,7 @@ public struct StoredPolicySource: Sendable, Hashable {
 /// one version of a policy is active. Every change is an audit entry naming who and which
 /// version.
 public enum PolicyVersions {
-    /// What a maker-checker proposal changes once approved.
-    public enum ProposedChange: String, Sendable {
-        /// Makes the proposal's version the active one.
-        case activate
-        /// Re-activates the proposal's version, the one active before the current one.
-        case rollback
-        /// Retires the proposal's version, the active one.
-        case deactivate
-
-        var describing: String {
-            switch self {
-            case .activate: "activating"
-            case .rollback: "rolling back to"
-            case .deactivate: "deactivating"
-            }
-        }
-    }
+    public typealias ProposedChange = MakerChecker.Change
 
     /// Maker-checker: proposes activating `version`; a pending proposal for another version of
     /// the same policy is superseded.
@@ -95,9 +67,7 @@ public enum PolicyVersions {
         }
         let proposer: String = row["proposed_by"]
         let change = ProposedChange(rawValue: row["change"]) ?? .activate
-        guard proposer != actor else {
-            throw Refusal.forbidden("\(actor) proposed \(change.describing) this version; a different policy admin must approve it")
-        }
+        try MakerChecker.mayApprove(change, proposedBy: proposer, approver: actor)
         try db.execute(sql: """
             UPDATE policy_proposals SET state = 'approved', decided_by = ?, decided_at = ? WHERE name = ? AND version = ? AND state = 'pending'
             """, arguments: [actor, Timestamp.format(now), name, version])
@@ -119,11 +89,11 @@ public enum PolicyVersions {
     }
 
     /// The pending proposal of a policy, if any.
-    public static func pendingProposal(_ db: Database, name: String) throws -> JSONValue? {
+    public static func pendingProposal(_ db: Database, name: String) throws -> PolicyProposal? {
         try Row.fetchOne(db, sql: "SELECT version, change, proposed_by, proposed_at FROM policy_proposals WHERE name = ? AND state = 'pending'",
                          arguments: [name]).map {
-            .object(["version": .string($0["version"]), "change": .string($0["change"]), "proposed_by": .string($0["proposed_by"]),
-                     "proposed_at": .string($0["proposed_at"])])
+            PolicyProposal(version: $0["version"], change: MakerChecker.Change(rawValue: $0["change"]) ?? .activate,
+                           proposedBy: $0["proposed_by"], proposedAt: $0["proposed_at"])
         }
     }
 
@@ -289,35 +259,35 @@ public enum PolicyVersions {
     // MARK: Reading
 
     /// Each policy with its active version, shadow version and drafts.
-    public static func list(_ db: Database) throws -> [JSONValue] {
+    public static func list(_ db: Database) throws -> [PolicySummary] {
         let rows = try Row.fetchAll(db, sql: "SELECT name, version, status, published_at FROM policy_versions ORDER BY name, published_at")
         var order: [String] = []
-        var byName: [String: (active: String?, shadow: String?, drafts: [String], count: Int)] = [:]
+        var byName: [String: PolicySummary] = [:]
         for row in rows {
             let name: String = row["name"]
-            if byName[name] == nil { order.append(name); byName[name] = (nil, nil, [], 0) }
+            if byName[name] == nil {
+                order.append(name)
+                byName[name] = PolicySummary(name: name, activeVersion: nil, shadowVersion: nil, drafts: [], versionCount: 0,
+                                             pendingProposal: nil)
+            }
             let version: String = row["version"]
             switch row["status"] as String {
-            case "active": byName[name]?.active = version
-            case "shadow": byName[name]?.shadow = version
+            case "active": byName[name]?.activeVersion = version
+            case "shadow": byName[name]?.shadowVersion = version
             case "draft": byName[name]?.drafts.append(version)
             default: break
             }
-            byName[name]?.count += 1
+            byName[name]?.versionCount += 1
         }
         return try order.map { name in
-            let entry = byName[name]!
-            return .object([
-                "name": .string(name), "active_version": entry.active.map(JSONValue.string) ?? .null,
-                "shadow_version": entry.shadow.map(JSONValue.string) ?? .null,
-                "drafts": .array(entry.drafts.map(JSONValue.string)), "versions": .int(Int64(entry.count)),
-                "pending_activation": try pendingProposal(db, name: name) ?? .null,
-            ])
+            var summary = byName[name]!
+            summary.pendingProposal = try pendingProposal(db, name: name)
+            return summary
         }
     }
 
     /// A policy's versions, newest first (nil when the policy is unknown).
-    public static func versions(_ db: Database, name: String) throws -> [JSONValue]? {
+    public static func versions(_ db: Database, name: String) throws -> [PolicyVersionSummary]? {
         let rows = try Row.fetchAll(db, sql: """
             SELECT name, version, file, status, published_by, published_at, activated_at FROM policy_versions
             WHERE name = ? ORDER BY published_at DESC, version
@@ -325,25 +295,19 @@ public enum PolicyVersions {
         return rows.isEmpty ? nil : rows.map(summary)
     }
 
-    static func summary(_ row: Row) -> JSONValue {
-        .object([
-            "name": .string(row["name"]), "version": .string(row["version"]), "file": .string(row["file"]),
-            "status": .string(row["status"]), "published_by": .string(row["published_by"]),
-            "published_at": .string(row["published_at"]), "activated_at": Decisions.text(row["activated_at"]),
-        ])
+    static func summary(_ row: Row) -> PolicyVersionSummary {
+        PolicyVersionSummary(name: row["name"], version: row["version"], file: row["file"], status: row["status"],
+                             publishedBy: row["published_by"], publishedAt: row["published_at"], activatedAt: row["activated_at"])
     }
 
     /// One version with its source, tests and the history of its status.
-    public static func version(_ db: Database, name: String, version: String) throws -> JSONValue? {
+    public static func version(_ db: Database, name: String, version: String) throws -> PolicyVersionDetail? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM policy_versions WHERE name = ? AND version = ?",
-                                         arguments: [name, version]),
-              case .object(var fields) = summary(row) else { return nil }
-        fields["source"] = .string(row["source"])
-        fields["tests"] = Decisions.json(row["tests"])
-        fields["history"] = .array(try Row.fetchAll(db, sql: """
+                                         arguments: [name, version]) else { return nil }
+        let history = try Row.fetchAll(db, sql: """
             SELECT change, actor, at FROM policy_version_history WHERE name = ? AND version = ? ORDER BY id
-            """, arguments: [name, version]).map { .object(["change": .string($0["change"]), "actor": .string($0["actor"]),
-                                                            "at": .string($0["at"])]) })
-        return .object(fields)
+            """, arguments: [name, version]).map { PolicyVersionDetail.Step(change: $0["change"], actor: $0["actor"], at: $0["at"]) }
+        let tests = Decisions.json(row["tests"])
+        return PolicyVersionDetail(summary: summary(row), source: row["source"], tests: tests == .null ? nil : tests, history: history)
     }
 }

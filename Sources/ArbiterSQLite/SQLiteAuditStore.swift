@@ -20,6 +20,17 @@ public struct SQLiteAuditStore: AuditStore {
         committer.enqueue({ db, chain in try chain.append(db, entry) }, failed: failed)
     }
 
+    public func append(_ entry: AuditDraft) async throws {
+        if let committer {
+            try await committer.submit { db, chain in try chain.append(db, entry) }
+        } else {
+            try await database.writer.write { db in
+                var chain = try AuditChain(db)
+                try chain.append(db, entry)
+            }
+        }
+    }
+
     public func entries(_ filter: AuditFilter) async throws -> AuditPage {
         try await database.writer.read { db in try AuditLog.query(db, filter) }
     }

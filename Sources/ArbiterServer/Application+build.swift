@@ -101,10 +101,10 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     v1.addRoutes(ActionsController(deliveries: services.deliveries).endpoints, atPath: "actions")
-    v1.addRoutes(PoliciesController(database: services.database, lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
+    v1.addRoutes(PoliciesController(lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
     v1.addRoutes(AuditController(trail: services.audit).endpoints, atPath: "audit")
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
-    let simulate = SimulateController(database: services.database, lifecycle: services.lifecycle)
+    let simulate = SimulateController(lifecycle: services.lifecycle, accounts: services.accounts)
     v1.post("simulate", use: simulate.simulate)
     try Console(desk: services.desk, keys: services.keys, settings: console).addRoutes(to: router)
     return router

@@ -96,7 +96,7 @@ public struct Services: Sendable {
         self.desk = ReviewDesk(store: reviewStore, keys: SQLiteKeyStore(database: database), settings: reviews,
                                metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
-        self.lifecycle = PolicyLifecycle(database: database, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
+        self.lifecycle = PolicyLifecycle(store: SQLitePolicyStore(database: database), audit: audit, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents)
         // An opened breaker is logged, counted and audited (policy.breaker_opened).
         let logger = Logger(label: "arbiter.policies")
@@ -131,22 +131,7 @@ public struct Services: Sendable {
     /// active versions (audited as done by `system:startup`), then makes every active version in
     /// the database the engine's set — so versions activated through the API survive restarts.
     public func loadPolicies(from directory: String?, logger: Logger) async throws {
-        if let directory {
-            let folder = PolicyDirectory(path: directory)
-            let set = try engine.compile(try folder.sources())
-            let tests = try set.policies.map { policy -> JSONValue? in
-                try folder.testFile(for: policy.name).map { try JSONValue.parse(Data(contentsOf: $0)) }
-            }
-            try await database.writer.write { db in
-                for (policy, tests) in zip(set.policies, tests) {
-                    try PolicyVersions.publish(db, name: policy.name, version: policy.version, file: policy.source.file,
-                                               source: policy.source.source, tests: tests, by: "system:startup")
-                    try PolicyVersions.activate(db, name: policy.name, version: policy.version, by: "system:startup")
-                }
-            }
-        }
-        try await database.writer.write { db in try Backtests.interruptRunning(db) }
-        let set = try await lifecycle.reload()
+        let set = try await lifecycle.start(directory: directory)
         policiesLoaded.withLock { $0 = true }
         for policy in set.policies {
             logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])

@@ -52,9 +52,9 @@ struct BacktestBench {
         let candidateSource = shipped.replacingOccurrences(of: "standard = 5000,     --   50.00", with: "standard = 1000,     --   10.00")
         precondition(candidateSource != shipped, "the candidate must differ from the shipped policy")
         let candidate = try engine.compile([PolicySource(file: "credit_thresholds.lua", source: candidateSource)]).policies[0]
-        let backtester = Backtester(database: database, engine: engine, guardrails: guardrails)
-        let report = try backtester.runBlocking(candidate: candidate, types: ["credit.requested"],
-                                                range: Backtester.Range(from: from, to: to, limit: nil))
+        let backtester = Backtester(store: SQLitePolicyStore(database: database), engine: engine, guardrails: guardrails)
+        let report = try await backtester.run(candidate: candidate, types: ["credit.requested"],
+                                              range: BacktestRange(from: from, to: to, limit: nil))
         precondition(report.evaluated == events, "evaluated \(report.evaluated) of \(events) events")
         let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
         print(String(format: "replayed %d events in %.2f s on %d workers: %d outcome changes (%@)", report.evaluated, seconds,

@@ -15,6 +15,11 @@ public struct Accounts: Sendable {
         (try await store.snapshot(id: id), try await store.history(accountId: id, now: Date()))
     }
 
+    /// What policies see for an event on the account now.
+    public func context(of accountId: String) async throws -> PolicyContext {
+        try await store.context(accountId: accountId, now: Date())
+    }
+
     /// Replaces the snapshot; returns the history now.
     public func sync(_ account: AccountSnapshot, by actor: String) async throws -> HistoryAggregates {
         try await store.save(account, by: actor, now: Date())

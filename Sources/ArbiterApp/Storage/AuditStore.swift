@@ -8,6 +8,9 @@ public protocol AuditStore: Sendable {
     /// than anything submitted after this returns. `failed` hears of an error.
     func enqueue(_ entry: AuditDraft, failed: @escaping @Sendable (any Error) -> Void)
 
+    /// Appends `entry` and returns once it is durable.
+    func append(_ entry: AuditDraft) async throws
+
     /// A page of entries, oldest first.
     func entries(_ filter: AuditFilter) async throws -> AuditPage
 

@@ -1,20 +1,17 @@
-import ArbiterApp
 import ArbiterCore
 import ArbiterPolicy
-import ArbiterSQLite
 import Foundation
-import GRDB
 
 /// Replays stored events through a candidate policy version: each event with the context as it
 /// was recorded at decision time, the candidate's verdict put in place of its policy's among the
 /// verdicts the decision was made from (``CandidateDecision``), and the result compared with
 /// the decision as made.
 ///
-/// One thread reads rows from a single read transaction (a consistent snapshot) and hands them
-/// out in chunks; one worker per core decodes and evaluates them on a Lua state of its own.
+/// The store streams rows from one consistent snapshot and hands them out in chunks; one worker
+/// thread per core decodes and evaluates them on a Lua state of its own.
 /// Memory stays flat: at most a few chunks are in flight whatever the range.
 public struct Backtester: Sendable {
-    let database: AppDatabase
+    let store: any PolicyStore
     let engine: PolicyEngine
     let guardrails: Guardrails
     public var workers = ProcessInfo.processInfo.activeProcessorCount
@@ -29,38 +26,17 @@ public struct Backtester: Sendable {
         public let description: String
     }
 
-    public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails) {
-        self.database = database
+    public init(store: any PolicyStore, engine: PolicyEngine, guardrails: Guardrails) {
+        self.store = store
         self.engine = engine
         self.guardrails = guardrails
     }
 
-    /// Events received in [from, to), the first `limit` of them.
-    public struct Range: Sendable {
-        public let from: Date
-        public let to: Date
-        public let limit: Int?
-
-        public init(from: Date, to: Date, limit: Int?) {
-            self.from = from
-            self.to = to
-            self.limit = limit
-        }
-    }
-
-    /// Runs the backtest on threads of its own (it is CPU-bound and blocks on the database).
-    /// `progress` is told how many events have been evaluated, after each chunk.
-    func run(candidate: CompiledPolicy, types: [String], range: Range,
-             progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> BacktestReport {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try runBlocking(candidate: candidate, types: types, range: range, progress: progress) })
-            }
-        }
-    }
-
-    public func runBlocking(candidate: CompiledPolicy, types: [String], range: Range,
-                            progress: @escaping @Sendable (Int) -> Void = { _ in }) throws -> BacktestReport {
+    /// Runs the backtest: the workers are threads of their own (evaluations are CPU-bound),
+    /// fed by the store's stream. `progress` is told how many events have been evaluated,
+    /// after each chunk.
+    public func run(candidate: CompiledPolicy, types: [String], range: BacktestRange,
+                    progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> BacktestReport {
         let started = ContinuousClock.now
         let set = engine.set(of: [candidate])
         let channel = ChunkChannel(capacity: workers * 2)
@@ -97,31 +73,33 @@ public struct Backtester: Sendable {
             }
         }
         do {
-            try database.writer.read { db in
-                try Backtests.replay(db, types: types, from: range.from, to: range.to, limit: range.limit, chunkSize: 512) { chunk in
-                    guard channel.push(chunk) else { throw Stopped(description: "stopped") }
-                }
+            try await store.replay(types: types, range: range, chunkSize: 512) { chunk in
+                guard channel.push(chunk) else { throw Stopped(description: "stopped") }
             }
         } catch {
             channel.close()
-            group.wait()
+            await Self.wait(for: group)
             if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
             throw error
         }
         channel.close()
-        group.wait()
+        await Self.wait(for: group)
         if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
         var total = BacktestTally(sampleSize: sampleSize)
         for tally in tallies.withLock({ $0 }) { total.merge(tally) }
         let rows = total.sample.map { (event: $0.eventRow, decision: $0.decisionRow) }
         let skippedRow = total.firstSkip?.eventRow
-        let (details, skippedId) = try database.writer.read { db in
-            (try Backtests.details(db, rows: rows),
-             try skippedRow.flatMap { try String.fetchOne(db, sql: "SELECT id FROM events WHERE rowid = ?", arguments: [$0]) })
-        }
+        let details = try await store.replayDetails(rows: rows)
+        var skippedId: String?
+        if let skippedRow { skippedId = try await store.eventId(row: skippedRow) }
         total.fillDetails(details)
         if let skip = total.firstSkip { total.firstSkipText = "event \(skippedId ?? "#\(skip.eventRow)"): \(skip.why)" }
         return BacktestReport(tally: total, elapsed: ContinuousClock.now - started)
+    }
+
+    /// Waits for the worker threads without blocking a thread of the concurrency pool.
+    private static func wait(for group: DispatchGroup) async {
+        await withCheckedContinuation { continuation in group.notify(queue: .global()) { continuation.resume() } }
     }
 
     /// A bounded queue of chunks between the reading thread and the workers: the reader waits
@@ -368,8 +346,8 @@ public struct BacktestReport: Sendable {
 /// Backtests requested through the API: small ones answer in the request; larger ones run as a
 /// job whose progress is kept here and whose report is stored when done. A job that a restart
 /// interrupts is marked `interrupted` at the next start.
-final class BacktestJobs: Sendable {
-    let database: AppDatabase
+public final class BacktestJobs: Sendable {
+    let store: any PolicyStore
     let engine: PolicyEngine
     let guardrails: Guardrails
     /// Up to this many events, a backtest answers in the request (20,000 by default: well
@@ -378,27 +356,25 @@ final class BacktestJobs: Sendable {
     /// Evaluated events of the jobs running now, by id.
     private let progress = Locked<[String: Int]>([:])
 
-    init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, inlineEvents: Int) {
+    init(store: any PolicyStore, engine: PolicyEngine, guardrails: Guardrails, inlineEvents: Int) {
         self.inlineEvents = inlineEvents
-        self.database = database
+        self.store = store
         self.engine = engine
         self.guardrails = guardrails
     }
 
-    struct Started: Sendable {
-        let json: JSONValue
-        let done: Bool
+    public struct Started: Sendable {
+        public let json: JSONValue
+        public let done: Bool
     }
 
-    func start(candidate: CompiledPolicy, range: Backtester.Range, by actor: String) async throws -> Started {
+    public func start(candidate: CompiledPolicy, range: BacktestRange, by actor: String) async throws -> Started {
         // The candidate's event types, and those of the version it would replace: a type the
         // candidate no longer decides changes those decisions too.
         let active = engine.activeSet.policies.first { $0.name == candidate.name }
         let types = Array(Set(candidate.header.on + (active?.header.on ?? []))).sorted()
         let id = Identifier.make(now: Date())
-        let total = try await database.writer.read { db in
-            try Backtests.count(db, types: types, from: range.from, to: range.to, limit: range.limit)
-        }
+        let total = try await store.replayCount(types: types, range: range)
         // One large backtest at a time: each uses every core while it runs.
         if total > inlineEvents {
             let running = progress.withLock { jobs -> String? in
@@ -411,15 +387,13 @@ final class BacktestJobs: Sendable {
             }
         }
         do {
-            try await database.writer.write { db in
-                try Backtests.start(db, id: id, name: candidate.name, version: candidate.version, from: range.from, to: range.to,
-                                    limit: range.limit, total: total, by: actor)
-            }
+            try await store.startBacktest(id: id, name: candidate.name, version: candidate.version, range: range, total: total,
+                                          by: actor, now: Date())
         } catch {
             progress.withLock { $0[id] = nil }
             throw error
         }
-        let backtester = Backtester(database: database, engine: engine, guardrails: guardrails)
+        let backtester = Backtester(store: store, engine: engine, guardrails: guardrails)
         if total <= inlineEvents {
             do {
                 try await finish(id: id, candidate: candidate, types: types) {
@@ -449,16 +423,16 @@ final class BacktestJobs: Sendable {
             guard case .object(var fields) = report.json else { return }
             fields["event_types"] = .array(types.map(JSONValue.string))
             let stored = fields
-            try await database.writer.write { db in try Backtests.finish(db, id: id, report: .object(stored)) }
+            try await store.finishBacktest(id: id, report: .object(stored), now: Date())
         } catch {
-            try await database.writer.write { db in try Backtests.fail(db, id: id, error: "\(error)") }
+            try await store.failBacktest(id: id, error: "\(error)", now: Date())
             throw error
         }
     }
 
     /// The job as stored, with its progress while it runs.
-    func job(name: String, id: String) async throws -> JSONValue? {
-        guard case .object(var fields)? = try await database.writer.read({ db in try Backtests.job(db, name: name, id: id) }) else {
+    public func job(name: String, id: String) async throws -> JSONValue? {
+        guard case .object(var fields)? = try await store.backtest(name: name, id: id) else {
             return nil
         }
         let total = fields["total"]?.intValue ?? 0
