@@ -43,8 +43,10 @@ public struct Services: Sendable {
     let exports: ExportJobs
     /// The outbox and queue counts scrapes read (taken in the background).
     let gauges: OperationalGauges
-    /// How often the audit chain's head is signed (``AuditCheckpointService``).
+    /// How often the audit chain's head is signed.
     let checkpointInterval: Duration
+    /// Jobs, shadow evaluations and chores (``BackgroundService``).
+    let background: BackgroundWork
 
     public init(database: AppDatabase, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
@@ -58,10 +60,12 @@ public struct Services: Sendable {
         self.metrics = metrics
         let committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })
         self.committer = committer
+        let background = BackgroundWork(metrics: metrics)
+        self.background = background
         let audit = SQLiteAuditStore(database: database, committer: committer)
         self.audit = AuditTrail(store: audit)
         self.exports = try ExportJobs(store: audit, signingKey: exports.signingKey, masking: exports.masking,
-                                      directory: exports.directory, inlineWait: exports.inlineWait)
+                                      directory: exports.directory, inlineWait: exports.inlineWait, background: background)
         self.erp = erp
         let connector: (any ERPConnector)?
         switch erp {
@@ -89,7 +93,7 @@ public struct Services: Sendable {
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: SQLiteShadowStore(committer: committer),
-                                metrics: metrics)
+                                metrics: metrics, background: background)
         self.decisions = SQLiteDecisionStore(database: database, committer: committer)
         self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
                              metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
@@ -97,7 +101,7 @@ public struct Services: Sendable {
                                metrics: metrics, onQueued: { dispatcher.notify() })
         self.escalationInterval = escalationInterval
         self.lifecycle = PolicyLifecycle(store: SQLitePolicyStore(database: database), audit: audit, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
-                                         shadow: shadow, backtestInlineEvents: backtestInlineEvents)
+                                         shadow: shadow, backtestInlineEvents: backtestInlineEvents, background: background)
         // An opened breaker is logged, counted and audited (policy.breaker_opened).
         let logger = Logger(label: "arbiter.policies")
         engine.onBreakerOpened { health, opened in
@@ -117,14 +121,38 @@ public struct Services: Sendable {
         self.policiesLoaded = Locked(false)
     }
 
-    /// The background work that runs beside the HTTP server, stopped gracefully after it.
+    /// The services that run beside the HTTP server, stopped gracefully after it, in reverse
+    /// order: the dispatcher first (its last attempts are recorded through the committer), then
+    /// the committer (writing what is queued), then the background work (jobs interrupted, the
+    /// last audit checkpoint over everything written), the policy workers last.
     public var backgroundServices: [any Service] {
-        // Stopped in reverse order: the dispatcher first (its last attempts are recorded through
-        // the committer), then the committer, then the last audit checkpoint, the workers last.
-        [WorkersService(workers: workers),
-         AuditCheckpointService(trail: audit, key: exports.signingKey, interval: checkpointInterval),
-         CommitterService(committer: committer), GaugesService(gauges: gauges),
-         EscalationService(desk: desk, interval: escalationInterval), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
+        let checkpoints = AuditCheckpoints(trail: audit, key: exports.signingKey)
+        let (desk, gauges) = (desk, gauges)
+        let chores = [
+            // Releases expired claims and escalates items past their SLA (audited, in the
+            // history, counted): an item is escalated at most one interval late.
+            Chore("review sweep", every: escalationInterval) {
+                let logger = Logger(label: "arbiter.escalation")
+                do {
+                    let result = try await desk.sweep()
+                    if result.expiredClaims > 0 || !result.escalated.isEmpty {
+                        logger.info("review sweep", metadata: ["expired_claims": "\(result.expiredClaims)",
+                                                               "escalated": "\(result.escalated.values.reduce(0, +))"])
+                    }
+                } catch {
+                    logger.error("review sweep failed", metadata: ["error": "\(error)"])
+                }
+            },
+            Chore("operational counts", every: gauges.interval) {
+                do { try await gauges.refresh() } catch {
+                    Logger(label: "arbiter.gauges").error("counting for the gauges failed", metadata: ["error": "\(error)"])
+                }
+            },
+            Chore("audit checkpoint", every: checkpointInterval) { await checkpoints.take() },
+        ]
+        return [WorkersService(workers: workers),
+                BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
+                CommitterService(committer: committer), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
     }
 
     /// Publishes and activates, at start, the policies in `directory` that differ from the
@@ -164,31 +192,6 @@ struct CommitterService: Service {
     }
 }
 
-/// Every `interval`, releases expired claims and escalates items past their SLA (audited, in
-/// the history, counted in the metrics). An item is escalated at most `interval` late.
-struct EscalationService: Service {
-    let desk: ReviewDesk
-    let interval: Duration
-
-    func run() async throws {
-        let logger = Logger(label: "arbiter.escalation")
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let result = try await desk.sweep()
-                    if result.expiredClaims > 0 || !result.escalated.isEmpty {
-                        logger.info("review sweep", metadata: ["expired_claims": "\(result.expiredClaims)",
-                                                               "escalated": "\(result.escalated.values.reduce(0, +))"])
-                    }
-                } catch {
-                    logger.error("review sweep failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
-    }
-}
-
 /// Runs the dispatcher until graceful shutdown; deliveries in flight finish and are recorded.
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
@@ -201,20 +204,5 @@ struct DispatcherService: Service {
             dispatcher.stop()
         }
         try? await httpClient?.shutdown()
-    }
-}
-
-/// Takes the operational counts every interval until graceful shutdown.
-struct GaugesService: Service {
-    let gauges: OperationalGauges
-
-    func run() async throws {
-        let logger = Logger(label: "arbiter.gauges")
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await gauges.refresh() } catch { logger.error("counting for the gauges failed", metadata: ["error": "\(error)"]) }
-                try? await Task.sleep(for: gauges.interval)
-            }
-        }
     }
 }

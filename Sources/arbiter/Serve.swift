@@ -79,6 +79,10 @@ extension Arbiter {
               help: "Maker-checker: activating a policy version through the API only proposes it; a second, different policy_admin must approve it.")
         var requirePolicyApproval = false
 
+        @Option(name: .customLong("backtest-inline-events"),
+                help: "Backtests of up to this many events answer in the request; larger ones run as a background job (one at a time).")
+        var backtestInlineEvents = 20_000
+
         @OptionGroup var policyOptions: PolicyOptions
 
         /// Exactly one connector, or none.
@@ -160,6 +164,7 @@ extension Arbiter {
             guard (0...65535).contains(port) else {
                 throw ValidationError("port must be a number from 0 to 65535 (--port or ARBITER_PORT)")
             }
+            guard backtestInlineEvents >= 0 else { throw ValidationError("--backtest-inline-events must be 0 or more") }
             guard breakerThreshold >= 0 else { throw ValidationError("--breaker-threshold must be 0 or more") }
             guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-s must be at least 1") }
             if let publicURL, URL(string: publicURL)?.host == nil || !["http", "https"].contains(URL(string: publicURL)?.scheme ?? "") {
@@ -177,6 +182,7 @@ extension Arbiter {
                 erp: try erpTarget(environment: environment),
                 delivery: try deliverySettings(),
                 requirePolicyApproval: requirePolicyApproval,
+                backtestInlineEvents: backtestInlineEvents,
                 exportMaskPaths: try exportMaskPaths(),
                 publicURL: publicURL, idleTimeout: .seconds(idleTimeoutSeconds))
             if let key = configuration.adminKey, key.count < 16 {

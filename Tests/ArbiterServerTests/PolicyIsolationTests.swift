@@ -94,7 +94,11 @@ import Testing
                 let verdict = body["decision"]?["policies"]?.arrayValue?.first { $0["name"] == "runaway_refunds" }
                 return verdict?["error"]?.stringValue ?? verdict?["reasons"]?.arrayValue?.first?.stringValue ?? ""
             }
-            for _ in 0..<3 { #expect(try await refund().contains("instruction budget exceeded")) }
+            // The budget runs out first, or on a starved machine the wall-clock limit: a limit either way.
+            for _ in 0..<3 {
+                let error = try await refund()
+                #expect(error.contains("instruction budget exceeded") || error.contains("time limit exceeded"), "\(error)")
+            }
             // The third opened it: audited with the decision, shown by /readyz and /metrics.
             let (_, audit) = try await h.get(client, "/v1/audit?kind=policy.breaker_opened", key: EventsHarness.admin)
             let opened = try #require(audit["items"]?.arrayValue?.first)
@@ -122,7 +126,7 @@ import Testing
             #expect(try await h.suspendedPolicies(client).isEmpty)
             let (_, resets) = try await h.get(client, "/v1/audit?kind=policy.breaker_reset", key: EventsHarness.admin)
             #expect(resets["items"]?.arrayValue?.first?["actor"] == .string(operatorKey.id))
-            #expect(try await refund().contains("instruction budget exceeded"), "it runs again after the reset")
+            #expect(try await refund().contains("exceeded"), "it runs again after the reset")
 
             // Open again; activating another version closes it for that version.
             for _ in 0..<2 { _ = try await refund() }
@@ -225,7 +229,8 @@ import Testing
         let intake = Intake(engine: engine, workers: workers, store: SQLiteDecisionStore(database: database, committer: committer),
                             guardrails: Guardrails(), reviews: ReviewSettings(), metrics: metrics,
                             shadow: ShadowMode(engine: engine, workers: workers, guardrails: Guardrails(),
-                                               store: SQLiteShadowStore(committer: committer), metrics: metrics),
+                                               store: SQLiteShadowStore(committer: committer), metrics: metrics,
+                                               background: BackgroundWork(metrics: metrics)),
                             decided: { _ in
                                 // The first time only: billing suspends the account while the policies were deciding.
                                 guard changed.withLock({ done in defer { done = true }; return !done }) else { return }

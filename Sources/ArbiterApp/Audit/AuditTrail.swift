@@ -21,7 +21,7 @@ public struct AuditTrail: Sendable {
         return checkpoint
     }
 
-    /// Signs the head if it moved since the newest checkpoint (see ``AuditCheckpointService``).
+    /// Signs the head if it moved since the newest checkpoint.
     public func takeCheckpoint(key: ExportSigningKey, now: Date = Date()) async throws -> AuditCheckpoint? {
         try await store.takeCheckpoint(key: key, now: now)
     }

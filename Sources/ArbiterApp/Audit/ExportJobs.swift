@@ -3,8 +3,10 @@ import Foundation
 
 /// Runs exports for `/v1/exports` and knows what became of each.
 ///
-/// Every export runs as a job beside the request; the request waits for it up to
+/// Every export runs as a job in the ``BackgroundWork``; the request waits for it up to
 /// `inlineWait` (small ranges answer 201 with the manifest, large ones 202 with the id to poll).
+/// Graceful shutdown interrupts a running export: it is recorded as failed, and a client asks
+/// again.
 /// The data directory is the record: `exports/<id>/` (manifest.json and the file) is a finished
 /// export, `<id>.partial/` one being written, `<id>.failed` (JSON: error, at) one that failed or
 /// was cut short by a restart — at start, every `.partial` left behind becomes `.failed`.
@@ -16,9 +18,9 @@ public final class ExportJobs: Sendable {
     /// One directory per export.
     let directory: URL
     let inlineWait: Duration
-    let maximumRunning = 2
-    /// Running exports: rows written so far.
-    private let running = Locked<[String: Int]>([:])
+    let background: BackgroundWork
+    /// Running exports (at most two), with the rows written so far.
+    private let running = JobBoard(limit: 2)
 
     public enum Status: Sendable {
         case done(manifest: JSONValue)
@@ -31,8 +33,9 @@ public final class ExportJobs: Sendable {
     }
 
     public init(store: any AuditStore, signingKey: ExportSigningKey, masking: ExportMasking, directory: String,
-                inlineWait: Duration) throws {
+                inlineWait: Duration, background: BackgroundWork) throws {
         self.store = store
+        self.background = background
         self.signingKey = signingKey
         self.masking = masking
         self.directory = URL(fileURLWithPath: directory)
@@ -49,25 +52,24 @@ public final class ExportJobs: Sendable {
     /// Starts an export and waits for it up to `inlineWait`: its id and what became of it.
     public func start(_ request: ExportRequest, by actor: String) async throws -> (id: String, status: Status) {
         let id = Identifier.make(now: Date())
-        try running.withLock { jobs in
-            guard jobs.count < maximumRunning else { throw Busy(running: jobs.keys.sorted()) }
-            jobs[id] = 0
-        }
+        if let busy = running.admit(id) { throw Busy(running: busy) }
         let (store, signingKey, masking, final) = (store, signingKey, masking, directory.appendingPathComponent(id))
         let running = running
-        Task.detached { [self] in
-            do {
-                _ = try await Exports.export(request, from: store, id: id, to: final, by: actor, key: signingKey, masking: masking,
-                                             progress: { rows in running.withLock { $0[id] = rows } })
-            } catch {
-                recordFailure(id, "\(error)")
+        do {
+            try background.start { [self] in
+                do {
+                    _ = try await Exports.export(request, from: store, id: id, to: final, by: actor, key: signingKey, masking: masking,
+                                                 progress: { rows in running.report(id, progress: rows) })
+                } catch {
+                    recordFailure(id, Task.isCancelled ? "interrupted: the service stopped before the export was finished" : "\(error)")
+                }
+                running.end(id)
             }
-            running.withLock { $0[id] = nil }
+        } catch {
+            running.end(id)
+            throw error
         }
-        let deadline = ContinuousClock.now.advanced(by: inlineWait)
-        while running.withLock({ $0[id] != nil }), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        await running.wait(for: id, upTo: inlineWait)
         return (id, try status(id) ?? .failed(error: "the export left no trace"))
     }
 
@@ -83,7 +85,7 @@ public final class ExportJobs: Sendable {
         if let folder = finished(id) {
             return .done(manifest: try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
         }
-        if let rows = running.withLock({ $0[id] }) { return .running(rows: rows) }
+        if let rows = running.progress(of: id) { return .running(rows: rows) }
         if let data = FileManager.default.contents(atPath: failureFile(id).path) {
             return .failed(error: (try? JSONValue.parse(data))?["error"]?.stringValue ?? "failed")
         }

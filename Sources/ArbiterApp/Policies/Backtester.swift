@@ -72,18 +72,25 @@ public struct Backtester: Sendable {
                 tallies.withLock { $0.append(tally) }
             }
         }
-        do {
-            try await store.replay(types: types, range: range, chunkSize: 512) { chunk in
-                guard channel.push(chunk) else { throw Stopped(description: "stopped") }
+        // Cancelled (graceful shutdown), the workers stop at their next event and the stream at
+        // its next chunk: the backtest ends in about one evaluation's time.
+        try await withTaskCancellationHandler {
+            do {
+                try await store.replay(types: types, range: range, chunkSize: 512) { chunk in
+                    guard channel.push(chunk) else { throw Stopped(description: "stopped") }
+                }
+            } catch {
+                channel.close()
+                await Self.wait(for: group)
+                if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
+                throw error
             }
-        } catch {
             channel.close()
             await Self.wait(for: group)
-            if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
-            throw error
+        } onCancel: {
+            stopped.withLock { $0 = $0 ?? "interrupted: the service stopped before the backtest finished" }
+            channel.close()
         }
-        channel.close()
-        await Self.wait(for: group)
         if let reason = stopped.withLock({ $0 }) { throw Stopped(description: reason) }
         var total = BacktestTally(sampleSize: sampleSize)
         for tally in tallies.withLock({ $0 }) { total.merge(tally) }
@@ -344,8 +351,9 @@ public struct BacktestReport: Sendable {
 }
 
 /// Backtests requested through the API: small ones answer in the request; larger ones run as a
-/// job whose progress is kept here and whose report is stored when done. A job that a restart
-/// interrupts is marked `interrupted` at the next start.
+/// job in the ``BackgroundWork``, one at a time, whose progress is kept here and whose report is
+/// stored when done. Graceful shutdown interrupts a running job (stored as failed, saying so);
+/// one a crash cut short is marked `interrupted` at the next start.
 public final class BacktestJobs: Sendable {
     let store: any PolicyStore
     let engine: PolicyEngine
@@ -353,11 +361,13 @@ public final class BacktestJobs: Sendable {
     /// Up to this many events, a backtest answers in the request (20,000 by default: well
     /// under a second).
     let inlineEvents: Int
-    /// Evaluated events of the jobs running now, by id.
-    private let progress = Locked<[String: Int]>([:])
+    let background: BackgroundWork
+    /// The large backtest running now, with the events evaluated so far.
+    private let running = JobBoard(limit: 1)
 
-    init(store: any PolicyStore, engine: PolicyEngine, guardrails: Guardrails, inlineEvents: Int) {
+    init(store: any PolicyStore, engine: PolicyEngine, guardrails: Guardrails, inlineEvents: Int, background: BackgroundWork) {
         self.inlineEvents = inlineEvents
+        self.background = background
         self.store = store
         self.engine = engine
         self.guardrails = guardrails
@@ -376,21 +386,14 @@ public final class BacktestJobs: Sendable {
         let id = Identifier.make(now: Date())
         let total = try await store.replayCount(types: types, range: range)
         // One large backtest at a time: each uses every core while it runs.
-        if total > inlineEvents {
-            let running = progress.withLock { jobs -> String? in
-                if let running = jobs.keys.first { return running }
-                jobs[id] = 0
-                return nil
-            }
-            if let running {
-                throw Refusal.conflict("backtest \(running) is still running and uses every core; wait for it (GET its status) and ask again", title: "A backtest is running")
-            }
+        if total > inlineEvents, let busy = running.admit(id)?.first {
+            throw Refusal.conflict("backtest \(busy) is still running and uses every core; wait for it (GET its status) and ask again", title: "A backtest is running")
         }
         do {
             try await store.startBacktest(id: id, name: candidate.name, version: candidate.version, range: range, total: total,
                                           by: actor, now: Date())
         } catch {
-            progress.withLock { $0[id] = nil }
+            running.end(id)
             throw error
         }
         let backtester = Backtester(store: store, engine: engine, guardrails: guardrails)
@@ -404,13 +407,20 @@ public final class BacktestJobs: Sendable {
             }
             return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: true)
         }
-        Task.detached { [progress] in
-            try? await self.finish(id: id, candidate: candidate, types: types) {
-                try await backtester.run(candidate: candidate, types: types, range: range) { done in
-                    progress.withLock { $0[id] = done }
+        let running = running
+        do {
+            try background.start {
+                try? await self.finish(id: id, candidate: candidate, types: types) {
+                    try await backtester.run(candidate: candidate, types: types, range: range) { done in
+                        running.report(id, progress: done)
+                    }
                 }
+                running.end(id)
             }
-            progress.withLock { $0[id] = nil }
+        } catch {
+            running.end(id)
+            try await store.failBacktest(id: id, error: "\(error)", now: Date())
+            throw error
         }
         return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: false)
     }
@@ -425,7 +435,10 @@ public final class BacktestJobs: Sendable {
             let stored = fields
             try await store.finishBacktest(id: id, report: .object(stored), now: Date())
         } catch {
-            try await store.failBacktest(id: id, error: "\(error)", now: Date())
+            // Recorded even when the job was cancelled (graceful shutdown): a detached task does
+            // not inherit the cancellation that would refuse the write.
+            let store = store
+            try await Task.detached { try await store.failBacktest(id: id, error: "\(error)", now: Date()) }.value
             throw error
         }
     }
@@ -437,7 +450,7 @@ public final class BacktestJobs: Sendable {
         }
         let total = fields["total"]?.intValue ?? 0
         let evaluated: Int64
-        if let running = progress.withLock({ $0[id] }) {
+        if let running = running.progress(of: id) {
             evaluated = Int64(running)
         } else {
             evaluated = fields["report"]?.objectValue?["evaluated"]?.intValue ?? 0

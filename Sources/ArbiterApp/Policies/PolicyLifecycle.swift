@@ -25,7 +25,7 @@ public actor PolicyLifecycle {
     let audit: any AuditStore
 
     public init(store: any PolicyStore, audit: any AuditStore, engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails,
-                reviews: ReviewSettings, shadow: ShadowMode, backtestInlineEvents: Int) {
+                reviews: ReviewSettings, shadow: ShadowMode, backtestInlineEvents: Int, background: BackgroundWork) {
         self.store = store
         self.audit = audit
         self.engine = engine
@@ -33,7 +33,8 @@ public actor PolicyLifecycle {
         self.guardrails = guardrails
         self.reviews = reviews
         self.shadow = shadow
-        self.backtests = BacktestJobs(store: store, engine: engine, guardrails: guardrails, inlineEvents: backtestInlineEvents)
+        self.backtests = BacktestJobs(store: store, engine: engine, guardrails: guardrails, inlineEvents: backtestInlineEvents,
+                                      background: background)
     }
 
     /// What the engine runs: the active set and the versions in shadow.

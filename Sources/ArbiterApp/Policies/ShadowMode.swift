@@ -6,7 +6,8 @@ import Logging
 /// Shadow mode: versions evaluated beside the active set on every live event, never deciding.
 ///
 /// A shadow version runs after the live decision is committed and the response is on its way,
-/// on a task of its own and the policy workers: however slow or broken it is, the outcome, the
+/// queued in the ``BackgroundWork`` (bounded: when full the oldest evaluation is dropped and
+/// counted) and evaluated on the policy workers: however slow or broken it is, the outcome, the
 /// response and its latency are the live set's alone. Where its decision would differ (outcome, queue or
 /// actions), the difference is recorded (``ShadowStore``). A crash between the
 /// decision's commit and the difference's can lose that difference — shadow reports are an
@@ -31,10 +32,13 @@ public final class ShadowMode: Sendable {
     let guardrails: Guardrails
     let store: any ShadowStore
     let metrics: ServiceMetrics
+    let background: BackgroundWork
     private let candidates = Locked<[Candidate]>([])
     private let logger = Logger(label: "arbiter.shadow")
 
-    public init(engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, store: any ShadowStore, metrics: ServiceMetrics) {
+    public init(engine: PolicyEngine, workers: PolicyWorkers, guardrails: Guardrails, store: any ShadowStore, metrics: ServiceMetrics,
+                background: BackgroundWork) {
+        self.background = background
         self.engine = engine
         self.workers = workers
         self.guardrails = guardrails
@@ -53,7 +57,7 @@ public final class ShadowMode: Sendable {
             !candidate.set.indexes(for: event.type).isEmpty || decision.policies.contains { $0.name == candidate.policy.name }
         }
         guard !concerned.isEmpty else { return }
-        Task.detached { [self] in
+        background.evaluateInShadow { [self] in
             for candidate in concerned {
                 await compare(candidate, event: event, context: context, decision: decision, eventId: eventId, decisionId: decisionId)
             }
@@ -79,6 +83,8 @@ public final class ShadowMode: Sendable {
             shadow: shadow.compared(verdicts: verdicts), at: Date())
         do {
             try await store.record(record)
+        } catch is ShuttingDown {
+            metrics.shadowDropped()   // the writes stopped before the background work did
         } catch {
             logger.error("could not record a shadow difference", metadata: ["policy": "\(name)", "event_id": "\(eventId)", "error": "\(error)"])
         }

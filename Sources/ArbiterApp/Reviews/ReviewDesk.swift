@@ -59,7 +59,7 @@ public final class ReviewDesk: Sendable {
         try await keys.names()
     }
 
-    /// Releases expired claims and escalates items past their SLA (see ``EscalationService``).
+    /// Releases expired claims and escalates items past their SLA (a chore of the background work).
     public func sweep(now: Date = Date()) async throws -> SweepResult {
         let result = try await store.sweep(now: now, settings: settings, limit: 500)
         metrics.swept(result)

@@ -145,6 +145,14 @@ public final class ServiceMetrics: Sendable {
         name("shadow_differences", "total", "Live decisions a shadow version would have made differently, by transition (same outcome: queue or actions differ)")
     }
 
+    static var shadowDropped: MetricNameDescriptor {
+        name("shadow_dropped", "total", "Shadow evaluations dropped: the queue was full (the oldest goes), or the service was stopping")
+    }
+
+    public func shadowDropped() {
+        registry.makeCounter(descriptor: Self.shadowDropped).increment()
+    }
+
     public func shadowEvaluated(policy: String, difference: DecisionDifference) {
         registry.makeCounter(descriptor: Self.shadowEvaluations, labels: [("policy", policy)]).increment()
         if difference.changed {
