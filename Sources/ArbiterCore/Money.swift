@@ -29,6 +29,11 @@ public struct Currency: Sendable, Hashable, Codable, CustomStringConvertible {
         try container.encode(code)
     }
 
+    /// The currencies whose exponent is not 2, four bytes each — code and exponent digit
+    /// ("BIF0…BHD3…") — as the Lua sandbox's `money()` takes them.
+    public static let exponentTable: String =
+        zeroDecimal.sorted().map { $0 + "0" }.joined() + threeDecimal.sorted().map { $0 + "3" }.joined()
+
     static let zeroDecimal: Set<String> = [
         "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
         "XAF", "XOF", "XPF",

@@ -34,7 +34,7 @@ final class PolicySandbox: @unchecked Sendable {
     init?(limits: PolicyLimits, config: [UInt8]) {
         let raw = arb_limits(instruction_budget: limits.instructionBudget, memory_limit: UInt64(limits.memoryBytes),
                              time_limit_ns: limits.timeLimitMillis * 1_000_000)
-        guard let handle = arb_sandbox_new(raw) else { return nil }
+        guard let handle = Currency.exponentTable.withCString({ arb_sandbox_new(raw, $0) }) else { return nil }
         self.handle = handle
         let status = config.withUnsafeBufferPointer { arb_sandbox_set_config(handle, $0.baseAddress, $0.count) }
         if status != Int32(ARB_OK) {

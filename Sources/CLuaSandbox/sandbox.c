@@ -71,6 +71,8 @@ typedef struct loaded_policy {
 struct arb_sandbox {
     lua_State *L;
     arb_limits limits;
+    /* "JPY0KWD3…": the currencies whose exponent is not 2 (see arb_sandbox_new). */
+    char *currency_exponents;
     uint64_t memory_used;
     int64_t instructions;
     int64_t next_clock_check;
@@ -699,14 +701,13 @@ static int sb_close(lua_State *L) {
     return original(L);
 }
 
-/* Digits after the decimal point for ISO 4217 currencies that do not use two. Codes are
-   compared as three-byte numbers: money() runs in most decisions. */
-static int currency_exponent(const char *code, size_t length) {
-    static const char zero[] = "BIFCLPDJFGNFISKJPYKMFKRWPYGRWFUGXUYIVNDVUVXAFXOFXPF";
-    static const char three[] = "BHDIQDJODKWDLYDOMRTND";
-    if (length != 3) return 2;
-    for (size_t i = 0; i < sizeof zero - 1; i += 3) if (memcmp(code, zero + i, 3) == 0) return 0;
-    for (size_t i = 0; i < sizeof three - 1; i += 3) if (memcmp(code, three + i, 3) == 0) return 3;
+/* Digits after the decimal point in the currency's major unit: 2 unless the table Swift gave
+   (four bytes per currency: code, exponent digit) says otherwise. */
+static int currency_exponent(const arb_sandbox *S, const char *code, size_t length) {
+    if (length != 3 || S->currency_exponents == NULL) return 2;
+    for (const char *entry = S->currency_exponents; entry[0] && entry[1] && entry[2] && entry[3]; entry += 4) {
+        if (memcmp(code, entry, 3) == 0) return entry[3] - '0';
+    }
     return 2;
 }
 
@@ -718,7 +719,7 @@ static int sb_money(lua_State *L) {
     size_t clen;
     const char *currency = luaL_checklstring(L, 2, &clen);
     if (clen > 8) return luaL_error(L, "money(amount, currency): bad currency code");
-    int exponent = currency_exponent(currency, clen);
+    int exponent = currency_exponent(arb_sandbox_of(L), currency, clen);
     char digits[32];
     int n = 0;
     unsigned long long magnitude = amount < 0 ? 0ULL - (unsigned long long)amount : (unsigned long long)amount;
@@ -2209,10 +2210,17 @@ static int run_protected(arb_sandbox *S, lua_CFunction body, call_args *args) {
 
 /* ---------------------------------------------------------------- public API */
 
-arb_sandbox *arb_sandbox_new(arb_limits limits) {
+arb_sandbox *arb_sandbox_new(arb_limits limits, const char *currency_exponents) {
     arb_sandbox *S = calloc(1, sizeof *S);
     if (S == NULL) return NULL;
     S->limits = limits;
+    if (currency_exponents != NULL) {
+        S->currency_exponents = strdup(currency_exponents);
+        if (S->currency_exponents == NULL) {
+            free(S);
+            return NULL;
+        }
+    }
     S->policy_capacity = 8;
     S->policies = calloc((size_t)S->policy_capacity, sizeof(loaded_policy));
     S->L = lua_newstate(sandbox_alloc, S);
@@ -2240,6 +2248,7 @@ void arb_sandbox_free(arb_sandbox *S) {
     }
     for (int32_t i = 0; i < S->policy_count; i++) free(S->policies[i].upvalue_index);
     free(S->policies);
+    free(S->currency_exponents);
     free(S->inputs);
     free(S->view_refs);
     free(S->output.data);

@@ -2,7 +2,7 @@
 import ArbiterCore
 import Testing
 
-@Suite struct ExportLineTests {
+@Suite(.timeLimit(.minutes(5))) struct ExportLineTests {
     /// Export lines are written from the stored columns without parsing them: they must be
     /// exactly the canonical JSON of the entry, escapes and nulls included.
     @Test func anExportLineIsTheEntrysCanonicalJSON() {

@@ -2,7 +2,7 @@ import ArbiterCore
 import Foundation
 import Testing
 
-@Suite struct IdentifierTests {
+@Suite(.timeLimit(.minutes(5))) struct IdentifierTests {
     /// Many ids in the same millisecond: each greater than the one before (with random bits in
     /// the 12 bits after the version, about one in two compared lower).
     @Test func idsMadeInTheSameMillisecondIncrease() {

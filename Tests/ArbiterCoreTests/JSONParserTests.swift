@@ -4,7 +4,7 @@ import Testing
 
 /// The request-body parser: what it accepts must mean what Foundation's parser says it means,
 /// and what is not JSON must be refused, never crash, never hang.
-@Suite struct JSONParserTests {
+@Suite(.timeLimit(.minutes(5))) struct JSONParserTests {
     func parse(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8)) }
 
     /// Foundation's reading of the same text, in JSONValue terms.

@@ -11,7 +11,7 @@ import Testing
 ///
 /// And the work a library function does is charged: with a budget far smaller than the work
 /// and a time limit far larger, big work ends on the instruction budget, not on the clock.
-@Suite struct AdversarialCorpusTests {
+@Suite(.timeLimit(.minutes(5))) struct AdversarialCorpusTests {
     /// Each exposed function with ordinary arguments, built fresh for each call (tables the
     /// function may change must be the policy's own).
     static let functions: [(name: String, defaults: String)] = [

@@ -3,7 +3,7 @@ import ArbiterPolicy
 import Foundation
 import Testing
 
-@Suite struct EngineTests {
+@Suite(.timeLimit(.minutes(5))) struct EngineTests {
     @Test func valuesCrossTheBoundaryIntact() throws {
         let engine = try engine(["probe.lua": policy("""
             local p = event.payload

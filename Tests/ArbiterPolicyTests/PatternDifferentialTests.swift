@@ -6,7 +6,7 @@ import Testing
 
 /// The sandbox's pattern matcher against stock Lua 5.4's (the system library): the same grid
 /// of subjects × patterns × calls must give the same results, errors included (as "ERR").
-@Suite struct PatternDifferentialTests {
+@Suite(.timeLimit(.minutes(5))) struct PatternDifferentialTests {
     static let script = #"""
         local subjects = { "hello world", "", "aaa", "THE (quick) fox", "key=val; k2 = v2", "  padded  ",
           "a.b.c", "f(a(b)c)d", "x1y22z333", "caf\xc3\xa9 cr\xc3\xa8me", "[]]", "%d%%", "a,b,,c", "aXbXc", "\0a\0" }

@@ -3,7 +3,7 @@ import ArbiterPolicy
 import Testing
 
 /// The sandbox's own pattern matcher must behave like Lua 5.4's (reference manual §6.4.1).
-@Suite struct PatternTests {
+@Suite(.timeLimit(.minutes(5))) struct PatternTests {
     static let checks = """
         local function eq(a, b, what) if a ~= b then error(what .. ': got ' .. tostring(a) .. ', want ' .. tostring(b), 2) end end
         local s, e, c = ("hello world"):find("o w") eq(s, 5, "find s") eq(e, 7, "find e")

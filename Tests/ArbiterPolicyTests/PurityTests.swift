@@ -5,7 +5,7 @@ import Testing
 
 /// Policies are pure: nothing carries from one evaluation to the next, and `event`, `ctx` and
 /// the helpers are read-only — a write raises an error naming what was written.
-@Suite struct PurityTests {
+@Suite(.timeLimit(.minutes(5))) struct PurityTests {
     /// A policy that tries every way we know to count its own calls, each inside pcall (a path
     /// the sandbox refuses simply does not count). It reports the highest count any path saw.
     static let counter = #"""

@@ -7,7 +7,7 @@ import Testing
 /// approves small credits. Each must end in bounded time with a clean error — the service's
 /// decision is then review in `policy-errors`, never approve — and the same engine must then
 /// decide an ordinary event correctly.
-@Suite struct SandboxEscapeTests {
+@Suite(.timeLimit(.minutes(5))) struct SandboxEscapeTests {
     struct Attack: CustomTestStringConvertible, Sendable {
         let name: String
         let lua: String

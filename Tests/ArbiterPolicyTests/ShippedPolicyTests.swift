@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The policies shipped in Policies/ pass their own test cases.
-@Suite struct ShippedPolicyTests {
+@Suite(.timeLimit(.minutes(5))) struct ShippedPolicyTests {
     @Test func shippedPoliciesPassTheirTests() throws {
         let directory = PolicyDirectory(path: repositoryRoot.appendingPathComponent("Policies").path)
         let engine = PolicyEngine()

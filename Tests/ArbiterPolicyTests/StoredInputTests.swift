@@ -6,7 +6,7 @@ import Testing
 /// Backtests feed Lua the stored JSON text of an event and of its recorded context directly
 /// (JSONTranscoder), not the typed values the live path encodes. A policy must not be able to
 /// tell the two apart: otherwise a backtest would not replay what was decided.
-@Suite struct StoredInputTests {
+@Suite(.timeLimit(.minutes(5))) struct StoredInputTests {
     /// Reports everything it can see, with Lua types, as its reasons.
     static let probe = policy("""
         local p, a, h = event.payload, ctx.account, ctx.history

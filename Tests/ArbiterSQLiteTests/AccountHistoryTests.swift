@@ -6,7 +6,7 @@ import Testing
 
 /// History aggregates come from Arbiter's own records: outbox money actions, open dispute
 /// reviews and failed-payment events, each over its window.
-@Suite struct AccountHistoryTests {
+@Suite(.timeLimit(.minutes(5))) struct AccountHistoryTests {
     let now = Date(timeIntervalSince1970: 1_790_000_000)
 
     func insertEvent(_ db: Database, id: String, type: String, account: String, daysAgo: Double) throws {

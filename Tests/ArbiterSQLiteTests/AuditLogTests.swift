@@ -5,7 +5,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite struct AuditLogTests {
+@Suite(.timeLimit(.minutes(5))) struct AuditLogTests {
     func temporaryDatabase() throws -> (AppDatabase, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-\(UUID().uuidString)")
         let path = dir.appendingPathComponent("arbiter.sqlite").path
@@ -110,7 +110,7 @@ import Testing
     }
 }
 
-@Suite struct SchemaTests {
+@Suite(.timeLimit(.minutes(5))) struct SchemaTests {
     @Test func migrationsCreateEveryTableOfTheDesign() async throws {
         let database = try AppDatabase.inMemory()
         let tables = try await database.writer.read { db in

@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite struct GroupCommitterTests {
+@Suite(.timeLimit(.minutes(5))) struct GroupCommitterTests {
     struct Boom: Error {}
 
     /// Queues `count` pieces of work before the committer starts, so they share one batch;

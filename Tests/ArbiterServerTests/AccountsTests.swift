@@ -7,7 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@Suite struct AccountsTests {
+@Suite(.timeLimit(.minutes(5))) struct AccountsTests {
     static let admin = "admin-secret-for-tests-0123456789"
 
     func withApp(_ database: AppDatabase, _ body: @Sendable (any TestClientProtocol, String, String) async throws -> Void) async throws {

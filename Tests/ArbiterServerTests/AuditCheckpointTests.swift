@@ -10,7 +10,7 @@ import Testing
 
 /// The audit trail's tail: the hash chain cannot show entries removed from its end, a signed
 /// checkpoint of its head kept outside the service can.
-@Suite struct AuditCheckpointTests {
+@Suite(.timeLimit(.minutes(5))) struct AuditCheckpointTests {
     static let admin = "admin-secret-for-tests-0123456789"
 
     static func checkpoint(_ client: some TestClientProtocol) async throws -> (HTTPResponse.Status, JSONValue) {

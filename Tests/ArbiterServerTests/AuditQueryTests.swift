@@ -10,7 +10,7 @@ import Testing
 
 /// Auditors read the trail over the API: the story of one correlation id in order, filters,
 /// paging, the server's own verification, and the key export manifests are signed with.
-@Suite struct AuditQueryTests {
+@Suite(.timeLimit(.minutes(5))) struct AuditQueryTests {
     typealias P = PoliciesTests
 
     @Test func theStoryOfOneCaseFromRequestToERPInOrder() async throws {

@@ -39,7 +39,7 @@ func temporaryDirectory() throws -> URL {
     return dir
 }
 
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5))) struct CLITests {
     @Test func policyTestPassesTheShippedPolicies() throws {
         let (status, output) = try runArbiter(["policy", "test", repositoryRoot.appendingPathComponent("Policies").path])
         #expect(status == 0, "\(output)")

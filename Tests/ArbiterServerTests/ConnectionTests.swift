@@ -9,7 +9,7 @@ import Testing
 /// The HTTP edge under clients that hold sockets open: idle keep-alives, half-open sockets and
 /// clients that never finish a request's head are closed after the idle time-out, and the
 /// service keeps answering meanwhile.
-@Suite struct ConnectionTests {
+@Suite(.timeLimit(.minutes(5))) struct ConnectionTests {
     /// Connects a plain TCP socket to the loopback port; -1 when it cannot.
     static func connectSocket(_ port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -8,7 +8,7 @@ import HummingbirdTesting
 import Testing
 
 /// The console's security and its words, through HTTP (the browser flow is Scripts/console-test.py).
-@Suite struct ConsoleTests {
+@Suite(.timeLimit(.minutes(5))) struct ConsoleTests {
     struct Page {
         let status: HTTPResponse.Status
         let body: String

@@ -10,7 +10,7 @@ import Testing
 /// The real `arbiter serve` process, killed with SIGKILL in the middle of a load: every event
 /// answered with a 2xx must be there after a restart, with its decision and audit entries,
 /// and the audit chain must verify.
-@Suite struct CrashSafetyTests {
+@Suite(.timeLimit(.minutes(5))) struct CrashSafetyTests {
     static let admin = "admin-secret-for-crash-tests-0123"
 
     final class Server {
@@ -183,7 +183,7 @@ import Testing
 
 /// SIGKILL while actions are on their way to the ERP: after a restart every action reaches the
 /// ERP, each only ever under its own idempotency key, each account's in queue order.
-@Suite struct DeliveryCrashTests {
+@Suite(.timeLimit(.minutes(5))) struct DeliveryCrashTests {
     @Test func noActionIsLostOrSentUnderAnotherKeyAcrossSIGKILL() async throws {
         // Slow enough (1 s each, 4 at a time) that the kill lands with deliveries in flight however slowly the 40 events go in.
         let erp = try await FakeERP.start { _, _ in .delayed(.milliseconds(1000), 201, body: #"{"reference":"slow"}"#) }
@@ -234,7 +234,7 @@ import Testing
 }
 
 /// `arbiter actions list|show|retry|cancel` against a real server with a dead letter.
-@Suite struct ActionsCLITests {
+@Suite(.timeLimit(.minutes(5))) struct ActionsCLITests {
     @Test func operatorsWorkDeadLettersFromTheCommandLine() async throws {
         let erp = try await FakeERP.start { _, _ in .status(400, body: #"{"error":"customer blocked"}"#) }
         let data = scratchDirectory()

@@ -10,7 +10,7 @@ import Testing
 
 /// Decision exports and CSV: what an auditor gets over the API, checked the way the auditor
 /// checks it (fetched, then verified offline), with configured fields masked.
-@Suite struct DecisionExportTests {
+@Suite(.timeLimit(.minutes(5))) struct DecisionExportTests {
     typealias P = PoliciesTests
 
     static let window = #""from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z""#

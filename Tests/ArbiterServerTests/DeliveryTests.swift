@@ -11,7 +11,7 @@ import Testing
 
 /// ERP delivery against a real local HTTP server the test scripts: outcomes, retries, dead
 /// letters, per-account order, signatures, the file spool, and the operators' API.
-@Suite struct DeliveryTests {
+@Suite(.timeLimit(.minutes(5))) struct DeliveryTests {
     static let secret = "erp-signing-secret-0123456789"
     /// Fast retries so the suite runs in seconds.
     static let fast = DeliverySettings(maxAttempts: 4, baseDelay: .milliseconds(40), maxDelay: .seconds(3),
@@ -344,7 +344,7 @@ import Testing
 
 /// Scripts/erp-receiver.py, the integrators' receiver, against the real HTTP connector: it
 /// verifies the signature and key, answers with a reference, and fails when told to.
-@Suite struct ERPReceiverScriptTests {
+@Suite(.timeLimit(.minutes(5))) struct ERPReceiverScriptTests {
     @Test func theReceiverAcceptsSignedActionsAndFailsOnRequest() async throws {
         let port = try FakeERP.freePort()
         let receiver = Process()

@@ -104,7 +104,7 @@ struct EventsHarness {
     }
 }
 
-@Suite struct EventsTests {
+@Suite(.timeLimit(.minutes(5))) struct EventsTests {
     @Test func everyEventTypeIsDecidedStoredAndReadable() async throws {
         try await EventsHarness.run { client, h in
             try await h.syncAccount(client, "acct_1", ["status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 49900,

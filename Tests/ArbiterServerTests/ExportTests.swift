@@ -11,7 +11,7 @@ import Testing
 
 /// Audit exports: written with a signed manifest, fetched over the API, checked offline by
 /// `arbiter audit verify-export` — which must catch every kind of tampering.
-@Suite struct ExportTests {
+@Suite(.timeLimit(.minutes(5))) struct ExportTests {
     typealias P = PoliciesTests
 
     /// Runs a server on a data directory of its own with some audit entries; returns the

@@ -19,7 +19,7 @@ func scratchDirectory() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-\(UUID().uuidString)").path
 }
 
-@Suite struct HealthTests {
+@Suite(.timeLimit(.minutes(5))) struct HealthTests {
     @Test func healthAndReadinessWithThePoliciesLoaded() async throws {
         let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
         let app = try await buildApplication(configuration, database: try AppDatabase.inMemory())

@@ -8,7 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@Suite struct KeysTests {
+@Suite(.timeLimit(.minutes(5))) struct KeysTests {
     static let adminSecret = "admin-secret-for-tests-0123456789"
 
     func app(_ database: AppDatabase, dataDirectory: String = NSTemporaryDirectory()) async throws -> some ApplicationProtocol {

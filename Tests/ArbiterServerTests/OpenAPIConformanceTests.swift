@@ -12,7 +12,7 @@ import Yams
 /// every response seen must be documented for its route, status and content type, and its body
 /// must match the schema (a JSON Schema subset: $ref, allOf, anyOf, oneOf, type, enum,
 /// required, properties, additionalProperties: false, items, minimum, maximum, pattern).
-@Suite struct OpenAPIConformanceTests {
+@Suite(.timeLimit(.minutes(5))) struct OpenAPIConformanceTests {
     @Test func everyResponseMatchesTheDocument() async throws {
         try await EventsHarness.run { client, h in
             let yaml = try await client.execute(uri: "/openapi.yaml", method: .get) { String(buffer: $0.body) }

@@ -10,7 +10,7 @@ import Testing
 
 /// Policy versions through the API: publish (compiled and tested first), activate, roll back,
 /// deactivate, without a restart.
-@Suite struct PoliciesTests {
+@Suite(.timeLimit(.minutes(5))) struct PoliciesTests {
     /// credit_thresholds with a lower auto-approval limit: a credit of 25.00 on a standard
     /// account goes to review instead of being approved.
     static func stricterCreditPolicy() throws -> String {

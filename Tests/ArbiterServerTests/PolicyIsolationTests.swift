@@ -12,7 +12,7 @@ import Testing
 
 /// A misbehaving policy costs only itself: its events wait for it, nothing else does; after
 /// repeated limit errors its breaker stops running it; and the lifecycle stays available.
-@Suite struct PolicyIsolationTests {
+@Suite(.timeLimit(.minutes(5))) struct PolicyIsolationTests {
     /// The shipped policies with `extra` added (file name → source).
     static func policies(_ extra: [String: String]) throws -> String {
         let directory = try temporaryDirectory()

@@ -11,7 +11,7 @@ import NIOHTTP1
 import Testing
 
 /// Seeing a policy change before it goes live: simulate, shadow, backtest — through the API.
-@Suite struct PolicyPreviewTests {
+@Suite(.timeLimit(.minutes(5))) struct PolicyPreviewTests {
     typealias P = PoliciesTests
 
     /// Publishes `source`; returns its version.

@@ -10,7 +10,7 @@ import Testing
 
 /// Review queues through the HTTP API: every control the service enforces, and what an
 /// approval writes.
-@Suite struct ReviewsTests {
+@Suite(.timeLimit(.minutes(5))) struct ReviewsTests {
     /// A key created directly in the database: its id (the identity reviews record) and secret.
     static func key(_ h: EventsHarness, _ name: String, _ role: Role, limit: Int64? = nil,
                     limits: [String: Int64]? = nil) async throws -> (id: String, secret: String) {
@@ -375,7 +375,7 @@ extension AuditVerification {
     }
 }
 
-@Suite struct ReviewAtomicityTests {
+@Suite(.timeLimit(.minutes(5))) struct ReviewAtomicityTests {
     /// The final approval writes the item, its history, the outbox and the audit entry in one
     /// transaction: when any part fails, none of it is stored and the item can still be decided.
     @Test func aFailedApprovalStoresNothingHalfWay() async throws {

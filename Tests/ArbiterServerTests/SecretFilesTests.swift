@@ -6,7 +6,7 @@ import Testing
 
 /// The data directory and the key files in it: created for their owner only, from the first
 /// byte; refused at start when someone else could read them or they are not what they seem.
-@Suite struct SecretFilesTests {
+@Suite(.timeLimit(.minutes(5))) struct SecretFilesTests {
     static func mode(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1
     }

@@ -56,7 +56,10 @@ enum {
 };
 
 /// Creates a sandboxed Lua state with the base environment and helpers. NULL when out of memory.
-arb_sandbox *arb_sandbox_new(arb_limits limits);
+/// `currency_exponents` lists the ISO 4217 currencies whose minor unit is not a hundredth, as
+/// four bytes each — the code and its exponent digit ("JPY0KWD3…"): `money()` formats with
+/// it. Swift's `Currency` owns the table; the sandbox keeps a copy.
+arb_sandbox *arb_sandbox_new(arb_limits limits, const char *currency_exponents);
 void arb_sandbox_free(arb_sandbox *sandbox);
 
 /// Sets `ctx.config` (an encoded object), deep-frozen and shared by every evaluation.
