@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs every test: the Swift test suites, the policies' own test
-# cases through the CLI, and the reviewer console in a real (headless) browser.
+# cases through the CLI, the reviewer console in a real (headless) browser, and the served
+# OpenAPI document against the running service (schemathesis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh --browser
@@ -9,3 +10,4 @@ swift test --skip-build
 .build/debug/arbiter policy check Policies
 .build/debug/arbiter policy test Policies
 Scripts/console-test.sh
+Scripts/api-contract-test.sh

@@ -35,7 +35,7 @@ public struct ProposedAction: Sendable, Hashable {
         var money: Money?
         if type.movesMoney {
             var amount: Int64?
-            switch fields["amount_minor"] {
+            switch fields["amount_minor"]?.integralAsInt {
             case .int(let v)?:
                 if v <= 0 { errors.append(FieldError("\(path).amount_minor", "must be a positive integer, got \(v)")) }
                 else if v > Money.maximumMinorUnits { errors.append(FieldError("\(path).amount_minor", "must be at most \(Money.maximumMinorUnits)")) }
@@ -65,6 +65,8 @@ public struct ProposedAction: Sendable, Hashable {
         if !errors.isEmpty { throw Refusal.invalid(errors) }
         self.type = type
         self.money = money
+        var fields = fields
+        if let money { fields["amount_minor"] = .int(money.amountMinor) }   // 2500.0 from Lua is sent as 2500
         self.fields = fields
     }
 

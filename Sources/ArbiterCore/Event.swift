@@ -100,6 +100,9 @@ public struct Event: Sendable, Hashable {
         return Money(amountMinor: amount, currency: currency)
     }
 
+    /// What ends a line (Unicode's mandatory breaks): an envelope's text fields hold one line.
+    static let lineBreaks: Set<Unicode.Scalar> = ["\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}"]
+
     static let envelopeFields: Set<String> = ["id", "type", "source", "occurred_at", "account_id", "correlation_id", "payload"]
 
     /// Validates a parsed envelope field by field; throws a Refusal naming every bad field.
@@ -113,7 +116,8 @@ public struct Event: Sendable, Hashable {
             case nil, .null?:
                 errors.append(FieldError(name, "is required"))
             case .string(let s)?:
-                if s.isEmpty || s.count > max || s.contains(where: { $0.isNewline }) {
+                // Lengths in Unicode scalars, as JSON Schema's maxLength counts (the OpenAPI document states these rules).
+                if s.isEmpty || s.unicodeScalars.count > max || s.unicodeScalars.contains(where: Event.lineBreaks.contains) {
                     errors.append(FieldError(name, "must be 1-\(max) characters on one line"))
                 } else {
                     return s
@@ -175,7 +179,7 @@ public struct Event: Sendable, Hashable {
             case nil, .null?:
                 if required { errors.append(FieldError(field(name), "is required")) }
             case .string(let s)?:
-                if s.isEmpty || s.count > 2000 { errors.append(FieldError(field(name), "must be 1-2000 characters")) }
+                if s.isEmpty || s.unicodeScalars.count > 2000 { errors.append(FieldError(field(name), "must be 1-2000 characters")) }
             case let other?:
                 errors.append(FieldError(field(name), "must be a string, got \(other.typeName)"))
             }
@@ -191,7 +195,7 @@ public struct Event: Sendable, Hashable {
             }
         }
         func checkInteger(_ name: String, minimum: Int64, describe: String) {
-            switch payload[name] {
+            switch payload[name]?.integralAsInt {
             case nil, .null?:
                 errors.append(FieldError(field(name), "is required"))
             case .int(let v)?:

@@ -11,10 +11,11 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses JSON text. Numbers without a fraction or exponent that fit in 64 bits become `.int`.
     /// Parses RFC 8259 JSON. Integers that fit in 64 bits are `.int`; other numbers (fractions,
     /// exponents, integers too large) are `.double`, so validation can tell "too large" from
-    /// "not an integer". Nesting deeper than 256 levels is refused.
+    /// "not an integer", and stored JSON encodes back byte for byte (the audit chain's hashes
+    /// depend on it). Validation reads integers with ``intValue``, which takes `2500.0` as JSON
+    /// Schema does. Nesting deeper than 256 levels is refused.
     public static func parse(_ data: Data) throws -> JSONValue {
         try data.withUnsafeBytes { raw in
             var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
@@ -42,14 +43,32 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// An integer, as JSON Schema counts them: `.int`, or a number with a zero fraction that a
+    /// Double holds exactly (`2500.0`).
     public var intValue: Int64? {
-        if case .int(let i) = self { return i }
-        return nil
+        switch self {
+        case .int(let i): i
+        case .double(let d): JSONValue.exactInteger(d)
+        default: nil
+        }
+    }
+
+    /// The value with an integral number as `.int` (what validation switches over).
+    public var integralAsInt: JSONValue {
+        if case .double = self, let i = intValue { return .int(i) }
+        return self
     }
 
     public var arrayValue: [JSONValue]? {
         if case .array(let items) = self { return items }
         return nil
+    }
+
+    /// The integer a Double with a zero fraction is, when the Double holds it exactly
+    /// (|n| < 2^53): how JSON Schema reads `2500.0`.
+    public static func exactInteger(_ value: Double) -> Int64? {
+        guard value.isFinite, value == value.rounded(.towardZero), abs(value) < 9_007_199_254_740_992 else { return nil }
+        return Int64(value)
     }
 
     /// Any JSON number as a Double (settings such as hours may be fractional).

@@ -149,7 +149,7 @@ extension Reviewer {
                 errors.append(FieldError("\(field).\(code)", "is not an ISO 4217 currency code"))
                 continue
             }
-            guard case .int(let minor) = value, minor >= 0, minor <= Money.maximumMinorUnits else {
+            guard case .int(let minor) = value.integralAsInt, minor >= 0, minor <= Money.maximumMinorUnits else {
                 errors.append(FieldError("\(field).\(code)", "must be a non-negative integer number of minor units"))
                 continue
             }

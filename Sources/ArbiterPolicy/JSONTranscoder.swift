@@ -195,7 +195,7 @@ struct JSONTranscoder {
         if integral, let value = Int64(text) {
             writer.writeInt(value)
         } else if let value = Double(text) {
-            writer.write(.double(value))
+            if let exact = JSONValue.exactInteger(value) { writer.writeInt(exact) } else { writer.write(.double(value)) }
         } else {
             throw Malformed(offset: start)
         }

@@ -16,7 +16,7 @@ struct AccountsController {
     /// The snapshot (status `unknown` for an account never seen) and the history aggregates.
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Role.readers)
-        let id = try context.parameters.require("id")
+        let id = try Self.accountId(context)
         let (account, history) = try await accounts.get(id: id)
         return JSONResponse(Self.json(account, history))
     }
@@ -25,13 +25,17 @@ struct AccountsController {
     /// "days_past_due"?, "entitlements"?}`; absent numbers are 0, absent lists empty.
     func put(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.sync, .operator)
-        let id = try context.parameters.require("id")
-        guard !id.isEmpty, id.count <= 200 else {
-            throw Refusal.invalid("id", "must be 1-200 characters")
-        }
+        let id = try Self.accountId(context)
         let account = try Self.snapshot(id: id, from: try await JSONBody.object(request, context: context))
         let history = try await accounts.sync(account, by: caller.id)
         return JSONResponse(Self.json(account, history))
+    }
+
+    /// The account id of the path: 1-200 characters, as events carry it.
+    static func accountId(_ context: AppRequestContext) throws -> String {
+        let id = try context.parameters.require("id")
+        guard !id.isEmpty, id.unicodeScalars.count <= 200 else { throw Refusal.invalid("id", "must be 1-200 characters") }
+        return id
     }
 
     static func snapshot(id: String, from body: [String: JSONValue]) throws -> AccountSnapshot {
@@ -47,7 +51,7 @@ struct AccountsController {
         }
         switch body["tier"] {
         case nil, .null?: break
-        case .string(let s)? where !s.isEmpty && s.count <= 64: account.tier = s
+        case .string(let s)? where !s.isEmpty && s.unicodeScalars.count <= 64: account.tier = s
         default: errors.append(FieldError("tier", "must be a string of 1-64 characters"))
         }
         switch body["currency"] {
@@ -56,7 +60,7 @@ struct AccountsController {
         default: errors.append(FieldError("currency", "must be an ISO 4217 currency code such as USD"))
         }
         func integer(_ key: String, minimum: Int64) -> Int64 {
-            switch body[key] {
+            switch body[key]?.integralAsInt {
             case nil, .null?: return 0
             case .int(let v)? where v >= minimum && abs(v) <= Money.maximumMinorUnits: return v
             default:

@@ -33,8 +33,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             checkpointInterval: configuration.checkpointInterval)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
-        router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
-                                console: ConsoleSettings(secureCookies: configuration.servedOverTLS, sessions: configuration.consoleSessions)),
+        router: MethodCheckedRouter(router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
+                                                            console: ConsoleSettings(secureCookies: configuration.servedOverTLS,
+                                                                                     sessions: configuration.consoleSessions))),
         server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.microseconds) * 1000))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
         services: services.backgroundServices,

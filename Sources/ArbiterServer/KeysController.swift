@@ -19,9 +19,9 @@ struct KeysController {
     func create(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let admin = try context.require(.admin)
         let body = try await JSONBody.object(request, context: context)
-        var errors: [FieldError] = []
+        var errors = RequestFields.unknown(body, allowed: ["name", "role", "approval_limits", "approval_limit_minor"])
         let name = body["name"]?.stringValue ?? ""
-        if name.isEmpty || name.count > 200 { errors.append(FieldError("name", "is required: 1-200 characters")) }
+        if name.isEmpty || name.unicodeScalars.count > 200 { errors.append(FieldError("name", "is required: 1-200 characters")) }
         let role = body["role"]?.stringValue.flatMap(Role.init(rawValue:))
         if role == nil {
             errors.append(FieldError("role", "must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"))
@@ -71,12 +71,7 @@ enum JSONBody {
 
     /// With `allowEmpty`, an empty body reads as `{}` (for commands whose fields are all optional).
     static func object(_ request: Request, context: AppRequestContext, allowEmpty: Bool = false) async throws -> [String: JSONValue] {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch {
-            throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body must be at most \(limit) bytes")
-        }
+        let buffer = try await bytes(request, limit: limit)
         if allowEmpty && buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
         guard let value = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
             // A body that parses as JSON is accepted whatever its Content-Type (curl's -d sends
@@ -92,5 +87,14 @@ enum JSONBody {
                           errors: [FieldError("", "must be an object, got \(value.typeName)")])
         }
         return object
+    }
+
+    /// The whole body, or the 413 problem when it is longer than `limit` bytes.
+    static func bytes(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            throw Problem(status: .contentTooLarge, title: "Body too large", detail: "the body must be at most \(limit) bytes")
+        }
     }
 }

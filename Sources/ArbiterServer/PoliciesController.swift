@@ -37,7 +37,7 @@ struct PoliciesController {
         let source: String
         var tests: JSONValue?
         if request.headers[.contentType]?.lowercased().hasPrefix("text/x-lua") == true {
-            let buffer = try await request.body.collect(upTo: 256 * 1024)
+            let buffer = try await JSONBody.bytes(request, limit: 256 * 1024)
             source = String(buffer: buffer)
         } else {
             let body = try await JSONBody.object(request, context: context)
@@ -186,7 +186,7 @@ struct PoliciesController {
         let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
         if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
         var limit: Int?
-        switch body["limit"] {
+        switch body["limit"]?.integralAsInt {
         case nil, .null?: break
         case .int(let n)? where (1...10_000_000).contains(n): limit = Int(n)
         default: errors.append(FieldError("limit", "must be an integer from 1 to 10000000"))

@@ -86,7 +86,7 @@ struct ReviewsController {
         var errors = RequestFields.unknown(body, allowed: ["comment", "amount_minor"])
         let comment = RequestFields.comment(body, &errors)
         var amount: Int64?
-        switch body["amount_minor"] {
+        switch body["amount_minor"]?.integralAsInt {
         case nil, .null?: break
         case .int(let v)?: amount = v
         case let other?: errors.append(FieldError("amount_minor", "must be an integer number of minor units, got \(other.typeName)"))

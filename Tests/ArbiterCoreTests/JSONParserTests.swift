@@ -44,7 +44,12 @@ import Testing
         #expect(try parse("-7") == .int(-7))
         #expect(try parse("12.5") == .double(12.5))
         #expect(try parse("1e3") == .double(1000))
-        #expect(try parse("2.0") == .double(2))
+        #expect(try parse("2.0") == .double(2), "stored JSON encodes back as it was written")
+        // Validation reads integers as JSON Schema does: a zero fraction is an integer, when exact.
+        #expect(try parse("2500.0").intValue == 2500 && parse("25e2").intValue == 2500)
+        #expect(try parse("12.5").intValue == nil && parse("1e300").intValue == nil)
+        #expect(try parse("9007199254740993.0").intValue == nil || parse("9007199254740993.0").intValue == 9007199254740992,
+                "past 2^53 a Double is not exact")
         // Past Int64: a double, so validation says "too large" rather than "not an integer".
         #expect(try parse("100000000000000000000000") == .double(1e23))
         #expect(try parse("9223372036854775808") == .double(9223372036854775808))

@@ -37,6 +37,31 @@ func scratchDirectory() -> String {
         }
     }
 
+    /// A path that exists answers another method with 405 and the methods it has; a path that
+    /// does not exist is 404.
+    @Test func aMethodThePathLacksIs405WithAllow() async throws {
+        let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)
+        let app = try await buildApplication(configuration, database: try AppDatabase.inMemory())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .delete) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET")
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+            try await client.execute(uri: "/v1/keys", method: .put) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET, POST")
+            }
+            try await client.execute(uri: "/v1/reviews/rev_1/claim", method: .get) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
+            try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
     @Test func startupRecordsPolicyActivationInTheAuditTrailOnce() async throws {
         let database = try AppDatabase.inMemory()
         let configuration = ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path)

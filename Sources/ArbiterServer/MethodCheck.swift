@@ -1,0 +1,40 @@
+import Hummingbird
+
+/// The router, answering 405 with `Allow` (RFC 9110 §15.5.6) when a path exists but not with
+/// the request's method — on its own the router answers 404, as for a path that does not exist.
+struct MethodCheckedRouter: HTTPResponderBuilder {
+    let router: Router<AppRequestContext>
+
+    func buildResponder() -> Responder {
+        Responder(routes: router.routes.map { ($0.path, $0.method) }, router: router.buildResponder())
+    }
+
+    struct Responder: HTTPResponder {
+        let routes: [(path: RouterPath, method: HTTPRequest.Method)]
+        let router: RouterResponder<AppRequestContext>
+
+        func respond(to request: Request, context: AppRequestContext) async throws -> Response {
+            let allowed = allowedMethods(path: request.uri.path)
+            guard allowed.isEmpty || allowed.contains(request.method) else {
+                let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+                var response = try Problem(status: .methodNotAllowed, title: "Method not allowed",
+                                           detail: "\(request.method.rawValue) is not supported on \(request.uri.path); it allows \(names)")
+                    .response(from: request, context: context)
+                response.headers[.allow] = names
+                return response
+            }
+            return try await router.respond(to: request, context: context)
+        }
+
+        /// The methods routed for the path; empty when no route has it.
+        func allowedMethods(path: String) -> Set<HTTPRequest.Method> {
+            let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+            var methods = Set<HTTPRequest.Method>()
+            for route in routes where route.path.count == segments.count
+                && zip(route.path, segments).allSatisfy({ element, segment in element ~= segment }) {
+                methods.insert(route.method)
+            }
+            return methods
+        }
+    }
+}
