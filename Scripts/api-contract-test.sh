@@ -22,18 +22,8 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
-BIN="$(swift build --show-bin-path)/arbiter"
-[ -x "$BIN" ] || swift build --product arbiter
 PORT="${CONTRACT_TEST_PORT:-18093}"
-DATA="$(mktemp -d)"
-ADMIN_KEY="contract-test-admin-$(date +%s%N)"
-ARBITER_ADMIN_KEY="$ADMIN_KEY" "$BIN" serve --data-dir "$DATA" --port "$PORT" >"$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+source Scripts/test-server.sh
 # Some data for the generated requests to find: decisions, a review item, an outbox action.
 for amount in 2500 250000; do
     curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/events" -H "Authorization: Bearer $ADMIN_KEY" \
