@@ -1,4 +1,5 @@
 import ArbiterCore
+import Prometheus
 import Testing
 
 @testable import ArbiterApp

@@ -1,6 +1,7 @@
 import ArbiterCore
 import ArbiterSQLite
 import Foundation
+import GRDB
 import Testing
 
 /// Exports stream: the memory `arbiter audit export` needs does not grow with the range. Only

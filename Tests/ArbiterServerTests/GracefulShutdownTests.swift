@@ -2,6 +2,7 @@ import ArbiterCore
 import AsyncHTTPClient
 import Foundation
 import Glibc
+import NIOHTTP1
 import Testing
 
 /// SIGTERM with background work in flight — a backtest job and shadow evaluations of a slow

@@ -2,6 +2,7 @@ import ArbiterCore
 import ArbiterServer
 import ArbiterSQLite
 import Foundation
+import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Testing

@@ -8,6 +8,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Testing
 
 /// A misbehaving policy costs only itself: its events wait for it, nothing else does; after

@@ -31,34 +31,3 @@ public protocol DecisionStore: Sendable {
     /// Decisions oldest first, one page.
     func decisions(_ filter: DecisionFilter) async throws -> Page<StoredDecision>
 }
-
-/// What ``DecisionStore/record(account:now:_:)`` did.
-public enum RecordOutcome: Sendable {
-    case stored(DecisionRecord)
-    /// The same `source` + `id` was already decided: its stored response, and whether the
-    /// stored body is the same as this one. Nothing was written.
-    case duplicate(eventId: String, sameBody: Bool, response: String)
-    /// The record closure returned nil: nothing was written.
-    case stale
-}
-
-/// Filters for listing decisions. Times compare as stored (normalized UTC text).
-public struct DecisionFilter: Sendable {
-    public var accountId: String?
-    public var outcome: DecisionOutcome?
-    public var from: Date?
-    public var to: Date?
-    /// The last decision id of the previous page.
-    public var after: String?
-    public var limit: Int
-
-    public init(accountId: String? = nil, outcome: DecisionOutcome? = nil, from: Date? = nil, to: Date? = nil,
-                after: String? = nil, limit: Int = 50) {
-        self.accountId = accountId
-        self.outcome = outcome
-        self.from = from
-        self.to = to
-        self.after = after
-        self.limit = limit
-    }
-}

@@ -58,33 +58,3 @@ public protocol PolicyStore: Sendable {
     /// A job as stored, with its report when done.
     func backtest(name: String, id: String) async throws -> JSONValue?
 }
-
-/// A version to store: its compiled name and version, the file it came from, its source and tests.
-public struct NewPolicyVersion: Sendable {
-    public let name: String
-    public let version: String
-    public let file: String
-    public let source: String
-    public let tests: JSONValue?
-
-    public init(name: String, version: String, file: String, source: String, tests: JSONValue?) {
-        self.name = name
-        self.version = version
-        self.file = file
-        self.source = source
-        self.tests = tests
-    }
-}
-
-/// Events received in [from, to), the first `limit` of them.
-public struct BacktestRange: Sendable {
-    public let from: Date
-    public let to: Date
-    public let limit: Int?
-
-    public init(from: Date, to: Date, limit: Int?) {
-        self.from = from
-        self.to = to
-        self.limit = limit
-    }
-}

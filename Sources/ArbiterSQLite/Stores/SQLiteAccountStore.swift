@@ -1,0 +1,32 @@
+import ArbiterApp
+import ArbiterCore
+import Foundation
+import GRDB
+
+/// Account snapshots and history in SQLite.
+public struct SQLiteAccountStore: AccountStore {
+    let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    public func snapshot(id: String) async throws -> AccountSnapshot {
+        try await database.writer.read { db in try AccountRows.snapshot(db, id: id) }
+    }
+
+    public func history(accountId: String, now: Date) async throws -> HistoryAggregates {
+        try await database.writer.read { db in try AccountRows.history(db, accountId: accountId, now: now) }
+    }
+
+    public func save(_ account: AccountSnapshot, by actor: String, now: Date) async throws -> HistoryAggregates {
+        try await database.writer.write { db in
+            try AccountRows.save(db, account, actor: actor, at: now)
+            return try AccountRows.history(db, accountId: account.id, now: now)
+        }
+    }
+
+    public func context(accountId: String, now: Date) async throws -> PolicyContext {
+        try await database.writer.read { db in try AccountRows.context(db, accountId: accountId, now: now) }
+    }
+}

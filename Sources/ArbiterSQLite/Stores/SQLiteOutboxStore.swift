@@ -1,0 +1,47 @@
+import ArbiterApp
+import ArbiterCore
+import Foundation
+import GRDB
+
+/// The outbox in SQLite; attempts are recorded through the group committer.
+public struct SQLiteOutboxStore: OutboxStore {
+    let database: AppDatabase
+    let committer: GroupCommitter
+
+    public init(database: AppDatabase, committer: GroupCommitter) {
+        self.database = database
+        self.committer = committer
+    }
+
+    public func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
+        try await database.writer.read { db in try Outbox.due(db, now: now, skipping: busy, limit: limit) }
+    }
+
+    public func nextRetry() async throws -> Date? {
+        try await database.writer.read { db in try Outbox.nextRetry(db) }
+    }
+
+    public func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
+        try await committer.submit { db, chain in try Outbox.record(db, attempt, chain: &chain) }
+    }
+
+    public func retry(id: String, by actor: String, comment: String?, now: Date) async throws {
+        try await database.writer.write { db in try Outbox.retry(db, id: id, by: actor, comment: comment, now: now) }
+    }
+
+    public func cancel(id: String, by actor: String, comment: String, now: Date) async throws {
+        try await database.writer.write { db in try Outbox.cancel(db, id: id, by: actor, comment: comment, now: now) }
+    }
+
+    public func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
+        try await database.writer.read { db in try Outbox.list(db, status: status, accountId: accountId, after: after, limit: limit) }
+    }
+
+    public func action(id: String) async throws -> OutboxActionDetail? {
+        try await database.writer.read { db in try Outbox.detail(db, id: id) }
+    }
+
+    public func depth() async throws -> OutboxDepth {
+        try await database.writer.read { db in try Outbox.depth(db) }
+    }
+}

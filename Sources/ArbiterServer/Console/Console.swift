@@ -1,0 +1,280 @@
+import ArbiterApp
+import ArbiterCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+
+/// The reviewer console under `/console`: server-rendered pages for finance reviewers, built on
+/// the same ``ReviewDesk`` as the JSON API, so every control and refusal is the service's own.
+///
+/// Security: a reviewer signs in with an API key; the console keeps only the key's hash in an
+/// in-memory session (so a revoked key stops working at once, and a restart signs everyone
+/// out). The session cookie is HttpOnly and SameSite=Strict; every form carries a CSRF token
+/// bound to the session (the sign-in form one bound to a short-lived cookie), checked in
+/// constant time. Pages are sent with a strict Content-Security-Policy and `no-store`.
+struct Console {
+    let desk: ReviewDesk
+    let keys: Keys
+    let sessions: ConsoleSessions
+    let library: MustacheLibrary
+    /// Cookies marked `Secure` (the service is served over TLS).
+    let secure: Bool
+
+    static let sessionCookie = ConsoleCookie.session
+    static let signInCookie = ConsoleCookie.signIn
+    /// Roles that may sign in; only reviewers and admins can act, the others read.
+    static let roles: [Role] = [.reviewer, .auditor, .operator]
+
+    /// Throws only if a compiled-in template does not parse (the service then does not start).
+    init(desk: ReviewDesk, keys: Keys, settings: ConsoleSettings) throws {
+        self.desk = desk
+        self.keys = keys
+        self.sessions = ConsoleSessions(limits: settings.sessions)
+        self.secure = settings.secureCookies
+        self.library = try ConsoleTemplates.library()
+    }
+
+    /// A console cookie: HttpOnly, SameSite=Strict, path /console, and Secure over TLS.
+    func cookie(_ name: String, _ value: String, maxAge: Int) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/console", secure: secure, httpOnly: true, sameSite: .strict)
+    }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let console = router.group("console")
+        console.get { request, _ in
+            try await signedIn(request) == nil ? Self.redirect("/console/sign-in") : Self.redirect("/console/queues")
+        }
+        console.get("sign-in", use: signInPage)
+        console.post("sign-in", use: signIn)
+        console.post("sign-out", use: signOut)
+        console.get("queues", use: queuesPage)
+        console.get("queues/:name", use: queuePage)
+        console.get("reviews/:id", use: reviewPage)
+        console.post("reviews/:id/:action", use: reviewAction)
+    }
+
+    // MARK: Signing in and out
+
+    func signInPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try signInForm(error: nil, status: .ok)
+    }
+
+    func signInForm(error: String?, status: HTTPResponse.Status) throws -> Response {
+        let token = ConsoleSessions.randomToken()
+        var response = html(title: "Sign in", template: "sign-in", ConsoleFormat.present(["csrf": token, "error": error]), user: nil, status: status)
+        response.setCookie(cookie(Self.signInCookie, token, maxAge: 600))
+        return response
+    }
+
+    struct SignInForm: Decodable {
+        let key: String?
+        let csrf: String?
+    }
+
+    func signIn(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await Self.form(SignInForm.self, request)
+        guard let expected = request.cookies[Self.signInCookie]?.value, let sent = form.csrf, ConsoleSessions.same(expected, sent) else {
+            return try signInForm(error: "The sign-in form expired. Please enter your key again.", status: .forbidden)
+        }
+        let secret = (form.key ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty, let key = try await keys.authenticate(secret: secret) else {
+            return try signInForm(error: "That API key is not valid (or has been revoked).", status: .unauthorized)
+        }
+        guard key.may(Self.roles) else {
+            return try signInForm(error: "This key's role (\(key.role.rawValue)) cannot use the review console. Use a reviewer key.",
+                                  status: .forbidden)
+        }
+        let token = sessions.create(keyHash: ApiKey.hash(secret: secret))
+        var response = Self.redirect("/console/queues")
+        response.setCookie(cookie(Self.sessionCookie, token, maxAge: Int(ConsoleSessions.lifetimeSeconds)))
+        response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
+        return response
+    }
+
+    struct CSRFForm: Decodable {
+        let csrf: String?
+    }
+
+    func signOut(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await Self.form(CSRFForm.self, request)
+        if let token = request.cookies[Self.sessionCookie]?.value, let session = sessions.session(token),
+           let sent = form.csrf, ConsoleSessions.same(session.csrf, sent) {
+            sessions.remove(token)
+        }
+        var response = Self.redirect("/console/sign-in")
+        response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
+        return response
+    }
+
+    /// The signed-in user, or nil: no cookie, an expired session, or a key revoked since.
+    func signedIn(_ request: Request) async throws -> ConsoleUser? {
+        guard let token = request.cookies[Self.sessionCookie]?.value, let session = sessions.session(token),
+              let key = try await keys.authenticate(hash: session.keyHash), key.may(Self.roles) else { return nil }
+        return ConsoleUser(key: key, csrf: session.csrf)
+    }
+
+    // MARK: Pages
+
+    func queuesPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let now = Date()
+        let queues = try await desk.queues().map { q -> [String: Any] in
+            [
+                "name": q.name, "path": Self.pathComponent(q.name), "waiting": q.waiting, "open": q.open, "claimed": q.claimed,
+                "escalated": q.escalated, "overdue": q.overdue, "isOverdue": q.overdue > 0,
+                "oldest": q.oldestCreatedAt.map { ConsoleFormat.age(now.timeIntervalSince($0)) } ?? "—",
+            ]
+        }
+        return html(title: "Review queues", template: "queues", ["queues": queues, "empty": queues.isEmpty], user: user)
+    }
+
+    func queuePage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let name = try context.parameters.require("name")
+        let filter = request.uri.queryParameters["state"].map(String.init)
+        let states = reviewStates(filter) ?? ReviewState.waiting
+        let now = Date()
+        let page = try await desk.items(queue: name, states: states, after: nil, limit: 200)
+        let items = page.items.map { item -> [String: Any] in
+            ConsoleFormat.present([
+                "id": item.id, "type": ConsoleFormat.eventTitle(item.eventType), "account": item.accountId,
+                "amount": ConsoleFormat.money(item.amountMinor, item.currency) ?? "—",
+                "state": item.state.rawValue, "overdue": item.overdue,
+                "age": Timestamp.parse(item.createdAt).map { ConsoleFormat.age(now.timeIntervalSince($0)) } ?? "",
+                "due": ConsoleFormat.time(item.slaDueAt) ?? "—",
+                "claimedBy": item.claim?.byName,
+                "approvals": "\(item.approvalsGiven) of \(item.approvalsRequired)",
+                "reason": item.reasons.first ?? "",
+            ])
+        }
+        let tabs = [("waiting", nil as String?), ("open", "open"), ("claimed", "claimed"), ("escalated", "escalated"), ("decided", "decided")]
+            .map { label, state -> [String: Any] in
+                ["label": label, "href": "/console/queues/\(Self.pathComponent(name))" + (state.map { "?state=\($0)" } ?? ""),
+                 "current": state == filter]
+            }
+        return html(title: "Queue \(name)", template: "queue",
+                    ["name": name, "items": items, "empty": items.isEmpty, "tabs": tabs, "more": page.next != nil], user: user)
+    }
+
+    func reviewPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let id = try context.parameters.require("id")
+        let notice = request.uri.queryParameters["done"].flatMap { ConsoleFormat.notices[String($0)] }
+        return try await itemPage(id: id, user: user, notice: notice, error: nil, status: .ok)
+    }
+
+    func itemPage(id: String, user: ConsoleUser, notice: String?, error: String?, status: HTTPResponse.Status) async throws -> Response {
+        let item: ReviewItemDetail
+        do {
+            item = try await desk.item(id)
+        } catch let refusal as Refusal where refusal.kind == .notFound {
+            return html(title: "Not found", template: "message", ["message": "There is no review item \(id)."], user: user, status: .notFound)
+        }
+        var view = ConsoleFormat.review(item, viewer: user.key.id, now: Date())
+        if let notice { view["notice"] = notice }
+        if let error { view["error"] = error }
+        view["canAct"] = user.key.may([.reviewer])
+        view["csrf"] = user.csrf
+        return html(title: view["title"] as? String ?? "Review", template: "review", view, user: user, status: status)
+    }
+
+    struct ActionForm: Decodable {
+        let csrf: String?
+        let comment: String?
+        let amount: String?
+    }
+
+    /// A form on the item page: runs the command through the review desk; a refusal is shown on
+    /// the page in the service's own words, a success redirects back with a notice.
+    func reviewAction(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let id = try context.parameters.require("id")
+        let action = try context.parameters.require("action")
+        let form = try await Self.form(ActionForm.self, request)
+        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
+            return try await itemPage(id: id, user: user, notice: nil,
+                                      error: "This form has expired. Reload the page and try again.", status: .forbidden)
+        }
+        guard user.key.may([.reviewer]) else {
+            return try await itemPage(id: id, user: user, notice: nil,
+                                      error: "Your key (\(user.key.role.rawValue)) can look at items but not work them.", status: .forbidden)
+        }
+        let comment = form.comment?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let command: ReviewCommand
+        switch action {
+        case "claim": command = .claim
+        case "release": command = .release
+        case "reject":
+            guard let comment, !comment.isEmpty else {
+                return try await itemPage(id: id, user: user, notice: nil, error: "Please write why you reject this request.",
+                                          status: .unprocessableContent)
+            }
+            command = .reject(comment: comment)
+        case "approve", "approve-lower":
+            var amount: Int64?
+            if action == "approve-lower" {
+                let currency = try await desk.item(id).proposedActions.compactMap(\.currency).first
+                guard let text = form.amount, let parsed = ConsoleFormat.parseAmount(text, currency: currency) else {
+                    return try await itemPage(id: id, user: user, notice: nil,
+                                              error: "Enter the amount to approve like 90.00 (in \(currency ?? "the request's currency")).",
+                                              status: .unprocessableContent)
+                }
+                amount = parsed
+            }
+            command = .approve(comment: comment.flatMap { $0.isEmpty ? nil : $0 }, amountMinor: amount)
+        default:
+            return html(title: "Not found", template: "message", ["message": "There is no such action."], user: user, status: .notFound)
+        }
+        do {
+            let done = try await desk.perform(command, on: id, by: user.key)
+            let notice = switch command {
+            case .approve: done.state == .approved ? "approved" : "first-approval"
+            default: command.action
+            }
+            return Self.redirect("/console/reviews/\(Self.pathComponent(id))?done=\(notice)")
+        } catch let refusal as Refusal {
+            // The service names reviewers by key id; people know each other by name.
+            let words = ConsoleFormat.plainWords(refusal, names: try await desk.keyNames())
+            return try await itemPage(id: id, user: user, notice: nil, error: words, status: Problem(refusal).status)
+        }
+    }
+
+    // MARK: Rendering
+
+    func html(title: String, template: String, _ values: [String: Any], user: ConsoleUser?,
+              status: HTTPResponse.Status = .ok) -> Response {
+        let content = library.render(values, withTemplate: template) ?? ""
+        var layout: [String: Any] = ["title": title, "content": content]
+        if let user {
+            layout["user"] = ["name": user.key.name, "role": user.key.role.rawValue, "csrf": user.csrf]
+        }
+        let body = library.render(layout, withTemplate: "layout") ?? content
+        return Response(status: status, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static let pageHeaders: HTTPFields = [
+        .contentType: "text/html; charset=utf-8",
+        .cacheControl: "no-store",
+        .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+        HTTPField.Name("Referrer-Policy")!: "same-origin",
+    ]
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    static func form<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        do {
+            return try URLEncodedFormDecoder().decode(T.self, from: String(buffer: buffer))
+        } catch {
+            throw Problem(status: .badRequest, title: "Bad form", detail: "the form could not be read")
+        }
+    }
+
+    static func pathComponent(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
+    }
+}

@@ -1,0 +1,59 @@
+import ArbiterApp
+import ArbiterCore
+import Foundation
+import Hummingbird
+
+/// `/v1/audit`: auditors read the hash-chained trail (the whole story of one correlation id:
+/// case, request, decision, review, ERP delivery, in order) and have the server recompute it.
+struct AuditController {
+    let trail: AuditTrail
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get(use: list)
+            .get("verify", use: verify)
+            .get("checkpoint", use: checkpoint)
+    }
+
+    /// The newest signed checkpoint of the chain's head: keep it outside the service, and
+    /// `arbiter audit verify --checkpoint FILE` shows whether the log still holds that entry.
+    func checkpoint(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.auditor)
+        return JSONResponse(try await trail.latestCheckpoint().json)
+    }
+
+    /// `?after_seq=&limit=&kind=&actor=&subject=&correlation_id=`: oldest first; `next_cursor`
+    /// (the `after_seq` of the next page) is null on the last page.
+    func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.auditor)
+        let query = request.uri.queryParameters
+        var errors: [FieldError] = []
+        var filter = AuditFilter()
+        if let after = query["after_seq"] {
+            if let n = Int64(after), n >= 0 { filter.afterSeq = n }
+            else { errors.append(FieldError("after_seq", "must be a non-negative integer (an entry's seq)")) }
+        }
+        filter.limit = RequestFields.limit(query["limit"], default: 100, &errors)
+        filter.kind = query["kind"].map(String.init)
+        filter.actor = query["actor"].map(String.init)
+        filter.subject = query["subject"].map(String.init)
+        filter.correlationId = query["correlation_id"].map(String.init)
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
+        let page = try await trail.entries(filter)
+        return JSONResponse(.object([
+            "items": .array(page.entries.map(\.json)),
+            "next_cursor": page.next.map { .string(String($0)) } ?? .null,
+        ]))
+    }
+
+    /// Recomputes the whole chain on the server: intact (count, last hash) or the first broken entry.
+    func verify(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.auditor)
+        switch try await trail.verify() {
+        case .intact(let count, let lastHash):
+            return JSONResponse(.object(["status": "intact", "entries": .int(count), "last_hash": .string(lastHash)]))
+        case .broken(let seq, let reason):
+            return JSONResponse(.object(["status": "broken", "seq": .int(seq), "reason": .string(reason)]))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import ArbiterApp
+import ArbiterCore
+import ArbiterPolicy
+import Foundation
+import Hummingbird
+
+/// `/v1/policies`: finance publishes and activates policy versions without a redeploy.
+struct PoliciesController {
+    let lifecycle: PolicyLifecycle
+    /// Maker-checker: activating only proposes; a second, different policy admin approves.
+    let requireApproval: Bool
+
+    static let readers: [Role] = [.policyAdmin, .auditor, .reviewer, .operator]
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .post(use: publish)
+            .get(use: list)
+            .get(":name/versions", use: versions)
+            .get(":name/versions/:version", use: version)
+            .post(":name/versions/:version/activate", use: activate)
+            .post(":name/versions/:version/approve", use: approve)
+            .post(":name/rollback", use: rollback)
+            .post(":name/deactivate", use: deactivate)
+            .post(":name/versions/:version/shadow", use: shadow)
+            .delete(":name/shadow", use: stopShadow)
+            .get(":name/shadow-report", use: shadowReport)
+            .post(":name/versions/:version/backtest", use: backtest)
+            .get(":name/backtests/:id", use: backtestJob)
+            .post(":name/breaker/reset", use: resetBreaker)
+    }
+
+    /// The Lua source as `text/x-lua`, or JSON `{"source", "tests"?}`. 201 for a new version,
+    /// 200 when the same source was published before.
+    func publish(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let source: String
+        var tests: JSONValue?
+        if request.headers[.contentType]?.lowercased().hasPrefix("text/x-lua") == true {
+            let buffer = try await JSONBody.bytes(request, limit: 256 * 1024)
+            source = String(buffer: buffer)
+        } else {
+            let body = try await JSONBody.object(request, context: context)
+            var errors = RequestFields.unknown(body, allowed: ["source", "tests"])
+            guard case .string(let text)? = body["source"], !text.isEmpty else {
+                errors.append(FieldError("source", "is required: the policy's Lua source as a string"))
+                throw Refusal.invalid(errors)
+            }
+            if !errors.isEmpty { throw Refusal.invalid(errors) }
+            source = text
+            tests = body["tests"].flatMap { $0 == .null ? nil : $0 }
+        }
+        let published = try await lifecycle.publish(source: source, tests: tests, by: caller.id)
+        let stored = try await lifecycle.version(name: published.name, version: published.version)
+        return JSONResponse(stored.json, status: published.created ? .created : .ok)
+    }
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let policies = try await lifecycle.policies()
+        return JSONResponse(.object(["policies": .array(policies.map(\.json))]))
+    }
+
+    func versions(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let versions = try await lifecycle.versions(name: name)
+        return JSONResponse(.object(["name": .string(name), "versions": .array(versions.map(\.json))]))
+    }
+
+    func version(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        return JSONResponse(try await lifecycle.version(name: name, version: version).json)
+    }
+
+    /// Activates the version — or, with maker-checker on, proposes it (202) for a second admin.
+    func activate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        if requireApproval {
+            try await lifecycle.change(.proposeActivation(version: version), of: name, by: caller.id)
+            return try await proposed(name: name, version: version, change: .activate, by: caller.id)
+        }
+        let outcome = try await lifecycle.change(.activate(version: version), of: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
+                                     "previous_version": .text(outcome.previousVersion)]))
+    }
+
+    /// The answer to a change that maker-checker turned into a proposal (202).
+    private func proposed(name: String, version: String, change: MakerChecker.Change, by actor: String) async throws -> JSONResponse {
+        let active = try await lifecycle.activeVersion(name: name)
+        return JSONResponse(.object([
+            "name": .string(name), "active_version": active.map(JSONValue.string) ?? .null,
+            "proposed_version": .string(version), "proposed_change": .string(change.rawValue), "proposed_by": .string(actor),
+            "status": .string("proposed: a different policy admin must approve it (POST /v1/policies/\(name)/versions/\(version)/approve)"),
+        ]), status: .accepted)
+    }
+
+    /// Maker-checker: a different policy admin approves the pending proposal about a version
+    /// (activate it, roll back to it, or deactivate it), which is carried out.
+    func approve(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let outcome = try await lifecycle.change(.approve(version: version), of: name, by: caller.id)
+        let change = outcome.approved ?? .activate
+        return JSONResponse(.object(["name": .string(name), "active_version": change == .deactivate ? .null : .string(version),
+                                     "previous_version": .text(outcome.previousVersion), "change": .string(change.rawValue)]))
+    }
+
+    /// Re-activates the version active before the current one (with maker-checker on, proposes it).
+    func rollback(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        if requireApproval {
+            let proposal = try await lifecycle.change(.proposeRollback, of: name, by: caller.id)
+            return try await proposed(name: name, version: proposal.version, change: .rollback, by: caller.id)
+        }
+        let outcome = try await lifecycle.change(.rollback, of: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "active_version": .string(outcome.version),
+                                     "previous_version": .text(outcome.previousVersion)]))
+    }
+
+    /// Retires the active version (with maker-checker on, proposes it).
+    func deactivate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        if requireApproval {
+            let proposal = try await lifecycle.change(.proposeDeactivation, of: name, by: caller.id)
+            return try await proposed(name: name, version: proposal.version, change: .deactivate, by: caller.id)
+        }
+        let retired = try await lifecycle.change(.deactivate, of: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "active_version": .null, "previous_version": .string(retired.version)]))
+    }
+
+    /// Runs the version in shadow beside the active one (a version already in shadow for this
+    /// policy stops).
+    func shadow(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let candidate = try await lifecycle.compiled(name: name, version: version)
+        let types = candidate.header.on
+        let outcome = try await lifecycle.change(.shadow(version: version, eventTypes: types), of: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "shadow_version": .string(version), "run": .integer(outcome.shadowRun),
+                                     "event_types": .array(types.map(JSONValue.string))]))
+    }
+
+    func stopShadow(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let stopped = try await lifecycle.change(.stopShadow, of: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "shadow_version": .null, "stopped_version": .string(stopped.version)]))
+    }
+
+    /// `?version=&cursor=&limit=`: the latest shadow run (of `version`), its counts by
+    /// transition and its differences, newest first.
+    func shadowReport(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let query = request.uri.queryParameters
+        var errors: [FieldError] = []
+        let limit = RequestFields.limit(query["limit"], &errors)
+        var before: Int64?
+        if let cursor = query["cursor"] {
+            before = Int64(cursor)
+            if before == nil { errors.append(FieldError("cursor", "must be the next_cursor of a previous page")) }
+        }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
+        let version = query["version"].map(String.init)
+        return JSONResponse(try await lifecycle.shadowReport(name: name, version: version, limit: limit, before: before))
+    }
+
+    /// `{"from", "to", "limit"?}`: replays the stored events of the policy's types received in
+    /// [from, to). Small ranges answer at once (200, the report); larger ones run as a job
+    /// (202, follow `GET .../backtests/{id}`).
+    func backtest(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.policyAdmin)
+        let name = try context.parameters.require("name")
+        let version = try context.parameters.require("version")
+        let body = try await JSONBody.object(request, context: context)
+        var errors = RequestFields.unknown(body, allowed: ["from", "to", "limit"])
+        let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
+        if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
+        var limit: Int?
+        switch body["limit"]?.integralAsInt {
+        case nil, .null?: break
+        case .int(let n)? where (1...10_000_000).contains(n): limit = Int(n)
+        default: errors.append(FieldError("limit", "must be an integer from 1 to 10000000"))
+        }
+        guard errors.isEmpty, let from, let to else { throw Refusal.invalid(errors) }
+        let candidate = try await lifecycle.compiled(name: name, version: version)
+        let job = try await lifecycle.backtests.start(candidate: candidate, range: BacktestRange(from: from, to: to, limit: limit),
+                                                      by: caller.id)
+        return JSONResponse(job.json, status: job.done ? .ok : .accepted)
+    }
+
+    /// Closes the policy's circuit breaker (operators and policy admins): its events are
+    /// evaluated again. Audited as `policy.breaker_reset`; 409 when no breaker of it is open.
+    func resetBreaker(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require([.operator, .policyAdmin])
+        let name = try context.parameters.require("name")
+        let versions = try await lifecycle.resetBreaker(policy: name, by: caller.id)
+        return JSONResponse(.object(["name": .string(name), "reset_versions": .array(versions.map(JSONValue.string))]))
+    }
+
+    func backtestJob(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.readers)
+        let name = try context.parameters.require("name")
+        let id = try context.parameters.require("id")
+        guard let job = try await lifecycle.backtests.job(name: name, id: id) else {
+            throw Refusal.notFound("policy \(name) has no backtest \(id)")
+        }
+        return JSONResponse(job)
+    }
+}

@@ -1,0 +1,20 @@
+import ArbiterCore
+import Foundation
+
+/// The one ERP connector a service delivers through.
+public enum ERPTarget: Sendable, Hashable {
+    /// Actions wait in the outbox; /readyz says so.
+    case none
+    /// POST to `url`, signed with `secret`.
+    case http(url: String, secret: String)
+    /// NDJSON lines in daily files under `directory`, fsynced.
+    case spool(directory: String)
+
+    var name: String {
+        switch self {
+        case .none: "none"
+        case .http: "http"
+        case .spool: "file"
+        }
+    }
+}

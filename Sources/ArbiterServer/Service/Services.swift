@@ -1,0 +1,163 @@
+import ArbiterApp
+import ArbiterCore
+import ArbiterERP
+import ArbiterPolicy
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The long-lived parts of a running Arbiter, shared by every route.
+public struct Services: Sendable {
+    /// Where everything is stored (SQLite by default).
+    let storage: any Storage
+    public let engine: PolicyEngine
+    /// The threads policies run on (``PolicyWorkers``).
+    let workers: PolicyWorkers
+    public let guardrails: Guardrails
+    public let metrics: ServiceMetrics
+    let intake: Intake
+    /// Events and decisions, for the routes that read them.
+    let decisions: any DecisionStore
+    public let keys: Keys
+    public let accounts: Accounts
+    /// Set once the policies of `--policies` are compiled and active.
+    let policiesLoaded: Locked<Bool>
+    let desk: ReviewDesk
+    let escalationInterval: Duration
+    /// Publishes and activates policy versions, one change at a time.
+    let lifecycle: PolicyLifecycle
+    /// Delivers approved actions to the ERP; told whenever a commit queued some.
+    let dispatcher: Dispatcher
+    /// Operators' view of delivery: list, retry, cancel.
+    let deliveries: Deliveries
+    let erp: ERPTarget
+    /// The HTTP connector's client, shut down after the dispatcher stops.
+    let httpClient: HTTPClient?
+    /// What auditors read of the trail, and its checkpoints.
+    let audit: AuditTrail
+    /// Runs auditors' exports.
+    let exports: ExportJobs
+    /// The outbox and queue counts scrapes read (taken in the background).
+    let gauges: OperationalGauges
+    /// How often the audit chain's head is signed.
+    let checkpointInterval: Duration
+    /// Jobs, shadow evaluations and chores (``BackgroundService``).
+    let background: BackgroundWork
+
+    public init(storage: any Storage, metrics: ServiceMetrics, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
+                escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
+                delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
+                exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) throws {
+        self.checkpointInterval = checkpointInterval
+        self.storage = storage
+        self.engine = engine
+        self.guardrails = guardrails
+        self.metrics = metrics
+        let background = BackgroundWork(metrics: metrics)
+        self.background = background
+        let audit = storage.audit
+        self.audit = AuditTrail(store: audit)
+        self.exports = try ExportJobs(store: audit, signingKey: exports.signingKey, masking: exports.masking,
+                                      directory: exports.directory, inlineWait: exports.inlineWait, background: background)
+        self.erp = erp
+        let connector: (any ERPConnector)?
+        switch erp {
+        case .none:
+            connector = nil
+            httpClient = nil
+        case .http(let url, let secret):
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(delivery.concurrency, 8)
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            httpClient = client
+            connector = HTTPConnector(url: url, secret: secret, client: client, timeout: delivery.timeout)
+        case .spool(let directory):
+            connector = try FileConnector(directory: directory)
+            httpClient = nil
+        }
+        let outbox = storage.outbox
+        let reviewStore = storage.reviews
+        self.gauges = OperationalGauges(outbox: outbox, reviews: reviewStore, settings: reviews, interval: gaugesInterval)
+        let dispatcher = Dispatcher(store: outbox, connector: connector, settings: delivery,
+                                    observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
+        self.dispatcher = dispatcher
+        self.deliveries = Deliveries(store: outbox, dispatcher: dispatcher)
+        let workers = PolicyWorkers()
+        self.workers = workers
+        let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: storage.shadow,
+                                metrics: metrics, background: background)
+        self.decisions = storage.decisions
+        self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
+                             metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
+        self.desk = ReviewDesk(store: reviewStore, keys: storage.keys, settings: reviews,
+                               metrics: metrics, onQueued: { dispatcher.notify() })
+        self.escalationInterval = escalationInterval
+        self.lifecycle = PolicyLifecycle(store: storage.policies, audit: audit, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
+                                         shadow: shadow, backtestInlineEvents: backtestInlineEvents, background: background)
+        // An opened breaker is logged, counted and audited (policy.breaker_opened).
+        let logger = Logger(label: "arbiter.policies")
+        engine.onBreakerOpened { health, opened in
+            logger.error("policy circuit breaker opened", metadata: ["policy": "\(health.name)", "version": "\(health.version.prefix(12))",
+                                                                   "errors": "\(opened.errors)", "last_error": "\(opened.lastError)"])
+            metrics.breakerOpened(policy: health.name)
+            // Queued now, during the evaluation: it commits no later than the decision that opened it.
+            audit.enqueue(AuditDraft(actor: "system:breaker", kind: "policy.breaker_opened", subject: health.name, correlationId: nil,
+                                     at: Timestamp.format(opened.at),
+                                     dataJSON: CanonicalJSON.encode(.object(["version": .string(health.version),
+                                                                             "errors": .int(Int64(opened.errors)),
+                                                                             "last_error": .string(opened.lastError)]))),
+                          failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
+        }
+        self.keys = Keys(store: storage.keys)
+        self.accounts = Accounts(store: storage.accounts)
+        self.policiesLoaded = Locked(false)
+    }
+
+    /// The services that run beside the HTTP server, stopped gracefully after it, in reverse
+    /// order: the dispatcher first (its last attempts are recorded through the committer), then
+    /// the committer (writing what is queued), then the background work (jobs interrupted, the
+    /// last audit checkpoint over everything written), the policy workers last.
+    public var backgroundServices: [any Service] {
+        let checkpoints = AuditCheckpoints(trail: audit, key: exports.signingKey)
+        let (desk, gauges) = (desk, gauges)
+        let chores = [
+            // Releases expired claims and escalates items past their SLA (audited, in the
+            // history, counted): an item is escalated at most one interval late.
+            Chore("review sweep", every: escalationInterval) {
+                let logger = Logger(label: "arbiter.escalation")
+                do {
+                    let result = try await desk.sweep()
+                    if result.expiredClaims > 0 || !result.escalated.isEmpty {
+                        logger.info("review sweep", metadata: ["expired_claims": "\(result.expiredClaims)",
+                                                               "escalated": "\(result.escalated.values.reduce(0, +))"])
+                    }
+                } catch {
+                    logger.error("review sweep failed", metadata: ["error": "\(error)"])
+                }
+            },
+            Chore("operational counts", every: gauges.interval) {
+                do { try await gauges.refresh() } catch {
+                    Logger(label: "arbiter.gauges").error("counting for the gauges failed", metadata: ["error": "\(error)"])
+                }
+            },
+            Chore("audit checkpoint", every: checkpointInterval) { await checkpoints.take() },
+        ]
+        return [WorkersService(workers: workers),
+                BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
+                StorageService(storage: storage), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
+    }
+
+    /// Publishes and activates, at start, the policies in `directory` that differ from the
+    /// active versions (audited as done by `system:startup`), then makes every active version in
+    /// the database the engine's set — so versions activated through the API survive restarts.
+    public func loadPolicies(from directory: String?, logger: Logger) async throws {
+        let set = try await lifecycle.start(directory: directory)
+        policiesLoaded.withLock { $0 = true }
+        for policy in set.policies {
+            logger.info("policy active", metadata: ["name": "\(policy.name)", "version": "\(policy.version.prefix(12))", "on": "\(policy.header.on.joined(separator: ","))"])
+        }
+    }
+}
