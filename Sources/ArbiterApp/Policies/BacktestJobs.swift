@@ -25,12 +25,9 @@ public final class BacktestJobs: Sendable {
         self.guardrails = guardrails
     }
 
-    public struct Started: Sendable {
-        public let json: JSONValue
-        public let done: Bool
-    }
-
-    public func start(candidate: CompiledPolicy, range: BacktestRange, by actor: String) async throws -> Started {
+    /// Starts a backtest of `candidate` over `range`: answered in the request (`inline`) up to
+    /// `inlineEvents` events, else run as a job (one at a time) whose state is returned at once.
+    public func start(candidate: CompiledPolicy, range: BacktestRange, by actor: String) async throws -> (job: BacktestJob, inline: Bool) {
         // The candidate's event types, and those of the version it would replace: a type the
         // candidate no longer decides changes those decisions too.
         let active = engine.activeSet.policies.first { $0.name == candidate.name }
@@ -57,7 +54,7 @@ public final class BacktestJobs: Sendable {
             } catch is Backtester.Stopped {
                 // Stored as failed with the reason: the answer is the job.
             }
-            return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: true)
+            return (try await stored(name: candidate.name, id: id), true)
         }
         let running = running
         do {
@@ -74,7 +71,7 @@ public final class BacktestJobs: Sendable {
             try await store.failBacktest(id: id, error: "\(error)", now: Date())
             throw error
         }
-        return Started(json: try await job(name: candidate.name, id: id) ?? .null, done: false)
+        return (try await stored(name: candidate.name, id: id), false)
     }
 
     /// Runs the backtest and stores its report, or the error that stopped it.
@@ -96,21 +93,15 @@ public final class BacktestJobs: Sendable {
     }
 
     /// The job as stored, with its progress while it runs.
-    public func job(name: String, id: String) async throws -> JSONValue? {
-        guard case .object(var fields)? = try await store.backtest(name: name, id: id) else {
-            return nil
-        }
-        let total = fields["total"]?.intValue ?? 0
-        let evaluated: Int64
-        if let running = running.progress(of: id) {
-            evaluated = Int64(running)
-        } else {
-            evaluated = fields["report"]?.objectValue?["evaluated"]?.intValue ?? 0
-        }
-        fields["progress"] = .object([
-            "evaluated": .int(evaluated), "total": .int(total),
-            "percent": .int(total > 0 ? min(100, evaluated * 100 / total) : 100),
-        ])
-        return .object(fields)
+    public func job(name: String, id: String) async throws -> BacktestJob? {
+        guard var job = try await store.backtest(name: name, id: id) else { return nil }
+        let evaluated = running.progress(of: id).map(Int64.init) ?? job.report?["evaluated"]?.intValue ?? 0
+        job.progress = BacktestJob.Progress(evaluated: evaluated, total: job.total)
+        return job
+    }
+
+    private func stored(name: String, id: String) async throws -> BacktestJob {
+        guard let job = try await job(name: name, id: id) else { throw Refusal.notFound("policy \(name) has no backtest \(id)") }
+        return job
     }
 }

@@ -193,7 +193,7 @@ public actor PolicyLifecycle {
 
     public nonisolated func activeVersion(name: String) async throws -> String? { try await store.activeVersion(name: name) }
 
-    public nonisolated func shadowReport(name: String, version: String?, limit: Int, before: Int64?) async throws -> JSONValue {
+    public nonisolated func shadowReport(name: String, version: String?, limit: Int, before: Int64?) async throws -> ShadowReport {
         guard let report = try await store.shadowReport(name: name, version: version, limit: limit, before: before, now: Date()) else {
             throw Refusal.notFound("policy \(name) has not run \(version.map { "version \($0) " } ?? "")in shadow")
         }

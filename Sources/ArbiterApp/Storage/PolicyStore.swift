@@ -31,7 +31,7 @@ public protocol PolicyStore: Sendable {
 
     /// The report of the policy's latest shadow run (of `version`): counts by transition and
     /// the differences newest first, a page of them; nil when it never ran in shadow.
-    func shadowReport(name: String, version: String?, limit: Int, before: Int64?, now: Date) async throws -> JSONValue?
+    func shadowReport(name: String, version: String?, limit: Int, before: Int64?, now: Date) async throws -> ShadowReport?
 
     // MARK: Backtests
 
@@ -56,5 +56,5 @@ public protocol PolicyStore: Sendable {
     /// Jobs a previous process left running: they will not finish.
     func interruptRunningBacktests(now: Date) async throws
     /// A job as stored, with its report when done.
-    func backtest(name: String, id: String) async throws -> JSONValue?
+    func backtest(name: String, id: String) async throws -> BacktestJob?
 }

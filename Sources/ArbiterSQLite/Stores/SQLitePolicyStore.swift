@@ -92,7 +92,7 @@ public struct SQLitePolicyStore: PolicyStore {
         try await database.writer.read { db in try PolicyVersions.version(db, name: name, version: version) }
     }
 
-    public func shadowReport(name: String, version: String?, limit: Int, before: Int64?, now: Date) async throws -> JSONValue? {
+    public func shadowReport(name: String, version: String?, limit: Int, before: Int64?, now: Date) async throws -> ShadowReport? {
         try await database.writer.read { db in try ShadowRuns.report(db, name: name, version: version, limit: limit, before: before, now: now) }
     }
 
@@ -138,7 +138,7 @@ public struct SQLitePolicyStore: PolicyStore {
         try await database.writer.write { db in try Backtests.interruptRunning(db, at: now) }
     }
 
-    public func backtest(name: String, id: String) async throws -> JSONValue? {
+    public func backtest(name: String, id: String) async throws -> BacktestJob? {
         try await database.writer.read { db in try Backtests.job(db, name: name, id: id) }
     }
 }

@@ -111,17 +111,13 @@ public enum Backtests {
     }
 
     /// A job with its report when done (nil when unknown).
-    public static func job(_ db: Database, name: String, id: String) throws -> JSONValue? {
+    public static func job(_ db: Database, name: String, id: String) throws -> BacktestJob? {
         try Row.fetchOne(db, sql: "SELECT * FROM backtests WHERE id = ? AND name = ?", arguments: [id, name]).map { row in
-            .object([
-                "id": .string(row["id"]), "name": .string(row["name"]), "version": .string(row["version"]),
-                "from": .string(row["range_from"]), "to": .string(row["range_to"]),
-                "limit": (row["row_limit"] as Int64?).map(JSONValue.int) ?? .null,
-                "requested_by": .string(row["requested_by"]), "requested_at": .string(row["requested_at"]),
-                "status": .string(row["status"]), "total": .int(row["total"]),
-                "finished_at": Decisions.text(row["finished_at"]), "error": Decisions.text(row["error"]),
-                "report": Decisions.json(row["report"]),
-            ])
+            let report = Decisions.json(row["report"])
+            return BacktestJob(id: row["id"], name: row["name"], version: row["version"], from: row["range_from"], to: row["range_to"],
+                               limit: row["row_limit"], requestedBy: row["requested_by"], requestedAt: row["requested_at"],
+                               status: BacktestJob.Status(rawValue: row["status"]) ?? .failed, total: row["total"],
+                               finishedAt: row["finished_at"], error: row["error"], report: report == .null ? nil : report)
         }
     }
 }

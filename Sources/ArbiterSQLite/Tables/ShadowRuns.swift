@@ -19,7 +19,7 @@ public enum ShadowRuns {
     /// differences newest first (`limit` of them, before the difference id `before`).
     /// Nil when the policy never ran in shadow.
     public static func report(_ db: Database, name: String, version: String?, limit: Int, before: Int64?,
-                              now: Date = Date()) throws -> JSONValue? {
+                              now: Date = Date()) throws -> ShadowReport? {
         var sql = "SELECT * FROM policy_shadows WHERE name = ?"
         var arguments: StatementArguments = [name]
         if let version {
@@ -36,7 +36,7 @@ public enum ShadowRuns {
         let evaluated = types.isEmpty ? 0 : try Int.fetchOne(db, sql: """
             SELECT COUNT(*) FROM events WHERE type IN (\(placeholders)) AND received_at >= ? AND received_at < ?
             """, arguments: StatementArguments(types) + [startedAt, stoppedAt ?? Timestamp.format(now.addingTimeInterval(1))]) ?? 0
-        var transitions: [String: JSONValue] = [:]
+        var transitions: [String: Int64] = [:]
         var outcomeChanges: Int64 = 0, detailChanges: Int64 = 0
         for row in try Row.fetchAll(db, sql: """
             SELECT transition, outcome_changed, COUNT(*) AS n FROM shadow_differences WHERE shadow_id = ? GROUP BY transition, outcome_changed
@@ -44,7 +44,7 @@ public enum ShadowRuns {
             let n: Int64 = row["n"]
             if row["outcome_changed"] as Bool {
                 outcomeChanges += n
-                transitions[row["transition"]] = .int(n)
+                transitions[row["transition"]] = n
             } else {
                 detailChanges += n
             }
@@ -54,37 +54,17 @@ public enum ShadowRuns {
             JOIN events e ON e.id = d.event_id
             WHERE d.shadow_id = ? AND d.id < ? ORDER BY d.id DESC LIMIT ?
             """, arguments: [id, before ?? Int64.max, limit])
-        let differences: [JSONValue] = rows.map { row -> JSONValue in
-            let amount: Int64? = row["amount_minor"]
-            let currency: String? = row["currency"]
-            return .object([
-                "id": .int(row["id"]), "event_id": .string(row["event_id"]), "decision_id": .string(row["decision_id"]),
-                "type": .string(row["type"]), "account_id": .string(row["account_id"]),
-                "correlation_id": .string(row["correlation_id"]),
-                "amount_minor": amount.map(JSONValue.int) ?? .null, "currency": currency.map(JSONValue.string) ?? .null,
-                "transition": .string(row["transition"]), "outcome_changed": .bool(row["outcome_changed"]),
-                "actual": Decisions.json(row["actual"]), "shadow": Decisions.json(row["shadow"]), "at": .string(row["at"]),
-            ])
+        let differences = rows.map { row in
+            ShadowReport.Difference(id: row["id"], eventId: row["event_id"], decisionId: row["decision_id"], eventType: row["type"],
+                                    accountId: row["account_id"], correlationId: row["correlation_id"], amountMinor: row["amount_minor"],
+                                    currency: row["currency"], transition: row["transition"], outcomeChanged: row["outcome_changed"],
+                                    actual: Decisions.json(row["actual"]), shadow: Decisions.json(row["shadow"]), at: row["at"])
         }
-        let activeVersion: JSONValue = try PolicyVersions.activeVersion(db, name: name).map(JSONValue.string) ?? .null
-        let stoppedBy: String? = run["stopped_by"]
-        let version: String = run["version"]
-        let startedBy: String = run["started_by"]
-        var nextCursor: JSONValue = .null
-        if rows.count == limit, let last = rows.last { nextCursor = .string(String(last["id"] as Int64)) }
-        var fields: [String: JSONValue] = [
-            "name": .string(name), "version": .string(version), "active_version": activeVersion,
-            "running": .bool(stoppedAt == nil), "event_types": .array(types.map(JSONValue.string)),
-            "started_by": .string(startedBy), "started_at": .string(startedAt),
-        ]
-        fields["stopped_by"] = stoppedBy.map(JSONValue.string) ?? .null
-        fields["stopped_at"] = stoppedAt.map(JSONValue.string) ?? .null
-        fields["evaluated"] = .int(Int64(evaluated))
-        fields["outcome_changes"] = .int(outcomeChanges)
-        fields["other_changes"] = .int(detailChanges)
-        fields["transitions"] = .object(transitions)
-        fields["differences"] = .array(differences)
-        fields["next_cursor"] = nextCursor
-        return .object(fields)
+        var nextCursor: String?
+        if rows.count == limit, let last = rows.last { nextCursor = String(last["id"] as Int64) }
+        return ShadowReport(name: name, version: run["version"], activeVersion: try PolicyVersions.activeVersion(db, name: name),
+                            running: stoppedAt == nil, eventTypes: types, startedBy: run["started_by"], startedAt: startedAt,
+                            stoppedBy: run["stopped_by"], stoppedAt: stoppedAt, evaluated: evaluated, outcomeChanges: outcomeChanges,
+                            otherChanges: detailChanges, transitions: transitions, differences: differences, nextCursor: nextCursor)
     }
 }

@@ -171,7 +171,7 @@ struct PoliciesController {
         }
         if !errors.isEmpty { throw Refusal.invalid(errors) }
         let version = query["version"].map(String.init)
-        return JSONResponse(try await lifecycle.shadowReport(name: name, version: version, limit: limit, before: before))
+        return JSONResponse(try await lifecycle.shadowReport(name: name, version: version, limit: limit, before: before).json)
     }
 
     /// `{"from", "to", "limit"?}`: replays the stored events of the policy's types received in
@@ -195,7 +195,7 @@ struct PoliciesController {
         let candidate = try await lifecycle.compiled(name: name, version: version)
         let job = try await lifecycle.backtests.start(candidate: candidate, range: BacktestRange(from: from, to: to, limit: limit),
                                                       by: caller.id)
-        return JSONResponse(job.json, status: job.done ? .ok : .accepted)
+        return JSONResponse(job.job.json, status: job.inline ? .ok : .accepted)
     }
 
     /// Closes the policy's circuit breaker (operators and policy admins): its events are
@@ -214,6 +214,42 @@ struct PoliciesController {
         guard let job = try await lifecycle.backtests.job(name: name, id: id) else {
             throw Refusal.notFound("policy \(name) has no backtest \(id)")
         }
-        return JSONResponse(job)
+        return JSONResponse(job.json)
+    }
+}
+
+extension ShadowReport {
+    var json: JSONValue {
+        .object([
+            "name": .string(name), "version": .string(version), "active_version": .text(activeVersion),
+            "running": .bool(running), "event_types": .array(eventTypes.map(JSONValue.string)),
+            "started_by": .string(startedBy), "started_at": .string(startedAt),
+            "stopped_by": .text(stoppedBy), "stopped_at": .text(stoppedAt),
+            "evaluated": .int(Int64(evaluated)), "outcome_changes": .int(outcomeChanges), "other_changes": .int(otherChanges),
+            "transitions": .object(transitions.mapValues(JSONValue.int)),
+            "differences": .array(differences.map { difference in
+                .object([
+                    "id": .int(difference.id), "event_id": .string(difference.eventId), "decision_id": .string(difference.decisionId),
+                    "type": .string(difference.eventType), "account_id": .string(difference.accountId),
+                    "correlation_id": .string(difference.correlationId), "amount_minor": .integer(difference.amountMinor),
+                    "currency": .text(difference.currency), "transition": .string(difference.transition),
+                    "outcome_changed": .bool(difference.outcomeChanged), "actual": difference.actual, "shadow": difference.shadow,
+                    "at": .string(difference.at),
+                ])
+            }),
+            "next_cursor": .text(nextCursor),
+        ])
+    }
+}
+
+extension BacktestJob {
+    var json: JSONValue {
+        .object([
+            "id": .string(id), "name": .string(name), "version": .string(version), "from": .string(from), "to": .string(to),
+            "limit": .integer(limit), "requested_by": .string(requestedBy), "requested_at": .string(requestedAt),
+            "status": .string(status.rawValue), "total": .int(total), "finished_at": .text(finishedAt), "error": .text(error),
+            "report": report ?? .null,
+            "progress": .object(["evaluated": .int(progress.evaluated), "total": .int(progress.total), "percent": .int(progress.percent)]),
+        ])
     }
 }
