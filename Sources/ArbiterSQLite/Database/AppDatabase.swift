@@ -27,6 +27,32 @@ public struct AppDatabase: Sendable {
         return AppDatabase(unmigrated: try DatabaseQueue(path: path, configuration: config))
     }
 
+    /// Copies the database at `path` to the new file `destination` while the service may be
+    /// writing it: SQLite's online backup, every page in one step under one read transaction, so
+    /// the copy is the database as of one commit (WAL readers do not block the writer). Refuses
+    /// to overwrite a file. Returns the copy, opened read-only.
+    public static func backup(path: String, to destination: String) throws -> AppDatabase {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Refusal.notFound("no database at \(path)")
+        }
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw Refusal.conflict("\(destination) exists already; a backup never overwrites a file")
+        }
+        var config = Configuration()
+        config.readonly = true
+        let source = try DatabaseQueue(path: path, configuration: config)
+        do {
+            let copy = try DatabaseQueue(path: destination)
+            try source.backup(to: copy)
+            try copy.close()
+        } catch {
+            try? FileManager.default.removeItem(atPath: destination)
+            throw error
+        }
+        try source.close()
+        return try openReadOnly(path: destination)
+    }
+
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String) throws -> AppDatabase {
         // The data directory holds the keys too: only its owner may use it.
