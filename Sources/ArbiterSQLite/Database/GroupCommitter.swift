@@ -53,6 +53,10 @@ public final class GroupCommitter: Sendable {
         }
     }
 
+    /// How many pieces of work wait for the next commit (for tests: to start the writer once a
+    /// batch is queued, without sleeping).
+    public var queuedCount: Int { state.withLock { $0.pending.count } }
+
     /// Adds to the queue and wakes the writer; a stopping committer fails the work at once.
     private func append(_ pending: Pending) {
         let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
