@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         // Lua 5.4 from the system (Debian: liblua5.4-dev), with a shim for the macros Swift cannot see.
@@ -85,6 +86,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The ERP connectors: how an approved action reaches the ERP (HTTP, spool files).
+        // The PostgreSQL backend: several instances on one database (issue 16, in progress).
+        .target(
+            name: "ArbiterPostgres",
+            dependencies: [
+                "ArbiterCore", "ArbiterApp",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ArbiterERP",
             dependencies: [
@@ -157,6 +168,12 @@ let package = Package(
         .testTarget(
             name: "ArbiterAppTests",
             dependencies: ["ArbiterCore", "ArbiterApp", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArbiterPostgresTests",
+            dependencies: ["ArbiterCore", "ArbiterApp", "ArbiterPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages Arbiter builds against, when they are missing (Debian).
 # With --browser, also what the console's browser test needs: Chromium, its WebDriver and
-# Selenium (from PyPI, or Debian's python3-selenium where pip may not install).
+# Selenium (from PyPI, or Debian's python3-selenium where pip may not install). With
+# --postgres, PostgreSQL (the throwaway test clusters of Scripts/postgres.sh).
 set -euo pipefail
 packages=(liblua5.4-dev libsqlite3-dev pkg-config)
 browser=false
-if [ "${1:-}" = "--browser" ]; then
-    browser=true
-    packages+=(chromium chromium-driver curl)
-fi
+for option in "$@"; do
+    case "$option" in
+        --browser) browser=true; packages+=(chromium chromium-driver curl) ;;
+        --postgres) packages+=(postgresql) ;;
+    esac
+done
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 missing=()

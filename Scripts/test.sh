@@ -5,8 +5,12 @@
 # run and every command they show exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/deps.sh --browser
+Scripts/deps.sh --browser --postgres
 swift build --build-tests
+# A throwaway PostgreSQL cluster for the PostgreSQL suites (Unix socket only), removed afterwards.
+ARBITER_TEST_POSTGRES=$(Scripts/postgres.sh start)
+trap 'Scripts/postgres.sh stop "$ARBITER_TEST_POSTGRES"' EXIT
+export ARBITER_TEST_POSTGRES
 swift test --skip-build
 .build/debug/arbiter policy check Policies
 .build/debug/arbiter policy test Policies
