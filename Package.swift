@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "ArbiterCore", "ArbiterApp",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -173,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "ArbiterPostgresTests",
             dependencies: ["ArbiterCore", "ArbiterApp", "ArbiterPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

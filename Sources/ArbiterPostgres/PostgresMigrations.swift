@@ -53,6 +53,18 @@ enum PostgresMigrations {
             """,
             "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
         ]),
+        ("v2: shared secrets", [
+            // Keys every instance must share (export signing, masking): made once, sealed with the
+            // key-encryption key when one is given (wrapping 'aes-256-gcm'), else 'none'.
+            """
+            CREATE TABLE instance_secrets (
+                name text PRIMARY KEY,
+                wrapping text NOT NULL CHECK (wrapping IN ('none', 'aes-256-gcm')),
+                value text NOT NULL,
+                created_at text NOT NULL
+            )
+            """,
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
