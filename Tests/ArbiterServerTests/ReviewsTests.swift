@@ -272,8 +272,14 @@ import Testing
             let (_, escalated) = try await h.get(client, "/v1/queues/leads/items?state=escalated", key: h.reviewer)
             #expect(escalated["items"]?.arrayValue?.count == 1)
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'review.escalated' AND subject = '\(id)'") == 1)
-            // Escalated once, not again on every sweep.
-            try await Task.sleep(for: .milliseconds(300))
+            // Escalated once, not again on every sweep: two more rounds of the sweep run first.
+            func sweeps() async throws -> Int {
+                let text = try await h.metrics(client)
+                return text.split(separator: "\n").first { $0.hasPrefix("arbiter_review_sweeps_total ") }
+                    .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            }
+            let seen = try await sweeps()
+            #expect(try await eventually { try await sweeps() >= seen + 2 })
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'review.escalated'") == 1)
             var metrics = ""
             #expect(try await eventually {

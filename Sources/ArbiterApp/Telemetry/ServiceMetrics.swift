@@ -132,7 +132,10 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
+    static var sweeps: MetricNameDescriptor { name("review_sweeps", "total", "Rounds of the review sweep (claim expiry and escalation) completed") }
+
     public func swept(_ result: SweepResult) {
+        registry.makeCounter(descriptor: Self.sweeps).increment()
         for (queue, count) in result.escalated {
             registry.makeCounter(descriptor: Self.escalations, labels: [("queue", queue)]).increment(by: Int64(count))
         }
