@@ -14,16 +14,18 @@ struct MethodCheckedRouter: HTTPResponderBuilder {
         let router: RouterResponder<AppRequestContext>
 
         func respond(to request: Request, context: AppRequestContext) async throws -> Response {
+            let response = try await router.respond(to: request, context: context)
+            // Only a 404 can be a route the method lacks (a handler's own 404 is for a method
+            // the path has): the route table is not read on the way of any other answer.
+            guard response.status == .notFound else { return response }
             let allowed = allowedMethods(path: request.uri.path)
-            guard allowed.isEmpty || allowed.contains(request.method) else {
-                let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
-                var response = try Problem(status: .methodNotAllowed, title: "Method not allowed",
-                                           detail: "\(request.method.rawValue) is not supported on \(request.uri.path); it allows \(names)")
-                    .response(from: request, context: context)
-                response.headers[.allow] = names
-                return response
-            }
-            return try await router.respond(to: request, context: context)
+            guard !allowed.isEmpty, !allowed.contains(request.method) else { return response }
+            let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            var refusal = try Problem(status: .methodNotAllowed, title: "Method not allowed",
+                                      detail: "\(request.method.rawValue) is not supported on \(request.uri.path); it allows \(names)")
+                .response(from: request, context: context)
+            refusal.headers[.allow] = names
+            return refusal
         }
 
         /// The methods routed for the path; empty when no route has it.
