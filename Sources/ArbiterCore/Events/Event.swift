@@ -39,8 +39,8 @@ public struct Event: Sendable, Hashable {
             case nil, .null?:
                 errors.append(FieldError(name, "is required"))
             case .string(let s)?:
-                // Lengths in Unicode scalars, as JSON Schema's maxLength counts (the OpenAPI document states these rules).
-                if s.isEmpty || s.unicodeScalars.count > max || s.unicodeScalars.contains(where: Event.lineBreaks.contains) {
+                // One line, its length as the API counts it (String.schemaLength).
+                if s.isEmpty || s.schemaLength > max || s.unicodeScalars.contains(where: Event.lineBreaks.contains) {
                     errors.append(FieldError(name, "must be 1-\(max) characters on one line"))
                 } else {
                     return s
@@ -102,7 +102,7 @@ public struct Event: Sendable, Hashable {
             case nil, .null?:
                 if required { errors.append(FieldError(field(name), "is required")) }
             case .string(let s)?:
-                if s.isEmpty || s.unicodeScalars.count > 2000 { errors.append(FieldError(field(name), "must be 1-2000 characters")) }
+                if s.isEmpty || s.schemaLength > 2000 { errors.append(FieldError(field(name), "must be 1-2000 characters")) }
             case let other?:
                 errors.append(FieldError(field(name), "must be a string, got \(other.typeName)"))
             }

@@ -32,7 +32,7 @@ public enum RequestFields {
         case nil, .null?: return nil
         case .string(let text)?:
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if text.unicodeScalars.count > 2000 { errors.append(FieldError("comment", "must be at most 2000 characters")) }
+            if text.schemaLength > 2000 { errors.append(FieldError("comment", "must be at most 2000 characters")) }
             return trimmed.isEmpty ? nil : trimmed
         case let other?:
             errors.append(FieldError("comment", "must be a string, got \(other.typeName)"))

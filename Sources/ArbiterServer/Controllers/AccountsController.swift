@@ -34,7 +34,7 @@ struct AccountsController {
     /// The account id of the path: 1-200 characters, as events carry it.
     static func accountId(_ context: AppRequestContext) throws -> String {
         let id = try context.parameters.require("id")
-        guard !id.isEmpty, id.unicodeScalars.count <= 200 else { throw Refusal.invalid("id", "must be 1-200 characters") }
+        guard !id.isEmpty, id.schemaLength <= 200 else { throw Refusal.invalid("id", "must be 1-200 characters") }
         return id
     }
 
@@ -51,7 +51,7 @@ struct AccountsController {
         }
         switch body["tier"] {
         case nil, .null?: break
-        case .string(let s)? where !s.isEmpty && s.unicodeScalars.count <= 64: account.tier = s
+        case .string(let s)? where !s.isEmpty && s.schemaLength <= 64: account.tier = s
         default: errors.append(FieldError("tier", "must be a string of 1-64 characters"))
         }
         switch body["currency"] {

@@ -21,7 +21,7 @@ struct KeysController {
         let body = try await JSONBody.object(request, context: context)
         var errors = RequestFields.unknown(body, allowed: ["name", "role", "approval_limits", "approval_limit_minor"])
         let name = body["name"]?.stringValue ?? ""
-        if name.isEmpty || name.unicodeScalars.count > 200 { errors.append(FieldError("name", "is required: 1-200 characters")) }
+        if name.isEmpty || name.schemaLength > 200 { errors.append(FieldError("name", "is required: 1-200 characters")) }
         let role = body["role"]?.stringValue.flatMap(Role.init(rawValue:))
         if role == nil {
             errors.append(FieldError("role", "must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"))
