@@ -85,18 +85,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The ERP connectors: how an approved action reaches the ERP (HTTP, spool files).
-        // The PostgreSQL backend: several instances on one database (issue 16, in progress).
+        // The PostgreSQL backend: several instances on one database.
         .target(
             name: "ArbiterPostgres",
             dependencies: [
-                "ArbiterCore", "ArbiterApp",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The ERP connectors: how an approved action reaches the ERP (HTTP, spool files).
         .target(
             name: "ArbiterERP",
             dependencies: [
@@ -111,8 +111,9 @@ let package = Package(
         .target(
             name: "ArbiterServer",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterERP",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterPostgres", "ArbiterERP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

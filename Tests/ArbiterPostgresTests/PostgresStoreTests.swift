@@ -39,9 +39,8 @@ struct PostgresStoreTests {
             for n in 0..<60 {
                 let backend = n.isMultiple(of: 2) ? one : two
                 group.addTask {
-                    _ = try await backend.transaction { connection in
-                        try await PostgresAuditChain.append(connection, logger: backend.logger, actor: "instance \(n % 2)",
-                                                            kind: "test.appended", subject: "s\(n)", data: ["n": .int(Int64(n))])
+                    try await backend.transaction { unit in
+                        unit.audit(actor: "instance \(n % 2)", kind: "test.appended", subject: "s\(n)", data: ["n": .int(Int64(n))])
                     }
                 }
             }

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import Foundation
 import GRDB
@@ -20,21 +21,14 @@ public final class GroupCommitter: Sendable {
         let fail: @Sendable (any Error) -> Void
     }
 
-    private struct State {
-        var pending: [Pending] = []
-        var wakeup: CheckedContinuation<Void, Never>?
-        var stopping = false
-    }
-
     private let database: AppDatabase
-    private let maxBatch: Int
-    private let state = Locked(State())
+    private let queue: CommitQueue<Pending>
     /// Called after each commit with the batch size and the time the transaction took (for metrics).
     private let onCommit: @Sendable (Int, Duration) -> Void
 
     public init(database: AppDatabase, maxBatch: Int = 256, onCommit: @escaping @Sendable (Int, Duration) -> Void = { _, _ in }) {
         self.database = database
-        self.maxBatch = max(1, maxBatch)
+        self.queue = CommitQueue(maxBatch: maxBatch)
         self.onCommit = onCommit
     }
 
@@ -55,17 +49,11 @@ public final class GroupCommitter: Sendable {
 
     /// How many pieces of work wait for the next commit (for tests: to start the writer once a
     /// batch is queued, without sleeping).
-    public var queuedCount: Int { state.withLock { $0.pending.count } }
+    public var queuedCount: Int { queue.count }
 
     /// Adds to the queue and wakes the writer; a stopping committer fails the work at once.
     private func append(_ pending: Pending) {
-        let (accepted, wakeup) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
-            guard !s.stopping else { return (false, nil) }
-            s.pending.append(pending)
-            defer { s.wakeup = nil }
-            return (true, s.wakeup)
-        }
-        if accepted { wakeup?.resume() } else { pending.fail(ShuttingDown()) }
+        if !queue.append(pending) { pending.fail(ShuttingDown()) }
     }
 
     /// Queues `work` for the next write transaction without waiting for it: it is in the
@@ -81,40 +69,14 @@ public final class GroupCommitter: Sendable {
 
     /// Writes batches until ``stop()`` is called and everything queued before it is written.
     public func run() async {
-        while let batch = await nextBatch() {
+        while let batch = await queue.nextBatch() {
             await write(batch)
         }
     }
 
     /// Refuses new decisions; `run()` returns once the queued ones are written.
     public func stop() {
-        let wakeup = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.stopping = true
-            defer { s.wakeup = nil }
-            return s.wakeup
-        }
-        wakeup?.resume()
-    }
-
-    private func nextBatch() async -> [Pending]? {
-        while true {
-            let taken = state.withLock { s -> [Pending]? in
-                guard !s.pending.isEmpty else { return nil }
-                let count = min(s.pending.count, maxBatch)
-                defer { s.pending.removeFirst(count) }
-                return Array(s.pending.prefix(count))
-            }
-            if let taken { return taken }
-            if state.withLock({ $0.stopping }) { return nil }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready = state.withLock { s -> Bool in
-                    if !s.pending.isEmpty || s.stopping { return true }
-                    s.wakeup = continuation
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        }
+        queue.stop()
     }
 
     private func write(_ batch: [Pending]) async {

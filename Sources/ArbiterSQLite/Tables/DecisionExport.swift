@@ -39,85 +39,44 @@ enum DecisionExport {
             SELECT seq, hash FROM audit_log WHERE correlation_id = ? AND kind = 'decision.made' AND subject = ?
             """)
         while let row = try rows.next() {
-            let decisionId: String = row[0]
-            let correlationId: String = row[7]
-            let amountMinor: Int64? = row[13]
-            let currency: String? = row[14]
-            var fields: [String: JSONValue] = [
-                "decision_id": .string(decisionId), "decided_at": .string(row[1]), "event_id": .string(row[2]),
-                "event_type": .string(row[3]), "source": .string(row[4]), "external_id": .string(row[5]),
-                "account_id": .string(row[6]), "correlation_id": .string(correlationId), "submitted_by": .string(row[8]),
-                "occurred_at": .string(row[9]), "received_at": .string(row[10]), "outcome": .string(row[11]),
-                "queue": (row[12] as String?).map(JSONValue.string) ?? .null,
-                "amount_minor": amountMinor.map(JSONValue.int) ?? .null, "currency": currency.map(JSONValue.string) ?? .null,
-                "amount": decimal(amountMinor, currency),
-                "reasons": try json(row[15]),
-                "actions": withAmounts(try json(row[16])),
-                "policies": try json(row[17]),
-                "payload": try json(row[18])["payload"] ?? .null,
-            ]
-            let reviewId: String? = row[19]
-            fields["review_id"] = reviewId.map(JSONValue.string) ?? .null
-            fields["review_state"] = (row[20] as String?).map(JSONValue.string) ?? .null
-            var decided: [JSONValue] = []
-            if let reviewId {
+            var decision = ExportedDecision()
+            decision.decisionId = row[0]
+            decision.decidedAt = row[1]
+            decision.eventId = row[2]
+            decision.eventType = row[3]
+            decision.source = row[4]
+            decision.externalId = row[5]
+            decision.accountId = row[6]
+            decision.correlationId = row[7]
+            decision.submittedBy = row[8]
+            decision.occurredAt = row[9]
+            decision.receivedAt = row[10]
+            decision.outcome = row[11]
+            decision.queue = row[12]
+            decision.amountMinor = row[13]
+            decision.currency = row[14]
+            decision.reasons = row[15]
+            decision.actions = row[16]
+            decision.policies = row[17]
+            decision.body = row[18]
+            decision.reviewId = row[19]
+            decision.reviewState = row[20]
+            if let reviewId = decision.reviewId {
                 let history = try Row.fetchCursor(reviewDecisions, arguments: [reviewId])
                 while let step = try history.next() {
-                    decided.append(.object([
-                        "at": .string(step[0]), "reviewer": .string(step[1]), "action": .string(step[2]),
-                        "amount_minor": (step[3] as Int64?).map(JSONValue.int) ?? .null,
-                        "comment": (step[4] as String?).map(JSONValue.string) ?? .null,
-                    ]))
+                    decision.reviewDecisions.append(.init(at: step[0], reviewer: step[1], action: step[2], amountMinor: step[3],
+                                                          comment: step[4]))
                 }
             }
-            fields["review_decisions"] = .array(decided)
-            var delivered: [JSONValue] = [], statuses: [String] = [], references: [JSONValue] = []
-            let actions = try Row.fetchCursor(deliveries, arguments: [decisionId])
+            let actions = try Row.fetchCursor(deliveries, arguments: [decision.decisionId])
             while let action = try actions.next() {
-                let status: String = action[2]
-                let reference: String? = action[3]
-                statuses.append(status)
-                if let reference { references.append(.string(reference)) }
-                delivered.append(.object([
-                    "action_id": .string(action[0]), "type": .string(action[1]), "status": .string(status),
-                    "erp_reference": reference.map(JSONValue.string) ?? .null, "attempts": .int(action[4]),
-                    "delivered_at": (action[5] as String?).map(JSONValue.string) ?? .null,
-                    "last_error": (action[6] as String?).map(JSONValue.string) ?? .null,
-                ]))
+                decision.deliveries.append(.init(actionId: action[0], type: action[1], status: action[2], erpReference: action[3],
+                                                 attempts: action[4], deliveredAt: action[5], lastError: action[6]))
             }
-            fields["deliveries"] = .array(delivered)
-            fields["erp_status"] = .string(DecisionExportRow.erpStatus(statuses))
-            fields["erp_references"] = .array(references)
-            var position: AuditPosition?
-            if let entry = try Row.fetchOne(auditEntry, arguments: [correlationId, decisionId]) {
-                position = AuditPosition(seq: entry[0], hash: entry[1])
+            if let entry = try Row.fetchOne(auditEntry, arguments: [decision.correlationId, decision.decisionId]) {
+                decision.audit = AuditPosition(seq: entry[0], hash: entry[1])
             }
-            fields["audit_seq"] = position.map { .int($0.seq) } ?? .null
-            fields["audit_hash"] = position.map { .string($0.hash) } ?? .null
-            try body(fields, position)
+            try body(try decision.fields(), decision.audit)
         }
-    }
-
-    /// A stored JSON column.
-    private static func json(_ text: String) throws -> JSONValue {
-        var text = text
-        return try text.withUTF8 { try JSONValue.parse($0) }
-    }
-
-    /// Minor units as a decimal string in the currency's major unit, or null.
-    private static func decimal(_ minor: Int64?, _ code: String?) -> JSONValue {
-        guard let minor, let currency = code.flatMap(Currency.init) else { return .null }
-        return .string(Money.format(minor, exponent: currency.exponent))
-    }
-
-    /// Each action with money gets its `amount` as a decimal string beside `amount_minor`.
-    private static func withAmounts(_ actions: JSONValue) -> JSONValue {
-        guard case .array(let items) = actions else { return actions }
-        return .array(items.map { item in
-            guard case .object(var fields) = item else { return item }
-            let amount = decimal(fields["amount_minor"]?.intValue, fields["currency"]?.stringValue)
-            if amount != .null { fields["amount"] = amount }
-            return .object(fields)
-        })
     }
 }

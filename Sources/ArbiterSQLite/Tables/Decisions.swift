@@ -97,9 +97,7 @@ public enum Decisions {
     }
 
     /// Verdicts as recorded with a decision.
-    static func verdicts(_ text: String?) -> [PolicyResult] {
-        (json(text).arrayValue ?? []).compactMap { try? PolicyResult(json: $0) }
-    }
+    static func verdicts(_ text: String?) -> [PolicyResult] { StoredJSON.verdicts(text) }
 
     static func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
 
@@ -136,16 +134,12 @@ public enum Decisions {
         return StoredDecision(
             id: row["id"], eventId: row["event_id"], eventType: row["event_type"], accountId: accountId,
             correlationId: row["correlation_id"], outcome: DecisionOutcome(rawValue: row["outcome"]) ?? .review, queue: row["queue"],
-            reasons: json(row["reasons"]).arrayValue?.compactMap(\.stringValue) ?? [],
-            actions: (json(row["actions"]).arrayValue ?? []).map { RecordedAction(fields: $0.objectValue ?? [:]) },
+            reasons: StoredJSON.strings(row["reasons"]), actions: StoredJSON.actions(row["actions"]),
             verdicts: verdicts(row["policies"]), decidedAt: row["decided_at"], durationMicros: row["duration_us"],
             reviewId: row["review_id"], reviewState: row["review_state"],
             context: withContext ? try? PolicyContext(json: json(row["context"]), accountId: accountId, defaultNow: 0) : nil)
     }
 
     /// Stored JSON text back as a value (the store only ever writes valid JSON there).
-    static func json(_ text: String?) -> JSONValue {
-        guard let text else { return .null }
-        return (try? JSONValue.parse(Data(text.utf8))) ?? .string(text)
-    }
+    static func json(_ text: String?) -> JSONValue { StoredJSON.value(text) }
 }

@@ -16,53 +16,30 @@ public enum Reviews {
         let item = loaded.item
         let change = try ReviewRules.apply(command, to: item, by: reviewer, now: now, settings: settings)
         let at = Timestamp.format(now)
-        let approvalsGiven = item.approvals.count + (change.approval == nil ? 0 : 1)
-        let final = change.state.isDecided
+        let step = ReviewStep(command, on: item, transition: change)
+        let final = step.final
         try db.execute(sql: """
             UPDATE review_items SET state = ?, claimed_by = ?, claimed_at = ?, claim_expires_at = ?, approvals_given = ?,
                                     updated_at = ?, decided_at = ?, decided_by = ?, approved_amount_minor = ?
             WHERE id = ?
             """, arguments: [
                 change.state.rawValue, change.claimedBy, change.claimedBy == nil ? nil : at,
-                change.claimExpiresAt.map(Timestamp.format), approvalsGiven, at,
+                change.claimExpiresAt.map(Timestamp.format), step.approvalsGiven, at,
                 final ? at : nil, final ? reviewer.id : nil, change.approvedAmountMinor, id,
             ])
-        var comment: String?
-        var assignee: String?
-        switch command {
-        case .approve(let text, _): comment = text
-        case .reject(let text): comment = text
-        case .assign(let target, let text): comment = text; assignee = target.id
-        case .claim, .release: break
-        }
-        comment = comment.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         try db.execute(sql: """
             INSERT INTO review_history (review_id, at, actor, action, comment, amount_minor, assignee) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [id, at, reviewer.id, command.action, comment, change.approval?.amountMinor, assignee])
-        var data: [String: JSONValue] = [
-            "queue": .string(item.queue), "state": .string(change.state.rawValue),
-            "comment": comment.map(JSONValue.string) ?? .null,
-        ]
-        if let assignee { data["assignee"] = .string(assignee) }
-        if let approval = change.approval {
-            data["amount_minor"] = approval.amountMinor.map(JSONValue.int) ?? .null
-            data["approvals_given"] = .int(Int64(approvalsGiven))
-            data["approvals_required"] = .int(Int64(item.approvalsRequired))
-            data["final"] = .bool(final)
-        }
+            """, arguments: [id, at, reviewer.id, command.action, step.comment, change.approval?.amountMinor, step.assignee])
         var chain = try AuditChain(db)
-        if let actions = change.approvedActions {
-            data["actions"] = .array(actions)
-            for action in actions {
-                try Outbox.insert(db, action: action,
-                                  payload: DecisionRecord.outboxPayload(action, accountId: loaded.accountId, correlationId: loaded.correlationId,
-                                                          decisionId: loaded.decisionId),
-                                  decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
-                                  correlationId: loaded.correlationId, at: at)
-            }
+        for action in change.approvedActions ?? [] {
+            try Outbox.insert(db, action: action,
+                              payload: DecisionRecord.outboxPayload(action, accountId: loaded.accountId, correlationId: loaded.correlationId,
+                                                                    decisionId: loaded.decisionId),
+                              decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
+                              correlationId: loaded.correlationId, at: at)
         }
         try chain.append(db, actor: reviewer.id, kind: "review.\(command.action)", subject: id,
-                         correlationId: loaded.correlationId, data: .object(data), at: now)
+                         correlationId: loaded.correlationId, data: step.auditData(item: item, transition: change), at: now)
         return ReviewDone(reviewId: id, queue: item.queue, state: change.state,
                           secondsToDecision: final ? now.timeIntervalSince(loaded.createdAt) : nil)
     }

@@ -13,7 +13,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                              database: AppDatabase? = nil) async throws -> some ApplicationProtocol {
     // The composition root: the one place that knows the backend (the embedded SQLite file).
     let metrics = ServiceMetrics()
-    let storage = SQLiteStorage(database: try database ?? AppDatabase.open(path: configuration.databasePath), metrics: metrics)
+    let backend = try await Backend.open(configuration, database: database, metrics: metrics, logger: logger)
+    let storage = backend.storage
     if let key = try await Keys(store: storage.keys).createFirstAdmin(secret: configuration.adminKey) {
         if configuration.adminKey == nil {
             // Shown once and kept in a file only the owner can read; the database holds its hash.
@@ -32,8 +33,9 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
-                            exports: try ExportSettings(configuration), gaugesInterval: configuration.gaugesInterval,
-                            checkpointInterval: configuration.checkpointInterval)
+                            exports: ExportSettings(configuration, signingKey: backend.signingKey, maskingKey: backend.maskingKey),
+                            gaugesInterval: configuration.gaugesInterval, checkpointInterval: configuration.checkpointInterval,
+                            policyGeneration: backend.policyGeneration, keyCacheLifetime: backend.keyCacheLifetime)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     return Application(
         router: MethodCheckedRouter(router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
@@ -41,7 +43,7 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                                                                                      sessions: configuration.consoleSessions))),
         server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.microseconds) * 1000))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "arbiter"),
-        services: services.backgroundServices,
+        services: (backend.service.map { [$0] } ?? []) + services.backgroundServices,
         logger: logger
     )
 }

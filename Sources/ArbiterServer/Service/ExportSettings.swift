@@ -1,4 +1,5 @@
 import ArbiterCore
+import Crypto
 import Foundation
 
 /// The keys, masked fields and directory exports use, read from a configuration.
@@ -9,10 +10,15 @@ public struct ExportSettings: Sendable {
     var inlineWait: Duration
 
     public init(_ configuration: ServerConfiguration) throws {
-        signingKey = try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory)
-        masking = ExportMasking(paths: configuration.exportMaskPaths,
-                                key: try ExportMasking.loadOrCreateKey(in: configuration.dataDirectory))
-        directory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("exports").path
+        self.init(configuration, signingKey: try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory),
+                  maskingKey: try ExportMasking.loadOrCreateKey(in: configuration.dataDirectory))
+    }
+
+    init(_ configuration: ServerConfiguration, signingKey: ExportSigningKey, maskingKey: SymmetricKey) {
+        self.signingKey = signingKey
+        masking = ExportMasking(paths: configuration.exportMaskPaths, key: maskingKey)
+        directory = configuration.exportsDirectory
+            ?? URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("exports").path
         inlineWait = configuration.exportInlineWait
     }
 }

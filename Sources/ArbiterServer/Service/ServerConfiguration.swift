@@ -45,6 +45,18 @@ public struct ServerConfiguration: Sendable {
     public var gaugesInterval: Duration
     /// How often the audit chain's head is signed while it moves (and at start and stop).
     public var checkpointInterval: Duration
+    /// A PostgreSQL database (`postgres://…`) that several instances share, instead of the
+    /// embedded SQLite file in the data directory.
+    public var databaseURL: String?
+    /// This instance's name on a shared database (leases and jobs record it); by default one
+    /// made at the first start and kept in the data directory.
+    public var instanceName: String?
+    /// On a shared database: how long an instance may hold an action it is delivering before
+    /// another may take it over (it must outlast one attempt).
+    public var deliveryLease: TimeInterval = 60
+    /// Where exports are written (and read back for downloads); instances sharing a database
+    /// must share this directory. Default: `exports/` in the data directory.
+    public var exportsDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),

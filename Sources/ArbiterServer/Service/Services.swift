@@ -45,12 +45,17 @@ public struct Services: Sendable {
     let checkpointInterval: Duration
     /// Jobs, shadow evaluations and chores (``BackgroundService``).
     let background: BackgroundWork
+    /// On a database other instances share: a number that moves whenever any instance changes
+    /// what decides live. Watched four times a second; a move reloads the policies here.
+    let policyGeneration: (@Sendable () async throws -> Int64)?
 
     public init(storage: any Storage, metrics: ServiceMetrics, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
-                exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300)) throws {
+                exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300),
+                policyGeneration: (@Sendable () async throws -> Int64)? = nil, keyCacheLifetime: Duration = .seconds(5)) throws {
         self.checkpointInterval = checkpointInterval
+        self.policyGeneration = policyGeneration
         self.storage = storage
         self.engine = engine
         self.guardrails = guardrails
@@ -111,7 +116,7 @@ public struct Services: Sendable {
                                                                              "last_error": .string(opened.lastError)]))),
                           failed: { error in logger.error("could not audit an opened breaker", metadata: ["error": "\(error)"]) })
         }
-        self.keys = Keys(store: storage.keys)
+        self.keys = Keys(store: storage.keys, lifetime: keyCacheLifetime)
         self.accounts = Accounts(store: storage.accounts)
         self.policiesLoaded = Locked(false)
     }
@@ -123,7 +128,7 @@ public struct Services: Sendable {
     public var backgroundServices: [any Service] {
         let checkpoints = AuditCheckpoints(trail: audit, key: exports.signingKey)
         let (desk, gauges) = (desk, gauges)
-        let chores = [
+        var chores = [
             // Releases expired claims and escalates items past their SLA (audited, in the
             // history, counted): an item is escalated at most one interval late.
             Chore("review sweep", every: escalationInterval) {
@@ -145,9 +150,34 @@ public struct Services: Sendable {
             },
             Chore("audit checkpoint", every: checkpointInterval) { await checkpoints.take() },
         ]
+        if let policyGeneration {
+            chores.append(Self.policyWatch(policyGeneration, lifecycle: lifecycle))
+        }
         return [WorkersService(workers: workers),
                 BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
                 StorageService(storage: storage), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
+    }
+
+    /// Loads what other instances activate, roll back, deactivate or shadow: within a quarter
+    /// of a second of their commit (plus the compile), this instance decides with it too.
+    static func policyWatch(_ generation: @escaping @Sendable () async throws -> Int64, lifecycle: PolicyLifecycle) -> Chore {
+        let seen = Locked<Int64?>(nil)
+        let logger = Logger(label: "arbiter.policies")
+        return Chore("policy changes", every: .milliseconds(250)) {
+            do {
+                let now = try await generation()
+                guard let last = seen.withLock({ $0 }) else {
+                    seen.withLock { $0 = now }
+                    return
+                }
+                guard now != last else { return }
+                try await lifecycle.reload()
+                seen.withLock { $0 = now }
+                logger.info("policies changed by another instance: reloaded", metadata: ["generation": "\(now)"])
+            } catch {
+                logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Publishes and activates, at start, the policies in `directory` that differ from the

@@ -82,6 +82,21 @@ extension Arbiter {
                 help: "Backtests of up to this many events answer in the request; larger ones run as a background job (one at a time).")
         var backtestInlineEvents = 20_000
 
+        @Option(help: "Store everything in this PostgreSQL database, which several instances may share (postgres://USER@HOST/DB, or postgres://USER@/DB?host=/socket/dir; default: $ARBITER_DATABASE_URL, else the embedded SQLite file in --data-dir). A URL with a password belongs in $ARBITER_DATABASE_URL: a flag shows in `ps`.")
+        var database: String?
+
+        @Option(name: .customLong("instance-name"),
+                help: "This instance's name on a shared database (delivery leases and jobs record it). Default: one made at the first start and kept in --data-dir.")
+        var instanceName: String?
+
+        @Option(name: .customLong("exports-dir"),
+                help: "Where exports are written and downloaded from; instances sharing a database must share it. Default: exports/ in --data-dir.")
+        var exportsDirectory: String?
+
+        @Option(name: .customLong("delivery-lease-s"),
+                help: "On a shared database: seconds an instance may hold an action it is delivering before another takes it over (longer than --erp-timeout-ms).")
+        var deliveryLeaseSeconds: Double = 60
+
         @OptionGroup var policyOptions: PolicyOptions
 
         /// Exactly one connector, or none.
@@ -169,8 +184,9 @@ extension Arbiter {
             if let publicURL, URL(string: publicURL)?.host == nil || !["http", "https"].contains(URL(string: publicURL)?.scheme ?? "") {
                 throw ValidationError("--public-url must be an http:// or https:// URL, got '\(publicURL)'")
             }
+            guard deliveryLeaseSeconds >= 1 else { throw ValidationError("--delivery-lease-s must be at least 1") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-            let configuration = ServerConfiguration(
+            var configuration = ServerConfiguration(
                 host: host, port: port, dataDirectory: dataDirectory, policiesDirectory: policies,
                 limits: PolicyLimits(instructionBudget: instructionBudget, memoryBytes: memoryMib << 20, timeLimitMillis: timeLimitMs),
                 breakerThreshold: breakerThreshold,
@@ -184,6 +200,10 @@ extension Arbiter {
                 backtestInlineEvents: backtestInlineEvents,
                 exportMaskPaths: try exportMaskPaths(),
                 publicURL: publicURL, idleTimeout: .seconds(idleTimeoutSeconds))
+            configuration.databaseURL = database ?? environment["ARBITER_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            configuration.instanceName = instanceName ?? environment["ARBITER_INSTANCE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+            configuration.exportsDirectory = exportsDirectory
+            configuration.deliveryLease = deliveryLeaseSeconds
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }

@@ -46,15 +46,15 @@ public struct PostgresSecrets: Sendable {
     public func secret(named name: String, make: @Sendable () -> [UInt8]) async throws -> [UInt8] {
         let logger = backend.logger
         let kek = keyEncryptionKey
-        return try await backend.transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-            for try await (wrapping, value) in try await connection.query(
+        return try await backend.transaction { unit in
+            try await unit.connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            for try await (wrapping, value) in try await unit.connection.query(
                 "SELECT wrapping, value FROM instance_secrets WHERE name = \(name)", logger: logger).decode((String, String).self) {
                 return try Self.open(name: name, wrapping: wrapping, value: value, with: kek, logger: logger)
             }
             let secret = make()
             let (wrapping, value) = try Self.seal(name: name, secret: secret, with: kek)
-            try await connection.query("""
+            try await unit.connection.query("""
                 INSERT INTO instance_secrets (name, wrapping, value, created_at) VALUES (\(name), \(wrapping), \(value), \(Timestamp.format(Date())))
                 """, logger: logger)
             return secret

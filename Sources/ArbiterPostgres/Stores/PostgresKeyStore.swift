@@ -19,20 +19,20 @@ public struct PostgresKeyStore: KeyStore {
 
     public func add(_ key: ApiKey, secretHash: String, by actor: String, onlyIfNone: Bool) async throws -> Bool {
         let logger = backend.logger
-        return try await backend.transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+        return try await backend.transaction { unit in
+            try await unit.connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             if onlyIfNone {
-                for try await count in try await connection.query("SELECT count(*) FROM api_keys", logger: logger).decode(Int64.self)
+                for try await count in try await unit.connection.query("SELECT count(*) FROM api_keys", logger: logger).decode(Int64.self)
                 where count > 0 {
                     return false
                 }
             }
             let limits = key.approvalLimits.map { CanonicalJSON.string(.object($0.mapValues(JSONValue.int))) }
-            try await connection.query("""
+            try await unit.connection.query("""
                 INSERT INTO api_keys (id, name, role, key_hash, approval_limits, created_at, created_by)
                 VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(secretHash), \(limits), \(key.createdAt), \(actor))
                 """, logger: logger)
-            try await PostgresAuditChain.append(connection, logger: logger, actor: actor, kind: "key.created", subject: key.id,
+            unit.audit(actor: actor, kind: "key.created", subject: key.id,
                                                 data: ["name": .string(key.name), "role": .string(key.role.rawValue),
                                                        "approval_limits": key.approvalLimits.map { .object($0.mapValues(JSONValue.int)) } ?? .null])
             return true
@@ -57,25 +57,25 @@ public struct PostgresKeyStore: KeyStore {
 
     public func revoke(id: String, by actor: String) async throws -> ApiKey? {
         let logger = backend.logger
-        let revoked = try await backend.transaction { connection -> Bool in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+        let revoked = try await backend.transaction { unit -> Bool in
+            try await unit.connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             var found: (role: String, revokedAt: String?)?
-            for try await (role, revokedAt) in try await connection.query("SELECT role, revoked_at FROM api_keys WHERE id = \(id)",
+            for try await (role, revokedAt) in try await unit.connection.query("SELECT role, revoked_at FROM api_keys WHERE id = \(id)",
                                                                         logger: logger).decode((String, String?).self) {
                 found = (role, revokedAt)
             }
             guard let found else { return false }
             guard found.revokedAt == nil else { return true }
             if found.role == Role.admin.rawValue {
-                for try await admins in try await connection.query(
+                for try await admins in try await unit.connection.query(
                     "SELECT count(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL", logger: logger).decode(Int64.self)
                 where admins == 1 {
                     // Nobody could manage keys any more.
                     throw Refusal.conflict("this is the last active admin key; create another admin key before revoking it")
                 }
             }
-            try await connection.query("UPDATE api_keys SET revoked_at = \(Timestamp.format(Date())) WHERE id = \(id)", logger: logger)
-            try await PostgresAuditChain.append(connection, logger: logger, actor: actor, kind: "key.revoked", subject: id)
+            try await unit.connection.query("UPDATE api_keys SET revoked_at = \(Timestamp.format(Date())) WHERE id = \(id)", logger: logger)
+            unit.audit(actor: actor, kind: "key.revoked", subject: id)
             return true
         }
         return revoked ? try await keys(where: "id = $1", id).first : nil

@@ -1,0 +1,149 @@
+import ArbiterCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One PostgreSQL database shared by every Arbiter instance: the connection pool
+/// (`PostgresClient`, run for as long as the backend lives) and the schema, migrated once however
+/// many instances start together.
+public final class PostgresBackend: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let running: Task<Void, Never>
+
+    /// Connects to `url` (`postgres://USER@HOST[:PORT]/DB`, or `postgres://USER@/DB?host=/socket/dir`
+    /// for a Unix socket) and migrates the schema.
+    public static func connect(url: String, logger: Logger = Logger(label: "arbiter.postgres")) async throws -> PostgresBackend {
+        let backend = PostgresBackend(configuration: try PostgresURL(url).configuration, logger: logger)
+        do {
+            try await PostgresMigrations.migrate(backend.client, logger: logger)
+        } catch {
+            backend.close()
+            throw error
+        }
+        return backend
+    }
+
+    init(configuration: PostgresClient.Configuration, logger: Logger) {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.running = Task { await client.run() }
+    }
+
+    /// Closes every connection.
+    public func close() {
+        running.cancel()
+    }
+
+    /// Runs `body` as one unit of work in a transaction (READ COMMITTED): the audit entries it
+    /// queued are appended to the chain last, so the chain's head is locked only from then to
+    /// the commit; committed when `body` returns, rolled back when it throws.
+    func transaction<T: Sendable>(_ body: (WorkUnit) async throws -> sending T) async throws -> sending T {
+        let logger = logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                let unit = WorkUnit(connection: connection, logger: logger)
+                let result = try await body(unit)
+                try await PostgresAuditChain.append(unit.auditDrafts, on: connection, logger: logger)
+                return result
+            }
+        } catch let error as PostgresTransactionError {
+            // What the body threw (a refusal) is the error, not the transaction's wrapper.
+            if let thrown = error.closureError { throw thrown }
+            if let thrown = error.commitError { throw thrown }
+            throw error
+        }
+    }
+
+    /// Runs `body` on one connection outside a transaction (reads).
+    func read<T: Sendable>(_ body: (WorkUnit) async throws -> sending T) async throws -> sending T {
+        let logger = logger
+        return try await client.withConnection { connection in try await body(WorkUnit(connection: connection, logger: logger)) }
+    }
+
+    /// Runs `body` in a read-only transaction that sees one snapshot of the database however
+    /// long it reads (exports, backtests): rows committed meanwhile are not in it.
+    func snapshot<T: Sendable>(_ body: (WorkUnit) async throws -> sending T) async throws -> sending T {
+        let logger = logger
+        return try await client.withConnection { connection in
+            let unit = WorkUnit(connection: connection, logger: logger)
+            try await unit.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            do {
+                let result = try await body(unit)
+                try await unit.run("COMMIT")
+                return result
+            } catch {
+                try? await unit.run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Whether the database answers now.
+    public func isReachable() async -> Bool {
+        (try? await read { try await $0.value("SELECT 1::bigint", as: Int64.self) }) == 1
+    }
+}
+
+/// One unit of work on one connection: its queries, and the audit entries it appends (written
+/// when the unit ends, see ``PostgresBackend/transaction(_:)``).
+final class WorkUnit {
+    let connection: PostgresConnection
+    let logger: Logger
+    private(set) var auditDrafts: [AuditDraft] = []
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    func rows(_ query: PostgresQuery) async throws -> [Row] { try await connection.rows(query, logger) }
+    func row(_ query: PostgresQuery) async throws -> Row? { try await connection.row(query, logger) }
+    func value<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> T? where T._DecodableType == T {
+        try await connection.value(query, logger, as: type)
+    }
+    func run(_ query: PostgresQuery) async throws { try await connection.run(query, logger) }
+
+    /// Appends an entry to the audit chain when the unit ends.
+    func audit(_ draft: AuditDraft) { auditDrafts.append(draft) }
+
+    func audit(actor: String, kind: String, subject: String, correlationId: String? = nil, data: JSONValue = .object([:]),
+               at: Date = Date()) {
+        audit(AuditDraft(actor: actor, kind: kind, subject: subject, correlationId: correlationId, at: Timestamp.format(at),
+                         dataJSON: CanonicalJSON.encode(data)))
+    }
+
+    /// Serialises with every other unit that locks one of these accounts (in this instance or
+    /// another) until the transaction ends: what a decision reads of an account cannot change
+    /// before it commits. Locks are taken in one order (by id), so two units never wait for
+    /// each other; take them before any other lock.
+    func lockAccounts(_ ids: some Sequence<String>) async throws {
+        for id in Set(ids).sorted() {
+            try await run("SELECT pg_advisory_xact_lock(hashtextextended(\(id), 0))")
+        }
+    }
+}
+
+/// A database URL as `arbiter serve --database` takes it.
+struct PostgresURL {
+    let configuration: PostgresClient.Configuration
+
+    init(_ text: String) throws {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
+            throw Refusal.invalid("database", "must be a postgres:// URL such as postgres://arbiter@db.example.com/arbiter")
+        }
+        let user = url.user ?? "postgres"
+        let database = url.path.split(separator: "/").first.map(String.init)
+        if let socketDirectory = url.queryItems?.first(where: { $0.name == "host" })?.value, socketDirectory.hasPrefix("/") {
+            configuration = PostgresClient.Configuration(unixSocketPath: socketDirectory + "/.s.PGSQL.\(url.port ?? 5432)",
+                                                         username: user, password: url.password, database: database)
+        } else {
+            guard let host = url.host, !host.isEmpty else {
+                throw Refusal.invalid("database", "names no host (for a Unix socket: postgres://USER@/DB?host=/socket/dir)")
+            }
+            configuration = PostgresClient.Configuration(host: host, port: url.port ?? 5432, username: user, password: url.password,
+                                                         database: database, tls: .disable)
+        }
+    }
+}

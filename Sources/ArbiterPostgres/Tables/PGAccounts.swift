@@ -1,0 +1,80 @@
+import ArbiterCore
+import Foundation
+import PostgresNIO
+
+/// Account snapshots and the history aggregates policies see as `ctx.account` / `ctx.history`
+/// (the same rules as the embedded store's `AccountRows`), each read in one round trip.
+enum PGAccounts {
+    /// What policies see for an event on this account at `now`: the snapshot and the history,
+    /// one statement.
+    static func context(_ unit: WorkUnit, accountId: String, now: Date) async throws -> PolicyContext {
+        func since(_ days: Double) -> String { Timestamp.format(now.addingTimeInterval(-days * 86_400)) }
+        let (d30, d90, d365) = (since(30), since(90), since(365))
+        guard let row = try await unit.row("""
+            WITH o AS (
+                SELECT COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d30) THEN amount_minor END), 0)::bigint AS c30,
+                       COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d90) THEN amount_minor END), 0)::bigint AS c90,
+                       COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d365) THEN amount_minor END), 0)::bigint AS c365,
+                       COUNT(CASE WHEN type = 'credit_memo' AND created_at >= \(d90) THEN 1 END) AS n90,
+                       COALESCE(SUM(CASE WHEN type = 'refund' AND created_at >= \(d90) THEN amount_minor END), 0)::bigint AS r90
+                FROM outbox_actions
+                WHERE account_id = \(accountId) AND status <> 'cancelled' AND type IN ('credit_memo', 'refund')),
+            d AS (
+                SELECT COUNT(*) AS disputes FROM review_items r JOIN events e ON e.id = r.event_id
+                WHERE r.account_id = \(accountId) AND e.type = 'invoice.disputed' AND r.state IN ('open', 'claimed', 'escalated')),
+            f AS (
+                SELECT COUNT(*) AS failed FROM events
+                WHERE account_id = \(accountId) AND type = 'payment.failed' AND occurred_at >= \(d30))
+            SELECT a.id, a.status, a.tier, a.mrr_minor, a.currency, a.open_balance_minor, a.days_past_due, a.entitlements,
+                   o.c30, o.c90, o.c365, o.n90, o.r90, d.disputes, f.failed
+            FROM o CROSS JOIN d CROSS JOIN f LEFT JOIN accounts a ON a.id = \(accountId)
+            """) else { throw Refusal.conflict("the context of account \(accountId) could not be read") }
+        var history = HistoryAggregates()
+        history.credits30dMinor = try row["c30"]
+        history.credits90dMinor = try row["c90"]
+        history.credits365dMinor = try row["c365"]
+        history.creditCount90d = try row["n90"]
+        history.refunds90dMinor = try row["r90"]
+        history.openDisputes = try row["disputes"]
+        history.failedPayments30d = try row["failed"]
+        return PolicyContext(account: try snapshot(row, id: accountId), history: history,
+                             now: Int64(now.timeIntervalSince1970.rounded(.down)))
+    }
+
+    /// The snapshot in a row of `accounts` columns (the `id` column NULL: never seen).
+    static func snapshot(_ row: Row, id: String) throws -> AccountSnapshot {
+        guard try row["id"] as String? != nil else { return .unknown(id) }
+        let entitlementsText: String = try row["entitlements"]
+        let entitlements = (try? JSONValue.parse(Data(entitlementsText.utf8)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return AccountSnapshot(id: id, status: AccountStatus(rawValue: try row["status"]) ?? .unknown, tier: try row["tier"],
+                               mrrMinor: try row["mrr_minor"], currency: try row["currency"],
+                               openBalanceMinor: try row["open_balance_minor"], daysPastDue: try row["days_past_due"],
+                               entitlements: entitlements)
+    }
+
+    static func snapshot(_ unit: WorkUnit, id: String) async throws -> AccountSnapshot {
+        guard let row = try await unit.row("""
+            SELECT id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements FROM accounts WHERE id = \(id)
+            """) else { return .unknown(id) }
+        return try snapshot(row, id: id)
+    }
+
+    /// Stores a snapshot (insert or replace) and audits the change: `account.synced` from the
+    /// sync API, `account.updated` when a signal event or a delivered action changed it.
+    static func save(_ unit: WorkUnit, _ account: AccountSnapshot, actor: String, at: Date, kind: String = "account.synced",
+                     correlationId: String? = nil, cause: String? = nil) async throws {
+        let entitlements = CanonicalJSON.string(.array(account.entitlements.map(JSONValue.string)))
+        try await unit.run("""
+            INSERT INTO accounts (id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements, updated_at)
+            VALUES (\(account.id), \(account.status.rawValue), \(account.tier), \(account.mrrMinor), \(account.currency),
+                    \(account.openBalanceMinor), \(account.daysPastDue), \(entitlements), \(Timestamp.format(at)))
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, tier = excluded.tier, mrr_minor = excluded.mrr_minor,
+                currency = excluded.currency, open_balance_minor = excluded.open_balance_minor,
+                days_past_due = excluded.days_past_due, entitlements = excluded.entitlements, updated_at = excluded.updated_at
+            """)
+        var data = account.json.objectValue ?? [:]
+        data.removeValue(forKey: "id")
+        if let cause { data["event_id"] = .string(cause) }
+        unit.audit(actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
+    }
+}
