@@ -186,9 +186,10 @@ let package = Package(
         .testTarget(
             name: "ArbiterServerTests",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterERP", "ArbiterServer", "arbiter",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterPostgres", "ArbiterERP", "ArbiterServer", "arbiter",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -18,7 +18,7 @@ case "${1:-}" in
         as_postgres "$BIN/initdb" -D "$dir/data" --locale=C -E UTF8 -A trust >/dev/null
         # fsync off: these clusters hold test data only (never for durability benchmarks).
         as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
-            -o "-k $dir -c listen_addresses='' -c fsync=off -c max_connections=200" -w start >/dev/null
+            -o "-k $dir -c listen_addresses='' -c fsync=off -c max_connections=500" -w start >/dev/null
         echo "$dir"
         ;;
     stop)

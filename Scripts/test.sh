@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing and runs every test: the Swift test suites, the policies' own test
+# Installs what is missing and runs every test: the Swift test suites (the service's on SQLite,
+# then again on PostgreSQL), the policies' own test
 # cases through the CLI, the reviewer console in a real (headless) browser, and the served
 # OpenAPI document against the running service (schemathesis), and the docs: the walkthroughs
 # run and every command they show exists.
@@ -7,11 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/deps.sh --browser --postgres
 swift build --build-tests
-# A throwaway PostgreSQL cluster for the PostgreSQL suites (Unix socket only), removed afterwards.
+# A throwaway PostgreSQL cluster (Unix socket only), removed afterwards: the PostgreSQL suites
+# and the tests of two instances on one database use it.
 ARBITER_TEST_POSTGRES=$(Scripts/postgres.sh start)
 trap 'Scripts/postgres.sh stop "$ARBITER_TEST_POSTGRES"' EXIT
 export ARBITER_TEST_POSTGRES
 swift test --skip-build
+# The service's suites again with PostgreSQL as the backend (a new database per test).
+ARBITER_TEST_BACKEND=postgres swift test --skip-build --filter ArbiterServerTests --skip TwoInstanceTests
 .build/debug/arbiter policy check Policies
 .build/debug/arbiter policy test Policies
 Scripts/console-test.sh

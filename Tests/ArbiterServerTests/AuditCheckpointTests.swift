@@ -27,7 +27,7 @@ import Testing
         let app = try await buildApplication(configuration, database: try AppDatabase.open(path: path))
         let kept = directory + "/kept-checkpoint.json"
         try await app.test(.router) { client in
-            let h = EventsHarness(database: try AppDatabase.open(path: path), submitter: Self.admin, reviewer: Self.admin, sync: Self.admin)
+            let h = EventsHarness(database: .sqlite(try AppDatabase.open(path: path)), submitter: Self.admin, reviewer: Self.admin, sync: Self.admin)
             for i in 0..<3 { _ = try await h.post(client, validEnvelope("credit.requested", id: "evt-\(i)")) }
             // The head moves: a new checkpoint covers it (taken every 50 ms here).
             var saved = JSONValue.null

@@ -56,7 +56,7 @@ import Testing
     }
 
     static func status(_ h: EventsHarness, _ id: String) async throws -> String? {
-        try await h.database.writer.read { db in try String.fetchOne(db, sql: "SELECT status FROM outbox_actions WHERE id = ?", arguments: [id]) }
+        try await h.database.string("SELECT status FROM outbox_actions WHERE id = ?", [id])
     }
 
     @Test func deliveredWithReferenceSignedAndAudited() async throws {
@@ -160,16 +160,14 @@ import Testing
         let erp = try await FakeERP.start()
         defer { Task { await erp.stop() } }
         try await Self.run(erp: .http(url: erp.url, secret: Self.secret)) { client, h in
-            try await h.database.writer.write { db in
-                try db.execute(sql: "CREATE TEMP TRIGGER refuse_attempts BEFORE INSERT ON outbox_attempts BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-            }
+            try await h.database.refuseInserts(into: "outbox_attempts", error: "disk full")
             let id = try await Self.credit(client, h)
             #expect(try await eventually { erp.receipts.count >= 2 })
             let receipts = erp.receipts
             #expect(receipts.count <= 3, "sent \(receipts.count) times before the second send was seen")
             #expect(receipts[1].at.timeIntervalSince(receipts[0].at) >= 0.9, "the second send waits for the pause")
             #expect(Set(receipts.map(\.key)) == [id])
-            try await h.database.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse_attempts") }
+            try await h.database.allowInserts(into: "outbox_attempts")
             #expect(try await eventually { try await Self.status(h, id) == "delivered" })
         }
     }
@@ -305,7 +303,7 @@ import Testing
                 try ApiKeys.create(db, name: "zendesk \(round)", role: .submitter, createdBy: "test").secret
             }
             try await app.test(.router) { client in
-                let h = EventsHarness(database: database, submitter: submitter, reviewer: submitter, sync: submitter)
+                let h = EventsHarness(database: .sqlite(database), submitter: submitter, reviewer: submitter, sync: submitter)
                 for n in 0..<5 {
                     let id = try await Self.credit(client, h, account: "acct_\(n % 2)", memo: "round \(round) #\(n)")
                     ids.withLock { $0.append(id) }

@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterServer
 import ArbiterSQLite
@@ -32,7 +33,8 @@ func validEnvelope(_ type: String, id: String = UUID().uuidString, account: Stri
 /// a submitter and a reviewer key.
 struct EventsHarness {
     static let admin = "admin-secret-for-tests-0123456789"
-    let database: AppDatabase
+    /// Where the service stores: SQLite or PostgreSQL (``TestDatabase``).
+    let database: TestDatabase
     let submitter: String
     let reviewer: String
     /// The CRM/billing sync's key (role `sync`): it keeps account snapshots.
@@ -45,8 +47,9 @@ struct EventsHarness {
                     limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, publicURL: String? = nil,
                     consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(), gaugesInterval: Duration = .milliseconds(50),
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
-        let database = try AppDatabase.inMemory()
-        let app = try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
+        let database = try await TestDatabase.make()
+        defer { database.close() }
+        let app = try await buildApplication(database.configure(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
                                                                  limits: limits, breakerThreshold: breakerThreshold,
                                                                  guardrails: guardrails, adminKey: admin, reviews: reviews,
                                                                  escalationInterval: escalationInterval, erp: erp, delivery: delivery,
@@ -54,13 +57,12 @@ struct EventsHarness {
                                                                  backtestInlineEvents: backtestInlineEvents,
                                                                  exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait,
                                                                  publicURL: publicURL, consoleSessions: consoleSessions,
-                                                                 gaugesInterval: gaugesInterval),
-                                             database: database)
-        let (submitter, reviewer, sync) = try await database.writer.write { db in
-            (try ApiKeys.create(db, name: "zendesk", role: .submitter, createdBy: "test").secret,
-             try ApiKeys.create(db, name: "ana", role: .reviewer, createdBy: "test").secret,
-             try ApiKeys.create(db, name: "billing sync", role: .sync, createdBy: "test").secret)
-        }
+                                                                 gaugesInterval: gaugesInterval)),
+                                             database: database.appDatabase)
+        let keys = Keys(store: database.keys)
+        let submitter = try await keys.create(name: "zendesk", role: .submitter, by: "test").secret
+        let reviewer = try await keys.create(name: "ana", role: .reviewer, by: "test").secret
+        let sync = try await keys.create(name: "billing sync", role: .sync, by: "test").secret
         let harness = EventsHarness(database: database, submitter: submitter, reviewer: reviewer, sync: sync)
         try await app.test(.router) { client in try await body(client, harness) }
     }
@@ -99,8 +101,8 @@ struct EventsHarness {
         }
     }
 
-    func count(_ sql: String) async throws -> Int {
-        try await database.writer.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    func count(_ sql: String, _ arguments: [String] = []) async throws -> Int {
+        try await database.count(sql, arguments)
     }
 }
 
@@ -145,8 +147,7 @@ struct EventsHarness {
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'event.received'") == EventType.allCases.count)
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'decision.made'") == EventType.allCases.count)
             #expect(try await h.database.verifyAudit() == .intact(count: Int64(try await h.count("SELECT COUNT(*) FROM audit_log")),
-                                                                   lastHash: try await h.database.writer.read { db in
-                                                                       try String.fetchOne(db, sql: "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")! }))
+                                                                   lastHash: try #require(try await h.database.string("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"))))
         }
     }
 
@@ -510,7 +511,7 @@ struct EventsHarness {
 
     @Test func aStorageFailureIsAProblemAndNothingIsKept() async throws {
         try await EventsHarness.run { client, h in
-            try await h.database.writer.write { db in try db.execute(sql: "DROP TABLE outbox_actions") }
+            try await h.database.execute(TestDatabase.onPostgres ? "DROP TABLE outbox_actions CASCADE" : "DROP TABLE outbox_actions")
             let (status, body, _) = try await h.post(client, validEnvelope("credit.requested"))
             #expect(status == .internalServerError)
             #expect(body["title"] == "Internal error")

@@ -132,9 +132,7 @@ import Yams
             _ = try await call(.post, "/v1/actions/missing/retry", key: operatorKey)
             _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: h.reviewer)                  // 403
             _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: operatorKey, body: #"{"note":1}"#)  // 422
-            try await h.database.writer.write { db in
-                try db.execute(sql: "UPDATE outbox_actions SET status = 'dead' WHERE id = ?", arguments: [actionId])
-            }
+            try await h.database.execute("UPDATE outbox_actions SET status = 'dead' WHERE id = ?", [actionId])
             _ = try await call(.post, "/v1/actions/\(actionId)/retry", key: operatorKey, body: #"{"comment":"ERP back"}"#)
             _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: operatorKey, body: "{}")    // 422
             _ = try await call(.post, "/v1/actions/\(actionId)/cancel", key: operatorKey, body: #"{"comment":"by hand"}"#)

@@ -79,9 +79,8 @@ import Testing
             #expect(stored["source"] == .string(source))
             let (_, versions) = try await Self.send(client, .get, "/v1/policies/credit_thresholds/versions", key: admin.secret)
             #expect(versions["versions"]?.arrayValue?.count == 2)
-            let kinds = try await h.database.writer.read { db in
-                try String.fetchAll(db, sql: "SELECT kind FROM audit_log WHERE subject = 'credit_thresholds' AND actor = ? ORDER BY seq", arguments: [admin.id])
-            }
+            let kinds = try await h.database.strings("SELECT kind FROM audit_log WHERE subject = 'credit_thresholds' AND actor = ? ORDER BY seq",
+                                                     [admin.id])
             #expect(kinds == ["policy.published", "policy.activated", "policy.rolled_back", "policy.deactivated"])
         }
     }
@@ -190,10 +189,7 @@ import Testing
             #expect(try await Self.creditOutcome(client, h).version == version)
             let (_, stored) = try await Self.send(client, .get, "/v1/policies/credit_thresholds/versions/\(version)", key: maker.secret)
             #expect(stored["history"]?.arrayValue?.map { $0["change"] } == ["published", "proposed", "approved", "activated"])
-            let actors = try await h.database.writer.read { db in
-                try Row.fetchAll(db, sql: "SELECT kind, actor FROM audit_log WHERE subject = 'credit_thresholds' AND kind IN ('policy.proposed', 'policy.approved', 'policy.activated') AND actor != 'system:startup' ORDER BY seq")
-                    .map { "\($0["kind"] as String) \($0["actor"] as String)" }
-            }
+            let actors = try await h.database.strings("SELECT kind || ' ' || actor FROM audit_log WHERE subject = 'credit_thresholds' AND kind IN ('policy.proposed', 'policy.approved', 'policy.activated') AND actor != 'system:startup' ORDER BY seq")
             #expect(actors == ["policy.proposed \(maker.id)", "policy.approved \(checker.id)", "policy.activated \(checker.id)"])
 
             // Rolling back and deactivating change what decides live too: proposals as well.

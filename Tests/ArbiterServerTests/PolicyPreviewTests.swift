@@ -143,10 +143,8 @@ import Testing
             let (_, stopped) = try await P.send(client, .get, "/v1/policies/credit_thresholds/shadow-report?version=\(stricter)", key: admin.secret)
             #expect(stopped["running"] == false)
             #expect(stopped["outcome_changes"] == .int(2), "the earlier run's report stays")
-            let kinds = try await h.database.writer.read { db in
-                try String.fetchAll(db, sql: "SELECT kind FROM audit_log WHERE subject = 'credit_thresholds' AND actor = ? AND kind LIKE 'policy.shadow%' ORDER BY seq",
-                                    arguments: [admin.id])
-            }
+            let kinds = try await h.database.strings(
+                "SELECT kind FROM audit_log WHERE subject = 'credit_thresholds' AND actor = ? AND kind LIKE 'policy.shadow%' ORDER BY seq", [admin.id])
             #expect(kinds == ["policy.shadowed", "policy.shadow_stopped", "policy.shadowed", "policy.shadow_stopped"])
         }
     }
@@ -184,11 +182,8 @@ import Testing
             #expect(job["progress"]?["percent"] == .int(100))
 
             // A stored row that cannot be read back is skipped and named, never guessed at.
-            let damaged = try await h.database.writer.write { db -> String in
-                let eventId = try #require(try String.fetchOne(db, sql: "SELECT id FROM events WHERE account_id = 'acct_d'"))
-                try db.execute(sql: "UPDATE decisions SET context = '{\"account\": tru' WHERE event_id = ?", arguments: [eventId])
-                return eventId
-            }
+            let damaged = try #require(try await h.database.string("SELECT id FROM events WHERE account_id = 'acct_d'"))
+            try await h.database.execute("UPDATE decisions SET context = '{\"account\": tru' WHERE event_id = ?", [damaged])
             let (_, again) = try await P.send(client, .post, path, key: admin.secret, body: "{\"from\": \"\(from)\", \"to\": \"\(to)\"}")
             #expect(again["report"]?["skipped"] == .int(1), "\(again)")
             #expect(again["report"]?["evaluated"] == .int(4))
@@ -298,11 +293,13 @@ import Testing
     /// A backtest job that a crash or restart cut short is reported as interrupted, never as
     /// running forever; a shadow run survives the restart.
     @Test func aRestartInterruptsRunningJobsAndKeepsShadowRuns() async throws {
-        let database = try AppDatabase.inMemory()
+        let database = try await TestDatabase.make()
+        defer { database.close() }
+        let data = scratchDirectory()   // one instance, started twice
         func start() async throws -> some ApplicationProtocol {
-            try await buildApplication(ServerConfiguration(dataDirectory: scratchDirectory(),
+            try await buildApplication(database.configure(ServerConfiguration(dataDirectory: data,
                                                            policiesDirectory: repositoryRoot.appendingPathComponent("Policies").path,
-                                                           adminKey: EventsHarness.admin), database: database)
+                                                           adminKey: EventsHarness.admin)), database: database.appDatabase)
         }
         let source = try P.stricterCreditPolicy()
         let version = sha256Hex(Array(source.utf8))
@@ -311,13 +308,25 @@ import Testing
             let (status, _) = try await P.send(client, .post, "/v1/policies/credit_thresholds/versions/\(version)/shadow", key: EventsHarness.admin)
             #expect(status == .ok)
         }
-        try await database.writer.write { db in
-            try Backtests.start(db, id: "job-1", name: "credit_thresholds", version: version, from: Date(), to: Date(), limit: nil,
-                                total: 1_000_000, by: "test")
+        // The first run's job, left running (as by a crash).
+        let now = Timestamp.format(Date())
+        let columns = "id, name, version, range_from, range_to, requested_by, requested_at, status, total"
+        let values = "'job-1', 'credit_thresholds', ?, '\(now)', '\(now)', 'test', '\(now)', 'running', 1000000"
+        if TestDatabase.onPostgres {
+            // On a shared database a job names its instance: the restarting one interrupts only its own.
+            let instance = try String(contentsOfFile: data + "/instance-name", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try await database.execute("INSERT INTO backtests (\(columns), instance) VALUES (\(values), ?)", [version, instance])
+            try await database.execute("INSERT INTO backtests (\(columns), instance) VALUES (\(values.replacingOccurrences(of: "job-1", with: "job-2")), 'another-instance')", [version])
+        } else {
+            try await database.execute("INSERT INTO backtests (\(columns)) VALUES (\(values))", [version])
         }
         try await start().test(.router) { client in
             let (_, job) = try await P.send(client, .get, "/v1/policies/credit_thresholds/backtests/job-1", key: EventsHarness.admin)
             #expect(job["status"] == "interrupted", "\(job)")
+            if TestDatabase.onPostgres {
+                let (_, other) = try await P.send(client, .get, "/v1/policies/credit_thresholds/backtests/job-2", key: EventsHarness.admin)
+                #expect(other["status"] == "running", "another instance's job is not this one's to interrupt: \(other)")
+            }
             let (_, list) = try await P.send(client, .get, "/v1/policies", key: EventsHarness.admin)
             #expect(list["policies"]?.arrayValue?.first { $0["name"] == "credit_thresholds" }?["shadow_version"] == .string(version))
             let (_, body, _) = try await EventsHarness(database: database, submitter: EventsHarness.admin, reviewer: EventsHarness.admin, sync: EventsHarness.admin)

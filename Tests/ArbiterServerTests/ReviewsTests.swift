@@ -1,3 +1,4 @@
+import ArbiterApp
 import ArbiterCore
 import ArbiterServer
 import ArbiterSQLite
@@ -14,9 +15,8 @@ import Testing
     /// A key created directly in the database: its id (the identity reviews record) and secret.
     static func key(_ h: EventsHarness, _ name: String, _ role: Role, limit: Int64? = nil,
                     limits: [String: Int64]? = nil) async throws -> (id: String, secret: String) {
-        let created = try await h.database.writer.write { db in
-            try ApiKeys.create(db, name: name, role: role, approvalLimits: limits ?? limit.map { ["USD": $0] }, createdBy: "test")
-        }
+        let created = try await Keys(store: h.database.keys).create(name: name, role: role,
+                                                                    approvalLimits: limits ?? limit.map { ["USD": $0] }, by: "test")
         return (created.key.id, created.secret)
     }
 
@@ -74,13 +74,13 @@ import Testing
             #expect(item["policies"]?.arrayValue?.first?["name"] == "credit_thresholds")
 
             #expect(try await h.count("SELECT COUNT(*) FROM outbox_actions WHERE review_id = '\(id)' AND status = 'pending'") == 1)
-            let audit = try await h.database.writer.read { db in
-                try Row.fetchAll(db, sql: "SELECT actor, kind, data FROM audit_log WHERE subject = ? ORDER BY seq", arguments: [id])
-            }
-            #expect(audit.map { $0["kind"] as String } == ["review.claimed", "review.approved"])
+            let kinds = try await h.database.strings("SELECT kind FROM audit_log WHERE subject = ? ORDER BY seq", [id])
+            #expect(kinds == ["review.claimed", "review.approved"])
             let reviewerId = try #require(item["history"]?.arrayValue?.first?["actor"]?.stringValue)
-            #expect(audit.allSatisfy { $0["actor"] == reviewerId })
-            #expect((audit.last?["data"] as String?)?.contains("goodwill for the outage") == true)
+            let actors = try await h.database.strings("SELECT actor FROM audit_log WHERE subject = ? ORDER BY seq", [id])
+            #expect(actors.allSatisfy { $0 == reviewerId })
+            let data = try await h.database.strings("SELECT data FROM audit_log WHERE subject = ? ORDER BY seq", [id])
+            #expect(data.last??.contains("goodwill for the outage") == true)
             #expect(try await h.database.verifyAudit().isIntact)
             // The decision list shows the reviewer's outcome.
             let (_, decisions) = try await h.get(client, "/v1/decisions?outcome=review", key: h.reviewer)
@@ -127,9 +127,7 @@ import Testing
             #expect(approved == .ok, "\(item)")
             #expect(item["state"] == "approved")
             #expect(item["approved_amount_minor"] == .int(9000))
-            let payload = try await h.database.writer.read { db in
-                try String.fetchOne(db, sql: "SELECT payload FROM outbox_actions WHERE review_id = ?", arguments: [id])
-            }
+            let payload = try await h.database.string("SELECT payload FROM outbox_actions WHERE review_id = ?", [id])
             let action = try JSONValue.parse(Data(try #require(payload).utf8))
             #expect(action["amount_minor"] == .int(9000))
             #expect(action["proposed_amount_minor"] == .int(15000))
@@ -175,9 +173,8 @@ import Testing
             let id = try #require(body["decision"]?["review_id"]?.stringValue)
             let (status, item) = try await Self.command(client, h, id, "approve", key: h.reviewer, ["amount_minor": 30])
             #expect(status == .ok, "\(item)")
-            let amounts = try await h.database.writer.read { db in
-                try Int64.fetchAll(db, sql: "SELECT amount_minor FROM outbox_actions WHERE review_id = ? ORDER BY id", arguments: [id])
-            }
+            let amounts = try await h.database.strings("SELECT amount_minor FROM outbox_actions WHERE review_id = ? ORDER BY id", [id])
+                .map { Int64($0 ?? "") ?? -1 }
             #expect(amounts.reduce(0, +) == 30)
             #expect(zip(amounts, [10, 10, 10, 1]).allSatisfy { $0 <= $1 }, "\(amounts)")
         }
@@ -238,9 +235,7 @@ import Testing
             }
             let (release, _) = try await Self.command(client, h, id, "release", key: other.secret)
             #expect(release == .forbidden)
-            try await h.database.writer.write { db in
-                try db.execute(sql: "UPDATE review_items SET claim_expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?", arguments: [id])
-            }
+            try await h.database.execute("UPDATE review_items SET claim_expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?", [id])
             let (status, item) = try await Self.command(client, h, id, "claim", key: other.secret)
             #expect(status == .ok, "\(item)")
             #expect(item["claimed_by"] == .string(other.id))
@@ -392,12 +387,10 @@ extension AuditVerification {
             let actionId = try #require(item["proposed_actions"]?.arrayValue?.first?["id"]?.stringValue)
             let decisionId = try #require(item["decision_id"]?.stringValue)
             // Something already holds the action's outbox id: the approval's last write fails.
-            try await h.database.writer.write { db in
-                try db.execute(sql: """
-                    INSERT INTO outbox_actions (id, decision_id, account_id, correlation_id, type, payload, status, created_at)
-                    VALUES (?, ?, 'acct_1', 'x', 'credit_memo', '{}', 'cancelled', '2026-01-01T00:00:00.000000Z')
-                    """, arguments: [actionId, decisionId])
-            }
+            try await h.database.execute("""
+                INSERT INTO outbox_actions (id, decision_id, account_id, correlation_id, type, payload, status, created_at)
+                VALUES (?, ?, 'acct_1', 'x', 'credit_memo', '{}', 'cancelled', '2026-01-01T00:00:00.000000Z')
+                """, [actionId, decisionId])
             let auditBefore = try await h.count("SELECT COUNT(*) FROM audit_log")
             let (status, problem) = try await ReviewsTests.command(client, h, id, "approve", key: h.reviewer, ["comment": "ok"])
             #expect(status == .internalServerError, "\(problem)")
@@ -408,7 +401,7 @@ extension AuditVerification {
             #expect(after["approvals_given"] == .int(0))
             #expect(try await h.database.verifyAudit().isIntact)
             // Once the obstacle is gone the same approval goes through.
-            try await h.database.writer.write { db in try db.execute(sql: "DELETE FROM outbox_actions WHERE id = ?", arguments: [actionId]) }
+            try await h.database.execute("DELETE FROM outbox_actions WHERE id = ?", [actionId])
             let (retried, _) = try await ReviewsTests.command(client, h, id, "approve", key: h.reviewer, ["comment": "ok"])
             #expect(retried == .ok)
         }

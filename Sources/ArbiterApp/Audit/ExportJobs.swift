@@ -11,6 +11,9 @@ import Foundation
 /// export, `<id>.partial/` one being written, `<id>.failed` (JSON: error, at) one that failed or
 /// was cut short by a restart — at start, every `.partial` left behind becomes `.failed`.
 /// At most `maximumRunning` exports run at a time (each holds a read transaction and a core).
+/// Instances sharing a database share the directory: an export running is
+/// `<id>.instance` (the instance writing it) beside its `.partial`, so any instance can say it
+/// runs and serve it once done, and a restarting instance fails only its own `.partial`s.
 public final class ExportJobs: Sendable {
     let store: any AuditStore
     public let signingKey: ExportSigningKey
@@ -32,8 +35,12 @@ public final class ExportJobs: Sendable {
         public let running: [String]
     }
 
+    /// This instance, on a directory other instances share (nil: the directory is this one's).
+    let instance: String?
+
     public init(store: any AuditStore, signingKey: ExportSigningKey, masking: ExportMasking, directory: String,
-                inlineWait: Duration, background: BackgroundWork) throws {
+                inlineWait: Duration, background: BackgroundWork, instance: String? = nil) throws {
+        self.instance = instance
         self.store = store
         self.background = background
         self.signingKey = signingKey
@@ -44,7 +51,9 @@ public final class ExportJobs: Sendable {
                                                 attributes: [.posixPermissions: 0o700])
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".partial") {
             let id = String(name.dropLast(".partial".count))
+            if let owner = owner(of: id), owner != instance { continue }   // another instance's, running
             try? FileManager.default.removeItem(at: self.directory.appendingPathComponent(name))
+            try? FileManager.default.removeItem(at: ownerFile(id))
             recordFailure(id, "interrupted: the server stopped before the export was finished")
         }
     }
@@ -55,8 +64,13 @@ public final class ExportJobs: Sendable {
         if let busy = running.admit(id) { throw Busy(running: busy) }
         let (store, signingKey, masking, final) = (store, signingKey, masking, directory.appendingPathComponent(id))
         let running = running
+        if let instance {
+            _ = FileManager.default.createFile(atPath: ownerFile(id).path, contents: Data((instance + "\n").utf8),
+                                               attributes: [.posixPermissions: 0o600])
+        }
         do {
             try background.start { [self] in
+                defer { try? FileManager.default.removeItem(at: ownerFile(id)) }
                 do {
                     _ = try await Exports.export(request, from: store, id: id, to: final, by: actor, key: signingKey, masking: masking,
                                                  progress: { rows in running.report(id, progress: rows) })
@@ -67,6 +81,7 @@ public final class ExportJobs: Sendable {
             }
         } catch {
             running.end(id)
+            try? FileManager.default.removeItem(at: ownerFile(id))
             throw error
         }
         await running.wait(for: id, upTo: inlineWait)
@@ -86,6 +101,7 @@ public final class ExportJobs: Sendable {
             return .done(manifest: try JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))))
         }
         if let rows = running.progress(of: id) { return .running(rows: rows) }
+        if owner(of: id) != nil { return .running(rows: 0) }   // another instance writes it (rows not known here)
         if let data = FileManager.default.contents(atPath: failureFile(id).path) {
             return .failed(error: (try? JSONValue.parse(data))?["error"]?.stringValue ?? "failed")
         }
@@ -97,6 +113,15 @@ public final class ExportJobs: Sendable {
         guard Self.isExportId(id) else { return nil }
         let folder = directory.appendingPathComponent(id)
         return FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) ? folder : nil
+    }
+
+    private func ownerFile(_ id: String) -> URL {
+        directory.appendingPathComponent(id + ".instance")
+    }
+
+    /// The instance writing export `id`, while one does.
+    private func owner(of id: String) -> String? {
+        (try? String(contentsOf: ownerFile(id), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private func failureFile(_ id: String) -> URL {

@@ -11,6 +11,9 @@ public struct PolicyChangeOutcome: Sendable {
     public var approved: MakerChecker.Change?
     /// The shadow run started.
     public var shadowRun: Int64?
+    /// On a store other instances share: the generation of what decides live this change made
+    /// (see ``PolicyLifecycle/reloadIfChanged(generation:)``).
+    public var generation: Int64?
 
     public init(version: String, previousVersion: String? = nil, approved: MakerChecker.Change? = nil, shadowRun: Int64? = nil) {
         self.version = version

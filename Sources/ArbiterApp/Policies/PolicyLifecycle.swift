@@ -134,7 +134,26 @@ public actor PolicyLifecycle {
             try Self.compile(sources, engine: engine)
         }
         install(live)
+        if let made = outcome.generation { generation = made }
         return outcome
+    }
+
+    /// The generation of what decides live that is installed here (stores other instances
+    /// share number every change; nil until first seen).
+    private var generation: Int64?
+
+    /// Loads what decides live again when `current` (the store's generation now) is not the one
+    /// installed here: another instance changed it. Returns whether it did.
+    @discardableResult
+    public func reloadIfChanged(generation current: Int64) async throws -> Bool {
+        guard let installed = generation else {
+            generation = current   // the first look: start() has just loaded the store's sources
+            return false
+        }
+        guard current != installed else { return false }
+        try await reload()
+        generation = current
+        return true
     }
 
     /// Closes the policy's circuit breakers (its events are evaluated again), audited as

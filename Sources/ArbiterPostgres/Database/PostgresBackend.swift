@@ -50,23 +50,27 @@ public final class PostgresBackend: Sendable {
             }
         } catch let error as PostgresTransactionError {
             // What the body threw (a refusal) is the error, not the transaction's wrapper.
-            if let thrown = error.closureError { throw thrown }
-            if let thrown = error.commitError { throw thrown }
-            throw error
+            let thrown = error.closureError ?? error.commitError ?? error.beginError ?? error
+            if let failure = thrown as? PSQLError { throw DatabaseFailure(failure) }
+            throw thrown
+        } catch let error as PSQLError {
+            throw DatabaseFailure(error)
         }
     }
 
     /// Runs `body` on one connection outside a transaction (reads).
     func read<T: Sendable>(_ body: (WorkUnit) async throws -> sending T) async throws -> sending T {
         let logger = logger
-        return try await client.withConnection { connection in try await body(WorkUnit(connection: connection, logger: logger)) }
+        return try await DatabaseFailure.readable {
+            try await client.withConnection { connection in try await body(WorkUnit(connection: connection, logger: logger)) }
+        }
     }
 
     /// Runs `body` in a read-only transaction that sees one snapshot of the database however
     /// long it reads (exports, backtests): rows committed meanwhile are not in it.
     func snapshot<T: Sendable>(_ body: (WorkUnit) async throws -> sending T) async throws -> sending T {
         let logger = logger
-        return try await client.withConnection { connection in
+        return try await DatabaseFailure.readable { try await client.withConnection { connection in
             let unit = WorkUnit(connection: connection, logger: logger)
             try await unit.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
@@ -77,7 +81,7 @@ public final class PostgresBackend: Sendable {
                 try? await unit.run("ROLLBACK")
                 throw error
             }
-        }
+        } }
     }
 
     /// Whether the database answers now.
@@ -125,9 +129,11 @@ final class WorkUnit {
     }
 }
 
-/// A database URL as `arbiter serve --database` takes it.
+/// A database URL as `arbiter serve --database` takes it: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+/// or, for a Unix socket, `postgres://USER@/DB?host=/socket/dir`; `pool=N` caps this instance's
+/// connections (default 20).
 struct PostgresURL {
-    let configuration: PostgresClient.Configuration
+    private(set) var configuration: PostgresClient.Configuration
 
     init(_ text: String) throws {
         guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
@@ -144,6 +150,12 @@ struct PostgresURL {
             }
             configuration = PostgresClient.Configuration(host: host, port: url.port ?? 5432, username: user, password: url.password,
                                                          database: database, tls: .disable)
+        }
+        if let pool = url.queryItems?.first(where: { $0.name == "pool" })?.value {
+            guard let size = Int(pool), (1...1000).contains(size) else {
+                throw Refusal.invalid("database", "pool must be a number of connections from 1 to 1000, got '\(pool)'")
+            }
+            configuration.options.maximumConnections = size
         }
     }
 }

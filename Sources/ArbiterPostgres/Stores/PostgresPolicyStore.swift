@@ -35,8 +35,8 @@ struct PostgresPolicyStore: PolicyStore {
                              compile: @escaping @Sendable (LiveSources) throws -> T) async throws -> (PolicyChangeOutcome, T) {
         try await backend.transaction { unit in
             try await PGPolicyVersions.lock(unit)
-            let outcome = try await Self.apply(unit, change, of: name, by: actor, now: now)
-            try await PGPolicyVersions.bumpGeneration(unit)
+            var outcome = try await Self.apply(unit, change, of: name, by: actor, now: now)
+            outcome.generation = try await PGPolicyVersions.bumpGeneration(unit)
             return (outcome, try compile(try await PGPolicyVersions.liveSources(unit)))
         }
     }

@@ -23,7 +23,8 @@ enum PGOutbox {
     }
 
     /// Takes the heads of lines that are due at `now` and leased to nobody (or to a lease run
-    /// out), oldest first, at most `limit`, leaving out `busy` accounts; leases them to `owner`
+    /// out, or to `owner` itself: an attempt it could not record), oldest first, at most
+    /// `limit`, leaving out `busy` accounts (in flight in the owner); leases them to `owner`
     /// until `leaseUntil`. Rows another instance is taking at the same moment are skipped.
     static func take(_ unit: WorkUnit, now: Date, skipping busy: Set<String>, limit: Int, owner: String,
                      leaseUntil: Date) async throws -> [PendingAction] {
@@ -33,7 +34,8 @@ enum PGOutbox {
             SELECT o.id, o.account_id, o.correlation_id, o.type, o.payload, o.attempts, o.created_at
             FROM outbox_actions o JOIN heads h ON h.seq = o.seq
             WHERE o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= \(nowText))
-              AND (o.lease_until IS NULL OR o.lease_until <= \(nowText)) AND o.account_id <> ALL(\(Array(busy))::text[])
+              AND (o.lease_until IS NULL OR o.lease_until <= \(nowText) OR o.lease_owner = \(owner))
+              AND o.account_id <> ALL(\(Array(busy))::text[])
             ORDER BY o.seq LIMIT \(Int64(limit))
             FOR UPDATE OF o SKIP LOCKED
             """)

@@ -17,9 +17,11 @@ enum PGPolicyVersions {
         try await unit.run("SELECT pg_advisory_xact_lock(\(lockKey))")
     }
 
-    /// Tells every instance that what decides live changed.
-    static func bumpGeneration(_ unit: WorkUnit) async throws {
-        try await unit.run("UPDATE policy_generation SET generation = generation + 1 WHERE id = 1")
+    /// Tells every instance that what decides live changed; the new generation.
+    @discardableResult
+    static func bumpGeneration(_ unit: WorkUnit) async throws -> Int64 {
+        try await unit.value("UPDATE policy_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+                             as: Int64.self) ?? 0
     }
 
     static func generation(_ unit: WorkUnit) async throws -> Int64 {

@@ -33,7 +33,8 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
                             escalationInterval: configuration.escalationInterval, erp: configuration.erp,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
-                            exports: ExportSettings(configuration, signingKey: backend.signingKey, maskingKey: backend.maskingKey),
+                            exports: ExportSettings(configuration, signingKey: backend.signingKey, maskingKey: backend.maskingKey,
+                                                           instance: backend.instance),
                             gaugesInterval: configuration.gaugesInterval, checkpointInterval: configuration.checkpointInterval,
                             policyGeneration: backend.policyGeneration, keyCacheLifetime: backend.keyCacheLifetime)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)

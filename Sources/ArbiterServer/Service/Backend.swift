@@ -12,6 +12,8 @@ import ServiceLifecycle
 /// alike, and what an instance must do to see what the others change.
 struct Backend: Sendable {
     let storage: any Storage
+    /// This instance's name on a shared backend (nil on the embedded one).
+    let instance: String?
     let signingKey: ExportSigningKey
     let maskingKey: SymmetricKey
     /// Set when other instances share the backend: what decides live, as a number that moves
@@ -28,7 +30,7 @@ struct Backend: Sendable {
                      logger: Logger) async throws -> Backend {
         guard let url = configuration.databaseURL else {
             let storage = SQLiteStorage(database: try database ?? AppDatabase.open(path: configuration.databasePath), metrics: metrics)
-            return Backend(storage: storage, signingKey: try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory),
+            return Backend(storage: storage, instance: nil, signingKey: try ExportSigningKey.loadOrCreate(in: configuration.dataDirectory),
                            maskingKey: try ExportMasking.loadOrCreateKey(in: configuration.dataDirectory),
                            policyGeneration: nil, service: nil)
         }
@@ -48,7 +50,7 @@ struct Backend: Sendable {
                 SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
             }
             logger.info("storage: PostgreSQL", metadata: ["instance": "\(instance)"])
-            return Backend(storage: storage,
+            return Backend(storage: storage, instance: instance,
                            signingKey: ExportSigningKey(privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: signing)),
                            maskingKey: SymmetricKey(data: masking), policyGeneration: storage.policyGeneration,
                            service: ClosingService(close: { backend.close() }))

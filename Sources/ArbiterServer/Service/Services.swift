@@ -65,7 +65,8 @@ public struct Services: Sendable {
         let audit = storage.audit
         self.audit = AuditTrail(store: audit)
         self.exports = try ExportJobs(store: audit, signingKey: exports.signingKey, masking: exports.masking,
-                                      directory: exports.directory, inlineWait: exports.inlineWait, background: background)
+                                      directory: exports.directory, inlineWait: exports.inlineWait, background: background,
+                                      instance: exports.instance)
         self.erp = erp
         let connector: (any ERPConnector)?
         switch erp {
@@ -161,19 +162,13 @@ public struct Services: Sendable {
     /// Loads what other instances activate, roll back, deactivate or shadow: within a quarter
     /// of a second of their commit (plus the compile), this instance decides with it too.
     static func policyWatch(_ generation: @escaping @Sendable () async throws -> Int64, lifecycle: PolicyLifecycle) -> Chore {
-        let seen = Locked<Int64?>(nil)
         let logger = Logger(label: "arbiter.policies")
         return Chore("policy changes", every: .milliseconds(250)) {
             do {
                 let now = try await generation()
-                guard let last = seen.withLock({ $0 }) else {
-                    seen.withLock { $0 = now }
-                    return
+                if try await lifecycle.reloadIfChanged(generation: now) {
+                    logger.info("policies changed by another instance: reloaded", metadata: ["generation": "\(now)"])
                 }
-                guard now != last else { return }
-                try await lifecycle.reload()
-                seen.withLock { $0 = now }
-                logger.info("policies changed by another instance: reloaded", metadata: ["generation": "\(now)"])
             } catch {
                 logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
             }
