@@ -269,4 +269,18 @@ struct TwoInstanceTests {
             #expect(file.1.split(separator: "\n").count == Int(manifest["rows"]?.intValue ?? -1), "\(manifest)")
         }
     }
+
+    @Test func aReviewerSignedInThroughOneStaysSignedInThroughTheOther() async throws {
+        try await Self.run { h, one, two in
+            let session = try await ConsoleTests.signIn(one, key: h.reviewer)
+            let page = try await ConsoleTests.request(two, .get, "/console/queues", cookies: [ConsoleCookie.session: session])
+            #expect(page.status == .ok, "signed in through the other instance")
+            let form = try #require(ConsoleTests.csrf(page.body))
+            let out = try await ConsoleTests.request(two, .post, "/console/sign-out", cookies: [ConsoleCookie.session: session],
+                                                     form: ["csrf": form])
+            #expect(out.status == .seeOther)
+            let after = try await ConsoleTests.request(one, .get, "/console/queues", cookies: [ConsoleCookie.session: session])
+            #expect(after.status == .seeOther, "signed out everywhere")
+        }
+    }
 }

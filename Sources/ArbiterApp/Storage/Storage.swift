@@ -10,6 +10,8 @@ public protocol Storage: Sendable {
     var policies: any PolicyStore { get }
     var keys: any KeyStore { get }
     var accounts: any AccountStore { get }
+    /// Console sessions (in memory on a backend one process owns).
+    var sessions: any SessionStore { get }
 
     /// Whether the database answers now (readiness).
     func isReachable() async -> Bool

@@ -13,6 +13,8 @@ public struct SQLiteStorage: Storage {
     public let policies: any PolicyStore
     public let keys: any KeyStore
     public let accounts: any AccountStore
+    /// One process owns the file: its console sessions live in its memory.
+    public let sessions: any SessionStore = MemorySessionStore()
 
     public init(database: AppDatabase, metrics: ServiceMetrics) {
         let committer = GroupCommitter(database: database, onCommit: { metrics.committed(batch: $0, duration: $1) })

@@ -27,10 +27,10 @@ struct Console {
     static let roles: [Role] = [.reviewer, .auditor, .operator]
 
     /// Throws only if a compiled-in template does not parse (the service then does not start).
-    init(desk: ReviewDesk, keys: Keys, settings: ConsoleSettings) throws {
+    init(desk: ReviewDesk, keys: Keys, sessions: any SessionStore, settings: ConsoleSettings) throws {
         self.desk = desk
         self.keys = keys
-        self.sessions = ConsoleSessions(limits: settings.sessions)
+        self.sessions = ConsoleSessions(store: sessions, limits: settings.sessions)
         self.secure = settings.secureCookies
         self.library = try ConsoleTemplates.library()
     }
@@ -85,7 +85,7 @@ struct Console {
             return try signInForm(error: "This key's role (\(key.role.rawValue)) cannot use the review console. Use a reviewer key.",
                                   status: .forbidden)
         }
-        let token = sessions.create(keyHash: ApiKey.hash(secret: secret))
+        let token = try await sessions.create(keyHash: ApiKey.hash(secret: secret))
         var response = Self.redirect("/console/queues")
         response.setCookie(cookie(Self.sessionCookie, token, maxAge: Int(ConsoleSessions.lifetimeSeconds)))
         response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
@@ -98,9 +98,9 @@ struct Console {
 
     func signOut(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = try await Self.form(CSRFForm.self, request)
-        if let token = request.cookies[Self.sessionCookie]?.value, let session = sessions.session(token),
+        if let token = request.cookies[Self.sessionCookie]?.value, let session = try await sessions.session(token),
            let sent = form.csrf, ConsoleSessions.same(session.csrf, sent) {
-            sessions.remove(token)
+            try await sessions.remove(token)
         }
         var response = Self.redirect("/console/sign-in")
         response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
@@ -109,7 +109,7 @@ struct Console {
 
     /// The signed-in user, or nil: no cookie, an expired session, or a key revoked since.
     func signedIn(_ request: Request) async throws -> ConsoleUser? {
-        guard let token = request.cookies[Self.sessionCookie]?.value, let session = sessions.session(token),
+        guard let token = request.cookies[Self.sessionCookie]?.value, let session = try await sessions.session(token),
               let key = try await keys.authenticate(hash: session.keyHash), key.may(Self.roles) else { return nil }
         return ConsoleUser(key: key, csrf: session.csrf)
     }

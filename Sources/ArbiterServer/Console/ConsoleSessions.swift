@@ -1,64 +1,32 @@
 import ArbiterApp
 import ArbiterCore
 import Foundation
-import HTTPTypes
-import Hummingbird
-import Mustache
 
-/// Console sessions: random tokens (only their SHA-256 is kept) mapped to the key's hash and
-/// the session's CSRF token, for `lifetimeSeconds`. Bounded: at most `limits.perKey` per API
-/// key and `limits.total` in all; signing in beyond either ends the oldest session (of that key,
-/// or of all once the expired ones are gone), so a key cannot fill the memory with sessions.
-final class ConsoleSessions: Sendable {
-    struct Session: Sendable {
-        let keyHash: String
-        let csrf: String
-        let created: UInt64
-        let expires: Date
-    }
-
+/// Console sessions: random tokens, of which only the SHA-256 is stored (``SessionStore``),
+/// each mapped to the key's hash and the session's CSRF token, for `lifetimeSeconds`, within
+/// the limits (``ConsoleSessionLimits``).
+struct ConsoleSessions: Sendable {
     static let lifetimeSeconds: TimeInterval = 8 * 3600
+    let store: any SessionStore
     let limits: ConsoleSessionLimits
-    private let state = Locked<(sessions: [String: Session], created: UInt64)>(([:], 0))
 
-    init(limits: ConsoleSessionLimits = ConsoleSessionLimits()) { self.limits = limits }
-
-    func create(keyHash: String) -> String {
+    /// A new session for the key whose secret hashes to `keyHash`; its token.
+    func create(keyHash: String) async throws -> String {
         let token = Self.randomToken()
-        let csrf = Self.randomToken()
-        state.withLock { state in
-            state.created += 1
-            let now = Date()
-            let mine = state.sessions.filter { $0.value.keyHash == keyHash }
-            if mine.count >= limits.perKey, let oldest = mine.min(by: { $0.value.created < $1.value.created }) {
-                state.sessions.removeValue(forKey: oldest.key)
-            }
-            if state.sessions.count >= limits.total {
-                state.sessions = state.sessions.filter { $0.value.expires > now }
-                if state.sessions.count >= limits.total, let oldest = state.sessions.min(by: { $0.value.created < $1.value.created }) {
-                    state.sessions.removeValue(forKey: oldest.key)
-                }
-            }
-            state.sessions[sha256Hex(Array(token.utf8))] = Session(keyHash: keyHash, csrf: csrf, created: state.created,
-                                                                  expires: now.addingTimeInterval(Self.lifetimeSeconds))
-        }
+        let now = Date()
+        try await store.add(tokenHash: sha256Hex(Array(token.utf8)),
+                            ConsoleSession(keyHash: keyHash, csrf: Self.randomToken(), createdAt: now,
+                                           expiresAt: now.addingTimeInterval(Self.lifetimeSeconds)),
+                            perKey: limits.perKey, total: limits.total)
         return token
     }
 
-    func session(_ token: String) -> Session? {
-        let key = sha256Hex(Array(token.utf8))
-        return state.withLock { state in
-            guard let session = state.sessions[key] else { return nil }
-            guard session.expires > Date() else {
-                state.sessions.removeValue(forKey: key)
-                return nil
-            }
-            return session
-        }
+    func session(_ token: String) async throws -> ConsoleSession? {
+        try await store.session(tokenHash: sha256Hex(Array(token.utf8)), now: Date())
     }
 
-    func remove(_ token: String) {
-        _ = state.withLock { $0.sessions.removeValue(forKey: sha256Hex(Array(token.utf8))) }
+    func remove(_ token: String) async throws {
+        try await store.remove(tokenHash: sha256Hex(Array(token.utf8)))
     }
 
     /// 32 random bytes from the system's CSPRNG, as hex.

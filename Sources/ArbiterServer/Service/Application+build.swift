@@ -118,7 +118,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
     let simulate = SimulateController(lifecycle: services.lifecycle, accounts: services.accounts)
     v1.post("simulate", use: simulate.simulate)
-    try Console(desk: services.desk, keys: services.keys, settings: console).addRoutes(to: router)
+    try Console(desk: services.desk, keys: services.keys, sessions: services.storage.sessions, settings: console).addRoutes(to: router)
     return router
 }
 
