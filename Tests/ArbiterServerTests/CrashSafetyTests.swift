@@ -17,13 +17,14 @@ import Testing
         let process = Process()
         let port: Int
         init(dataDirectory: String, port: Int, policies: String = repositoryRoot.appendingPathComponent("Policies").path,
-             arguments extra: [String] = []) throws {
+             arguments extra: [String] = [], environment: [String: String] = [:]) throws {
             self.port = port
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
             process.executableURL = FileManager.default.fileExists(atPath: binary.path)
                 ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
             process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", policies, "--port", String(port)] + extra
-            process.environment = ProcessInfo.processInfo.environment.merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin]) { _, new in new }
+            process.environment = ProcessInfo.processInfo.environment
+                .merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin].merging(environment) { _, new in new }) { _, new in new }
             process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try process.run()
