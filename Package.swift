@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "arbiter",
             dependencies: [
-                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterServer",
+                "ArbiterCore", "ArbiterPolicy", "ArbiterApp", "ArbiterSQLite", "ArbiterPostgres", "ArbiterServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -33,6 +33,9 @@ public struct ExportSigningKey: Sendable {
 
     public var publicKey: Curve25519.Signing.PublicKey { privateKey.publicKey }
 
+    /// The private key's 32 bytes: only to move the key into a shared store (`arbiter store copy`).
+    public var privateKeyBytes: [UInt8] { Array(privateKey.rawRepresentation) }
+
     /// `ed25519:<base64>`, the published form of the public key.
     public var publicKeyText: String { Self.publicKeyText(privateKey.publicKey) }
 

@@ -10,15 +10,24 @@ public final class PostgresBackend: Sendable {
     let client: PostgresClient
     let logger: Logger
     private let running: Task<Void, Never>
+    /// Says when the pool's `run()` has been entered.
+    private let started: AsyncStream<Void>
 
     /// Connects to `url` (`postgres://USER@HOST[:PORT]/DB`, or `postgres://USER@/DB?host=/socket/dir`
-    /// for a Unix socket) and migrates the schema.
-    public static func connect(url: String, logger: Logger = Logger(label: "arbiter.postgres")) async throws -> PostgresBackend {
+    /// for a Unix socket) and migrates the schema (unless `migrate` is false: verification
+    /// changes nothing).
+    public static func connect(url: String, migrate: Bool = true,
+                               logger: Logger = Logger(label: "arbiter.postgres")) async throws -> PostgresBackend {
         let backend = PostgresBackend(configuration: try PostgresURL(url).configuration, logger: logger)
         do {
+            // Connections are asked for once the pool runs (postgres-nio warns of a request made
+            // before, needlessly: it waits).
+            for await _ in backend.started { break }
+            guard migrate else { return backend }
             try await PostgresMigrations.migrate(backend.client, logger: logger)
         } catch {
             backend.close()
+            if let failure = error as? PSQLError { throw DatabaseFailure(failure) }
             throw error
         }
         return backend
@@ -28,7 +37,12 @@ public final class PostgresBackend: Sendable {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        self.running = Task { await client.run() }
+        let (started, starting) = AsyncStream<Void>.makeStream()
+        self.started = started
+        self.running = Task {
+            starting.finish()
+            await client.run()
+        }
     }
 
     /// Closes every connection.

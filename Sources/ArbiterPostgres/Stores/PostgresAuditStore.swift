@@ -4,16 +4,22 @@ import Foundation
 import PostgresNIO
 
 /// The audit trail in PostgreSQL: one chain for every instance (``PostgresAuditChain``).
-/// Entries written outside a use case's own unit of work go through the group committer.
+/// Entries written outside a use case's own unit of work go through the group committer (nil:
+/// a store that only reads, for offline verification).
 struct PostgresAuditStore: AuditStore {
     let backend: PostgresBackend
-    let committer: PostgresCommitter
+    let committer: PostgresCommitter?
 
     func enqueue(_ entry: AuditDraft, failed: @escaping @Sendable (any Error) -> Void) {
+        guard let committer else { return failed(ShuttingDown()) }
         committer.enqueue({ unit in unit.audit(entry) }, failed: failed)
     }
 
     func append(_ entry: AuditDraft) async throws {
+        guard let committer else {
+            try await backend.transaction { unit in unit.audit(entry) }
+            return
+        }
         try await committer.submit(accounts: []) { unit in unit.audit(entry) }
     }
 

@@ -43,6 +43,11 @@ public struct PostgresStorage: Storage {
         self.policyGeneration = { try await policies.generation() }
     }
 
+    /// The audit trail of `backend`, read only: what `arbiter audit verify --database` checks.
+    public static func auditReader(_ backend: PostgresBackend) -> any AuditStore {
+        PostgresAuditStore(backend: backend, committer: nil)
+    }
+
     public func isReachable() async -> Bool {
         await backend.isReachable()
     }

@@ -1,9 +1,11 @@
 import ArbiterApp
 import ArbiterCore
+import ArbiterPostgres
 import ArbiterSQLite
 import ArgumentParser
 import Crypto
 import Foundation
+import Logging
 import NIOHTTP1
 
 extension Arbiter {
@@ -20,7 +22,10 @@ extension Arbiter.Audit {
             abstract: "Recompute the audit hash chain; name the first broken entry.")
 
         @Option(help: "The database file (e.g. data/arbiter.sqlite).")
-        var db: String
+        var db: String?
+
+        @Option(help: "A PostgreSQL database instead (postgres://…; or $ARBITER_DATABASE_URL when neither is given). Nothing is changed.")
+        var database: String?
 
         @Option(help: "A checkpoint kept outside the service (GET /v1/audit/checkpoint): the log must still hold its entry with its hash.")
         var checkpoint: String?
@@ -29,8 +34,20 @@ extension Arbiter.Audit {
         var publicKey: String?
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
-            let trail = AuditTrail(store: SQLiteAuditStore(database: try AppDatabase.openReadOnly(path: db), committer: nil))
+            let trail: AuditTrail
+            var postgres: PostgresBackend?
+            defer { postgres?.close() }
+            switch (db, database ?? ProcessInfo.processInfo.environment["ARBITER_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }) {
+            case (let db?, _):
+                guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no database at \(db)") }
+                trail = AuditTrail(store: SQLiteAuditStore(database: try AppDatabase.openReadOnly(path: db), committer: nil))
+            case (nil, let url?):
+                let backend = try await PostgresBackend.connect(url: url, migrate: false, logger: Logger(label: "arbiter.verify"))
+                postgres = backend
+                trail = AuditTrail(store: PostgresStorage.auditReader(backend))
+            case (nil, nil):
+                throw ValidationError("give --db FILE or --database postgres://… (or ARBITER_DATABASE_URL)")
+            }
             switch try await trail.verify() {
             case .intact(let count, let lastHash):
                 print("audit chain intact: \(count) entries, last hash \(lastHash)")
@@ -63,6 +80,7 @@ extension Arbiter.Audit {
                 }
                 key = parsed
             } else {
+                guard let db else { throw CommandFailure("on PostgreSQL, give the published key with --public-key to check a checkpoint") }
                 let directory = URL(fileURLWithPath: db).deletingLastPathComponent().path
                 guard let signing = try ExportSigningKey.load(in: directory) else {
                     throw CommandFailure("no signing key in \(directory) to check the checkpoint with; give --public-key")
