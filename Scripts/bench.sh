@@ -6,6 +6,10 @@
 #                                           server on a temporary database, 64 connections,
 #                                           credit requests over 10,000 accounts; then the
 #                                           SQLite ceiling for the same rows in batched commits
+#     [--database postgres --instances N]   the same first on SQLite (one instance, for
+#                                           comparison), then on a throwaway PostgreSQL cluster
+#                                           (fsync on) with N instances, the connections spread
+#                                           over them; the last line ends instances=N backend=postgres
 #   Scripts/bench.sh erp [--mode live]      ERP delivery: 20,000 approved credits over 1,000
 #                                           accounts delivered by the dispatcher over HTTP (signed)
 #                                           to a receiver in the same process; by default all are
@@ -30,18 +34,62 @@ case "${1:-}" in
     http)
         swift build -c release --product arbiter
         swift build -c release --product arbiter-bench
+        backend=sqlite
+        instances=1
+        rest=()
+        while [ $# -gt 1 ]; do
+            case "$2" in
+                --database) backend=$3; shift 2 ;;
+                --instances) instances=$3; shift 2 ;;
+                *) rest+=("$2"); shift ;;
+            esac
+        done
+        [ "$backend" = sqlite ] || [ "$backend" = postgres ] || { echo "--database is sqlite or postgres" >&2; exit 2; }
         data=$(mktemp -d)
         port=${BENCH_PORT:-18080}
         admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-        ARBITER_ADMIN_KEY=$admin .build/release/arbiter serve --data-dir "$data" --policies Policies --port "$port" \
-            > "$data/server.log" 2>&1 &
-        server=$!
-        trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
-        for _ in $(seq 1 100); do
-            curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break
-            sleep 0.1
-        done
-        .build/release/arbiter-bench http --server "http://127.0.0.1:$port" --admin-key "$admin" "${@:2}"
+        servers=()
+        cluster=""
+        cleanup() {
+            for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+            servers=()
+            [ -n "$cluster" ] && Scripts/postgres.sh stop "$cluster"
+            cluster=""
+            rm -rf "$data"
+        }
+        trap cleanup EXIT
+        # Starts one instance per port from $1 (a database URL, or empty for SQLite); sets $urls.
+        start() {
+            urls=""
+            for i in $(seq 0 $((instances - 1))); do
+                local p=$((port + i))
+                mkdir -p "$data/$i"
+                ARBITER_ADMIN_KEY=$admin .build/release/arbiter serve --data-dir "$data/$i" --policies Policies --port "$p" \
+                    ${1:+--database "$1"} > "$data/server-$i.log" 2>&1 &
+                servers+=($!)
+                for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$p/readyz" > /dev/null && break; sleep 0.1; done
+                urls="$urls${urls:+,}http://127.0.0.1:$p"
+            done
+        }
+        if [ "$backend" = postgres ]; then
+            echo "== SQLite, one instance (for comparison)"
+            instances_wanted=$instances
+            instances=1
+            start ""
+            .build/release/arbiter-bench http --server "$urls" --admin-key "$admin" "${rest[@]}" --label "instances=1 backend=sqlite"
+            for pid in "${servers[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+            servers=()
+            instances=$instances_wanted
+            echo "== PostgreSQL, $instances instances"
+            cluster=$(Scripts/postgres.sh start --durable)
+            runuser -u postgres -- psql -q -h "$cluster" -c "CREATE DATABASE bench" postgres
+            start "postgres://postgres@/bench?host=$cluster"
+            .build/release/arbiter-bench http --server "$urls" --admin-key "$admin" "${rest[@]}" \
+                --label "instances=$instances backend=postgres"
+        else
+            start ""
+            .build/release/arbiter-bench http --server "$urls" --admin-key "$admin" "${rest[@]}"
+        fi
         ;;
     erp)
         swift build -c release --product arbiter-bench

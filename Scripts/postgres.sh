@@ -2,8 +2,9 @@
 # A throwaway PostgreSQL 15 cluster for tests, on a Unix socket only (no TCP port: parallel runs
 # do not collide). Debian's `postgresql` package; initdb refuses to run as root, so the cluster
 # runs as the `postgres` user in a temporary directory.
-#   Scripts/postgres.sh start      prints the directory (the socket is DIR/.s.PGSQL.5432)
-#   Scripts/postgres.sh stop DIR   stops it and removes the directory
+#   Scripts/postgres.sh start [--durable]  prints the directory (the socket is DIR/.s.PGSQL.5432);
+#                                          --durable keeps fsync on (benchmarks of durable writes)
+#   Scripts/postgres.sh stop DIR           stops it and removes the directory
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 as_postgres() {
@@ -16,9 +17,12 @@ case "${1:-}" in
         chmod 755 "$dir"
         chown postgres "$dir" 2>/dev/null || true
         as_postgres "$BIN/initdb" -D "$dir/data" --locale=C -E UTF8 -A trust >/dev/null
-        # fsync off: these clusters hold test data only (never for durability benchmarks).
+        # fsync off for tests: they hold test data only. A durability benchmark keeps it on (and
+        # synchronous_commit, the default): a commit waits for the WAL on disk.
+        fsync=off
+        [ "${2:-}" = --durable ] && fsync=on
         as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
-            -o "-k $dir -c listen_addresses='' -c fsync=off -c max_connections=500" -w start >/dev/null
+            -o "-k $dir -c listen_addresses='' -c fsync=$fsync -c max_connections=500" -w start >/dev/null
         echo "$dir"
         ;;
     stop)

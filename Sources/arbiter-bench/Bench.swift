@@ -34,9 +34,9 @@ struct Bench {
             print(String(format: "ceiling events_per_s=%d (%d events)", Int(ceiling.perSecond), ceiling.events))
         case "http":
             guard let server = options["server"], let adminKey = options["admin-key"] else { usage() }
-            try await HTTPBench(server: server, adminKey: adminKey, seconds: Double(options["seconds"] ?? "") ?? 10,
-                                connections: Int(options["connections"] ?? "") ?? 64,
-                                accounts: Int(options["accounts"] ?? "") ?? 10_000).run()
+            try await HTTPBench(servers: server.split(separator: ",").map(String.init), adminKey: adminKey,
+                                seconds: Double(options["seconds"] ?? "") ?? 10, connections: Int(options["connections"] ?? "") ?? 64,
+                                accounts: Int(options["accounts"] ?? "") ?? 10_000, label: options["label"]).run()
         case "erp":
             try await ERPBench(actions: Int(options["actions"] ?? "") ?? 20_000, accounts: Int(options["accounts"] ?? "") ?? 1_000,
                                concurrency: Int(options["concurrency"] ?? "") ?? 64, backlog: options["mode"] == "backlog").run()
@@ -52,7 +52,7 @@ struct Bench {
     static func usage() -> Never {
         FileHandle.standardError.write(Data("""
             usage: arbiter-bench engine [--policy FILE] [--seconds N | --iterations N]
-                   arbiter-bench http --server URL --admin-key KEY [--seconds N] [--connections N] [--accounts N]
+                   arbiter-bench http --server URL[,URL…] --admin-key KEY [--seconds N] [--connections N] [--accounts N] [--label TEXT]
                    arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
                    arbiter-bench backtest [--events N]
                    arbiter-bench limits [--time-limit-ms N]

@@ -177,8 +177,32 @@ struct TwoInstanceTests {
                 let order = receipts.map(\.key).filter { ids.contains($0) }
                 #expect(order == ids, "\(account) delivered in the order it was queued")
             }
-            // An operator's retry and cancel work through either instance.
             #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'action.delivered'") == 40)
+        }
+    }
+
+    @Test func anOperatorRetriesAndCancelsThroughEitherInstance() async throws {
+        // The ERP refuses a memo "bad" the first time it sees the action, then takes it.
+        let erp = try await FakeERP.start { receipt, n in
+            receipt.json["memo"] == "bad" && n == 1 ? .status(400, body: #"{"error":"unknown customer"}"#) : .status(201)
+        }
+        defer { Task { await erp.stop() } }
+        try await Self.run(policies: try DeliveryTests.approveAllPolicies(), erp: .http(url: erp.url, secret: DeliveryTests.secret),
+                           delivery: DeliveryTests.fast) { h, one, two in
+            let retried = try await DeliveryTests.credit(one, h, account: "acct_r", memo: "bad")
+            let cancelled = try await DeliveryTests.credit(one, h, account: "acct_c", memo: "bad")
+            #expect(try await eventually {
+                try await h.count("SELECT COUNT(*) FROM outbox_actions WHERE status = 'dead'") == 2
+            })
+            let (retry, _) = try await P.send(two, .post, "/v1/actions/\(retried)/retry", key: EventsHarness.admin,
+                                              body: #"{"comment": "customer created in the ERP"}"#)
+            #expect(retry == .ok)
+            let (cancel, _) = try await P.send(two, .post, "/v1/actions/\(cancelled)/cancel", key: EventsHarness.admin,
+                                               body: #"{"comment": "credited by hand"}"#)
+            #expect(cancel == .ok)
+            #expect(try await eventually { try await DeliveryTests.status(h, retried) == "delivered" })
+            #expect(try await DeliveryTests.status(h, cancelled) == "cancelled")
+            #expect(erp.receipts.filter { $0.key == cancelled }.count == 1, "a cancelled action is not sent again")
         }
     }
 

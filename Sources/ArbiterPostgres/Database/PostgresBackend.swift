@@ -59,6 +59,7 @@ public final class PostgresBackend: Sendable {
             return try await client.withTransaction(logger: logger) { connection in
                 let unit = WorkUnit(connection: connection, logger: logger)
                 let result = try await body(unit)
+                try await unit.flushStaged()
                 try await PostgresAuditChain.append(unit.auditDrafts, on: connection, logger: logger)
                 return result
             }
@@ -104,12 +105,16 @@ public final class PostgresBackend: Sendable {
     }
 }
 
-/// One unit of work on one connection: its queries, and the audit entries it appends (written
-/// when the unit ends, see ``PostgresBackend/transaction(_:)``).
+/// One unit of work on one connection: its queries, the rows it stages and the audit entries
+/// it appends (written when the unit ends, see ``PostgresBackend/transaction(_:)``), and the
+/// account contexts read for it at its start.
 final class WorkUnit {
     let connection: PostgresConnection
     let logger: Logger
     private(set) var auditDrafts: [AuditDraft] = []
+    private var staged = StagedRows()
+    /// Contexts read at the start of a group commit, each good until the unit changes its account.
+    private var contexts: [String: PolicyContext] = [:]
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -126,6 +131,35 @@ final class WorkUnit {
     /// Appends an entry to the audit chain when the unit ends.
     func audit(_ draft: AuditDraft) { auditDrafts.append(draft) }
 
+    /// Reads the contexts of these accounts in one statement, for ``context(accountId:now:)``.
+    func prefetchContexts(_ requests: [(account: String, now: Date)]) async throws {
+        contexts = try await PGAccounts.contexts(self, requests)
+    }
+
+    /// The account's context as this unit sees it now: read at the unit's start unless the
+    /// unit has changed the account since (then read again, after writing what is staged).
+    func context(accountId: String, now: Date) async throws -> PolicyContext {
+        if let context = contexts[accountId], context.now == Int64(now.timeIntervalSince1970.rounded(.down)) { return context }
+        try await flushStaged()
+        return try await PGAccounts.context(self, accountId: accountId, now: now)
+    }
+
+    /// The unit wrote something an account's context counts.
+    func changed(account: String) {
+        contexts[account] = nil
+    }
+
+    /// Rows written when the unit ends (or before anything reads them back).
+    func stage(account: String, _ rows: (inout StagedRows) -> Void) {
+        rows(&staged)
+        changed(account: account)
+    }
+
+    func flushStaged() async throws {
+        guard !staged.isEmpty else { return }
+        try await staged.flush(self)
+    }
+
     func audit(actor: String, kind: String, subject: String, correlationId: String? = nil, data: JSONValue = .object([:]),
                at: Date = Date()) {
         audit(AuditDraft(actor: actor, kind: kind, subject: subject, correlationId: correlationId, at: Timestamp.format(at),
@@ -137,9 +171,12 @@ final class WorkUnit {
     /// before it commits. Locks are taken in one order (by id), so two units never wait for
     /// each other; take them before any other lock.
     func lockAccounts(_ ids: some Sequence<String>) async throws {
-        for id in Set(ids).sorted() {
-            try await run("SELECT pg_advisory_xact_lock(hashtextextended(\(id), 0))")
-        }
+        let accounts = Array(Set(ids))
+        guard !accounts.isEmpty else { return }
+        // One statement: the subquery's order is the order the locks are taken in.
+        try await run("""
+            SELECT pg_advisory_xact_lock(hashtextextended(a, 0)) FROM (SELECT unnest(\(accounts)::text[]) AS a ORDER BY 1) AS s
+            """)
     }
 }
 

@@ -16,6 +16,8 @@ import Foundation
 final class PostgresCommitter: Sendable {
     private struct Pending {
         let accounts: [String]
+        /// The account whose context the work reads, as of when (read for the whole batch at once).
+        let reads: (account: String, now: Date)?
         let work: @Sendable (WorkUnit) async throws -> @Sendable () -> Void
         let fail: @Sendable (any Error) -> Void
     }
@@ -32,9 +34,10 @@ final class PostgresCommitter: Sendable {
 
     /// Runs `work` in the next transaction, with `accounts` locked, and returns its result once
     /// that transaction is committed.
-    func submit<T: Sendable>(accounts: [String], _ work: @escaping @Sendable (WorkUnit) async throws -> T) async throws -> T {
+    func submit<T: Sendable>(accounts: [String], reading: (account: String, now: Date)? = nil,
+                             _ work: @escaping @Sendable (WorkUnit) async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            append(Pending(accounts: accounts, work: { unit in
+            append(Pending(accounts: accounts, reads: reading, work: { unit in
                 let result = try await work(unit)
                 return { continuation.resume(returning: result) }
             }, fail: { continuation.resume(throwing: $0) }))
@@ -44,7 +47,7 @@ final class PostgresCommitter: Sendable {
     /// Queues `work` without waiting: it commits no later than anything submitted after it.
     func enqueue(accounts: [String] = [], _ work: @escaping @Sendable (WorkUnit) async throws -> Void,
                  failed: @escaping @Sendable (any Error) -> Void) {
-        append(Pending(accounts: accounts, work: { unit in
+        append(Pending(accounts: accounts, reads: nil, work: { unit in
             try await work(unit)
             return {}
         }, fail: failed))
@@ -70,6 +73,7 @@ final class PostgresCommitter: Sendable {
         do {
             let answers = try await backend.transaction { unit in
                 try await unit.lockAccounts(batch.flatMap(\.accounts))
+                try await unit.prefetchContexts(batch.compactMap(\.reads))
                 var answers: [@Sendable () -> Void] = []
                 for pending in batch { answers.append(try await pending.work(unit)) }
                 return answers
@@ -85,6 +89,7 @@ final class PostgresCommitter: Sendable {
                 do {
                     let answer = try await backend.transaction { unit in
                         try await unit.lockAccounts(pending.accounts)
+                        try await unit.prefetchContexts(pending.reads.map { [$0] } ?? [])
                         return try await pending.work(unit)
                     }
                     answer()

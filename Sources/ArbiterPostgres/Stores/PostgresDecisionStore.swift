@@ -33,8 +33,8 @@ struct PostgresDecisionStore: DecisionStore {
 
     func record(account accountId: String, now: Date,
                 _ record: @escaping @Sendable (PolicyContext) throws -> DecisionRecord?) async throws -> RecordOutcome {
-        try await committer.submit(accounts: [accountId]) { unit -> RecordOutcome in
-            let current = try await PGAccounts.context(unit, accountId: accountId, now: now)
+        try await committer.submit(accounts: [accountId], reading: (accountId, now)) { unit -> RecordOutcome in
+            let current = try await unit.context(accountId: accountId, now: now)
             guard let made = try record(current) else { return .stale }
             switch try await PGDecisions.insert(unit, made) {
             case .stored: return .stored(made)

@@ -5,40 +5,56 @@ import PostgresNIO
 /// Account snapshots and the history aggregates policies see as `ctx.account` / `ctx.history`
 /// (the same rules as the embedded store's `AccountRows`), each read in one round trip.
 enum PGAccounts {
-    /// What policies see for an event on this account at `now`: the snapshot and the history,
-    /// one statement.
+    /// What policies see for an event on this account at `now`: the snapshot and the history.
     static func context(_ unit: WorkUnit, accountId: String, now: Date) async throws -> PolicyContext {
-        func since(_ days: Double) -> String { Timestamp.format(now.addingTimeInterval(-days * 86_400)) }
-        let (d30, d90, d365) = (since(30), since(90), since(365))
-        guard let row = try await unit.row("""
-            WITH o AS (
-                SELECT COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d30) THEN amount_minor END), 0)::bigint AS c30,
-                       COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d90) THEN amount_minor END), 0)::bigint AS c90,
-                       COALESCE(SUM(CASE WHEN type = 'credit_memo' AND created_at >= \(d365) THEN amount_minor END), 0)::bigint AS c365,
-                       COUNT(CASE WHEN type = 'credit_memo' AND created_at >= \(d90) THEN 1 END) AS n90,
-                       COALESCE(SUM(CASE WHEN type = 'refund' AND created_at >= \(d90) THEN amount_minor END), 0)::bigint AS r90
-                FROM outbox_actions
-                WHERE account_id = \(accountId) AND status <> 'cancelled' AND type IN ('credit_memo', 'refund')),
-            d AS (
-                SELECT COUNT(*) AS disputes FROM review_items r JOIN events e ON e.id = r.event_id
-                WHERE r.account_id = \(accountId) AND e.type = 'invoice.disputed' AND r.state IN ('open', 'claimed', 'escalated')),
-            f AS (
-                SELECT COUNT(*) AS failed FROM events
-                WHERE account_id = \(accountId) AND type = 'payment.failed' AND occurred_at >= \(d30))
-            SELECT a.id, a.status, a.tier, a.mrr_minor, a.currency, a.open_balance_minor, a.days_past_due, a.entitlements,
+        guard let context = try await contexts(unit, [(accountId, now)])[accountId] else {
+            throw Refusal.conflict("the context of account \(accountId) could not be read")
+        }
+        return context
+    }
+
+    /// The contexts of several accounts, each as of its own time, in one statement (a group
+    /// commit reads every account it decides for at once).
+    static func contexts(_ unit: WorkUnit, _ requests: [(account: String, now: Date)]) async throws -> [String: PolicyContext] {
+        guard !requests.isEmpty else { return [:] }
+        func since(_ now: Date, _ days: Double) -> String { Timestamp.format(now.addingTimeInterval(-days * 86_400)) }
+        let accounts = requests.map(\.account)
+        let d30 = requests.map { since($0.now, 30) }, d90 = requests.map { since($0.now, 90) }, d365 = requests.map { since($0.now, 365) }
+        let rows = try await unit.rows("""
+            SELECT r.n, a.id, a.status, a.tier, a.mrr_minor, a.currency, a.open_balance_minor, a.days_past_due, a.entitlements,
                    o.c30, o.c90, o.c365, o.n90, o.r90, d.disputes, f.failed
-            FROM o CROSS JOIN d CROSS JOIN f LEFT JOIN accounts a ON a.id = \(accountId)
-            """) else { throw Refusal.conflict("the context of account \(accountId) could not be read") }
-        var history = HistoryAggregates()
-        history.credits30dMinor = try row["c30"]
-        history.credits90dMinor = try row["c90"]
-        history.credits365dMinor = try row["c365"]
-        history.creditCount90d = try row["n90"]
-        history.refunds90dMinor = try row["r90"]
-        history.openDisputes = try row["disputes"]
-        history.failedPayments30d = try row["failed"]
-        return PolicyContext(account: try snapshot(row, id: accountId), history: history,
-                             now: Int64(now.timeIntervalSince1970.rounded(.down)))
+            FROM unnest(\(accounts)::text[], \(d30)::text[], \(d90)::text[], \(d365)::text[]) WITH ORDINALITY AS r(account, s30, s90, s365, n)
+            LEFT JOIN accounts a ON a.id = r.account
+            CROSS JOIN LATERAL (
+                SELECT COALESCE(SUM(amount_minor) FILTER (WHERE type = 'credit_memo' AND created_at >= r.s30), 0)::bigint AS c30,
+                       COALESCE(SUM(amount_minor) FILTER (WHERE type = 'credit_memo' AND created_at >= r.s90), 0)::bigint AS c90,
+                       COALESCE(SUM(amount_minor) FILTER (WHERE type = 'credit_memo' AND created_at >= r.s365), 0)::bigint AS c365,
+                       COUNT(*) FILTER (WHERE type = 'credit_memo' AND created_at >= r.s90) AS n90,
+                       COALESCE(SUM(amount_minor) FILTER (WHERE type = 'refund' AND created_at >= r.s90), 0)::bigint AS r90
+                FROM outbox_actions
+                WHERE account_id = r.account AND status <> 'cancelled' AND type IN ('credit_memo', 'refund')) o
+            CROSS JOIN LATERAL (
+                SELECT COUNT(*) AS disputes FROM review_items ri JOIN events e ON e.id = ri.event_id
+                WHERE ri.account_id = r.account AND e.type = 'invoice.disputed' AND ri.state IN ('open', 'claimed', 'escalated')) d
+            CROSS JOIN LATERAL (
+                SELECT COUNT(*) AS failed FROM events
+                WHERE account_id = r.account AND type = 'payment.failed' AND occurred_at >= r.s30) f
+            """)
+        var contexts: [String: PolicyContext] = [:]
+        for row in rows {
+            let request = requests[Int(try row["n"] as Int64) - 1]
+            var history = HistoryAggregates()
+            history.credits30dMinor = try row["c30"]
+            history.credits90dMinor = try row["c90"]
+            history.credits365dMinor = try row["c365"]
+            history.creditCount90d = try row["n90"]
+            history.refunds90dMinor = try row["r90"]
+            history.openDisputes = try row["disputes"]
+            history.failedPayments30d = try row["failed"]
+            contexts[request.account] = PolicyContext(account: try snapshot(row, id: request.account), history: history,
+                                                      now: Int64(request.now.timeIntervalSince1970.rounded(.down)))
+        }
+        return contexts
     }
 
     /// The snapshot in a row of `accounts` columns (the `id` column NULL: never seen).
@@ -72,6 +88,7 @@ enum PGAccounts {
                 currency = excluded.currency, open_balance_minor = excluded.open_balance_minor,
                 days_past_due = excluded.days_past_due, entitlements = excluded.entitlements, updated_at = excluded.updated_at
             """)
+        unit.changed(account: account.id)
         var data = account.json.objectValue ?? [:]
         data.removeValue(forKey: "id")
         if let cause { data["event_id"] = .string(cause) }

@@ -22,6 +22,7 @@ enum PGDecisions {
             RETURNING id
             """, as: String.self)
         if inserted == nil {
+            try await unit.flushStaged()   // the first of two in one commit may still be staged
             guard let existing = try await unit.row("""
                 SELECT e.id, e.body_sha256, d.response FROM events e JOIN decisions d ON d.event_id = e.id
                 WHERE e.source = \(event.source) AND e.external_id = \(event.id)
@@ -31,34 +32,25 @@ enum PGDecisions {
             return .duplicate(eventId: try existing["id"], sameBody: try existing["body_sha256"] == record.bodySHA256,
                               response: try existing["response"])
         }
+        // The rest goes in with the other decisions of the commit (``StagedRows``).
         let decision = record.decision
-        let decidedAt = record.decidedAtText
-        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
-        try await unit.run("""
-            INSERT INTO decisions (id, event_id, account_id, outcome, queue, reasons, actions, policies, context, response,
-                                   decided_at, duration_us)
-            VALUES (\(record.decisionId), \(record.eventId), \(event.accountId), \(decision.outcome.rawValue), \(decision.queue),
-                    \(text(record.encodedReasons)), \(text(record.encodedActions)), \(text(record.encodedPolicies)),
-                    \(record.contextJSON), \(record.response), \(decidedAt), \(record.durationMicros))
-            """)
-        switch decision.outcome {
-        case .review:
-            guard let reviewId = record.reviewId else { throw Refusal.conflict("a review decision needs a review id") }
-            try await unit.run("""
-                INSERT INTO review_items (id, decision_id, event_id, account_id, queue, state, submitted_by, approvals_required,
-                                          sla_due_at, created_at, updated_at)
-                VALUES (\(reviewId), \(record.decisionId), \(record.eventId), \(event.accountId), \(decision.queue ?? Queue.defaultReview),
-                        'open', \(record.submittedBy), \(Int64(max(1, decision.approvalsRequired))), \(record.slaDueText), \(decidedAt),
-                        \(decidedAt))
-                """)
-        case .approve:
-            for (action, payload) in zip(record.actionsJSON, record.outboxPayloads) {
-                try await PGOutbox.insert(unit, action: action, payload: payload, decisionId: record.decisionId, reviewId: nil,
-                                          accountId: event.accountId, correlationId: event.correlationId, at: decidedAt)
+        unit.stage(account: event.accountId) { rows in
+            rows.decision(record)
+            switch decision.outcome {
+            case .review:
+                if let reviewId = record.reviewId { rows.review(record, id: reviewId) }
+            case .approve:
+                for (action, payload) in zip(record.actionsJSON, record.outboxPayloads) {
+                    guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else { continue }
+                    rows.outboxAction(id: id, type: type, amountMinor: action["amount_minor"]?.intValue,
+                                      currency: action["currency"]?.stringValue, payload: payload, decisionId: record.decisionId,
+                                      accountId: event.accountId, correlationId: event.correlationId, at: record.decidedAtText)
+                }
+            case .reject, .recorded:
+                break
             }
-        case .reject, .recorded:
-            break
         }
+        if decision.outcome == .review && record.reviewId == nil { throw Refusal.conflict("a review decision needs a review id") }
         unit.audit(record.receivedAudit)
         unit.audit(record.decisionAudit)
         if let account = record.accountUpdate {

@@ -14,6 +14,7 @@ enum PGOutbox {
         guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else {
             throw Refusal.conflict("an outbox action needs an id and a type")
         }
+        unit.changed(account: accountId)
         try await unit.run("""
             INSERT INTO outbox_actions (id, decision_id, review_id, account_id, correlation_id, type, amount_minor, currency,
                                         payload, status, created_at)
@@ -96,6 +97,7 @@ enum PGOutbox {
             VALUES (\(attempt.actionId), \(at), \(attempt.durationMicros), \(statusCode), \(attempt.error), \(attempt.result))
             """)
         unit.audit(attempt.audit)
+        unit.changed(account: attempt.accountId)
         if attempt.status == "delivered" {
             try await applyEffect(unit, attempt)
         }

@@ -12,13 +12,16 @@ import NIOHTTP1
 /// concurrent keep-alive connections for `seconds` (credit requests spread over `accounts`
 /// accounts synced beforehand), then measures the SQLite ceiling for the same rows per event
 /// written directly in batched commits. The last line is:
-/// `http events_per_s=<int> p50_ms=<float> p99_ms=<float> ceiling_events_per_s=<int>`
+/// `http events_per_s=<int> p50_ms=<float> p99_ms=<float> ceiling_events_per_s=<int>` (then
+/// `label`, e.g. `instances=2 backend=postgres`). With several servers (instances of one
+/// service), connection `i` goes to server `i mod count`, as a round-robin balancer would.
 struct HTTPBench {
-    let server: String
+    let servers: [String]
     let adminKey: String
     let seconds: Double
     let connections: Int
     let accounts: Int
+    let label: String?
 
     func run() async throws {
         var configuration = HTTPClient.Configuration()
@@ -32,7 +35,7 @@ struct HTTPBench {
                          ceiling.events, Ceiling.batch, ceiling.perSecond))
             print(String(format: "ratio to the ceiling: %.2f", load.perSecond / ceiling.perSecond))
             print(String(format: "http events_per_s=%d p50_ms=%.2f p99_ms=%.2f ceiling_events_per_s=%d",
-                         Int(load.perSecond), load.p50, load.p99, Int(ceiling.perSecond)))
+                         Int(load.perSecond), load.p50, load.p99, Int(ceiling.perSecond)) + (label.map { " " + $0 } ?? ""))
         } catch {
             try? await client.shutdown()
             throw error
@@ -64,6 +67,7 @@ struct HTTPBench {
         let deadline = started + .milliseconds(Int64(seconds * 1000))
         let results = try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
             for worker in 0..<connections {
+                let server = servers[worker % servers.count]
                 group.addTask {
                     var latencies: [Double] = []
                     var failures = 0
@@ -79,7 +83,7 @@ struct HTTPBench {
                             "payload":{"amount_minor":\(amount),"currency":"USD","reason":"service outage","case_id":"case-\(worker)-\(n)"}}
                             """
                         let t0 = ContinuousClock.now
-                        let status = try await send(client, .POST, "/v1/events", key: key, body: body).status
+                        let status = try await send(client, .POST, "/v1/events", key: key, body: body, to: server).status
                         let elapsed = ContinuousClock.now - t0
                         if status == 201 {
                             latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
@@ -118,8 +122,9 @@ struct HTTPBench {
         return secret
     }
 
-    private func send(_ client: HTTPClient, _ method: HTTPMethod, _ path: String, key: String, body: String) async throws -> (status: Int, body: String) {
-        var request = HTTPClientRequest(url: server + path)
+    private func send(_ client: HTTPClient, _ method: HTTPMethod, _ path: String, key: String, body: String,
+                      to server: String? = nil) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: (server ?? servers[0]) + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
         request.headers.add(name: "Content-Type", value: "application/json")
