@@ -53,12 +53,13 @@ struct FailoverTests {
         // 16 clients, half on each instance, submit as fast as they can; one instance is killed
         // while they do (its clients stop at their first failed request).
         let acknowledged = Locked<[(eventId: String, decisionId: String, actions: [String])]>([])
+        let stop = Locked(false)
         let load = Task {
             await withTaskGroup(of: Void.self) { group in
                 for worker in 0..<16 {
                     let client = worker.isMultiple(of: 2) ? clients.0 : clients.1
                     group.addTask {
-                        for n in 0..<400 {
+                        for n in 0..<400 where !stop.withLock({ $0 }) {
                             let envelope = CanonicalJSON.string(.object(validEnvelope(
                                 "credit.requested", id: "failover-\(worker)-\(n)", account: "acct_\(n % 12)",
                                 payload: ["amount_minor": .int(Int64(100 + n))])))
@@ -75,6 +76,11 @@ struct FailoverTests {
         }
         #expect(try await eventually(timeout: .seconds(60)) { acknowledged.withLock { $0.count } >= 400 })
         victim.kill()
+        // The survivor goes on deciding (its clients keep sending); then the load stops.
+        let atKill = acknowledged.withLock { $0.count }
+        #expect(try await eventually(timeout: .seconds(60)) { acknowledged.withLock { $0.count } >= atKill + 100 },
+                "the survivor answers after the other instance died")
+        stop.withLock { $0 = true }
         await load.value
         let acked = acknowledged.withLock { $0 }
 
