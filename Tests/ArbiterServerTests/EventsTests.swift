@@ -284,6 +284,51 @@ struct EventsHarness {
         }
     }
 
+    /// Resubmissions arriving in the same group commits as new events (on PostgreSQL a commit
+    /// inserts its events in one statement: a duplicate among them must still be found and
+    /// answered with the original, and cost the new events nothing).
+    @Test func resubmissionsMixedWithNewEventsInOneCommit() async throws {
+        try await EventsHarness.run { client, h in
+            var originals: [String: JSONValue] = [:]
+            for i in 0..<8 {
+                let (status, body, _) = try await h.post(client, validEnvelope("credit.requested", id: "old-\(i)", account: "acct_old_\(i)"))
+                #expect(status == .created)
+                originals["old-\(i)"] = body
+            }
+            enum Sent: Sendable { case new(Int), again(Int), clash(Int) }
+            let sends: [Sent] = (0..<32).map { .new($0) } + (0..<8).map { .again($0) } + (0..<4).map { .clash($0) }
+            let results = try await withThrowingTaskGroup(of: (Sent, HTTPResponse.Status, JSONValue, String?).self) { group in
+                for sent in sends.shuffled() {
+                    group.addTask {
+                        let envelope = switch sent {
+                        case .new(let i): validEnvelope("credit.requested", id: "new-\(i)", account: "acct_new_\(i)")
+                        case .again(let i): validEnvelope("credit.requested", id: "old-\(i)", account: "acct_old_\(i)")
+                        // The same source and id as an earlier event, for another account: not the same body.
+                        case .clash(let i): validEnvelope("credit.requested", id: "old-\(i)", account: "acct_clash_\(i)")
+                        }
+                        let (status, body, replayed) = try await h.post(client, envelope)
+                        return (sent, status, body, replayed)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for (sent, status, body, replayed) in results {
+                switch sent {
+                case .new:
+                    #expect(status == .created && replayed == nil, "\(body)")
+                case .again(let i):
+                    #expect(status == .created && replayed == "true")
+                    #expect(body == originals["old-\(i)"])
+                case .clash:
+                    #expect(status == .conflict, "\(body)")
+                }
+            }
+            #expect(try await h.count("SELECT COUNT(*) FROM events") == 40)
+            #expect(try await h.count("SELECT COUNT(*) FROM decisions") == 40)
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'decision.made'") == 40)
+        }
+    }
+
     @Test func concurrentResubmissionsDecideOnce() async throws {
         try await EventsHarness.run { client, h in
             let envelope = validEnvelope("credit.requested", id: "zd-race")

@@ -152,7 +152,9 @@ import Testing
         let limits = PolicyLimits(instructionBudget: 1 << 50, memoryBytes: 16 << 20, timeLimitMillis: 250)
         try await EventsHarness.run(limits: limits) { client, h in
             let admin = try await ReviewsTests.key(h, "finance lead", .policyAdmin)
-            let cases = (0..<16).map { i -> JSONValue in
+            // 32 cases: long enough (8 s) that two rounds of changes finish inside it even when the
+            // whole suite shares the machine's two cores.
+            let cases = (0..<32).map { i -> JSONValue in
                 ["name": .string("case \(i)"), "event": ["type": "refund.requested", "payload": ["amount_minor": 100, "currency": "USD",
                                                                                                   "payment_id": "p", "reason": "r"]],
                  "expect": ["outcome": "review"]]
@@ -183,7 +185,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            // The publish took 16 × 250 ms; changes kept completing meanwhile. When they waited for
+            // The publish took 32 × 250 ms; changes kept completing meanwhile. When they waited for
             // it, one at most could (the one that reached the lifecycle before the publish did).
             #expect(changesDuringPublish.withLock { $0 } >= 2)
         }

@@ -115,6 +115,9 @@ final class WorkUnit {
     private var staged = StagedRows()
     /// Contexts read at the start of a group commit, each good until the unit changes its account.
     private var contexts: [String: PolicyContext] = [:]
+    /// Whether events are staged with the rest of a decision (a group commit of several units).
+    var stagesEvents = false
+    private var stagedEvents: Set<String> = []
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -153,6 +156,11 @@ final class WorkUnit {
     func stage(account: String, _ rows: (inout StagedRows) -> Void) {
         rows(&staged)
         changed(account: account)
+    }
+
+    /// Stages the event `source` + `id` unless this unit stages it already (then false).
+    func stageEvent(source: String, id: String) -> Bool {
+        stagedEvents.insert("\(source)\u{0}\(id)").inserted
     }
 
     func flushStaged() async throws {

@@ -72,6 +72,7 @@ final class PostgresCommitter: Sendable {
         let started = ContinuousClock.now
         do {
             let answers = try await backend.transaction { unit in
+                unit.stagesEvents = batch.count > 1
                 try await unit.lockAccounts(batch.flatMap(\.accounts))
                 try await unit.prefetchContexts(batch.compactMap(\.reads))
                 var answers: [@Sendable () -> Void] = []

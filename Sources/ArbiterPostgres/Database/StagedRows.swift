@@ -8,11 +8,12 @@ import PostgresNIO
 /// commit of 64 decisions then costs a handful of round trips to the database, not 64 × 4.
 /// Nullable columns travel as a value array and a "present" array.
 struct StagedRows {
+    private var events = Columns(count: 13)
     private var decisions = Columns(count: 12)
     private var reviews = Columns(count: 10)
     private var outbox = Columns(count: 10)
 
-    var isEmpty: Bool { decisions.rows == 0 && reviews.rows == 0 && outbox.rows == 0 }
+    var isEmpty: Bool { events.rows == 0 && decisions.rows == 0 && reviews.rows == 0 && outbox.rows == 0 }
 
     /// Text columns by position; `present` says which optional values are there.
     struct Columns {
@@ -32,6 +33,17 @@ struct StagedRows {
             }
             rows += 1
         }
+    }
+
+    /// An event a group commit inserts with the others of its batch. Written first at the
+    /// flush; if any of them is already stored (a client's retry, the same event through the
+    /// other instance), the flush fails with ``EventAlreadyStored`` and the committer decides
+    /// the batch's work again one unit at a time, where a duplicate is found and answered.
+    mutating func event(_ record: DecisionRecord) {
+        let event = record.event, money = event.money
+        events.append([record.eventId, event.source, event.id, event.type.rawValue, event.accountId, event.correlationId,
+                       record.occurredAtText, record.receivedAtText, record.submittedBy, record.bodySHA256, record.body,
+                       money.map { String($0.amountMinor) }, money?.currency.code])
     }
 
     mutating func decision(_ record: DecisionRecord) {
@@ -56,6 +68,26 @@ struct StagedRows {
 
     /// Writes what is staged, parents first, and empties the stage.
     mutating func flush(_ unit: WorkUnit) async throws {
+        if events.rows > 0 {
+            let c = events.text, p = events.present, count = events.rows
+            // WITH ORDINALITY: events get their row ids in the order they were decided.
+            let inserted = try await unit.rows("""
+                INSERT INTO events (id, source, external_id, type, account_id, correlation_id, occurred_at, received_at,
+                                    submitted_by, body_sha256, body, amount_minor, currency)
+                SELECT id, source, external_id, type, account_id, correlation_id, occurred_at, received_at, submitted_by,
+                       body_sha256, body, CASE WHEN has_amount THEN amount_minor::bigint END, CASE WHEN has_currency THEN currency END
+                FROM unnest(\(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[], \(c[4])::text[], \(c[5])::text[],
+                            \(c[6])::text[], \(c[7])::text[], \(c[8])::text[], \(c[9])::text[], \(c[10])::text[],
+                            \(c[11])::text[], \(p[11])::boolean[], \(c[12])::text[], \(p[12])::boolean[])
+                     WITH ORDINALITY AS t(id, source, external_id, type, account_id, correlation_id, occurred_at, received_at,
+                                          submitted_by, body_sha256, body, amount_minor, has_amount, currency, has_currency, n)
+                ORDER BY n
+                ON CONFLICT (source, external_id) DO NOTHING
+                RETURNING id
+                """)
+            events = Columns(count: 13)
+            guard inserted.count == count else { throw EventAlreadyStored() }
+        }
         if decisions.rows > 0 {
             let c = decisions.text, p = decisions.present
             try await unit.run("""
@@ -103,3 +135,6 @@ struct StagedRows {
         }
     }
 }
+
+/// A staged event was already stored: the batch is decided again one unit at a time.
+struct EventAlreadyStored: Error {}

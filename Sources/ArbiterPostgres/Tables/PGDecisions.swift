@@ -9,7 +9,31 @@ enum PGDecisions {
     /// the account change of a signal, and the audit entries. An event already stored under the
     /// same `source` + `id` writes nothing (the unique index finds it; an instance inserting it
     /// at the same moment is waited for).
+    ///
+    /// In a group commit of several units the event is staged with the rest (one statement for
+    /// the batch's events, see ``StagedRows/event(_:)``); alone, or when the batch already
+    /// stages the same event, it is inserted at once so that a duplicate is found here.
     static func insert(_ unit: WorkUnit, _ record: DecisionRecord) async throws -> DecisionWrite {
+        let event = record.event
+        if unit.stagesEvents, unit.stageEvent(source: event.source, id: event.id) {
+            stageRest(unit, record, event: true)
+        } else {
+            if unit.stagesEvents { try await unit.flushStaged() }   // the same event, staged earlier in the batch
+            if let duplicate = try await insertEvent(unit, record) { return duplicate }
+            stageRest(unit, record, event: false)
+        }
+        if record.decision.outcome == .review && record.reviewId == nil { throw Refusal.conflict("a review decision needs a review id") }
+        unit.audit(record.receivedAudit)
+        unit.audit(record.decisionAudit)
+        if let account = record.accountUpdate {
+            try await PGAccounts.save(unit, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
+                                      correlationId: event.correlationId, cause: record.eventId)
+        }
+        return .stored
+    }
+
+    /// Inserts the event now; the duplicate if one is stored under its `source` + `id`.
+    private static func insertEvent(_ unit: WorkUnit, _ record: DecisionRecord) async throws -> DecisionWrite? {
         let event = record.event
         let money = event.money
         let inserted = try await unit.value("""
@@ -32,9 +56,15 @@ enum PGDecisions {
             return .duplicate(eventId: try existing["id"], sameBody: try existing["body_sha256"] == record.bodySHA256,
                               response: try existing["response"])
         }
-        // The rest goes in with the other decisions of the commit (``StagedRows``).
+        return nil
+    }
+
+    /// The rest goes in with the other decisions of the commit (``StagedRows``).
+    private static func stageRest(_ unit: WorkUnit, _ record: DecisionRecord, event stagesEvent: Bool) {
+        let event = record.event
         let decision = record.decision
         unit.stage(account: event.accountId) { rows in
+            if stagesEvent { rows.event(record) }
             rows.decision(record)
             switch decision.outcome {
             case .review:
@@ -50,14 +80,6 @@ enum PGDecisions {
                 break
             }
         }
-        if decision.outcome == .review && record.reviewId == nil { throw Refusal.conflict("a review decision needs a review id") }
-        unit.audit(record.receivedAudit)
-        unit.audit(record.decisionAudit)
-        if let account = record.accountUpdate {
-            try await PGAccounts.save(unit, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
-                                      correlationId: event.correlationId, cause: record.eventId)
-        }
-        return .stored
     }
 
     // MARK: Reading
