@@ -10,6 +10,11 @@
 #                                           comparison), then on a throwaway PostgreSQL cluster
 #                                           (fsync on) with N instances, the connections spread
 #                                           over them; the last line ends instances=N backend=postgres
+#   Scripts/bench.sh inbound [--seconds N]  signed Stripe invoice.payment_failed webhooks to
+#                                           /v1/inbound/stripe over 64 connections (each a new
+#                                           message for a synced customer), then the canonical
+#                                           POST /v1/events load in the same run; last line
+#                                           inbound messages_per_s=… p99_ms=… http_events_per_s=…
 #   Scripts/bench.sh erp [--mode live]      ERP delivery: 20,000 approved credits over 1,000
 #                                           accounts delivered by the dispatcher over HTTP (signed)
 #                                           to a receiver in the same process; by default all are
@@ -31,7 +36,7 @@ case "${1:-}" in
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench engine --policy Policies/credit_thresholds.lua "${@:2}"
         ;;
-    http)
+    http|inbound)
         swift build -c release --product arbiter
         swift build -c release --product arbiter-bench
         backend=sqlite
@@ -48,6 +53,7 @@ case "${1:-}" in
         data=$(mktemp -d)
         port=${BENCH_PORT:-18080}
         admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        stripe_secret="whsec_bench_$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
         servers=()
         cluster=""
         cleanup() {
@@ -64,14 +70,18 @@ case "${1:-}" in
             for i in $(seq 0 $((instances - 1))); do
                 local p=$((port + i))
                 mkdir -p "$data/$i"
-                ARBITER_ADMIN_KEY=$admin .build/release/arbiter serve --data-dir "$data/$i" --policies Policies --port "$p" \
+                ARBITER_ADMIN_KEY=$admin ARBITER_STRIPE_WEBHOOK_SECRET=$stripe_secret .build/release/arbiter serve --data-dir "$data/$i" --policies Policies --port "$p" \
                     ${1:+--database "$1"} > "$data/server-$i.log" 2>&1 &
                 servers+=($!)
                 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$p/readyz" > /dev/null && break; sleep 0.1; done
                 urls="$urls${urls:+,}http://127.0.0.1:$p"
             done
         }
-        if [ "$backend" = postgres ]; then
+        if [ "$1" = inbound ]; then
+            [ "$backend" = sqlite ] || { echo "bench.sh inbound runs on SQLite" >&2; exit 2; }
+            start ""
+            .build/release/arbiter-bench inbound --server "$urls" --admin-key "$admin" --stripe-secret "$stripe_secret" "${rest[@]}"
+        elif [ "$backend" = postgres ]; then
             echo "== SQLite, one instance (for comparison)"
             instances_wanted=$instances
             instances=1

@@ -37,6 +37,11 @@ struct Bench {
             try await HTTPBench(servers: server.split(separator: ",").map(String.init), adminKey: adminKey,
                                 seconds: Double(options["seconds"] ?? "") ?? 10, connections: Int(options["connections"] ?? "") ?? 64,
                                 accounts: Int(options["accounts"] ?? "") ?? 10_000, label: options["label"]).run()
+        case "inbound":
+            guard let server = options["server"], let adminKey = options["admin-key"], let secret = options["stripe-secret"] else { usage() }
+            try await HTTPBench(servers: server.split(separator: ",").map(String.init), adminKey: adminKey,
+                                seconds: Double(options["seconds"] ?? "") ?? 10, connections: Int(options["connections"] ?? "") ?? 64,
+                                accounts: Int(options["accounts"] ?? "") ?? 10_000, label: nil, stripeSecret: secret).run()
         case "erp":
             try await ERPBench(actions: Int(options["actions"] ?? "") ?? 20_000, accounts: Int(options["accounts"] ?? "") ?? 1_000,
                                concurrency: Int(options["concurrency"] ?? "") ?? 64, backlog: options["mode"] == "backlog").run()
@@ -53,6 +58,7 @@ struct Bench {
         FileHandle.standardError.write(Data("""
             usage: arbiter-bench engine [--policy FILE] [--seconds N | --iterations N]
                    arbiter-bench http --server URL[,URL…] --admin-key KEY [--seconds N] [--connections N] [--accounts N] [--label TEXT]
+                   arbiter-bench inbound --server URL --admin-key KEY --stripe-secret SECRET [--seconds N] [--connections N] [--accounts N]
                    arbiter-bench erp [--actions N] [--accounts N] [--concurrency N]
                    arbiter-bench backtest [--events N]
                    arbiter-bench limits [--time-limit-ms N]

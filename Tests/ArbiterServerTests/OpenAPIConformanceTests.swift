@@ -15,15 +15,17 @@ import Yams
 /// required, properties, additionalProperties: false, items, minimum, maximum, pattern).
 @Suite(.timeLimit(.minutes(5))) struct OpenAPIConformanceTests {
     @Test func everyResponseMatchesTheDocument() async throws {
-        try await EventsHarness.run { client, h in
+        // The repository's policies with a Stripe source (its secret known to the test).
+        try await EventsHarness.run(policies: try InboundStripeTests.policies()) { client, h in
             let yaml = try await client.execute(uri: "/openapi.yaml", method: .get) { String(buffer: $0.body) }
             let document = try Self.json(Yams.load(yaml: yaml) as Any)
             #expect(document["openapi"] == "3.1.0")
             let checker = Conformance(document: document)
 
             func call(_ method: HTTPRequest.Method, _ uri: String, key: String? = nil, body: String? = nil,
-                      contentType: String = "application/json") async throws -> JSONValue {
+                      contentType: String = "application/json", extra: HTTPFields = [:]) async throws -> JSONValue {
                 var headers: HTTPFields = [.contentType: contentType]
+                headers.append(contentsOf: extra)
                 if let key { headers[.authorization] = "Bearer \(key)" }
                 return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
                     let text = String(buffer: response.body)
@@ -225,6 +227,32 @@ import Yams
             _ = try await call(.get, "/v1/exports/\(exportId)/manifest", key: auditor)
             _ = try await call(.get, "/v1/exports/\(exportId)/file", key: auditor)
             _ = try await call(.get, "/v1/exports/missing/file", key: auditor)
+
+            // Webhooks in: a processed message and its retry, an unmatched one replayed, refusals.
+            let signature = HTTPField.Name("Stripe-Signature")!
+            func stripe(_ id: String, customer: String) -> String {
+                String(decoding: CanonicalJSON.encode(InboundStripeTests.event(id, "invoice.payment_failed", InboundStripeTests.invoice(customer: customer))),
+                       as: UTF8.self)
+            }
+            _ = try await call(.put, "/v1/accounts/acct_stripe", key: h.sync, body: #"{"status":"active","external_refs":{"stripe":"cus_oa"}}"#)
+            for body in [stripe("evt_oa_1", customer: "cus_oa"), stripe("evt_oa_1", customer: "cus_oa"), stripe("evt_oa_2", customer: "cus_none")] {
+                _ = try await call(.post, "/v1/inbound/stripe", body: body, extra: [signature: InboundStripeTests.signature(Array(body.utf8))])
+            }
+            _ = try await call(.post, "/v1/inbound/stripe", body: stripe("evt_oa_3", customer: "cus_oa"), extra: [signature: "t=1,v1=00"])
+            _ = try await call(.post, "/v1/inbound/stripe", body: stripe("evt_oa_3", customer: "cus_oa"))
+            _ = try await call(.post, "/v1/inbound/nope", body: "{}")
+            _ = try await call(.post, "/v1/inbound/stripe", body: String(repeating: " ", count: (1 << 20) + 1))
+            let unmatched = try await call(.get, "/v1/inbound/messages?status=unmatched", key: admin)["messages"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/inbound/messages?status=lost", key: admin)
+            _ = try await call(.get, "/v1/inbound/messages", key: h.submitter)
+            _ = try await call(.get, "/v1/inbound/messages/\(unmatched)", key: admin)
+            _ = try await call(.get, "/v1/inbound/messages/missing", key: admin)
+            _ = try await call(.put, "/v1/accounts/acct_none", key: h.sync, body: #"{"status":"active","external_refs":{"stripe":"cus_none"}}"#)
+            _ = try await call(.post, "/v1/inbound/messages/\(unmatched)/replay", key: admin)
+            _ = try await call(.post, "/v1/inbound/messages/\(unmatched)/replay", key: admin)   // processed now: 409
+            _ = try await call(.post, "/v1/inbound/messages/missing/replay", key: admin)
+            _ = try await call(.get, "/v1/inbound/failures", key: admin)
+            _ = try await call(.get, "/v1/inbound/failures", key: h.reviewer)
 
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")

@@ -10,6 +10,7 @@ public protocol Storage: Sendable {
     var policies: any PolicyStore { get }
     var keys: any KeyStore { get }
     var accounts: any AccountStore { get }
+    var inbox: any InboxStore { get }
     /// Console sessions (in memory on a backend one process owns).
     var sessions: any SessionStore { get }
 

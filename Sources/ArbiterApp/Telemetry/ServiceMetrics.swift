@@ -62,6 +62,21 @@ public final class ServiceMetrics: Sendable {
     static var breakerOpen: MetricNameDescriptor { name("policy_breaker_open", "policies", "1 while a policy version's circuit breaker is open") }
     static var breakerOpenings: MetricNameDescriptor { name("policy_breaker_openings", "total", "Circuit breakers opened, by policy") }
 
+    static var inboundMessages: MetricNameDescriptor {
+        name("inbound_messages", "total", "Webhooks stored, by source and what became of them (processed, ignored, failed, unmatched, replayed)")
+    }
+    static var inboundRejections: MetricNameDescriptor {
+        name("inbound_rejections", "total", "Webhooks refused before they were stored (signature, timestamp, mode), by source")
+    }
+
+    public func inbound(source: String, status: String) {
+        registry.makeCounter(descriptor: Self.inboundMessages, labels: [("source", source), ("status", status)]).increment()
+    }
+
+    public func inboundRejected(source: String) {
+        registry.makeCounter(descriptor: Self.inboundRejections, labels: [("source", source)]).increment()
+    }
+
     public func decisionRetried() {
         registry.makeCounter(descriptor: Self.decisionRetries).increment()
     }

@@ -58,6 +58,9 @@ public enum PostgresImport {
         Table("backtests", ["id", "name", "version", "range_from", "range_to", "row_limit", "requested_by", "requested_at", "status",
                             "total", "finished_at", "report", "error"]),
         Table("audit_log", ["seq", "at", "actor", "kind", "subject", "correlation_id", "data", "prev_hash", "hash"]),
+        Table("account_refs", ["system", "ref", "account_id"]),
+        Table("inbound_messages", ["id", "source", "external_id", "vendor_type", "received_at", "updated_at", "headers", "body", "status",
+                                   "detail", "account_id", "events", "ordering_key", "ordering_at", "attempts"]),
         Table("audit_checkpoints", ["id", "seq", "hash", "at", "key_id", "signature"]),
     ]
 

@@ -336,6 +336,41 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX console_sessions_key ON console_sessions (key_hash, created_at)",
         ]),
+        ("v4: inbound webhooks, accounts' external references", [
+            // An account's ids in other systems: how a webhook's customer finds its account.
+            """
+            CREATE TABLE account_refs (
+                system text NOT NULL,
+                ref text NOT NULL,
+                account_id text NOT NULL,
+                PRIMARY KEY (system, ref)
+            )
+            """,
+            "CREATE INDEX account_refs_account ON account_refs (account_id)",
+            // Webhooks that passed verification, stored before they were answered (the inbox).
+            """
+            CREATE TABLE inbound_messages (
+                id text PRIMARY KEY,
+                source text NOT NULL,
+                external_id text NOT NULL,
+                vendor_type text,
+                received_at text NOT NULL,
+                updated_at text NOT NULL,
+                headers text NOT NULL,
+                body text NOT NULL,
+                status text NOT NULL CHECK (status IN ('received', 'processed', 'ignored', 'failed', 'unmatched')),
+                detail text,
+                account_id text,
+                events text NOT NULL DEFAULT '[]',
+                ordering_key text,
+                ordering_at bigint,
+                attempts bigint NOT NULL DEFAULT 0,
+                UNIQUE (source, external_id)
+            )
+            """,
+            "CREATE INDEX inbound_messages_status ON inbound_messages (status, id)",
+            "CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed'",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -16,11 +16,22 @@ struct PostgresAccountStore: AccountStore {
         try await context(accountId: accountId, now: now).history
     }
 
-    func save(_ account: AccountSnapshot, by actor: String, now: Date) async throws -> HistoryAggregates {
+    func save(_ account: AccountSnapshot, externalRefs: [String: String]?, by actor: String, now: Date) async throws -> HistoryAggregates {
         try await backend.transaction { unit in
             try await unit.lockAccounts([account.id])
-            try await PGAccounts.save(unit, account, actor: actor, at: now)
+            if let externalRefs { try await PGAccounts.replaceRefs(unit, accountId: account.id, externalRefs) }
+            try await PGAccounts.save(unit, account, actor: actor, at: now, externalRefs: externalRefs)
             return try await PGAccounts.context(unit, accountId: account.id, now: now).history
+        }
+    }
+
+    func externalRefs(accountId: String) async throws -> [String: String] {
+        try await backend.read { unit in try await PGAccounts.refs(unit, accountId: accountId) }
+    }
+
+    func accountId(for customer: CustomerRef) async throws -> String? {
+        try await backend.read { unit in
+            try await unit.value("SELECT account_id FROM account_refs WHERE system = \(customer.system) AND ref = \(customer.ref)", as: String.self)
         }
     }
 

@@ -17,6 +17,7 @@ public struct PostgresStorage: Storage {
     public let policies: any PolicyStore
     public let keys: any KeyStore
     public let accounts: any AccountStore
+    public let inbox: any InboxStore
     public let sessions: any SessionStore
     /// Where every instance sees what decides live change (``PolicyGenerationWatch``).
     public let policyGeneration: @Sendable () async throws -> Int64
@@ -39,6 +40,7 @@ public struct PostgresStorage: Storage {
         self.policies = policies
         self.keys = PostgresKeyStore(backend: backend)
         self.accounts = PostgresAccountStore(backend: backend)
+        self.inbox = PostgresInboxStore(backend: backend)
         self.sessions = PostgresSessionStore(backend: backend)
         self.policyGeneration = { try await policies.generation() }
     }

@@ -78,7 +78,7 @@ enum PGAccounts {
     /// Stores a snapshot (insert or replace) and audits the change: `account.synced` from the
     /// sync API, `account.updated` when a signal event or a delivered action changed it.
     static func save(_ unit: WorkUnit, _ account: AccountSnapshot, actor: String, at: Date, kind: String = "account.synced",
-                     correlationId: String? = nil, cause: String? = nil) async throws {
+                     correlationId: String? = nil, cause: String? = nil, externalRefs: [String: String]? = nil) async throws {
         let entitlements = CanonicalJSON.string(.array(account.entitlements.map(JSONValue.string)))
         try await unit.run("""
             INSERT INTO accounts (id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements, updated_at)
@@ -92,6 +92,33 @@ enum PGAccounts {
         var data = account.json.objectValue ?? [:]
         data.removeValue(forKey: "id")
         if let cause { data["event_id"] = .string(cause) }
+        if let externalRefs { data["external_refs"] = .object(externalRefs.mapValues(JSONValue.string)) }
         unit.audit(actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
+    }
+
+    /// Replaces the account's references in other systems; one held by another account is a
+    /// conflict (the transaction is rolled back).
+    static func replaceRefs(_ unit: WorkUnit, accountId: String, _ refs: [String: String]) async throws {
+        let systems = refs.keys.sorted(), values = systems.map { refs[$0]! }
+        if let row = try await unit.row("""
+            SELECT system, ref, account_id FROM account_refs
+            WHERE (system, ref) IN (SELECT * FROM unnest(\(systems)::text[], \(values)::text[])) AND account_id <> \(accountId)
+            LIMIT 1
+            """) {
+            let system: String = try row["system"], ref: String = try row["ref"], holder: String = try row["account_id"]
+            throw Refusal.conflict("external ref \(system) = \(ref) belongs to account \(holder); remove it there first")
+        }
+        try await unit.run("DELETE FROM account_refs WHERE account_id = \(accountId)")
+        try await unit.run("""
+            INSERT INTO account_refs (system, ref, account_id) SELECT s, r, \(accountId) FROM unnest(\(systems)::text[], \(values)::text[]) AS t(s, r)
+            """)
+    }
+
+    static func refs(_ unit: WorkUnit, accountId: String) async throws -> [String: String] {
+        var refs: [String: String] = [:]
+        for row in try await unit.rows("SELECT system, ref FROM account_refs WHERE account_id = \(accountId)") {
+            refs[try row["system"]] = try row["ref"] as String
+        }
+        return refs
     }
 }

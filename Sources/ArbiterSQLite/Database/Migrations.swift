@@ -338,6 +338,41 @@ enum Migrations {
                     CHECK (change IN ('activate', 'rollback', 'deactivate'));
                 """)
         }
+        migrator.registerMigration("v10: inbound webhooks, accounts' external references") { db in
+            try db.execute(sql: """
+                -- An account's ids in other systems ({"stripe": "cus_…"}): how a webhook's customer
+                -- finds its account. One account per reference.
+                CREATE TABLE account_refs (
+                    system TEXT NOT NULL,
+                    ref TEXT NOT NULL,
+                    account_id TEXT NOT NULL,
+                    PRIMARY KEY (system, ref)
+                );
+                CREATE INDEX account_refs_account ON account_refs (account_id);
+
+                -- Webhooks that passed verification, stored before they were answered (the inbox).
+                CREATE TABLE inbound_messages (
+                    id TEXT PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    external_id TEXT NOT NULL,
+                    vendor_type TEXT,
+                    received_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    headers TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('received', 'processed', 'ignored', 'failed', 'unmatched')),
+                    detail TEXT,
+                    account_id TEXT,
+                    events TEXT NOT NULL DEFAULT '[]',
+                    ordering_key TEXT,
+                    ordering_at INTEGER,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (source, external_id)
+                );
+                CREATE INDEX inbound_messages_status ON inbound_messages (status, id);
+                CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed';
+                """)
+        }
         return migrator
     }
 }

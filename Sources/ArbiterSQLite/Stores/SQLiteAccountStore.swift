@@ -19,10 +19,22 @@ public struct SQLiteAccountStore: AccountStore {
         try await database.writer.read { db in try AccountRows.history(db, accountId: accountId, now: now) }
     }
 
-    public func save(_ account: AccountSnapshot, by actor: String, now: Date) async throws -> HistoryAggregates {
+    public func save(_ account: AccountSnapshot, externalRefs: [String: String]?, by actor: String, now: Date) async throws -> HistoryAggregates {
         try await database.writer.write { db in
-            try AccountRows.save(db, account, actor: actor, at: now)
+            if let externalRefs { try AccountRows.replaceRefs(db, accountId: account.id, externalRefs) }
+            try AccountRows.save(db, account, actor: actor, at: now, externalRefs: externalRefs)
             return try AccountRows.history(db, accountId: account.id, now: now)
+        }
+    }
+
+    public func externalRefs(accountId: String) async throws -> [String: String] {
+        try await database.writer.read { db in try AccountRows.refs(db, accountId: accountId) }
+    }
+
+    public func accountId(for customer: CustomerRef) async throws -> String? {
+        try await database.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT account_id FROM account_refs WHERE system = ? AND ref = ?",
+                                arguments: [customer.system, customer.ref])
         }
     }
 

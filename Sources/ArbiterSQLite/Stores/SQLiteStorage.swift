@@ -13,6 +13,7 @@ public struct SQLiteStorage: Storage {
     public let policies: any PolicyStore
     public let keys: any KeyStore
     public let accounts: any AccountStore
+    public let inbox: any InboxStore
     /// One process owns the file: its console sessions live in its memory.
     public let sessions: any SessionStore = MemorySessionStore()
 
@@ -28,6 +29,7 @@ public struct SQLiteStorage: Storage {
         self.policies = SQLitePolicyStore(database: database)
         self.keys = SQLiteKeyStore(database: database)
         self.accounts = SQLiteAccountStore(database: database)
+        self.inbox = SQLiteInboxStore(database: database)
     }
 
     public func isReachable() async -> Bool {

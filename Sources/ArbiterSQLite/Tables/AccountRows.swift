@@ -19,14 +19,40 @@ public enum AccountRows {
     /// Stores a snapshot (insert or replace) in the caller's transaction and audits the change:
     /// `account.synced` from the sync API, `account.updated` when a signal event changed it.
     public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date = Date(),
-                            kind: String = "account.synced", correlationId: String? = nil, cause: String? = nil) throws {
+                            kind: String = "account.synced", correlationId: String? = nil, cause: String? = nil,
+                            externalRefs: [String: String]? = nil) throws {
         var chain = try AuditChain(db)
-        try save(db, account, actor: actor, at: at, kind: kind, correlationId: correlationId, cause: cause, chain: &chain)
+        try save(db, account, actor: actor, at: at, kind: kind, correlationId: correlationId, cause: cause, externalRefs: externalRefs,
+                 chain: &chain)
+    }
+
+    /// Replaces the account's references in other systems; one held by another account is a
+    /// conflict (nothing is written).
+    static func replaceRefs(_ db: Database, accountId: String, _ refs: [String: String]) throws {
+        for (system, ref) in refs.sorted(by: { $0.key < $1.key }) {
+            if let holder = try String.fetchOne(db, sql: "SELECT account_id FROM account_refs WHERE system = ? AND ref = ? AND account_id <> ?",
+                                                arguments: [system, ref, accountId]) {
+                throw Refusal.conflict("external ref \(system) = \(ref) belongs to account \(holder); remove it there first")
+            }
+        }
+        try db.execute(sql: "DELETE FROM account_refs WHERE account_id = ?", arguments: [accountId])
+        for (system, ref) in refs {
+            try db.execute(sql: "INSERT INTO account_refs (system, ref, account_id) VALUES (?, ?, ?)", arguments: [system, ref, accountId])
+        }
+    }
+
+    static func refs(_ db: Database, accountId: String) throws -> [String: String] {
+        var refs: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT system, ref FROM account_refs WHERE account_id = ?", arguments: [accountId]) {
+            refs[row["system"]] = row["ref"]
+        }
+        return refs
     }
 
     /// Stores a snapshot, appending its audit entry to `chain`.
     public static func save(_ db: Database, _ account: AccountSnapshot, actor: String, at: Date,
-                            kind: String, correlationId: String?, cause: String?, chain: inout AuditChain) throws {
+                            kind: String, correlationId: String?, cause: String?, externalRefs: [String: String]? = nil,
+                            chain: inout AuditChain) throws {
         let entitlements = CanonicalJSON.string(.array(account.entitlements.map(JSONValue.string)))
         try db.cachedStatement(sql: """
                 INSERT INTO accounts (id, status, tier, mrr_minor, currency, open_balance_minor, days_past_due, entitlements, updated_at)
@@ -39,6 +65,7 @@ public enum AccountRows {
         var data = account.json.objectValue ?? [:]
         data.removeValue(forKey: "id")
         if let cause { data["event_id"] = .string(cause) }
+        if let externalRefs { data["external_refs"] = .object(externalRefs.mapValues(JSONValue.string)) }
         try chain.append(db, actor: actor, kind: kind, subject: account.id, correlationId: correlationId, data: .object(data), at: at)
     }
 

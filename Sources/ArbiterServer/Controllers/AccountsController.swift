@@ -17,18 +17,42 @@ struct AccountsController {
     func get(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Role.readers)
         let id = try Self.accountId(context)
-        let (account, history) = try await accounts.get(id: id)
-        return JSONResponse(Self.json(account, history))
+        let (account, history, refs) = try await accounts.get(id: id)
+        return JSONResponse(Self.json(account, history, refs))
     }
 
     /// Replaces the snapshot: `{"status", "tier"?, "mrr_minor"?, "currency"?, "open_balance_minor"?,
-    /// "days_past_due"?, "entitlements"?}`; absent numbers are 0, absent lists empty.
+    /// "days_past_due"?, "entitlements"?, "external_refs"?}`; absent numbers are 0, absent lists
+    /// empty; absent `external_refs` leaves the account's references as they are.
     func put(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.sync, .operator)
         let id = try Self.accountId(context)
-        let account = try Self.snapshot(id: id, from: try await JSONBody.object(request, context: context))
-        let history = try await accounts.sync(account, by: caller.id)
-        return JSONResponse(Self.json(account, history))
+        let body = try await JSONBody.object(request, context: context)
+        let account = try Self.snapshot(id: id, from: body)
+        let refs = try Self.externalRefs(body["external_refs"])
+        let history = try await accounts.sync(account, externalRefs: refs, by: caller.id)
+        let stored = if let refs { refs } else { try await accounts.externalRefs(of: id) }
+        return JSONResponse(Self.json(account, history, stored))
+    }
+
+    /// `external_refs`: the account's ids in other systems, `{"stripe": "cus_…", "zendesk_org": "…"}`.
+    static func externalRefs(_ value: JSONValue?) throws -> [String: String]? {
+        guard let value, value != .null else { return nil }
+        guard let object = value.objectValue else { throw Refusal.invalid("external_refs", "must be an object of system → id") }
+        var refs: [String: String] = [:], errors: [FieldError] = []
+        for (system, ref) in object.sorted(by: { $0.key < $1.key }) {
+            let validSystem = (1...64).contains(system.count)
+                && system.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+            if !validSystem { errors.append(FieldError("external_refs.\(system)", "a system's name is 1-64 of a-z, 0-9 and _")) }
+            guard let text = ref.stringValue, !text.isEmpty, text.schemaLength <= 200,
+                  !text.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
+                errors.append(FieldError("external_refs.\(system)", "must be an id of 1-200 characters without spaces"))
+                continue
+            }
+            if validSystem { refs[system] = text }
+        }
+        if !errors.isEmpty { throw Refusal.invalid(errors) }
+        return refs
     }
 
     /// The account id of the path: 1-200 characters, as events carry it.
@@ -40,7 +64,8 @@ struct AccountsController {
 
     static func snapshot(id: String, from body: [String: JSONValue]) throws -> AccountSnapshot {
         var errors: [FieldError] = []
-        let known: Set<String> = ["status", "tier", "mrr_minor", "currency", "open_balance_minor", "days_past_due", "entitlements"]
+        let known: Set<String> = ["status", "tier", "mrr_minor", "currency", "open_balance_minor", "days_past_due", "entitlements",
+                                  "external_refs"]
         for key in body.keys.sorted() where !known.contains(key) { errors.append(FieldError(key, "is not an account field")) }
         var account = AccountSnapshot(id: id)
         let statuses = AccountStatus.allCases.filter { $0 != .unknown }.map(\.rawValue)
@@ -82,10 +107,12 @@ struct AccountsController {
         return account
     }
 
-    static func json(_ account: AccountSnapshot, _ history: HistoryAggregates) -> JSONValue {
+    static func json(_ account: AccountSnapshot, _ history: HistoryAggregates, _ refs: [String: String]) -> JSONValue {
         let h = history
+        var accountJSON = account.json.objectValue ?? [:]
+        accountJSON["external_refs"] = .object(refs.mapValues(JSONValue.string))
         return .object([
-            "account": account.json,
+            "account": .object(accountJSON),
             "history": .object([
                 "credits_30d_minor": .int(h.credits30dMinor), "credits_90d_minor": .int(h.credits90dMinor),
                 "credits_365d_minor": .int(h.credits365dMinor), "credit_count_90d": .int(h.creditCount90d),

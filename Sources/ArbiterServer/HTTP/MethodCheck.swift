@@ -28,12 +28,21 @@ struct MethodCheckedRouter: HTTPResponderBuilder {
             return refusal
         }
 
-        /// The methods routed for the path; empty when no route has it.
+        /// The methods routed for the path; empty when no route has it. As in the router, a
+        /// segment that names the path literally wins over a parameter: `/v1/inbound/messages`
+        /// is the messages route (GET), not the `{source}` route (POST) it also matches.
         func allowedMethods(path: String) -> Set<HTTPRequest.Method> {
             let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+            var best: [Bool] = []
             var methods = Set<HTTPRequest.Method>()
             for route in routes where route.path.count == segments.count
                 && zip(route.path, segments).allSatisfy({ element, segment in element ~= segment }) {
+                let literal = zip(route.path, segments).map { element, segment in element.description == segment }
+                if literal.lexicographicallyPrecedes(best, by: { !$0 && $1 }) { continue }
+                if best.lexicographicallyPrecedes(literal, by: { !$0 && $1 }) || methods.isEmpty {
+                    best = literal
+                    methods = []
+                }
                 methods.insert(route.method)
             }
             return methods

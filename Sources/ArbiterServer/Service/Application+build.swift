@@ -105,7 +105,10 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
     }
+    let inbound = InboundController(inbox: services.inbox)
+    inbound.addReceiver(to: router)
     let v1 = router.group("v1").add(middleware: Authentication(keys: services.keys))
+    v1.addRoutes(inbound.endpoints, atPath: "inbound")
     v1.addRoutes(KeysController(keys: services.keys).endpoints, atPath: "keys")
     v1.addRoutes(AccountsController(accounts: services.accounts).endpoints, atPath: "accounts")
     v1.addRoutes(EventsController(intake: services.intake, decisions: services.decisions).endpoints, atPath: "events")

@@ -22,6 +22,8 @@ public struct Services: Sendable {
     let decisions: any DecisionStore
     public let keys: Keys
     public let accounts: Accounts
+    /// Webhooks from billing and support systems (`/v1/inbound`).
+    public let inbox: Inbox
     /// Set once the policies of `--policies` are compiled and active.
     let policiesLoaded: Locked<Bool>
     let desk: ReviewDesk
@@ -119,6 +121,7 @@ public struct Services: Sendable {
         }
         self.keys = Keys(store: storage.keys, lifetime: keyCacheLifetime)
         self.accounts = Accounts(store: storage.accounts)
+        self.inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics)
         self.policiesLoaded = Locked(false)
     }
 
@@ -179,6 +182,16 @@ public struct Services: Sendable {
     /// active versions (audited as done by `system:startup`), then makes every active version in
     /// the database the engine's set — so versions activated through the API survive restarts.
     public func loadPolicies(from directory: String?, logger: Logger) async throws {
+        if let directory {
+            // The webhook sources beside the policies (sources.json), if there is such a file.
+            let (catalog, warnings) = try SourceCatalog.load(URL(fileURLWithPath: directory).appendingPathComponent("sources.json"))
+            for warning in warnings { logger.warning("inbound source: \(warning)") }
+            for source in catalog.sources.values.sorted(by: { $0.name < $1.name }) {
+                logger.info("inbound source", metadata: ["name": "\(source.name)", "kind": "\(source.kind.rawValue)",
+                                                         "secrets": "\(source.secrets.count)"])
+            }
+            inbox.configure(catalog)
+        }
         let set = try await lifecycle.start(directory: directory)
         policiesLoaded.withLock { $0 = true }
         for policy in set.policies {

@@ -1,0 +1,263 @@
+import ArbiterCore
+import Foundation
+
+/// Webhooks in: verified by their source's own scheme, stored before they are answered,
+/// mapped to canonical events, decided through the ``Intake`` like any other event (the
+/// vendor's id as the idempotency key, the message as the correlation's start), and kept
+/// with what became of them. A vendor's retry of a message gets the original answer; a
+/// message that could not be mapped or matched to an account waits as a dead letter to be
+/// replayed.
+public final class Inbox: Sendable {
+    let sources: Locked<SourceCatalog>
+    let store: any InboxStore
+    let accounts: Accounts
+    let intake: Intake
+    let metrics: ServiceMetrics
+    public let failures = RecentFailures(capacity: 100)
+    /// Updates of one vendor object are applied one at a time here (see ``MappedEvent/Ordering``).
+    private let ordering = KeyedLock()
+
+    public init(sources: SourceCatalog, store: any InboxStore, accounts: Accounts, intake: Intake, metrics: ServiceMetrics) {
+        self.sources = Locked(sources)
+        self.store = store
+        self.accounts = accounts
+        self.intake = intake
+        self.metrics = metrics
+    }
+
+    public var catalog: SourceCatalog { sources.withLock { $0 } }
+
+    /// Replaces the configured sources (at start, from `sources.json`).
+    public func configure(_ catalog: SourceCatalog) {
+        sources.withLock { $0 = catalog }
+    }
+
+    /// What the vendor is answered: the message and what became of it.
+    public struct Answer: Sendable {
+        public let message: InboundMessage
+        /// The message was already stored and processed: this is the original answer.
+        public let replayed: Bool
+    }
+
+    /// A vendor's request to `POST /v1/inbound/{source}`. Throws ``InboundRejection`` (not
+    /// stored) when it fails verification, `Refusal.notFound` for an unknown source.
+    public func receive(source name: String, headers: [String: String], body: [UInt8], now: Date = Date()) async throws -> Answer {
+        guard let source = catalog[name] else { throw Refusal.notFound("no inbound source named '\(name)'") }
+        guard !source.secrets.isEmpty else { throw SourceUnavailable(source: name, origin: source.secretOrigin) }
+        let parsed: [String: JSONValue]?
+        do {
+            parsed = try verify(source, headers: headers, body: body, now: now)
+        } catch let rejection as InboundRejection {
+            metrics.inboundRejected(source: name)
+            failures.record(source: name, reason: rejection.reason, at: now)
+            throw rejection
+        }
+        let text = String(validating: body, as: UTF8.self)
+        let vendorId: String? = switch source.kind {
+        case .stripe: parsed?["id"]?.stringValue
+        case .zendesk: headers["x-zendesk-webhook-invocation-id"]
+        }
+        let received = InboundMessage(id: Identifier.make(now: now), source: name, externalId: vendorId ?? "sha256:\(sha256Hex(body))",
+                                      vendorType: source.kind == .stripe ? parsed?["type"]?.stringValue : nil, receivedAt: Timestamp.format(now),
+                                      updatedAt: Timestamp.format(now), headers: Self.kept(headers, kind: source.kind),
+                                      body: text ?? Data(body).base64EncodedString())
+        let (message, inserted) = try await store.receive(received)
+        if !inserted && message.status != .received { return Answer(message: message, replayed: true) }
+        let outcome = try await process(message, source: source, document: parsed, bodyIsText: text != nil)
+        let finished = try await store.finish(message.id, outcome, at: Date(), audit: nil)
+        metrics.inbound(source: name, status: outcome.status.rawValue)
+        return Answer(message: finished, replayed: false)
+    }
+
+    /// Checks the signature (and Stripe's mode); the parsed body when it is a JSON object.
+    private func verify(_ source: InboundSource, headers: [String: String], body: [UInt8],
+                        now: Date) throws -> [String: JSONValue]? {
+        switch source.kind {
+        case .stripe:
+            try WebhookSignature.stripe(header: headers["stripe-signature"], body: body, secrets: source.secrets,
+                                        tolerance: source.tolerance, now: now)
+            let document = (try? JSONValue.parse(Data(body)))?.objectValue
+            if let live = document?["livemode"]?.boolValue, live != source.livemode {
+                throw InboundRejection(.badRequest, live ? "a live-mode event sent to a test-mode source"
+                                                         : "a test-mode event sent to a live-mode source")
+            }
+            return document
+        case .zendesk:
+            try WebhookSignature.zendesk(signature: headers["x-zendesk-webhook-signature"],
+                                         timestamp: headers["x-zendesk-webhook-signature-timestamp"], body: body,
+                                         secrets: source.secrets, tolerance: source.tolerance, now: now)
+            return (try? JSONValue.parse(Data(body)))?.objectValue
+        }
+    }
+
+    /// The headers worth keeping with a message, signatures cut to their timestamps.
+    static func kept(_ headers: [String: String], kind: InboundSource.Kind) -> [String: String] {
+        var kept: [String: String] = [:]
+        for name in ["content-type", "user-agent"] { kept[name] = headers[name] }
+        switch kind {
+        case .stripe:
+            if let signature = headers["stripe-signature"] {
+                kept["stripe-signature"] = signature.split(separator: ",").map { part in
+                    part.hasPrefix("t=") ? String(part) : "\(part.split(separator: "=").first ?? "")=[redacted]"
+                }.joined(separator: ",")
+            }
+        case .zendesk:
+            for name in ["x-zendesk-webhook-signature-timestamp", "x-zendesk-webhook-id", "x-zendesk-webhook-invocation-id"] {
+                kept[name] = headers[name]
+            }
+            if headers["x-zendesk-webhook-signature"] != nil { kept["x-zendesk-webhook-signature"] = "[redacted]" }
+        }
+        return kept
+    }
+
+    /// Maps a stored message and decides its events; what it came to.
+    private func process(_ message: InboundMessage, source: InboundSource, document: [String: JSONValue]?,
+                         bodyIsText: Bool) async throws -> InboundOutcome {
+        guard bodyIsText else { return InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)") }
+        guard let document else { return InboundOutcome(status: .failed, detail: "the body is not a JSON object") }
+        let mapping: InboundMapping = switch source.kind {
+        case .stripe: StripeMapping.map(document)
+        case .zendesk: ZendeskMapping.map(document, at: Timestamp.parse(message.receivedAt) ?? Date())
+        }
+        switch mapping {
+        case .ignore(let reason):
+            return InboundOutcome(status: .ignored, detail: reason)
+        case .reject(let reason):
+            return InboundOutcome(status: .failed, detail: reason)
+        case .events(let mapped):
+            var resolved: [(MappedEvent, String)] = []
+            for event in mapped {
+                guard let accountId = try await accounts.accountId(for: event.customer) else {
+                    return InboundOutcome(status: .unmatched, detail: "\(event.customer.system) customer \(event.customer.ref) is no account's "
+                                          + "external ref: sync the account with external_refs.\(event.customer.system), then replay")
+                }
+                resolved.append((event, accountId))
+            }
+            var decided: [JSONValue] = []
+            var accountId: String?
+            var applied: MappedEvent.Ordering?
+            for (event, account) in resolved {
+                accountId = account
+                let envelope = event.envelope(source: source.name, accountId: account, correlationId: message.id)
+                let canonical: Event
+                do {
+                    canonical = try Event(envelope: envelope)
+                } catch let refusal as Refusal {
+                    return InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
+                                          accountId: account)
+                }
+                if let order = event.ordering {
+                    let result = try await ordering.withLock("\(source.name)\u{0}\(order.key)") { () async throws -> Result<JSONValue, Stale> in
+                        if let latest = try await store.latestApplied(source: source.name, orderingKey: order.key), latest > order.at {
+                            return .failure(Stale(detail: "an update of \(order.key) from \(latest) is already applied; "
+                                                  + "this one (\(order.at)) is older"))
+                        }
+                        return .success(try await decide(canonical, source: source.name))
+                    }
+                    switch result {
+                    case .success(let summary): decided.append(summary)
+                    case .failure(let stale): return InboundOutcome(status: .ignored, detail: stale.detail, accountId: account)
+                    }
+                    applied = order
+                } else {
+                    decided.append(try await decide(canonical, source: source.name))
+                }
+            }
+            return InboundOutcome(status: .processed, accountId: accountId, events: decided, orderingKey: applied?.key,
+                                  orderingAt: applied?.at)
+        }
+    }
+
+    /// An update older than one already applied.
+    private struct Stale: Error {
+        let detail: String
+    }
+
+    /// Decides one canonical event; what the message records of it.
+    private func decide(_ event: Event, source: String) async throws -> JSONValue {
+        func summary(_ response: String, replayed: Bool) -> JSONValue {
+            let body = try? JSONValue.parse(Data(response.utf8))
+            var fields: [String: JSONValue] = ["id": .string(event.id), "type": .string(event.type.rawValue),
+                                               "event_id": body?["event_id"] ?? .null,
+                                               "decision_id": body?["decision"]?["id"] ?? .null,
+                                               "outcome": body?["decision"]?["outcome"] ?? .null]
+            if replayed { fields["replayed"] = .bool(true) }
+            return .object(fields)
+        }
+        switch try await intake.submit(event, submittedBy: "source:\(source)") {
+        case .decided(let body): return summary(body, replayed: false)
+        case .replayed(let body): return summary(body, replayed: true)
+        case .conflict(let eventId):
+            // Another message already reported this fact (Stripe's invoice.paid and
+            // invoice.payment_succeeded for one payment): decided once, under the first.
+            return .object(["id": .string(event.id), "type": .string(event.type.rawValue), "event_id": .string(eventId),
+                            "already_recorded": .bool(true)])
+        }
+    }
+
+    // MARK: Dead letters
+
+    public func message(id: String) async throws -> InboundMessage {
+        guard let message = try await store.message(id: id) else { throw Refusal.notFound("no inbound message with id '\(id)'") }
+        return message
+    }
+
+    public func messages(_ filter: InboundFilter) async throws -> Page<InboundMessage> {
+        try await store.messages(filter)
+    }
+
+    /// Processes a dead letter again (after the mapping was fixed or the account synced),
+    /// audited as `inbound.replayed` by `actor`.
+    public func replay(id: String, by actor: String) async throws -> InboundMessage {
+        let message = try await message(id: id)
+        guard [.failed, .unmatched, .received].contains(message.status) else {
+            throw Refusal.conflict("message \(id) is \(message.status.rawValue): only failed, unmatched or unfinished messages are replayed")
+        }
+        guard let source = catalog[message.source] else {
+            throw Refusal.conflict("message \(id) came from source '\(message.source)', which is no longer configured")
+        }
+        let document = (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue
+        let outcome = try await process(message, source: source, document: document, bodyIsText: message.detail?.contains("not UTF-8") != true)
+        let audit = AuditDraft(actor: actor, kind: "inbound.replayed", subject: message.id, correlationId: message.id,
+                               at: Timestamp.format(Date()),
+                               dataJSON: CanonicalJSON.encode(.object(["source": .string(message.source), "external_id": .string(message.externalId),
+                                                                       "from": .string(message.status.rawValue),
+                                                                       "to": .string(outcome.status.rawValue)])))
+        let finished = try await store.finish(message.id, outcome, at: Date(), audit: audit)
+        metrics.inbound(source: message.source, status: "replayed")
+        return finished
+    }
+}
+
+/// A source with no signing secret: nothing it sends can be verified yet (answered 503, so
+/// the vendor retries once the secret is configured).
+public struct SourceUnavailable: Error, Sendable {
+    public let source: String
+    public let origin: String
+}
+
+/// The latest requests refused by verification, for operators finding a wrong secret: kept in
+/// memory, bounded, newest last. They are never stored as messages.
+public final class RecentFailures: Sendable {
+    public struct Failure: Sendable {
+        public let source: String
+        public let reason: String
+        public let at: Date
+    }
+
+    private let capacity: Int
+    private let entries = Locked<[Failure]>([])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func record(source: String, reason: String, at: Date) {
+        entries.withLock { entries in
+            entries.append(Failure(source: source, reason: reason, at: at))
+            if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+        }
+    }
+
+    public var all: [Failure] { entries.withLock { $0 } }
+}

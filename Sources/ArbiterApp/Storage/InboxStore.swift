@@ -1,0 +1,127 @@
+import ArbiterCore
+import Foundation
+
+/// Webhooks that passed verification, stored before they are answered, with what became of
+/// them. One message per source and vendor message id: a vendor's retry finds the original.
+public protocol InboxStore: Sendable {
+    /// Stores a new message (status `received`), or returns the one already stored under its
+    /// source and external id (`inserted` false).
+    func receive(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool)
+
+    /// Records what processing the message came to; with `audit`, appends that entry in the
+    /// same transaction (replays).
+    func finish(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft?) async throws -> InboundMessage
+
+    func message(id: String) async throws -> InboundMessage?
+
+    /// Messages newest first, one page.
+    func messages(_ filter: InboundFilter) async throws -> Page<InboundMessage>
+
+    /// The vendor's time of the latest update applied (status `processed`) for an ordering key
+    /// of a source: an update older than it is ignored.
+    func latestApplied(source: String, orderingKey: String) async throws -> Int64?
+}
+
+/// One stored webhook.
+public struct InboundMessage: Sendable, Equatable {
+    public enum Status: String, Sendable, CaseIterable {
+        /// Stored; its processing has not finished (or the instance died during it: a vendor's
+        /// retry or a replay finishes it).
+        case received
+        /// Mapped and its events decided.
+        case processed
+        /// Accepted, nothing to decide.
+        case ignored
+        /// The mapping failed: a dead letter.
+        case failed
+        /// The vendor's customer is no account's external ref yet: a dead letter until synced.
+        case unmatched
+    }
+
+    public var id: String
+    public var source: String
+    /// The vendor's id of the message (Stripe's `evt_…`); the idempotency key.
+    public var externalId: String
+    /// The vendor's type of the message (`invoice.payment_failed`), when it has one.
+    public var vendorType: String?
+    public var receivedAt: String
+    public var updatedAt: String
+    /// The headers that matter, secrets redacted.
+    public var headers: [String: String]
+    /// The raw body as text (a body that is not UTF-8 cannot be JSON: it is kept base64-encoded
+    /// and the message fails with that said).
+    public var body: String
+    public var status: Status
+    public var detail: String?
+    public var accountId: String?
+    /// The events decided for it: `{event_id, decision_id?, outcome?, replayed?}` each.
+    public var events: [JSONValue]
+    public var orderingKey: String?
+    public var orderingAt: Int64?
+    public var attempts: Int64
+
+    public init(id: String, source: String, externalId: String, vendorType: String?, receivedAt: String, updatedAt: String,
+                headers: [String: String], body: String, status: Status = .received, detail: String? = nil, accountId: String? = nil,
+                events: [JSONValue] = [], orderingKey: String? = nil, orderingAt: Int64? = nil, attempts: Int64 = 0) {
+        self.id = id
+        self.source = source
+        self.externalId = externalId
+        self.vendorType = vendorType
+        self.receivedAt = receivedAt
+        self.updatedAt = updatedAt
+        self.headers = headers
+        self.body = body
+        self.status = status
+        self.detail = detail
+        self.accountId = accountId
+        self.events = events
+        self.orderingKey = orderingKey
+        self.orderingAt = orderingAt
+        self.attempts = attempts
+    }
+}
+
+extension InboundMessage {
+    /// The headers as stored: a JSON object, keys sorted.
+    public var headersJSON: String { CanonicalJSON.string(.object(headers.mapValues(JSONValue.string))) }
+
+    /// Headers read back from ``headersJSON``.
+    public static func headers(json text: String?) -> [String: String] {
+        (StoredJSON.value(text).objectValue ?? [:]).compactMapValues(\.stringValue)
+    }
+}
+
+/// What processing a message came to.
+public struct InboundOutcome: Sendable, Equatable {
+    public var status: InboundMessage.Status
+    public var detail: String?
+    public var accountId: String?
+    public var events: [JSONValue]
+    public var orderingKey: String?
+    public var orderingAt: Int64?
+
+    public init(status: InboundMessage.Status, detail: String? = nil, accountId: String? = nil, events: [JSONValue] = [],
+                orderingKey: String? = nil, orderingAt: Int64? = nil) {
+        self.status = status
+        self.detail = detail
+        self.accountId = accountId
+        self.events = events
+        self.orderingKey = orderingKey
+        self.orderingAt = orderingAt
+    }
+}
+
+public struct InboundFilter: Sendable {
+    public var source: String?
+    public var status: InboundMessage.Status?
+    /// The cursor: messages with ids below it (newest first).
+    public var before: String?
+    public var limit: Int
+
+    public init(source: String? = nil, status: InboundMessage.Status? = nil, before: String? = nil, limit: Int = 50) {
+        self.source = source
+        self.status = status
+        self.before = before
+        self.limit = limit
+    }
+}

@@ -1,0 +1,88 @@
+import ArbiterApp
+import ArbiterCore
+import Foundation
+import PostgresNIO
+
+/// The inbox in PostgreSQL, shared by every instance: a vendor's retry that reaches another
+/// instance finds the original (the unique source + external id decides which insert wins).
+struct PostgresInboxStore: InboxStore {
+    let backend: PostgresBackend
+
+    func receive(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
+        try await backend.transaction { unit in
+            let inserted = try await unit.value("""
+                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status)
+                VALUES (\(message.id), \(message.source), \(message.externalId), \(message.vendorType), \(message.receivedAt),
+                        \(message.updatedAt), \(message.headersJSON), \(message.body), 'received')
+                ON CONFLICT (source, external_id) DO NOTHING
+                RETURNING id
+                """, as: String.self)
+            if inserted != nil { return (message, true) }
+            var sql = SQL("SELECT * FROM inbound_messages WHERE source = ")
+            sql.append("\(sql.bind(message.source)) AND external_id = \(sql.bind(message.externalId))")
+            guard let existing = try await Self.fetch(unit, sql).first else {
+                throw Refusal.conflict("inbound message \(message.source)/\(message.externalId) conflicts but cannot be read")
+            }
+            return (existing, false)
+        }
+    }
+
+    func finish(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft?) async throws -> InboundMessage {
+        try await backend.transaction { unit in
+            try await unit.run("""
+                UPDATE inbound_messages SET status = \(outcome.status.rawValue), detail = \(outcome.detail), account_id = \(outcome.accountId),
+                    events = \(CanonicalJSON.string(.array(outcome.events))), ordering_key = \(outcome.orderingKey),
+                    ordering_at = \(outcome.orderingAt), attempts = attempts + 1, updated_at = \(Timestamp.format(at))
+                WHERE id = \(id)
+                """)
+            if let audit { unit.audit(audit) }
+            var sql = SQL("SELECT * FROM inbound_messages WHERE id = ")
+            sql.append(sql.bind(id))
+            guard let message = try await Self.fetch(unit, sql).first else { throw Refusal.notFound("no inbound message with id '\(id)'") }
+            return message
+        }
+    }
+
+    func message(id: String) async throws -> InboundMessage? {
+        try await backend.read { unit in
+            var sql = SQL("SELECT * FROM inbound_messages WHERE id = ")
+            sql.append(sql.bind(id))
+            return try await Self.fetch(unit, sql).first
+        }
+    }
+
+    func messages(_ filter: InboundFilter) async throws -> Page<InboundMessage> {
+        try await backend.read { unit in
+            var sql = SQL("SELECT * FROM inbound_messages")
+            var clauses: [String] = []
+            if let source = filter.source { clauses.append("source = \(sql.bind(source))") }
+            if let status = filter.status { clauses.append("status = \(sql.bind(status.rawValue))") }
+            if let before = filter.before { clauses.append("id < \(sql.bind(before))") }
+            if !clauses.isEmpty { sql.append(" WHERE " + clauses.joined(separator: " AND ")) }
+            sql.append(" ORDER BY id DESC LIMIT \(sql.bind(Int64(filter.limit + 1)))")
+            let rows = try await Self.fetch(unit, sql)
+            let page = Array(rows.prefix(filter.limit))
+            return Page(items: page, next: rows.count > filter.limit ? page.last?.id : nil)
+        }
+    }
+
+    func latestApplied(source: String, orderingKey: String) async throws -> Int64? {
+        try await backend.read { unit in
+            try await unit.value("""
+                SELECT MAX(ordering_at) FROM inbound_messages WHERE source = \(source) AND ordering_key = \(orderingKey) AND status = 'processed'
+                """, as: Int64.self)
+        }
+    }
+
+    static func fetch(_ unit: WorkUnit, _ sql: SQL) async throws -> [InboundMessage] {
+        try await unit.rows(sql.query).map { row in
+            InboundMessage(id: try row["id"], source: try row["source"], externalId: try row["external_id"], vendorType: try row["vendor_type"],
+                           receivedAt: try row["received_at"], updatedAt: try row["updated_at"],
+                           headers: InboundMessage.headers(json: try row["headers"]),
+                           body: try row["body"], status: InboundMessage.Status(rawValue: try row["status"]) ?? .received,
+                           detail: try row["detail"], accountId: try row["account_id"],
+                           events: StoredJSON.value(try row["events"]).arrayValue ?? [], orderingKey: try row["ordering_key"],
+                           orderingAt: try row["ordering_at"], attempts: try row["attempts"])
+        }
+    }
+}
