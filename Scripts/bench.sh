@@ -37,6 +37,7 @@ case "${1:-}" in
         exec .build/release/arbiter-bench engine --policy Policies/credit_thresholds.lua "${@:2}"
         ;;
     http|inbound)
+        mode=$1
         swift build -c release --product arbiter
         swift build -c release --product arbiter-bench
         backend=sqlite
@@ -77,7 +78,7 @@ case "${1:-}" in
                 urls="$urls${urls:+,}http://127.0.0.1:$p"
             done
         }
-        if [ "$1" = inbound ]; then
+        if [ "$mode" = inbound ]; then
             [ "$backend" = sqlite ] || { echo "bench.sh inbound runs on SQLite" >&2; exit 2; }
             start ""
             .build/release/arbiter-bench inbound --server "$urls" --admin-key "$admin" --stripe-secret "$stripe_secret" "${rest[@]}"

@@ -57,16 +57,16 @@ public final class Inbox: Sendable {
         case .stripe: parsed?["id"]?.stringValue
         case .zendesk: headers["x-zendesk-webhook-invocation-id"]
         }
-        let received = InboundMessage(id: Identifier.make(now: now), source: name, externalId: vendorId ?? "sha256:\(sha256Hex(body))",
-                                      vendorType: source.kind == .stripe ? parsed?["type"]?.stringValue : nil, receivedAt: Timestamp.format(now),
-                                      updatedAt: Timestamp.format(now), headers: Self.kept(headers, kind: source.kind),
-                                      body: text ?? Data(body).base64EncodedString())
-        let (message, inserted) = try await store.receive(received)
-        if !inserted && message.status != .received { return Answer(message: message, replayed: true) }
-        let outcome = try await process(message, source: source, document: parsed, bodyIsText: text != nil)
-        let finished = try await store.finish(message.id, outcome, at: Date(), audit: nil)
-        metrics.inbound(source: name, status: outcome.status.rawValue)
-        return Answer(message: finished, replayed: false)
+        let externalId = vendorId ?? "sha256:\(sha256Hex(body))"
+        if let stored = try await store.message(source: name, externalId: externalId) { return Answer(message: stored, replayed: true) }
+        let id = Identifier.make(now: now)
+        let outcome = try await process(messageId: id, receivedAt: now, source: source, document: parsed, bodyIsText: text != nil)
+        let (message, inserted) = try await store.record(InboundMessage(
+            id: id, source: name, externalId: externalId, vendorType: source.kind == .stripe ? parsed?["type"]?.stringValue : nil,
+            receivedAt: Timestamp.format(now), updatedAt: Timestamp.format(Date()), headers: Self.kept(headers, kind: source.kind),
+            body: text ?? Data(body).base64EncodedString(), outcome: outcome))
+        if inserted { metrics.inbound(source: name, status: outcome.status.rawValue) }
+        return Answer(message: message, replayed: !inserted)
     }
 
     /// Checks the signature (and Stripe's mode); the parsed body when it is a JSON object.
@@ -110,14 +110,15 @@ public final class Inbox: Sendable {
         return kept
     }
 
-    /// Maps a stored message and decides its events; what it came to.
-    private func process(_ message: InboundMessage, source: InboundSource, document: [String: JSONValue]?,
+    /// Maps a message and decides its events (the message's id starts their correlation);
+    /// what it came to.
+    private func process(messageId: String, receivedAt: Date, source: InboundSource, document: [String: JSONValue]?,
                          bodyIsText: Bool) async throws -> InboundOutcome {
         guard bodyIsText else { return InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)") }
         guard let document else { return InboundOutcome(status: .failed, detail: "the body is not a JSON object") }
         let mapping: InboundMapping = switch source.kind {
         case .stripe: StripeMapping.map(document)
-        case .zendesk: ZendeskMapping.map(document, at: Timestamp.parse(message.receivedAt) ?? Date())
+        case .zendesk: ZendeskMapping.map(document, at: receivedAt)
         }
         switch mapping {
         case .ignore(let reason):
@@ -138,7 +139,7 @@ public final class Inbox: Sendable {
             var applied: MappedEvent.Ordering?
             for (event, account) in resolved {
                 accountId = account
-                let envelope = event.envelope(source: source.name, accountId: account, correlationId: message.id)
+                let envelope = event.envelope(source: source.name, accountId: account, correlationId: messageId)
                 let canonical: Event
                 do {
                     canonical = try Event(envelope: envelope)
@@ -210,22 +211,24 @@ public final class Inbox: Sendable {
     /// audited as `inbound.replayed` by `actor`.
     public func replay(id: String, by actor: String) async throws -> InboundMessage {
         let message = try await message(id: id)
-        guard [.failed, .unmatched, .received].contains(message.status) else {
-            throw Refusal.conflict("message \(id) is \(message.status.rawValue): only failed, unmatched or unfinished messages are replayed")
+        guard message.outcome.status.isDeadLetter else {
+            throw Refusal.conflict("message \(id) is \(message.outcome.status.rawValue): only failed or unmatched messages are replayed")
         }
         guard let source = catalog[message.source] else {
             throw Refusal.conflict("message \(id) came from source '\(message.source)', which is no longer configured")
         }
-        let document = (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue
-        let outcome = try await process(message, source: source, document: document, bodyIsText: message.detail?.contains("not UTF-8") != true)
+        let bodyIsText = message.outcome.detail?.contains("not UTF-8") != true
+        let document = bodyIsText ? (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue : nil
+        let outcome = try await process(messageId: message.id, receivedAt: Timestamp.parse(message.receivedAt) ?? Date(), source: source,
+                                        document: document, bodyIsText: bodyIsText)
         let audit = AuditDraft(actor: actor, kind: "inbound.replayed", subject: message.id, correlationId: message.id,
                                at: Timestamp.format(Date()),
                                dataJSON: CanonicalJSON.encode(.object(["source": .string(message.source), "external_id": .string(message.externalId),
-                                                                       "from": .string(message.status.rawValue),
+                                                                       "from": .string(message.outcome.status.rawValue),
                                                                        "to": .string(outcome.status.rawValue)])))
-        let finished = try await store.finish(message.id, outcome, at: Date(), audit: audit)
+        let replayed = try await store.replayed(message.id, outcome, at: Date(), audit: audit)
         metrics.inbound(source: message.source, status: "replayed")
-        return finished
+        return replayed
     }
 }
 

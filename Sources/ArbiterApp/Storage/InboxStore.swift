@@ -3,14 +3,22 @@ import Foundation
 
 /// Webhooks that passed verification, stored before they are answered, with what became of
 /// them. One message per source and vendor message id: a vendor's retry finds the original.
+///
+/// A message is written once, when it is processed (with its outcome, in a group commit), so
+/// that a webhook costs the inbox one shared commit besides its decisions. A message is never
+/// answered before it is stored; one whose processing did not finish (a crash, the database
+/// away) was not answered with a 2xx either, and the vendor's retry processes it again — the
+/// events it decided meanwhile are found by their idempotency keys, not decided twice.
 public protocol InboxStore: Sendable {
-    /// Stores a new message (status `received`), or returns the one already stored under its
-    /// source and external id (`inserted` false).
-    func receive(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool)
+    /// Stores a processed message, or returns the one already stored under its source and
+    /// external id (`inserted` false: a retry that raced the first delivery).
+    func record(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool)
 
-    /// Records what processing the message came to; with `audit`, appends that entry in the
-    /// same transaction (replays).
-    func finish(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft?) async throws -> InboundMessage
+    /// The message stored under a source and the vendor's id, if any.
+    func message(source: String, externalId: String) async throws -> InboundMessage?
+
+    /// Records what a replay came to, with its audit entry, in one transaction.
+    func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage
 
     func message(id: String) async throws -> InboundMessage?
 
@@ -22,25 +30,26 @@ public protocol InboxStore: Sendable {
     func latestApplied(source: String, orderingKey: String) async throws -> Int64?
 }
 
-/// One stored webhook.
+/// One stored webhook and what became of it.
 public struct InboundMessage: Sendable, Equatable {
     public enum Status: String, Sendable, CaseIterable {
-        /// Stored; its processing has not finished (or the instance died during it: a vendor's
-        /// retry or a replay finishes it).
-        case received
         /// Mapped and its events decided.
         case processed
         /// Accepted, nothing to decide.
         case ignored
-        /// The mapping failed: a dead letter.
+        /// The body could not be mapped: a dead letter.
         case failed
         /// The vendor's customer is no account's external ref yet: a dead letter until synced.
         case unmatched
+
+        /// The statuses a replay takes a message from.
+        public var isDeadLetter: Bool { self == .failed || self == .unmatched }
     }
 
     public var id: String
     public var source: String
-    /// The vendor's id of the message (Stripe's `evt_…`); the idempotency key.
+    /// The vendor's id of the message (Stripe's `evt_…`, Zendesk's invocation id); the
+    /// idempotency key.
     public var externalId: String
     /// The vendor's type of the message (`invoice.payment_failed`), when it has one.
     public var vendorType: String?
@@ -51,18 +60,12 @@ public struct InboundMessage: Sendable, Equatable {
     /// The raw body as text (a body that is not UTF-8 cannot be JSON: it is kept base64-encoded
     /// and the message fails with that said).
     public var body: String
-    public var status: Status
-    public var detail: String?
-    public var accountId: String?
-    /// The events decided for it: `{event_id, decision_id?, outcome?, replayed?}` each.
-    public var events: [JSONValue]
-    public var orderingKey: String?
-    public var orderingAt: Int64?
+    public var outcome: InboundOutcome
+    /// How many times it was processed (1, plus one per replay).
     public var attempts: Int64
 
     public init(id: String, source: String, externalId: String, vendorType: String?, receivedAt: String, updatedAt: String,
-                headers: [String: String], body: String, status: Status = .received, detail: String? = nil, accountId: String? = nil,
-                events: [JSONValue] = [], orderingKey: String? = nil, orderingAt: Int64? = nil, attempts: Int64 = 0) {
+                headers: [String: String], body: String, outcome: InboundOutcome, attempts: Int64 = 1) {
         self.id = id
         self.source = source
         self.externalId = externalId
@@ -71,17 +74,10 @@ public struct InboundMessage: Sendable, Equatable {
         self.updatedAt = updatedAt
         self.headers = headers
         self.body = body
-        self.status = status
-        self.detail = detail
-        self.accountId = accountId
-        self.events = events
-        self.orderingKey = orderingKey
-        self.orderingAt = orderingAt
+        self.outcome = outcome
         self.attempts = attempts
     }
-}
 
-extension InboundMessage {
     /// The headers as stored: a JSON object, keys sorted.
     public var headersJSON: String { CanonicalJSON.string(.object(headers.mapValues(JSONValue.string))) }
 
@@ -94,9 +90,12 @@ extension InboundMessage {
 /// What processing a message came to.
 public struct InboundOutcome: Sendable, Equatable {
     public var status: InboundMessage.Status
+    /// Why it was ignored, failed or unmatched.
     public var detail: String?
     public var accountId: String?
+    /// The events decided for it: `{id, type, event_id, decision_id, outcome, replayed?, already_recorded?}` each.
     public var events: [JSONValue]
+    /// The vendor object whose updates apply in order, and this update's time (``MappedEvent/Ordering``).
     public var orderingKey: String?
     public var orderingAt: Int64?
 
@@ -109,6 +108,8 @@ public struct InboundOutcome: Sendable, Equatable {
         self.orderingKey = orderingKey
         self.orderingAt = orderingAt
     }
+
+    public var eventsJSON: String { CanonicalJSON.string(.array(events)) }
 }
 
 public struct InboundFilter: Sendable {

@@ -358,7 +358,7 @@ enum PostgresMigrations {
                 updated_at text NOT NULL,
                 headers text NOT NULL,
                 body text NOT NULL,
-                status text NOT NULL CHECK (status IN ('received', 'processed', 'ignored', 'failed', 'unmatched')),
+                status text NOT NULL CHECK (status IN ('processed', 'ignored', 'failed', 'unmatched')),
                 detail text,
                 account_id text,
                 events text NOT NULL DEFAULT '[]',

@@ -5,50 +5,51 @@ import PostgresNIO
 
 /// The inbox in PostgreSQL, shared by every instance: a vendor's retry that reaches another
 /// instance finds the original (the unique source + external id decides which insert wins).
+/// Messages are written in the group commits decisions use.
 struct PostgresInboxStore: InboxStore {
     let backend: PostgresBackend
+    let committer: PostgresCommitter
 
-    func receive(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
-        try await backend.transaction { unit in
+    func record(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
+        try await committer.submit(accounts: []) { unit in
+            let outcome = message.outcome
             let inserted = try await unit.value("""
-                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status)
+                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
+                                              account_id, events, ordering_key, ordering_at, attempts)
                 VALUES (\(message.id), \(message.source), \(message.externalId), \(message.vendorType), \(message.receivedAt),
-                        \(message.updatedAt), \(message.headersJSON), \(message.body), 'received')
+                        \(message.updatedAt), \(message.headersJSON), \(message.body), \(outcome.status.rawValue), \(outcome.detail),
+                        \(outcome.accountId), \(outcome.eventsJSON), \(outcome.orderingKey), \(outcome.orderingAt), \(message.attempts))
                 ON CONFLICT (source, external_id) DO NOTHING
                 RETURNING id
                 """, as: String.self)
             if inserted != nil { return (message, true) }
-            var sql = SQL("SELECT * FROM inbound_messages WHERE source = ")
-            sql.append("\(sql.bind(message.source)) AND external_id = \(sql.bind(message.externalId))")
-            guard let existing = try await Self.fetch(unit, sql).first else {
+            guard let existing = try await Self.fetch(unit, where: "source", message.source, and: "external_id", message.externalId) else {
                 throw Refusal.conflict("inbound message \(message.source)/\(message.externalId) conflicts but cannot be read")
             }
             return (existing, false)
         }
     }
 
-    func finish(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft?) async throws -> InboundMessage {
-        try await backend.transaction { unit in
+    func message(source: String, externalId: String) async throws -> InboundMessage? {
+        try await backend.read { unit in try await Self.fetch(unit, where: "source", source, and: "external_id", externalId) }
+    }
+
+    func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage {
+        try await committer.submit(accounts: []) { unit in
             try await unit.run("""
                 UPDATE inbound_messages SET status = \(outcome.status.rawValue), detail = \(outcome.detail), account_id = \(outcome.accountId),
-                    events = \(CanonicalJSON.string(.array(outcome.events))), ordering_key = \(outcome.orderingKey),
-                    ordering_at = \(outcome.orderingAt), attempts = attempts + 1, updated_at = \(Timestamp.format(at))
+                    events = \(outcome.eventsJSON), ordering_key = \(outcome.orderingKey), ordering_at = \(outcome.orderingAt),
+                    attempts = attempts + 1, updated_at = \(Timestamp.format(at))
                 WHERE id = \(id)
                 """)
-            if let audit { unit.audit(audit) }
-            var sql = SQL("SELECT * FROM inbound_messages WHERE id = ")
-            sql.append(sql.bind(id))
-            guard let message = try await Self.fetch(unit, sql).first else { throw Refusal.notFound("no inbound message with id '\(id)'") }
+            unit.audit(audit)
+            guard let message = try await Self.fetch(unit, where: "id", id) else { throw Refusal.notFound("no inbound message with id '\(id)'") }
             return message
         }
     }
 
     func message(id: String) async throws -> InboundMessage? {
-        try await backend.read { unit in
-            var sql = SQL("SELECT * FROM inbound_messages WHERE id = ")
-            sql.append(sql.bind(id))
-            return try await Self.fetch(unit, sql).first
-        }
+        try await backend.read { unit in try await Self.fetch(unit, where: "id", id) }
     }
 
     func messages(_ filter: InboundFilter) async throws -> Page<InboundMessage> {
@@ -74,15 +75,24 @@ struct PostgresInboxStore: InboxStore {
         }
     }
 
+    /// The message whose `column` (and `other`, when given) has these values.
+    static func fetch(_ unit: WorkUnit, where column: String, _ value: String, and other: String? = nil,
+                      _ otherValue: String? = nil) async throws -> InboundMessage? {
+        var sql = SQL("SELECT * FROM inbound_messages WHERE \(column) = ")
+        sql.append(sql.bind(value))
+        if let other, let otherValue { sql.append(" AND \(other) = \(sql.bind(otherValue))") }
+        return try await fetch(unit, sql).first
+    }
+
     static func fetch(_ unit: WorkUnit, _ sql: SQL) async throws -> [InboundMessage] {
         try await unit.rows(sql.query).map { row in
-            InboundMessage(id: try row["id"], source: try row["source"], externalId: try row["external_id"], vendorType: try row["vendor_type"],
-                           receivedAt: try row["received_at"], updatedAt: try row["updated_at"],
-                           headers: InboundMessage.headers(json: try row["headers"]),
-                           body: try row["body"], status: InboundMessage.Status(rawValue: try row["status"]) ?? .received,
-                           detail: try row["detail"], accountId: try row["account_id"],
-                           events: StoredJSON.value(try row["events"]).arrayValue ?? [], orderingKey: try row["ordering_key"],
-                           orderingAt: try row["ordering_at"], attempts: try row["attempts"])
+            let outcome = InboundOutcome(status: InboundMessage.Status(rawValue: try row["status"]) ?? .failed, detail: try row["detail"],
+                                         accountId: try row["account_id"], events: StoredJSON.value(try row["events"]).arrayValue ?? [],
+                                         orderingKey: try row["ordering_key"], orderingAt: try row["ordering_at"])
+            return InboundMessage(id: try row["id"], source: try row["source"], externalId: try row["external_id"],
+                                  vendorType: try row["vendor_type"], receivedAt: try row["received_at"], updatedAt: try row["updated_at"],
+                                  headers: InboundMessage.headers(json: try row["headers"]), body: try row["body"], outcome: outcome,
+                                  attempts: try row["attempts"])
         }
     }
 }

@@ -40,7 +40,7 @@ public struct PostgresStorage: Storage {
         self.policies = policies
         self.keys = PostgresKeyStore(backend: backend)
         self.accounts = PostgresAccountStore(backend: backend)
-        self.inbox = PostgresInboxStore(backend: backend)
+        self.inbox = PostgresInboxStore(backend: backend, committer: committer)
         self.sessions = PostgresSessionStore(backend: backend)
         self.policyGeneration = { try await policies.generation() }
     }

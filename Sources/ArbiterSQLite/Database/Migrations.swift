@@ -360,7 +360,7 @@ enum Migrations {
                     updated_at TEXT NOT NULL,
                     headers TEXT NOT NULL,
                     body TEXT NOT NULL,
-                    status TEXT NOT NULL CHECK (status IN ('received', 'processed', 'ignored', 'failed', 'unmatched')),
+                    status TEXT NOT NULL CHECK (status IN ('processed', 'ignored', 'failed', 'unmatched')),
                     detail TEXT,
                     account_id TEXT,
                     events TEXT NOT NULL DEFAULT '[]',

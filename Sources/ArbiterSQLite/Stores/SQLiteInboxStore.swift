@@ -3,40 +3,47 @@ import ArbiterCore
 import Foundation
 import GRDB
 
-/// The inbox in SQLite.
+/// The inbox in SQLite: messages are written through the group committer, so concurrent
+/// webhooks share commits as decisions do.
 public struct SQLiteInboxStore: InboxStore {
     let database: AppDatabase
+    let committer: GroupCommitter
 
-    public init(database: AppDatabase) {
+    public init(database: AppDatabase, committer: GroupCommitter) {
         self.database = database
+        self.committer = committer
     }
 
-    public func receive(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
-        try await database.writer.write { db in
+    public func record(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
+        try await committer.submit { db, _ in
             if let existing = try Self.fetch(db, "WHERE source = ? AND external_id = ?", [message.source, message.externalId]).first {
                 return (existing, false)
             }
+            let outcome = message.outcome
             try db.execute(sql: """
-                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received')
+                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
+                                              account_id, events, ordering_key, ordering_at, attempts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [message.id, message.source, message.externalId, message.vendorType, message.receivedAt, message.updatedAt,
-                                 message.headersJSON, message.body])
+                                 message.headersJSON, message.body, outcome.status.rawValue, outcome.detail, outcome.accountId,
+                                 outcome.eventsJSON, outcome.orderingKey, outcome.orderingAt, message.attempts])
             return (message, true)
         }
     }
 
-    public func finish(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft?) async throws -> InboundMessage {
-        try await database.writer.write { db in
+    public func message(source: String, externalId: String) async throws -> InboundMessage? {
+        try await database.writer.read { db in try Self.fetch(db, "WHERE source = ? AND external_id = ?", [source, externalId]).first }
+    }
+
+    public func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage {
+        try await committer.submit { db, chain in
             try db.execute(sql: """
                 UPDATE inbound_messages SET status = ?, detail = ?, account_id = ?, events = ?, ordering_key = ?, ordering_at = ?,
                     attempts = attempts + 1, updated_at = ?
                 WHERE id = ?
-                """, arguments: [outcome.status.rawValue, outcome.detail, outcome.accountId, CanonicalJSON.string(.array(outcome.events)),
+                """, arguments: [outcome.status.rawValue, outcome.detail, outcome.accountId, outcome.eventsJSON,
                                  outcome.orderingKey, outcome.orderingAt, Timestamp.format(at), id])
-            if let audit {
-                var chain = try AuditChain(db)
-                try chain.append(db, audit)
-            }
+            try chain.append(db, audit)
             guard let message = try Self.fetch(db, "WHERE id = ?", [id]).first else {
                 throw Refusal.notFound("no inbound message with id '\(id)'")
             }
@@ -71,11 +78,12 @@ public struct SQLiteInboxStore: InboxStore {
 
     static func fetch(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [InboundMessage] {
         try Row.fetchAll(db, sql: "SELECT * FROM inbound_messages \(clause)", arguments: arguments).map { row in
-            InboundMessage(id: row["id"], source: row["source"], externalId: row["external_id"], vendorType: row["vendor_type"],
-                           receivedAt: row["received_at"], updatedAt: row["updated_at"], headers: InboundMessage.headers(json: row["headers"]),
-                           body: row["body"], status: InboundMessage.Status(rawValue: row["status"]) ?? .received, detail: row["detail"],
-                           accountId: row["account_id"], events: StoredJSON.value(row["events"]).arrayValue ?? [],
-                           orderingKey: row["ordering_key"], orderingAt: row["ordering_at"], attempts: row["attempts"])
+            let outcome = InboundOutcome(status: InboundMessage.Status(rawValue: row["status"]) ?? .failed, detail: row["detail"],
+                                         accountId: row["account_id"], events: StoredJSON.value(row["events"]).arrayValue ?? [],
+                                         orderingKey: row["ordering_key"], orderingAt: row["ordering_at"])
+            return InboundMessage(id: row["id"], source: row["source"], externalId: row["external_id"], vendorType: row["vendor_type"],
+                                  receivedAt: row["received_at"], updatedAt: row["updated_at"], headers: InboundMessage.headers(json: row["headers"]),
+                                  body: row["body"], outcome: outcome, attempts: row["attempts"])
         }
     }
 }

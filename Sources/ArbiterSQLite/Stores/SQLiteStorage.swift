@@ -29,7 +29,7 @@ public struct SQLiteStorage: Storage {
         self.policies = SQLitePolicyStore(database: database)
         self.keys = SQLiteKeyStore(database: database)
         self.accounts = SQLiteAccountStore(database: database)
-        self.inbox = SQLiteInboxStore(database: database)
+        self.inbox = SQLiteInboxStore(database: database, committer: committer)
     }
 
     public func isReachable() async -> Bool {

@@ -97,9 +97,10 @@ struct InboundController {
         var fields: [String: JSONValue] = [
             "id": .string(message.id), "source": .string(message.source), "external_id": .string(message.externalId),
             "vendor_type": message.vendorType.map(JSONValue.string) ?? .null, "received_at": .string(message.receivedAt),
-            "updated_at": .string(message.updatedAt), "status": .string(message.status.rawValue),
-            "detail": message.detail.map(JSONValue.string) ?? .null, "account_id": message.accountId.map(JSONValue.string) ?? .null,
-            "events": .array(message.events), "attempts": .int(message.attempts),
+            "updated_at": .string(message.updatedAt), "status": .string(message.outcome.status.rawValue),
+            "detail": message.outcome.detail.map(JSONValue.string) ?? .null,
+            "account_id": message.outcome.accountId.map(JSONValue.string) ?? .null,
+            "events": .array(message.outcome.events), "attempts": .int(message.attempts),
         ]
         if withBody {
             fields["headers"] = .object(message.headers.mapValues(JSONValue.string))
