@@ -18,9 +18,9 @@ func runArbiter(_ arguments: [String], environment: [String: String] = [:]) thro
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
-    try process.run()
+    let exit = try ChildExit(running: process)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    guard exit.wait() else { throw TestFailure("arbiter \(arguments.joined(separator: " ")) did not exit") }
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 

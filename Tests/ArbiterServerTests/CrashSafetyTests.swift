@@ -16,6 +16,9 @@ import Testing
     final class Server {
         let process = Process()
         let port: Int
+        /// Where its standard output and error go (read when it fails to start).
+        let log: URL
+        private var exit: ChildExit!
         init(dataDirectory: String, port: Int, policies: String = repositoryRoot.appendingPathComponent("Policies").path,
              arguments extra: [String] = [], environment: [String: String] = [:]) throws {
             self.port = port
@@ -25,14 +28,22 @@ import Testing
             process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", policies, "--port", String(port)] + extra
             process.environment = ProcessInfo.processInfo.environment
                 .merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin].merging(environment) { _, new in new }) { _, new in new }
-            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try process.run()
+            log = URL(fileURLWithPath: scratchDirectory() + ".log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let output = try FileHandle(forWritingTo: log)
+            process.standardOutput = output
+            process.standardError = output
+            exit = try ChildExit(running: process)
         }
 
         func kill() {
             Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            exit.wait()
+        }
+
+        /// Suspends until the process has exited.
+        func exited() async {
+            await exit.exited()
         }
     }
 
@@ -40,16 +51,16 @@ import Testing
     /// killed afterwards. `body` gets the client, the base URL and the data directory.
     static func withServer(_ body: (Client, String, String) async throws -> Void) async throws {
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let port = try FakeERP.freePort()
         let server = try Server(dataDirectory: data, port: port)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer {
             server.kill()
             Task { try? await http.shutdown() }
         }
         let base = "http://127.0.0.1:\(port)"
         let client = Client(http: http, base: base)
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         try await body(client, base, data)
     }
 
@@ -76,20 +87,28 @@ import Testing
             return try #require(created["secret"]?.stringValue)
         }
 
-        func waitUntilReady() async throws {
-            for _ in 0..<300 {
+        /// Waits until `server` answers `/readyz` with 200; fails at once when it has exited
+        /// (its port taken, say) instead of waiting out the suite's time limit.
+        func waitUntilReady(_ server: Server, within limit: Duration = .seconds(90)) async throws {
+            let deadline = ContinuousClock.now + limit
+            while ContinuousClock.now < deadline {
+                guard server.process.isRunning else {
+                    let output = (try? String(contentsOf: server.log, encoding: .utf8)) ?? ""
+                    throw TestFailure("the server on port \(server.port) exited (status \(server.process.terminationStatus)) "
+                                      + "before it was ready: \(output.suffix(2_000))")
+                }
                 var request = HTTPClientRequest(url: base + "/readyz")
                 request.method = .GET
                 if let response = try? await http.execute(request, timeout: .seconds(1)), response.status == .ok { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw TestFailure("the server did not become ready")
+            throw TestFailure("the server on port \(server.port) did not become ready within \(limit)")
         }
     }
 
     @Test func everyAcknowledgedEventSurvivesSIGKILL() async throws {
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
+        let port = try FakeERP.freePort()
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await run(http: http, data: data, port: port)
@@ -104,7 +123,7 @@ import Testing
         let client = Client(http: http, base: "http://127.0.0.1:\(port)")
 
         var server = try Server(dataDirectory: data, port: port)
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let (status, key, _) = try await client.send(.POST, "/v1/keys", key: Self.admin, body: #"{"name":"load","role":"submitter"}"#)
         #expect(status == 201)
         let submitter = try #require(key["secret"]?.stringValue)
@@ -148,7 +167,7 @@ import Testing
         // A fresh client: the first one's connection pool backs off after the refused connects.
         let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            try await checkAfterRestart(Client(http: fresh, base: client.base), acked: acked, data: data, submitter: submitter)
+            try await checkAfterRestart(Client(http: fresh, base: client.base), server: server, acked: acked, data: data, submitter: submitter)
         } catch {
             try? await fresh.shutdown()
             throw error
@@ -156,9 +175,9 @@ import Testing
         try await fresh.shutdown()
     }
 
-    func checkAfterRestart(_ client: Client, acked: [(envelope: String, eventId: String, decisionId: String)], data: String,
+    func checkAfterRestart(_ client: Client, server: Server, acked: [(envelope: String, eventId: String, decisionId: String)], data: String,
                            submitter: String) async throws {
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         for (_, eventId, decisionId) in acked {
             let (eventStatus, event, _) = try await client.send(.GET, "/v1/events/\(eventId)", key: submitter)
             #expect(eventStatus == 200, "acknowledged event \(eventId) is missing after the crash")
@@ -189,14 +208,14 @@ import Testing
         // Slow enough (1 s each, 4 at a time) that the kill lands with deliveries in flight however slowly the 40 events go in.
         let erp = try await FakeERP.start { _, _ in .delayed(.milliseconds(1000), 201, body: #"{"reference":"slow"}"#) }
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
+        let port = try FakeERP.freePort()
         let policies = try DeliveryTests.approveAllPolicies()
         let arguments = ["--erp-url", erp.url, "--erp-secret", DeliveryTests.secret, "--erp-concurrency", "4", "--erp-timeout-ms", "2000"]
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { Task { try? await http.shutdown(); await erp.stop() } }
         let client = CrashSafetyTests.Client(http: http, base: "http://127.0.0.1:\(port)")
         var server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: policies, arguments: arguments)
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let (_, created, _) = try await client.send(.POST, "/v1/keys", key: CrashSafetyTests.admin, body: #"{"name":"zendesk","role":"submitter"}"#)
         let submitter = try #require(created["secret"]?.stringValue)
         var queued: [String: [String]] = [:]
@@ -214,7 +233,7 @@ import Testing
         erp.answer { _, _ in .status(201, body: #"{"reference":"fast"}"#) }
         server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: policies, arguments: arguments)
         defer { server.kill() }
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let database = try AppDatabase.openReadOnly(path: URL(fileURLWithPath: data).appendingPathComponent("arbiter.sqlite").path)
         #expect(try await eventually(timeout: .seconds(20)) {
             try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox_actions WHERE status = 'delivered'") } == 40
@@ -239,17 +258,17 @@ import Testing
     @Test func operatorsWorkDeadLettersFromTheCommandLine() async throws {
         let erp = try await FakeERP.start { _, _ in .status(400, body: #"{"error":"customer blocked"}"#) }
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let port = try FakeERP.freePort()
         let server = try CrashSafetyTests.Server(dataDirectory: data, port: port, policies: try DeliveryTests.approveAllPolicies(),
                                                  arguments: ["--erp-url", erp.url, "--erp-secret", DeliveryTests.secret])
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer {
             server.kill()
             Task { try? await http.shutdown(); await erp.stop() }
         }
         let base = "http://127.0.0.1:\(port)"
         let client = CrashSafetyTests.Client(http: http, base: base)
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let submitter = try await client.key("submitter")
         let operatorKey = try await client.key("operator")
         var ids: [String] = []

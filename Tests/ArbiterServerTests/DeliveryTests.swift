@@ -354,12 +354,12 @@ import Testing
         let output = try FileHandle(forWritingTo: log)
         receiver.standardOutput = output
         receiver.standardError = output
-        try receiver.run()
+        let exit = try ChildExit(running: receiver)
         // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
         func stop() {
             guard receiver.isRunning else { return }
             kill(receiver.processIdentifier, SIGKILL)
-            receiver.waitUntilExit()
+            exit.wait()
         }
         defer { stop() }
         #expect(try await eventually(timeout: .seconds(10)) { FakeERP.listening(port: port) }, "the receiver did not start")

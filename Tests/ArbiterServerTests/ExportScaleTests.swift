@@ -20,7 +20,7 @@ import Testing
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        let exit = try ChildExit(running: process)
         var peak = 0
         while process.isRunning {
             if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
@@ -32,7 +32,7 @@ import Testing
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        process.waitUntilExit()
+        exit.wait()
         return (process.terminationStatus, peak)
     }
 

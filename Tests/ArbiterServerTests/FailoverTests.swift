@@ -18,7 +18,6 @@ struct FailoverTests {
         guard case .postgres(_, let url) = database else { return }
         let erp = try await FakeERP.start()
         defer { Task { await erp.stop() } }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let policies = try DeliveryTests.approveAllPolicies()
         let exports = scratchDirectory()
         func start(_ port: Int) throws -> Server {
@@ -27,17 +26,22 @@ struct FailoverTests {
                        arguments: ["--database", url, "--erp-url", erp.url, "--delivery-lease-s", "2", "--exports-dir", exports],
                        environment: ["ARBITER_ERP_SECRET": DeliveryTests.secret])
         }
-        let ports = (Int.random(in: 20_000..<30_000), Int.random(in: 30_000..<40_000))
+        let first = try FakeERP.freePort()
+        var second = try FakeERP.freePort()
+        while second == first { second = try FakeERP.freePort() }
+        let ports = (first, second)
         let victim = try start(ports.0)
         let survivor = try start(ports.1)
         defer {
             victim.kill()
             survivor.kill()
         }
+        // Made after everything that can throw: a client not shut down traps in debug builds.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await run(http: http, erp: erp, database: database,
                           clients: (Client(http: http, base: "http://127.0.0.1:\(ports.0)"), Client(http: http, base: "http://127.0.0.1:\(ports.1)")),
-                          victim: victim)
+                          victim: victim, survivor: survivor)
         } catch {
             try? await http.shutdown()
             throw error
@@ -45,9 +49,10 @@ struct FailoverTests {
         try await http.shutdown()
     }
 
-    func run(http: HTTPClient, erp: FakeERP, database: TestDatabase, clients: (Client, Client), victim: Server) async throws {
-        try await clients.0.waitUntilReady()
-        try await clients.1.waitUntilReady()
+    func run(http: HTTPClient, erp: FakeERP, database: TestDatabase, clients: (Client, Client), victim: Server,
+             survivor: Server) async throws {
+        try await clients.0.waitUntilReady(victim)
+        try await clients.1.waitUntilReady(survivor)
         let submitter = try await clients.0.key("submitter")
 
         // 16 clients, half on each instance, submit as fast as they can; one instance is killed

@@ -22,7 +22,7 @@ import Testing
 
     @Test func sigtermStopsBackgroundWorkInBoundedTime() async throws {
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
+        let port = try FakeERP.freePort()
         let arguments = ["--backtest-inline-events", "1", "--instruction-budget", "4000000000", "--time-limit-ms", "20000"]
         var server = try CrashSafetyTests.Server(dataDirectory: data, port: port, arguments: arguments)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -31,7 +31,7 @@ import Testing
             Task { try? await http.shutdown() }
         }
         let client = CrashSafetyTests.Client(http: http, base: "http://127.0.0.1:\(port)")
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let submitter = try await client.key("submitter")
         let finance = try await client.key("policy_admin")
 
@@ -77,7 +77,7 @@ import Testing
         #expect(took < .seconds(6), "SIGTERM took \(took)")
 
         server = try CrashSafetyTests.Server(dataDirectory: data, port: port, arguments: arguments)
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let (_, stored, _) = try await client.send(.GET, "/v1/policies/credit_thresholds/backtests/\(id)", key: finance)
         #expect(stored["status"] == "failed", "\(stored)")
         #expect(stored["error"]?.stringValue?.contains("interrupted: the service stopped before the backtest finished") == true, "\(stored)")
@@ -94,12 +94,8 @@ extension CrashSafetyTests.Server {
     /// Sends SIGTERM and waits for the process to exit; its exit status. The suite's time limit
     /// bounds the wait (a cancelled wait returns, and the test's `defer` kills the process).
     func terminate() async throws -> Int32 {
-        let exited = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in exited.continuation.finish() }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGTERM) } else { exited.continuation.finish() }
-        for await _ in exited.stream {}
-        guard !process.isRunning else { throw TestFailure("the server did not stop after SIGTERM") }
-        process.waitUntilExit()
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGTERM) }
+        await exited()
         return process.terminationStatus
     }
 }

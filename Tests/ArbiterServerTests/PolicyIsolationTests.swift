@@ -46,7 +46,9 @@ import Testing
             let finished = Locked<[String]>([])
             let firstRefundDone = AsyncStream<Void>.makeStream()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<6 {
+                // Ten queue behind each other in the quarantine lane (3 s and more): room for the
+                // rest to finish first even on a loaded machine and a PostgreSQL round trip.
+                for i in 0..<10 {
                     group.addTask {
                         let (status, body, _) = try await h.post(client, validEnvelope("refund.requested", account: "acct_r\(i)"))
                         #expect(status == .created)
@@ -55,7 +57,7 @@ import Testing
                         firstRefundDone.continuation.yield()
                     }
                 }
-                // When one of the six is done, the others are queued behind it.
+                // When one of the ten is done, the others are queued behind it.
                 var waiting = firstRefundDone.stream.makeAsyncIterator()
                 _ = await waiting.next()
                 group.addTask {

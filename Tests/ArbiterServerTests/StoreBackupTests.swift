@@ -12,7 +12,7 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct StoreBackupTests {
     @Test func anOnlineBackupUnderLoadIsConsistentAndComplete() async throws {
         let data = scratchDirectory()
-        let port = Int.random(in: 20_000..<40_000)
+        let port = try FakeERP.freePort()
         let server = try CrashSafetyTests.Server(dataDirectory: data, port: port)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer {
@@ -20,7 +20,7 @@ import Testing
             Task { try? await http.shutdown() }
         }
         let client = CrashSafetyTests.Client(http: http, base: "http://127.0.0.1:\(port)")
-        try await client.waitUntilReady()
+        try await client.waitUntilReady(server)
         let submitter = try await client.key("submitter")
         func submit(_ id: String) async throws {
             let body = CanonicalJSON.string(.object(validEnvelope("credit.requested", id: id, account: "acct_\(id)")))

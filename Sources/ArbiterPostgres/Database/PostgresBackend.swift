@@ -34,7 +34,7 @@ public final class PostgresBackend: Sendable {
     }
 
     init(configuration: PostgresClient.Configuration, logger: Logger) {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: EarlyLeaseFilter.logger(logger))
         self.client = client
         self.logger = logger
         let (started, starting) = AsyncStream<Void>.makeStream()
