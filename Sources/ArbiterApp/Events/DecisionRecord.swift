@@ -26,6 +26,10 @@ public struct DecisionRecord: Sendable {
     public var accountUpdate: AccountSnapshot?
     /// The response body, stored so a resubmission gets exactly the same answer.
     public var response: String
+    /// The webhook this event came from, when it is its message's only event: written in the
+    /// same transaction as the decision (one commit per webhook instead of two in sequence).
+    /// Not written when the event turns out to be a duplicate.
+    public var inbound: InboundMessage?
     /// The decision's actions with their ids (see ``actionIds``).
     public let actionsJSON: [JSONValue]
     /// Canonical JSON of the reasons, the actions with ids and the policy verdicts, encoded once

@@ -64,7 +64,10 @@ public final class Intake: Sendable {
     }
 
     /// Decides the event and stores it with its decision; answers once that is durable.
-    public func submit(_ event: Event, submittedBy: String) async throws -> Result {
+    /// `inbound`, when given, makes the message its event came from (``DecisionRecord/inbound``),
+    /// stored with the decision when `.decided` is returned.
+    public func submit(_ event: Event, submittedBy: String,
+                       inbound: (@Sendable (DecisionRecord) -> InboundMessage)? = nil) async throws -> Result {
         let receivedAt = Date()
         let encoded = CanonicalJSON.encode(event.envelope)
         let body = String(decoding: encoded, as: UTF8.self)
@@ -92,8 +95,10 @@ public final class Intake: Sendable {
                         let decision = reviews.applying(to: engine.decide(event, context: current, guardrails: guardrails))
                         final = Decided(decision: decision, context: current, elapsed: ContinuousClock.now - started)
                     }
-                    return Self.record(event: event, body: body, bodySHA256: bodySHA256, submittedBy: submittedBy,
-                                       receivedAt: receivedAt, decided: final)
+                    var record = Self.record(event: event, body: body, bodySHA256: bodySHA256, submittedBy: submittedBy,
+                                             receivedAt: receivedAt, decided: final)
+                    record.inbound = inbound?(record)
+                    return record
                 }
                 switch outcome {
                 case .stored(let record):

@@ -60,13 +60,22 @@ public final class Inbox: Sendable {
         let externalId = vendorId ?? "sha256:\(sha256Hex(body))"
         if let stored = try await store.message(source: name, externalId: externalId) { return Answer(message: stored, replayed: true) }
         let id = Identifier.make(now: now)
-        let outcome = try await process(messageId: id, receivedAt: now, source: source, document: parsed, bodyIsText: text != nil)
-        let (message, inserted) = try await store.record(InboundMessage(
-            id: id, source: name, externalId: externalId, vendorType: source.kind == .stripe ? parsed?["type"]?.stringValue : nil,
-            receivedAt: Timestamp.format(now), updatedAt: Timestamp.format(Date()), headers: Self.kept(headers, kind: source.kind),
-            body: text ?? Data(body).base64EncodedString(), outcome: outcome))
-        if inserted { metrics.inbound(source: name, status: outcome.status.rawValue) }
-        return Answer(message: message, replayed: !inserted)
+        let kept = Self.kept(headers, kind: source.kind)
+        let vendorType = source.kind == .stripe ? parsed?["type"]?.stringValue : nil
+        let stored = text ?? Data(body).base64EncodedString()
+        let message = { @Sendable (outcome: InboundOutcome) in
+            InboundMessage(id: id, source: name, externalId: externalId, vendorType: vendorType, receivedAt: Timestamp.format(now),
+                           updatedAt: Timestamp.format(Date()), headers: kept, body: stored, outcome: outcome)
+        }
+        let processed = try await process(messageId: id, receivedAt: now, source: source, document: parsed, bodyIsText: text != nil,
+                                          recording: message)
+        if let written = processed.written {
+            metrics.inbound(source: name, status: written.outcome.status.rawValue)
+            return Answer(message: written, replayed: false)
+        }
+        let (recorded, inserted) = try await store.record(message(processed.outcome))
+        if inserted { metrics.inbound(source: name, status: recorded.outcome.status.rawValue) }
+        return Answer(message: recorded, replayed: !inserted)
     }
 
     /// Checks the signature (and Stripe's mode); the parsed body when it is a JSON object.
@@ -110,33 +119,48 @@ public final class Inbox: Sendable {
         return kept
     }
 
-    /// Maps a message and decides its events (the message's id starts their correlation);
-    /// what it came to.
+    /// What processing a message came to, and the message when it was stored with its event's
+    /// decision.
+    private struct Processed {
+        var outcome: InboundOutcome
+        var written: InboundMessage?
+
+        init(_ outcome: InboundOutcome, written: InboundMessage? = nil) {
+            self.outcome = outcome
+            self.written = written
+        }
+    }
+
+    /// Maps a message and decides its events (the message's id starts their correlation).
+    /// With `recording`, a message of one event is stored in the same commit as its decision
+    /// (a webhook then costs one commit, not two in sequence); otherwise the caller stores it.
     private func process(messageId: String, receivedAt: Date, source: InboundSource, document: [String: JSONValue]?,
-                         bodyIsText: Bool) async throws -> InboundOutcome {
-        guard bodyIsText else { return InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)") }
-        guard let document else { return InboundOutcome(status: .failed, detail: "the body is not a JSON object") }
+                         bodyIsText: Bool, recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
+        guard bodyIsText else { return Processed(InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)")) }
+        guard let document else { return Processed(InboundOutcome(status: .failed, detail: "the body is not a JSON object")) }
         let mapping: InboundMapping = switch source.kind {
         case .stripe: StripeMapping.map(document)
         case .zendesk: ZendeskMapping.map(document, at: receivedAt)
         }
         switch mapping {
         case .ignore(let reason):
-            return InboundOutcome(status: .ignored, detail: reason)
+            return Processed(InboundOutcome(status: .ignored, detail: reason))
         case .reject(let reason):
-            return InboundOutcome(status: .failed, detail: reason)
+            return Processed(InboundOutcome(status: .failed, detail: reason))
         case .events(let mapped):
             var resolved: [(MappedEvent, String)] = []
             for event in mapped {
                 guard let accountId = try await accounts.accountId(for: event.customer) else {
-                    return InboundOutcome(status: .unmatched, detail: "\(event.customer.system) customer \(event.customer.ref) is no account's "
-                                          + "external ref: sync the account with external_refs.\(event.customer.system), then replay")
+                    return Processed(InboundOutcome(
+                        status: .unmatched, detail: "\(event.customer.system) customer \(event.customer.ref) is no account's "
+                            + "external ref: sync the account with external_refs.\(event.customer.system), then replay"))
                 }
                 resolved.append((event, accountId))
             }
             var decided: [JSONValue] = []
             var accountId: String?
             var applied: MappedEvent.Ordering?
+            var written: InboundMessage?
             for (event, account) in resolved {
                 accountId = account
                 let envelope = event.envelope(source: source.name, accountId: account, correlationId: messageId)
@@ -144,28 +168,39 @@ public final class Inbox: Sendable {
                 do {
                     canonical = try Event(envelope: envelope)
                 } catch let refusal as Refusal {
-                    return InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
-                                          accountId: account)
+                    return Processed(InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
+                                                    accountId: account))
                 }
+                // The message goes in with the decision when this is its only event.
+                let inbound = resolved.count == 1 ? recording.map { recording in
+                    { @Sendable (summary: JSONValue) in
+                        recording(InboundOutcome(status: .processed, accountId: account, events: [summary], orderingKey: event.ordering?.key,
+                                                 orderingAt: event.ordering?.at))
+                    }
+                } : nil
+                let result: Decided
                 if let order = event.ordering {
-                    let result = try await ordering.withLock("\(source.name)\u{0}\(order.key)") { () async throws -> Result<JSONValue, Stale> in
+                    let ordered = try await ordering.withLock("\(source.name)\u{0}\(order.key)") { () async throws -> Result<Decided, Stale> in
                         if let latest = try await store.latestApplied(source: source.name, orderingKey: order.key), latest > order.at {
                             return .failure(Stale(detail: "an update of \(order.key) from \(latest) is already applied; "
                                                   + "this one (\(order.at)) is older"))
                         }
-                        return .success(try await decide(canonical, source: source.name))
+                        return .success(try await decide(canonical, source: source.name, inbound: inbound))
                     }
-                    switch result {
-                    case .success(let summary): decided.append(summary)
-                    case .failure(let stale): return InboundOutcome(status: .ignored, detail: stale.detail, accountId: account)
+                    switch ordered {
+                    case .success(let outcome): result = outcome
+                    case .failure(let stale): return Processed(InboundOutcome(status: .ignored, detail: stale.detail, accountId: account))
                     }
                     applied = order
                 } else {
-                    decided.append(try await decide(canonical, source: source.name))
+                    result = try await decide(canonical, source: source.name, inbound: inbound)
                 }
+                decided.append(result.summary)
+                written = result.written
             }
-            return InboundOutcome(status: .processed, accountId: accountId, events: decided, orderingKey: applied?.key,
-                                  orderingAt: applied?.at)
+            let outcome = InboundOutcome(status: .processed, accountId: accountId, events: decided, orderingKey: applied?.key,
+                                         orderingAt: applied?.at)
+            return Processed(outcome, written: written)
         }
     }
 
@@ -174,25 +209,52 @@ public final class Inbox: Sendable {
         let detail: String
     }
 
-    /// Decides one canonical event; what the message records of it.
-    private func decide(_ event: Event, source: String) async throws -> JSONValue {
-        func summary(_ response: String, replayed: Bool) -> JSONValue {
-            let body = try? JSONValue.parse(Data(response.utf8))
-            var fields: [String: JSONValue] = ["id": .string(event.id), "type": .string(event.type.rawValue),
-                                               "event_id": body?["event_id"] ?? .null,
-                                               "decision_id": body?["decision"]?["id"] ?? .null,
-                                               "outcome": body?["decision"]?["outcome"] ?? .null]
-            if replayed { fields["replayed"] = .bool(true) }
-            return .object(fields)
+    /// One event decided: what the message records of it, and the message when it was stored
+    /// with the decision.
+    private struct Decided {
+        var summary: JSONValue
+        var written: InboundMessage?
+    }
+
+    /// What a message records of an event it decided.
+    private static func summary(_ event: Event, eventId: JSONValue, decisionId: JSONValue, outcome: JSONValue,
+                                replayed: Bool = false) -> JSONValue {
+        var fields: [String: JSONValue] = ["id": .string(event.id), "type": .string(event.type.rawValue), "event_id": eventId,
+                                           "decision_id": decisionId, "outcome": outcome]
+        if replayed { fields["replayed"] = .bool(true) }
+        return .object(fields)
+    }
+
+    /// Decides one canonical event. `inbound` makes the message from the event's summary, to be
+    /// stored with the decision.
+    private func decide(_ event: Event, source: String, inbound: (@Sendable (JSONValue) -> InboundMessage)?) async throws -> Decided {
+        // The message as last made for the decision (a stale context decides again): the one
+        // stored when the event is decided now.
+        let made = Locked<InboundMessage?>(nil)
+        let recording = inbound.map { inbound in
+            { @Sendable (record: DecisionRecord) -> InboundMessage in
+                let message = inbound(Self.summary(event, eventId: .string(record.eventId), decisionId: .string(record.decisionId),
+                                                   outcome: .string(record.decision.outcome.rawValue)))
+                made.withLock { $0 = message }
+                return message
+            }
         }
-        switch try await intake.submit(event, submittedBy: "source:\(source)") {
-        case .decided(let body): return summary(body, replayed: false)
-        case .replayed(let body): return summary(body, replayed: true)
+        func summary(response body: String, replayed: Bool) -> JSONValue {
+            let response = try? JSONValue.parse(Data(body.utf8))
+            return Self.summary(event, eventId: response?["event_id"] ?? .null, decisionId: response?["decision"]?["id"] ?? .null,
+                                outcome: response?["decision"]?["outcome"] ?? .null, replayed: replayed)
+        }
+        switch try await intake.submit(event, submittedBy: "source:\(source)", inbound: recording) {
+        case .decided(let body):
+            if let written = made.withLock({ $0 }) { return Decided(summary: written.outcome.events.first ?? .null, written: written) }
+            return Decided(summary: summary(response: body, replayed: false))
+        case .replayed(let body):
+            return Decided(summary: summary(response: body, replayed: true))
         case .conflict(let eventId):
             // Another message already reported this fact (Stripe's invoice.paid and
             // invoice.payment_succeeded for one payment): decided once, under the first.
-            return .object(["id": .string(event.id), "type": .string(event.type.rawValue), "event_id": .string(eventId),
-                            "already_recorded": .bool(true)])
+            return Decided(summary: .object(["id": .string(event.id), "type": .string(event.type.rawValue), "event_id": .string(eventId),
+                                             "already_recorded": .bool(true)]))
         }
     }
 
@@ -220,7 +282,7 @@ public final class Inbox: Sendable {
         let bodyIsText = message.outcome.detail?.contains("not UTF-8") != true
         let document = bodyIsText ? (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue : nil
         let outcome = try await process(messageId: message.id, receivedAt: Timestamp.parse(message.receivedAt) ?? Date(), source: source,
-                                        document: document, bodyIsText: bodyIsText)
+                                        document: document, bodyIsText: bodyIsText, recording: nil).outcome
         let audit = AuditDraft(actor: actor, kind: "inbound.replayed", subject: message.id, correlationId: message.id,
                                at: Timestamp.format(Date()),
                                dataJSON: CanonicalJSON.encode(.object(["source": .string(message.source), "external_id": .string(message.externalId),

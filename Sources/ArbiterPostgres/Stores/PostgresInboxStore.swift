@@ -12,22 +12,28 @@ struct PostgresInboxStore: InboxStore {
 
     func record(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
         try await committer.submit(accounts: []) { unit in
-            let outcome = message.outcome
-            let inserted = try await unit.value("""
-                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
-                                              account_id, events, ordering_key, ordering_at, attempts)
-                VALUES (\(message.id), \(message.source), \(message.externalId), \(message.vendorType), \(message.receivedAt),
-                        \(message.updatedAt), \(message.headersJSON), \(message.body), \(outcome.status.rawValue), \(outcome.detail),
-                        \(outcome.accountId), \(outcome.eventsJSON), \(outcome.orderingKey), \(outcome.orderingAt), \(message.attempts))
-                ON CONFLICT (source, external_id) DO NOTHING
-                RETURNING id
-                """, as: String.self)
-            if inserted != nil { return (message, true) }
+            let inserted = try await Self.insert(unit, message)
+            if inserted { return (message, true) }
             guard let existing = try await Self.fetch(unit, where: "source", message.source, and: "external_id", message.externalId) else {
                 throw Refusal.conflict("inbound message \(message.source)/\(message.externalId) conflicts but cannot be read")
             }
             return (existing, false)
         }
+    }
+
+    /// Inserts a message unless one is stored under its source and external id already;
+    /// whether it was inserted. Also used by a decision's unit (``DecisionRecord/inbound``).
+    static func insert(_ unit: WorkUnit, _ message: InboundMessage) async throws -> Bool {
+        let outcome = message.outcome
+        return try await unit.value("""
+            INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
+                                          account_id, events, ordering_key, ordering_at, attempts)
+            VALUES (\(message.id), \(message.source), \(message.externalId), \(message.vendorType), \(message.receivedAt),
+                    \(message.updatedAt), \(message.headersJSON), \(message.body), \(outcome.status.rawValue), \(outcome.detail),
+                    \(outcome.accountId), \(outcome.eventsJSON), \(outcome.orderingKey), \(outcome.orderingAt), \(message.attempts))
+            ON CONFLICT (source, external_id) DO NOTHING
+            RETURNING id
+            """, as: String.self) != nil
     }
 
     func message(source: String, externalId: String) async throws -> InboundMessage? {

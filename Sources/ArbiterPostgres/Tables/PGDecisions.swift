@@ -29,6 +29,7 @@ enum PGDecisions {
             try await PGAccounts.save(unit, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
                                       correlationId: event.correlationId, cause: record.eventId)
         }
+        if let message = record.inbound { _ = try await PostgresInboxStore.insert(unit, message) }
         return .stored
     }
 

@@ -16,18 +16,11 @@ public struct SQLiteInboxStore: InboxStore {
 
     public func record(_ message: InboundMessage) async throws -> (message: InboundMessage, inserted: Bool) {
         try await committer.submit { db, _ in
-            if let existing = try Self.fetch(db, "WHERE source = ? AND external_id = ?", [message.source, message.externalId]).first {
-                return (existing, false)
+            if try InboundRows.insert(db, message) { return (message, true) }
+            guard let existing = try Self.fetch(db, "WHERE source = ? AND external_id = ?", [message.source, message.externalId]).first else {
+                throw DatabaseError(message: "inbound message \(message.source)/\(message.externalId) conflicts but cannot be read")
             }
-            let outcome = message.outcome
-            try db.execute(sql: """
-                INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
-                                              account_id, events, ordering_key, ordering_at, attempts)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [message.id, message.source, message.externalId, message.vendorType, message.receivedAt, message.updatedAt,
-                                 message.headersJSON, message.body, outcome.status.rawValue, outcome.detail, outcome.accountId,
-                                 outcome.eventsJSON, outcome.orderingKey, outcome.orderingAt, message.attempts])
-            return (message, true)
+            return (existing, false)
         }
     }
 

@@ -68,6 +68,7 @@ public enum Decisions {
             try AccountRows.save(db, account, actor: record.submittedBy, at: record.decidedAt, kind: "account.updated",
                               correlationId: event.correlationId, cause: record.eventId, chain: &chain)
         }
+        if let message = record.inbound { try InboundRows.insert(db, message) }
         return .stored
     }
 
