@@ -20,6 +20,7 @@ func validEnvelope(_ type: String, id: String = UUID().uuidString, account: Stri
     case "entitlement.requested": payload = ["feature": "sso", "reason": "security review"]
     case "payment.failed": payload = ["invoice_id": "inv_2", "amount_minor": 4900, "currency": "USD", "attempt": 1, "failure_code": "card_declined"]
     case "payment.succeeded": payload = ["invoice_id": "inv_2", "amount_minor": 4900, "currency": "USD"]
+    case "payment.refunded": payload = ["payment_id": "ch_1", "amount_minor": 1500, "currency": "USD", "refunded_total_minor": 1500]
     case "subscription.changed": payload = ["subscription_id": "sub_1", "change": "upgrade", "tier": "premium", "mrr_minor": 99000, "currency": "USD"]
     case "case.escalated": payload = ["case_id": "case_9", "severity": "sev1"]
     default: payload = [:]
@@ -119,7 +120,7 @@ struct EventsHarness {
                 let outcome = try #require(decision["outcome"]?.stringValue)
                 #expect(["approve", "review", "reject", "recorded"].contains(outcome), "\(type)")
                 // Request types have a shipped policy each; so do payment signals. The others are recorded.
-                if type == .subscriptionChanged || type == .caseEscalated {
+                if type == .subscriptionChanged || type == .caseEscalated || type == .paymentRefunded {
                     #expect(outcome == "recorded", "\(type): \(decision)")
                     #expect(decision["policies"] == .array([]))
                 } else {

@@ -277,6 +277,99 @@ import Testing
         }
     }
 
+    /// A charge as documented (https://docs.stripe.com/api/charges/object), with its refunds so far.
+    static func charge(_ id: String = "ch_3MmlLrLkdIwHu7ix0snN0B15", customer: String? = "cus_NffrFeUfNV2Hib", amount: Int64 = 10_000,
+                       refunded total: Int64, invoice: String? = "in_1MtHbELkdIwHu7ixl4OzzPMv") -> JSONValue {
+        ["id": .string(id), "object": "charge", "amount": .int(amount), "amount_captured": .int(amount), "amount_refunded": .int(total),
+         "captured": true, "currency": "usd", "customer": customer.map(JSONValue.string) ?? .null,
+         "invoice": invoice.map(JSONValue.string) ?? .null, "livemode": false, "paid": true,
+         "payment_intent": "pi_3MmlLrLkdIwHu7ix0uke3Ezy", "refunded": .bool(total == amount), "status": "succeeded"]
+    }
+
+    @Test func partialRefundsAreDecidedForWhatEachAddsInWhateverOrderTheyCome() async throws {
+        try await Self.run { client, h in
+            try await Self.syncStripeCustomer(client, h)
+            func payload(_ delivery: Delivery) async throws -> JSONValue? {
+                let eventId = try #require(delivery.body["events"]?.arrayValue?.first?["event_id"]?.stringValue, "\(delivery.body)")
+                let (_, stored) = try await h.get(client, "/v1/events/\(eventId)")
+                return stored["envelope"]?["payload"]
+            }
+            // 25.00 refunded, then 15.00 more (amount_refunded is the running total: 40.00).
+            let first = try await Self.deliver(client, Self.event("evt_refund_1", "charge.refunded", Self.charge(refunded: 2500),
+                                                                  previous: ["amount_refunded": 0, "refunded": false]))
+            #expect(first.body["status"] == "processed", "\(first.body)")
+            let one = try await payload(first)
+            #expect(one?["amount_minor"] == 2500)
+            #expect(one?["refunded_total_minor"] == 2500)
+            #expect(one?["payment_id"] == "ch_3MmlLrLkdIwHu7ix0snN0B15")
+            #expect(one?["invoice_id"] == "in_1MtHbELkdIwHu7ixl4OzzPMv")
+            #expect(one?["currency"] == "USD")
+            // The third refund's notice overtakes the second's: it counts both (60.00 − 25.00);
+            // the second, arriving last, adds nothing and is recorded as ignored.
+            let third = try await Self.deliver(client, Self.event("evt_refund_3", "charge.refunded", Self.charge(refunded: 6000)))
+            #expect(try await payload(third)?["amount_minor"] == 3500)
+            let second = try await Self.deliver(client, Self.event("evt_refund_2", "charge.refunded", Self.charge(refunded: 4000)))
+            #expect(second.status == .ok)
+            #expect(second.body["status"] == "ignored", "\(second.body)")
+            #expect(second.body["detail"]?.stringValue?.contains("adds nothing") == true)
+            #expect(try await h.count("SELECT SUM(amount_minor) FROM events WHERE type = 'payment.refunded'") == 6000,
+                    "every cent refunded counted once")
+            // A signal: recorded, the account unchanged.
+            #expect(first.body["events"]?.arrayValue?.first?["outcome"] == "recorded")
+            let (_, account) = try await h.get(client, "/v1/accounts/acct_stripe")
+            #expect(account["account"]?["status"] == "active")
+            // A charge without a customer tells no account anything.
+            let guest = try await Self.deliver(client, Self.event("evt_refund_guest", "charge.refunded",
+                                                                  Self.charge("ch_guest", customer: nil, refunded: 100)))
+            #expect(guest.body["status"] == "ignored", "\(guest.body)")
+        }
+    }
+
+    /// A dispute as documented (https://docs.stripe.com/api/disputes/object): it names its charge, not the customer.
+    static func dispute(charge: String = "ch_3MmlLrLkdIwHu7ix0snN0B15", amount: Int64 = 1800) -> JSONValue {
+        ["id": "du_1MtJUT2eZvKYlo2CNaw2HvEv", "object": "dispute", "amount": .int(amount), "charge": .string(charge), "currency": "usd",
+         "created": 1_680_651_737, "evidence_details": ["due_by": 1_682_294_399, "has_evidence": false, "past_due": false, "submission_count": 0],
+         "is_charge_refundable": true, "livemode": false, "payment_intent": "pi_3MmlLrLkdIwHu7ix0uke3Ezy", "reason": "product_not_received",
+         "status": "needs_response"]
+    }
+
+    @Test func aDisputeFindsItsAccountThroughTheChargeAnEarlierMessageNamed() async throws {
+        try await Self.run { client, h in
+            try await Self.syncStripeCustomer(client, h)
+            // Nothing said yet whose charge this is: kept unmatched, never guessed.
+            let early = try await Self.deliver(client, Self.event("evt_dispute_1", "charge.dispute.created", Self.dispute()))
+            #expect(early.status == .ok)
+            #expect(early.body["status"] == "unmatched", "\(early.body)")
+            #expect(early.body["detail"]?.stringValue?.contains("ch_3MmlLrLkdIwHu7ix0snN0B15") == true)
+            // A message about the charge (here its successful payment) names the customer and the invoice.
+            let charged = try await Self.deliver(client, Self.event("evt_charge_ok", "charge.succeeded", Self.charge(refunded: 0)))
+            #expect(charged.body["status"] == "ignored")
+            let id = try #require(early.body["id"]?.stringValue)
+            let replayed = try await client.execute(uri: "/v1/inbound/messages/\(id)/replay", method: .post, headers: h.headers(EventsHarness.admin)) {
+                (try? JSONValue.parse(Data(String(buffer: $0.body).utf8))) ?? .null
+            }
+            #expect(replayed["status"] == "processed", "\(replayed)")
+            #expect(replayed["account_id"] == "acct_stripe")
+            let eventId = try #require(replayed["events"]?.arrayValue?.first?["event_id"]?.stringValue)
+            let (_, stored) = try await h.get(client, "/v1/events/\(eventId)")
+            #expect(stored["type"] == "invoice.disputed")
+            let payload = stored["envelope"]?["payload"]
+            #expect(payload?["invoice_id"] == "in_1MtHbELkdIwHu7ixl4OzzPMv", "the charge's invoice")
+            #expect(payload?["amount_minor"] == 1800)
+            #expect(payload?["reason"]?.stringValue?.contains("product_not_received") == true)
+            // A dispute of a charge Arbiter learned from an invoice (before basil, invoices name their charge).
+            try await Self.syncStripeCustomer(client, h, account: "acct_other", customer: "cus_Other")
+            var invoice = Self.invoice("in_other", customer: "cus_Other", amountDue: 900, amountPaid: 900).objectValue ?? [:]
+            invoice["charge"] = "ch_other"
+            _ = try await Self.deliver(client, Self.event("evt_paid_other", "invoice.paid", .object(invoice)))
+            var second = Self.dispute(charge: "ch_other", amount: 900).objectValue ?? [:]
+            second["id"] = "du_other"
+            let direct = try await Self.deliver(client, Self.event("evt_dispute_2", "charge.dispute.created", .object(second)))
+            #expect(direct.body["status"] == "processed", "\(direct.body)")
+            #expect(direct.body["account_id"] == "acct_other")
+        }
+    }
+
     @Test func badBodiesAreDeadLettersOrRefusedAndNeverDecided() async throws {
         try await Self.run { client, h in
             let notJSON = try await Self.deliver(client, raw: Array("payment failed!".utf8))

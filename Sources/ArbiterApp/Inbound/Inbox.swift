@@ -63,9 +63,12 @@ public final class Inbox: Sendable {
         let kept = Self.kept(headers, kind: source.kind)
         let vendorType = source.kind == .stripe ? parsed?["type"]?.stringValue : nil
         let stored = text ?? Data(body).base64EncodedString()
+        let learned = source.kind == .stripe ? parsed.map(StripeMapping.objects) ?? [] : []
         let message = { @Sendable (outcome: InboundOutcome) in
-            InboundMessage(id: id, source: name, externalId: externalId, vendorType: vendorType, receivedAt: Timestamp.format(now),
-                           updatedAt: Timestamp.format(Date()), headers: kept, body: stored, outcome: outcome)
+            var message = InboundMessage(id: id, source: name, externalId: externalId, vendorType: vendorType, receivedAt: Timestamp.format(now),
+                                         updatedAt: Timestamp.format(Date()), headers: kept, body: stored, outcome: outcome)
+            message.learned = learned
+            return message
         }
         let processed = try await process(messageId: id, receivedAt: now, source: source, document: parsed, bodyIsText: text != nil,
                                           recording: message)
@@ -149,11 +152,22 @@ public final class Inbox: Sendable {
             return Processed(InboundOutcome(status: .failed, detail: reason))
         case .events(let mapped):
             var resolved: [(MappedEvent, String)] = []
-            for event in mapped {
-                guard let accountId = try await accounts.accountId(for: event.customer) else {
+            for var event in mapped {
+                if let object = event.object {
+                    // The message names a payment object only: whose it is, as earlier messages said.
+                    let known = try await store.object(source: source.name, id: object)
+                    if event.customer == nil { event.customer = known?.customer }
+                    if event.payload["invoice_id"] == nil { event.payload["invoice_id"] = .string(known?.invoiceId ?? object) }
+                }
+                guard let customer = event.customer else {
                     return Processed(InboundOutcome(
-                        status: .unmatched, detail: "\(event.customer.system) customer \(event.customer.ref) is no account's "
-                            + "external ref: sync the account with external_refs.\(event.customer.system), then replay"))
+                        status: .unmatched, detail: "\(event.object ?? "the object") is not known yet: its customer is learned from an "
+                            + "earlier message that names it (for Stripe, subscribe the endpoint to charge.succeeded), then replay"))
+                }
+                guard let accountId = try await accounts.accountId(for: customer) else {
+                    return Processed(InboundOutcome(
+                        status: .unmatched, detail: "\(customer.system) customer \(customer.ref) is no account's "
+                            + "external ref: sync the account with external_refs.\(customer.system), then replay"))
                 }
                 resolved.append((event, accountId))
             }
@@ -163,14 +177,15 @@ public final class Inbox: Sendable {
             var written: InboundMessage?
             for (event, account) in resolved {
                 accountId = account
-                let envelope = event.envelope(source: source.name, accountId: account, correlationId: messageId)
-                let canonical: Event
-                do {
-                    canonical = try Event(envelope: envelope)
-                } catch let refusal as Refusal {
-                    return Processed(InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
-                                                    accountId: account))
+                func canonical(_ event: MappedEvent) -> Result<Event, Refusal> {
+                    Result { try Event(envelope: event.envelope(source: source.name, accountId: account, correlationId: messageId)) }
+                        .mapError { $0 as? Refusal ?? Refusal.invalid([FieldError("payload", "\($0)")]) }
                 }
+                func invalid(_ refusal: Refusal) -> Processed {
+                    Processed(InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
+                                             accountId: account))
+                }
+                if case .failure(let refusal) = canonical(event) { return invalid(refusal) }   // before taking any lock
                 // The message goes in with the decision when this is its only event.
                 let inbound = resolved.count == 1 ? recording.map { recording in
                     { @Sendable (summary: JSONValue) in
@@ -181,19 +196,38 @@ public final class Inbox: Sendable {
                 let result: Decided
                 if let order = event.ordering {
                     let ordered = try await ordering.withLock("\(source.name)\u{0}\(order.key)") { () async throws -> Result<Decided, Stale> in
-                        if let latest = try await store.latestApplied(source: source.name, orderingKey: order.key), latest > order.at {
-                            return .failure(Stale(detail: "an update of \(order.key) from \(latest) is already applied; "
-                                                  + "this one (\(order.at)) is older"))
+                        let latest = try await store.latestApplied(source: source.name, orderingKey: order.key)
+                        var applying = event
+                        switch order.kind {
+                        case .newest:
+                            if let latest, latest > order.at {
+                                return .failure(Stale(detail: "an update of \(order.key) from \(latest) is already applied; "
+                                                      + "this one (\(order.at)) is older"))
+                            }
+                        case .runningTotal(let field):
+                            let base = latest ?? 0
+                            guard order.at > base else {
+                                return .failure(Stale(detail: "\(order.key) totals \(base) already applied; this notice (\(order.at)) adds nothing"))
+                            }
+                            applying.payload[field] = .int(order.at - base)
                         }
-                        return .success(try await decide(canonical, source: source.name, inbound: inbound))
+                        switch canonical(applying) {
+                        case .success(let event): return .success(try await decide(event, source: source.name, inbound: inbound))
+                        case .failure(let refusal): return .failure(Stale(detail: refusal.message, refusal: refusal))
+                        }
                     }
                     switch ordered {
                     case .success(let outcome): result = outcome
-                    case .failure(let stale): return Processed(InboundOutcome(status: .ignored, detail: stale.detail, accountId: account))
+                    case .failure(let stale):
+                        if let refusal = stale.refusal { return invalid(refusal) }
+                        return Processed(InboundOutcome(status: .ignored, detail: stale.detail, accountId: account))
                     }
                     applied = order
                 } else {
-                    result = try await decide(canonical, source: source.name, inbound: inbound)
+                    switch canonical(event) {
+                    case .success(let canonical): result = try await decide(canonical, source: source.name, inbound: inbound)
+                    case .failure(let refusal): return invalid(refusal)
+                    }
                 }
                 decided.append(result.summary)
                 written = result.written
@@ -204,9 +238,11 @@ public final class Inbox: Sendable {
         }
     }
 
-    /// An update older than one already applied.
+    /// An update older than one already applied (or, with a refusal, one whose adjusted event
+    /// does not validate).
     private struct Stale: Error {
         let detail: String
+        var refusal: Refusal?
     }
 
     /// One event decided: what the message records of it, and the message when it was stored

@@ -28,6 +28,9 @@ public protocol InboxStore: Sendable {
     /// The vendor's time of the latest update applied (status `processed`) for an ordering key
     /// of a source: an update older than it is ignored.
     func latestApplied(source: String, orderingKey: String) async throws -> Int64?
+
+    /// A payment object earlier messages of a source named (``InboundMessage/learned``).
+    func object(source: String, id: String) async throws -> KnownObject?
 }
 
 /// One stored webhook and what became of it.
@@ -63,6 +66,9 @@ public struct InboundMessage: Sendable, Equatable {
     public var outcome: InboundOutcome
     /// How many times it was processed (1, plus one per replay).
     public var attempts: Int64
+    /// The payment objects the message named with their customer, stored with it (not part of
+    /// the message as read back).
+    public var learned: [KnownObject] = []
 
     public init(id: String, source: String, externalId: String, vendorType: String?, receivedAt: String, updatedAt: String,
                 headers: [String: String], body: String, outcome: InboundOutcome, attempts: Int64 = 1) {

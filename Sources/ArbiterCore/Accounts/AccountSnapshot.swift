@@ -51,7 +51,8 @@ extension AccountSnapshot {
     ///   past due. A suspended account stays suspended until a reinstatement is delivered.
     /// - `subscription.changed`: tier, MRR and currency follow the subscription; `cancel` closes
     ///   the account, `reactivate` (and any change to an account never seen) makes it `active`.
-    /// - `case.escalated` and request events change nothing.
+    /// - `case.escalated`, `payment.refunded` and request events change nothing (a refund made in
+    ///   the billing system is often one Arbiter approved: counting it again would double it).
     /// Accounts Arbiter has never seen only come into being through `subscription.changed` or
     /// the account sync API: a payment signal alone does not say enough about them.
     public func applying(_ event: Event) -> AccountSnapshot? {
@@ -76,7 +77,7 @@ extension AccountSnapshot {
             case "reactivate": next.status = .active
             default: if status == .unknown { next.status = .active }
             }
-        case .creditRequested, .refundRequested, .invoiceDisputed, .entitlementRequested, .caseEscalated:
+        case .creditRequested, .refundRequested, .invoiceDisputed, .entitlementRequested, .caseEscalated, .paymentRefunded:
             return nil
         }
         return next == self ? nil : next

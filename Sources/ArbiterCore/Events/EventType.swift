@@ -10,6 +10,9 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
     case paymentSucceeded = "payment.succeeded"
     case subscriptionChanged = "subscription.changed"
     case caseEscalated = "case.escalated"
+    /// Money given back on a payment in the billing system (a Stripe refund): Arbiter did not
+    /// decide it, policies may look at it.
+    case paymentRefunded = "payment.refunded"
 
     /// The type's position in `allCases`.
     public var ordinal: Int {
@@ -22,13 +25,14 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
         case .paymentSucceeded: 5
         case .subscriptionChanged: 6
         case .caseEscalated: 7
+        case .paymentRefunded: 8
         }
     }
 
     public var kind: EventKind {
         switch self {
         case .creditRequested, .refundRequested, .invoiceDisputed, .entitlementRequested: .request
-        case .paymentFailed, .paymentSucceeded, .subscriptionChanged, .caseEscalated: .signal
+        case .paymentFailed, .paymentSucceeded, .paymentRefunded, .subscriptionChanged, .caseEscalated: .signal
         }
     }
 
@@ -48,6 +52,8 @@ public enum EventType: String, Sendable, Codable, CaseIterable {
             [.text("invoice_id"), .money, .count("attempt"), .text("failure_code")]
         case .paymentSucceeded:
             [.text("invoice_id"), .money]
+        case .paymentRefunded:
+            [.text("payment_id"), .money, .nonNegativeMinor("refunded_total_minor"), .optionalText("invoice_id")]
         case .subscriptionChanged:
             [.text("subscription_id"), .choice("change", ["upgrade", "downgrade", "cancel", "renew", "reactivate"]),
              .text("tier"), .nonNegativeMinor("mrr_minor"), .currency]

@@ -18,29 +18,47 @@ public struct MappedEvent: Sendable, Equatable {
     public var id: String
     public var type: EventType
     public var occurredAt: Date
-    /// The vendor's reference to the customer, resolved through the accounts' `external_refs`.
-    public var customer: CustomerRef
+    /// The vendor's reference to the customer, resolved through the accounts' `external_refs`;
+    /// nil when the message names only a payment object (``object``).
+    public var customer: CustomerRef?
+    /// The vendor's payment object the event is about when the message does not name the
+    /// customer (a Stripe dispute names only its charge): the customer — and, when the payload
+    /// has no `invoice_id`, the invoice, else the object itself — as earlier messages of the
+    /// source named them (``KnownObject``).
+    public var object: String?
     public var payload: [String: JSONValue]
-    /// Updates of one vendor object that must apply in order: the object and the vendor's
-    /// time of the update. An update older than one already applied is ignored.
+    /// Updates of one vendor object that must apply in order (see ``Ordering/Kind``).
     public var ordering: Ordering?
 
     public struct Ordering: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// `at` is the vendor's time of the update: one older than an update already
+            /// applied is ignored.
+            case newest
+            /// `at` is a running total (Stripe's `amount_refunded`): what it adds beyond the
+            /// highest total applied is decided, as `payload[field]`; one that adds nothing (a
+            /// notice that arrived after a later one) is ignored.
+            case runningTotal(field: String)
+        }
+
         public var key: String
         public var at: Int64
+        public var kind: Kind
 
-        public init(key: String, at: Int64) {
+        public init(key: String, at: Int64, kind: Kind = .newest) {
             self.key = key
             self.at = at
+            self.kind = kind
         }
     }
 
-    public init(id: String, type: EventType, occurredAt: Date, customer: CustomerRef, payload: [String: JSONValue],
-                ordering: Ordering? = nil) {
+    public init(id: String, type: EventType, occurredAt: Date, customer: CustomerRef?, object: String? = nil,
+                payload: [String: JSONValue], ordering: Ordering? = nil) {
         self.id = id
         self.type = type
         self.occurredAt = occurredAt
         self.customer = customer
+        self.object = object
         self.payload = payload
         self.ordering = ordering
     }
@@ -62,5 +80,20 @@ public struct CustomerRef: Sendable, Hashable {
     public init(system: String, ref: String) {
         self.system = system
         self.ref = ref
+    }
+}
+
+/// A vendor's payment object as a message named it: whose it is and what it paid. Learned from
+/// every message of a source, so a later message that names only the object (a dispute of a
+/// charge) finds its customer.
+public struct KnownObject: Sendable, Equatable {
+    public var id: String
+    public var customer: CustomerRef
+    public var invoiceId: String?
+
+    public init(id: String, customer: CustomerRef, invoiceId: String?) {
+        self.id = id
+        self.customer = customer
+        self.invoiceId = invoiceId
     }
 }

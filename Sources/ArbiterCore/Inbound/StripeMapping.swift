@@ -8,6 +8,8 @@ import Foundation
 /// | `invoice.payment_failed` | `payment.failed` (invoice id, `amount_due`, currency upper-cased, `attempt_count`) |
 /// | `invoice.paid`, `invoice.payment_succeeded` | `payment.succeeded` (`amount_paid`), one per invoice: Stripe sends both for one payment |
 /// | `customer.subscription.updated`, `.deleted` | `subscription.changed`, in order of the event's `created` per subscription |
+/// | `charge.refunded` | `payment.refunded`: what `amount_refunded` (a running total) adds beyond the highest total applied for the charge |
+/// | `charge.dispute.created` | `invoice.disputed`: the dispute names only its charge, whose customer and invoice earlier messages named (``objects(_:)``) |
 /// | anything else | ignored, recorded |
 ///
 /// Fields that moved between API versions are read by the payload's `api_version`: from
@@ -42,6 +44,10 @@ public enum StripeMapping {
                 return .events([MappedEvent(id: "\(invoiceId).paid", type: .paymentSucceeded, occurredAt: at, customer: customer, payload: [
                     "invoice_id": .string(invoiceId), "amount_minor": .int(paid), "currency": .string(currency)])])
             }
+        case "charge.refunded":
+            return refund(object, eventId: id, at: at)
+        case "charge.dispute.created":
+            return dispute(object, eventId: id, at: at)
         case "customer.subscription.updated", "customer.subscription.deleted":
             return subscription(object, previous: event["data"]?["previous_attributes"]?.objectValue ?? [:],
                                 deleted: type.hasSuffix("deleted"), eventId: id, at: at, created: created, apiVersion: apiVersion)
@@ -62,8 +68,73 @@ public enum StripeMapping {
 
     /// `customer` is an id, or the customer object when the request expanded it.
     private static func customer(_ object: [String: JSONValue]) -> CustomerRef? {
-        let id = object["customer"]?.stringValue ?? object["customer"]?["id"]?.stringValue
-        return id.map { CustomerRef(system: "stripe", ref: $0) }
+        id(object["customer"]).map { CustomerRef(system: "stripe", ref: $0) }
+    }
+
+    /// A reference to another object: its id, or the object when expanded.
+    private static func id(_ value: JSONValue?) -> String? {
+        value?.stringValue ?? value?["id"]?.stringValue
+    }
+
+    /// A refund on a charge (https://docs.stripe.com/api/charges/object): `amount_refunded` is
+    /// the charge's running total, so each notice is decided for what it adds (partial refunds
+    /// come one notice each, and not always in order).
+    private static func refund(_ charge: [String: JSONValue], eventId: String, at: Date) -> InboundMapping {
+        guard let chargeId = charge["id"]?.stringValue else { return .reject("\(eventId): the charge has no id") }
+        guard let customer = customer(charge) else {
+            return .ignore("\(eventId): charge \(chargeId) has no customer: no account to tell")
+        }
+        guard let currency = charge["currency"]?.stringValue?.uppercased(), Currency(currency) != nil else {
+            return .reject("\(eventId): charge \(chargeId) has no known currency")
+        }
+        guard let total = charge["amount_refunded"]?.intValue, total >= 0 else {
+            return .reject("\(eventId): charge \(chargeId) amount_refunded is missing")
+        }
+        guard total > 0 else { return .ignore("\(eventId): charge \(chargeId) has nothing refunded") }
+        var payload: [String: JSONValue] = ["payment_id": .string(chargeId), "amount_minor": .int(total), "currency": .string(currency),
+                                            "refunded_total_minor": .int(total)]
+        if let invoice = id(charge["invoice"]) { payload["invoice_id"] = .string(invoice) }
+        return .events([MappedEvent(id: eventId, type: .paymentRefunded, occurredAt: at, customer: customer, payload: payload,
+                                    ordering: .init(key: "charge:\(chargeId)", at: total, kind: .runningTotal(field: "amount_minor")))])
+    }
+
+    /// A dispute (https://docs.stripe.com/api/disputes/object) names its charge and payment
+    /// intent, not the customer: the customer and invoice come from an earlier message about the
+    /// charge. One canonical event per dispute, whichever message brings it first.
+    private static func dispute(_ dispute: [String: JSONValue], eventId: String, at: Date) -> InboundMapping {
+        guard let disputeId = dispute["id"]?.stringValue else { return .reject("\(eventId): the dispute has no id") }
+        guard let amount = dispute["amount"]?.intValue, amount > 0 else { return .reject("\(eventId): dispute \(disputeId) has no amount") }
+        guard let currency = dispute["currency"]?.stringValue?.uppercased(), Currency(currency) != nil else {
+            return .reject("\(eventId): dispute \(disputeId) has no known currency")
+        }
+        let charge = dispute["charge"]?.objectValue
+        guard let chargeId = id(dispute["charge"]) else { return .reject("\(eventId): dispute \(disputeId) names no charge") }
+        let reason = dispute["reason"]?.stringValue ?? "general"
+        var payload: [String: JSONValue] = ["amount_minor": .int(amount), "currency": .string(currency),
+                                            "reason": .string("Stripe dispute \(disputeId): \(reason)")]
+        // An expanded charge says whose it is; otherwise earlier messages about it do.
+        if let charge, let invoice = id(charge["invoice"]) { payload["invoice_id"] = .string(invoice) }
+        return .events([MappedEvent(id: "\(disputeId).created", type: .invoiceDisputed, occurredAt: at,
+                                    customer: charge.flatMap(customer), object: chargeId, payload: payload)])
+    }
+
+    /// The payment objects a message names with their customer (a charge, or an invoice's
+    /// charge and payment intent), for a later message that names only the object.
+    public static func objects(_ event: [String: JSONValue]) -> [KnownObject] {
+        guard let object = event["data"]?["object"]?.objectValue, let customer = customer(object) else { return [] }
+        switch object["object"]?.stringValue {
+        case "charge", "payment_intent":
+            guard let id = object["id"]?.stringValue else { return [] }
+            return [KnownObject(id: id, customer: customer, invoiceId: Self.id(object["invoice"]))]
+        case "invoice":
+            // Before `basil` an invoice names its charge and payment intent.
+            let invoiceId = object["id"]?.stringValue
+            return [object["charge"], object["payment_intent"]].compactMap { Self.id($0) }.map {
+                KnownObject(id: $0, customer: customer, invoiceId: invoiceId)
+            }
+        default:
+            return []
+        }
     }
 
     private static func subscription(_ object: [String: JSONValue], previous: [String: JSONValue], deleted: Bool,

@@ -371,6 +371,21 @@ enum PostgresMigrations {
             "CREATE INDEX inbound_messages_status ON inbound_messages (status, id)",
             "CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed'",
         ]),
+        ("v5: vendor objects learned from webhooks", [
+            // A vendor's payment objects with the customer and invoice earlier messages named
+            // them with: a dispute names only its charge.
+            """
+            CREATE TABLE inbound_objects (
+                source text NOT NULL,
+                object_id text NOT NULL,
+                customer_system text NOT NULL,
+                customer_ref text NOT NULL,
+                invoice_id text,
+                learned_at text NOT NULL,
+                PRIMARY KEY (source, object_id)
+            )
+            """,
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

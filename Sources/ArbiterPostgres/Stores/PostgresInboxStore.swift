@@ -25,7 +25,7 @@ struct PostgresInboxStore: InboxStore {
     /// whether it was inserted. Also used by a decision's unit (``DecisionRecord/inbound``).
     static func insert(_ unit: WorkUnit, _ message: InboundMessage) async throws -> Bool {
         let outcome = message.outcome
-        return try await unit.value("""
+        let inserted = try await unit.value("""
             INSERT INTO inbound_messages (id, source, external_id, vendor_type, received_at, updated_at, headers, body, status, detail,
                                           account_id, events, ordering_key, ordering_at, attempts)
             VALUES (\(message.id), \(message.source), \(message.externalId), \(message.vendorType), \(message.receivedAt),
@@ -34,6 +34,28 @@ struct PostgresInboxStore: InboxStore {
             ON CONFLICT (source, external_id) DO NOTHING
             RETURNING id
             """, as: String.self) != nil
+        guard inserted else { return false }
+        for object in message.learned {
+            try await unit.run("""
+                INSERT INTO inbound_objects (source, object_id, customer_system, customer_ref, invoice_id, learned_at)
+                VALUES (\(message.source), \(object.id), \(object.customer.system), \(object.customer.ref), \(object.invoiceId),
+                        \(message.receivedAt))
+                ON CONFLICT (source, object_id) DO UPDATE SET
+                    customer_system = excluded.customer_system, customer_ref = excluded.customer_ref,
+                    invoice_id = COALESCE(excluded.invoice_id, inbound_objects.invoice_id), learned_at = excluded.learned_at
+                """)
+        }
+        return true
+    }
+
+    func object(source: String, id: String) async throws -> KnownObject? {
+        try await backend.read { unit in
+            guard let row = try await unit.row("""
+                SELECT object_id, customer_system, customer_ref, invoice_id FROM inbound_objects WHERE source = \(source) AND object_id = \(id)
+                """) else { return nil }
+            return KnownObject(id: try row["object_id"], customer: CustomerRef(system: try row["customer_system"], ref: try row["customer_ref"]),
+                               invoiceId: try row["invoice_id"])
+        }
     }
 
     func message(source: String, externalId: String) async throws -> InboundMessage? {

@@ -373,6 +373,21 @@ enum Migrations {
                 CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed';
                 """)
         }
+        migrator.registerMigration("v11: vendor objects learned from webhooks") { db in
+            try db.execute(sql: """
+                -- A vendor's payment objects (a Stripe charge or payment intent) with the customer and
+                -- invoice earlier messages named them with: a dispute names only its charge.
+                CREATE TABLE inbound_objects (
+                    source TEXT NOT NULL,
+                    object_id TEXT NOT NULL,
+                    customer_system TEXT NOT NULL,
+                    customer_ref TEXT NOT NULL,
+                    invoice_id TEXT,
+                    learned_at TEXT NOT NULL,
+                    PRIMARY KEY (source, object_id)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -69,6 +69,10 @@ public struct SQLiteInboxStore: InboxStore {
         }
     }
 
+    public func object(source: String, id: String) async throws -> KnownObject? {
+        try await database.writer.read { db in try InboundRows.object(db, source: source, id: id) }
+    }
+
     static func fetch(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [InboundMessage] {
         try Row.fetchAll(db, sql: "SELECT * FROM inbound_messages \(clause)", arguments: arguments).map { row in
             let outcome = InboundOutcome(status: InboundMessage.Status(rawValue: row["status"]) ?? .failed, detail: row["detail"],

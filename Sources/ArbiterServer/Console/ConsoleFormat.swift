@@ -75,7 +75,7 @@ enum ConsoleFormat {
     static func eventTitle(_ type: String) -> String {
         [
             "credit.requested": "Credit request", "refund.requested": "Refund request", "invoice.disputed": "Invoice dispute",
-            "entitlement.requested": "Feature request", "payment.failed": "Failed payment", "payment.succeeded": "Payment received",
+            "entitlement.requested": "Feature request", "payment.failed": "Failed payment", "payment.succeeded": "Payment received", "payment.refunded": "Refund issued",
             "subscription.changed": "Subscription change", "case.escalated": "Escalated case",
         ][type] ?? type
     }
