@@ -18,6 +18,7 @@ swift test --skip-build
 ARBITER_TEST_BACKEND=postgres swift test --skip-build --filter ArbiterServerTests --skip "TwoInstanceTests|FailoverTests|StoreCopyTests"
 .build/debug/arbiter policy check Policies
 .build/debug/arbiter policy test Policies
+.build/debug/arbiter source test Policies/mappings
 Scripts/console-test.sh
 Scripts/api-contract-test.sh
 Scripts/docs-test.sh

@@ -965,7 +965,8 @@ static void need(lua_State *L, const uint8_t *p, const uint8_t *end, size_t n) {
 static void add_input_path(arb_sandbox *S, int entry, char *buf, size_t size, size_t *used) {
     const input_entry *e = &S->inputs[entry];
     if (e->parent < 0) {
-        append(buf, size, used, e->parent == -1 ? "event" : "ctx", e->parent == -1 ? 5 : 3);
+        const char *root = e->parent == -1 ? "event" : e->parent == -2 ? "ctx" : "request";
+        append(buf, size, used, root, strlen(root));
         return;
     }
     add_input_path(S, e->parent, buf, size, used);
@@ -1615,12 +1616,14 @@ typedef struct call_args {
     const uint8_t *b;
     size_t b_length;
     int32_t slot;
+    int mapping;   /* a source's mapping script (returns {name, map}), not a policy */
 } call_args;
 
 static const char PRELUDE[] =
     "local function outcome(kind)\n"
     "  return function(t)\n"
     "    if t == nil then t = {} end\n"
+    "    if type(t) == 'string' then t = { reasons = { t } } end\n"
     "    if type(t) ~= 'table' then error(kind .. '{...} expects a table', 2) end\n"
     "    t.outcome = kind\n"
     "    return t\n"
@@ -1645,6 +1648,18 @@ static const char PRELUDE[] =
     "    local thread = create(f)\n"
     "    return function(...) return pass(resume(thread, ...)) end\n"
     "  end\n"
+    "end\n"
+    "function ignore(reason)\n"
+    "  if type(reason) ~= 'string' then error('ignore(reason) expects a string', 2) end\n"
+    "  return { outcome = 'ignore', reason = reason }\n"
+    "end\n"
+    "function event(t)\n"
+    "  if type(t) ~= 'table' then error('event{...} expects a table', 2) end\n"
+    "  return t\n"
+    "end\n"
+    "function account(t)\n"
+    "  if type(t) ~= 'table' then error('account{...} expects a table', 2) end\n"
+    "  return { account = t }\n"
     "end\n"
     "credit_memo = action('credit_memo')\n"
     "refund = action('refund')\n"
@@ -1985,6 +2000,35 @@ static void freeze_value(lua_State *L, freezer *fz, int depth) {
     }
 }
 
+static void finish_load(lua_State *L, arb_sandbox *S, const char *file, int chunk, int globals, int function, int table);
+
+/* A source's mapping script returns {name = ..., map = function(request)}: the same freezing
+   and fresh globals as a policy, its `map` called in place of `decide`. */
+static int load_mapping(lua_State *L, arb_sandbox *S, call_args *args, int chunk, int globals, int script) {
+    const char *file = args->chunkname + 1;
+    arb_buf *out = &S->output;
+    size_t n;
+    raw_field(L, script, "name");
+    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (name == NULL || !valid_policy_name(name, n)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'", file);
+    }
+    buf_u8(L, out, 'o');
+    buf_u32(L, out, 1);
+    buf_string(L, out, "name", 4);
+    buf_u8(L, out, 's');
+    buf_string(L, out, name, n);
+    lua_pop(L, 1);
+    raw_field(L, script, "map");
+    if (!lua_isfunction(L, -1)) {
+        S->malformed = 1;
+        return luaL_error(L, "%s: map must be a function(request)", file);
+    }
+    finish_load(L, S, file, chunk, globals, lua_gettop(L), script);
+    return 0;
+}
+
 static int load_body(lua_State *L) {
     call_args *args = (call_args *)lua_touserdata(L, 1);
     arb_sandbox *S = args->S;
@@ -2010,6 +2054,7 @@ static int load_body(lua_State *L) {
     }
     int policy = lua_gettop(L);
     arb_buf *out = &S->output;
+    if (args->mapping) return load_mapping(L, S, args, chunk, globals, policy);
     buf_u8(L, out, 'o');
     buf_u32(L, out, 3);
 
@@ -2067,8 +2112,13 @@ static int load_body(lua_State *L) {
         S->malformed = 1;
         return luaL_error(L, "%s: decide must be a function(event, ctx)", file);
     }
-    int decide = lua_gettop(L);
+    finish_load(L, S, file, chunk, globals, lua_gettop(L), policy);
+    return 0;
+}
 
+/* Freezes what the chunk built, records the upvalues of its functions and keeps `function`
+   (decide, or a mapping's map) and the chunk for evaluations. */
+static void finish_load(lua_State *L, arb_sandbox *S, const char *file, int chunk, int globals, int decide, int policy) {
     /* Freeze what the chunk built and record the upvalues of its functions. */
     freezer fz = { 0 };
     lua_createtable(L, 0, 16);
@@ -2102,7 +2152,6 @@ static int load_body(lua_State *L) {
     slot->decide_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, chunk);
     slot->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
 }
 
 static int evaluate_body(lua_State *L) {
@@ -2136,6 +2185,20 @@ static int evaluate_body(lua_State *L) {
     }
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, policy->decide_ref);            /* 4 */
+    if (args->mapping) {
+        push_input(L, S, args->a, args->a + args->a_length, 0, -3, NULL, 0, 0);   /* 5: request */
+        if (!lua_istable(L, 5)) luaL_error(L, "internal error: the request must be an object");
+        lua_call(L, 1, 1);                                            /* 4: what map returned */
+        if (!lua_istable(L, 4)) {
+            S->malformed = 1;
+            return luaL_error(L, "map must return a table (a list of event{...}, account{...}, ignore(reason) or reject(reason)), got %s",
+                              luaL_typename(L, 4));
+        }
+        value_path root = { NULL, "result", 0 };
+        encode_value(L, &S->output, 4, 0, &root);
+        if (S->output.length > MAX_OUTPUT_BYTES) luaL_error(L, "map returned more than %d bytes", MAX_OUTPUT_BYTES);
+        return 0;
+    }
     push_input(L, S, args->a, args->a + args->a_length, 0, -1, NULL, 0, 0);   /* 5: event */
     push_input(L, S, args->b, args->b + args->b_length, 0, -2, NULL, 0, 0);   /* 6: ctx */
     if (!lua_istable(L, 5) || !lua_istable(L, 6) || *args->b != 'o') luaL_error(L, "internal error: event and ctx must be objects");
@@ -2261,8 +2324,21 @@ int arb_sandbox_set_config(arb_sandbox *S, const uint8_t *config, size_t length)
     return run_protected(S, set_config_body, &args);
 }
 
+static int load_any(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
+                    int32_t *slot, int mapping);
+
 int arb_sandbox_load(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
                      int32_t *slot) {
+    return load_any(S, chunkname, source, length, slot, 0);
+}
+
+int arb_sandbox_load_mapping(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
+                             int32_t *slot) {
+    return load_any(S, chunkname, source, length, slot, 1);
+}
+
+static int load_any(arb_sandbox *S, const char *chunkname, const char *source, size_t length,
+                    int32_t *slot, int mapping) {
     if (S->policy_count == S->policy_capacity) {
         loaded_policy *grown = realloc(S->policies, sizeof(loaded_policy) * (size_t)S->policy_capacity * 2);
         if (grown == NULL) return ARB_ERR_INTERNAL;
@@ -2271,7 +2347,7 @@ int arb_sandbox_load(arb_sandbox *S, const char *chunkname, const char *source, 
     }
     loaded_policy *loading = &S->policies[S->policy_count];
     memset(loading, 0, sizeof *loading);
-    call_args args = { .S = S, .chunkname = chunkname, .a = (const uint8_t *)source, .a_length = length };
+    call_args args = { .S = S, .chunkname = chunkname, .a = (const uint8_t *)source, .a_length = length, .mapping = mapping };
     int status = run_protected(S, load_body, &args);
     if (status == ARB_OK) {
         *slot = S->policy_count++;
@@ -2279,6 +2355,24 @@ int arb_sandbox_load(arb_sandbox *S, const char *chunkname, const char *source, 
         free(loading->upvalue_index);
         loading->upvalue_index = NULL;
     }
+    return status;
+}
+
+/* The log lines follow the result or the error message. */
+static void append_log(arb_sandbox *S) {
+    if (buf_reserve(&S->output, S->log.length + 4)) {
+        memcpy(S->output.data + S->output.length, &S->log_lines, 4);
+        S->output.length += 4;
+        memcpy(S->output.data + S->output.length, S->log.data, S->log.length);
+        S->output.length += S->log.length;
+    }
+}
+
+int arb_sandbox_map(arb_sandbox *S, int32_t slot, const uint8_t *request, size_t request_length) {
+    if (slot < 0 || slot >= S->policy_count) return ARB_ERR_INTERNAL;
+    call_args args = { .S = S, .chunkname = "mapping", .a = request, .a_length = request_length, .slot = slot, .mapping = 1 };
+    int status = run_protected(S, evaluate_body, &args);
+    append_log(S);
     return status;
 }
 
@@ -2290,13 +2384,7 @@ int arb_sandbox_evaluate(arb_sandbox *S, int32_t slot, const uint8_t *event, siz
         .b = context, .b_length = context_length, .slot = slot,
     };
     int status = run_protected(S, evaluate_body, &args);
-    /* The log lines follow the decision or the error message. */
-    if (buf_reserve(&S->output, S->log.length + 4)) {
-        memcpy(S->output.data + S->output.length, &S->log_lines, 4);
-        S->output.length += 4;
-        memcpy(S->output.data + S->output.length, S->log.data, S->log.length);
-        S->output.length += S->log.length;
-    }
+    append_log(S);
     return status;
 }
 

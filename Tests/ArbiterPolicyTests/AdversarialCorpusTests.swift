@@ -24,6 +24,8 @@ import Testing
         ("credit_memo", "{amount_minor = 1, currency = 'USD'}"), ("refund", "{amount_minor = 1, currency = 'USD'}"),
         ("account_suspension", "{}"), ("account_reinstatement", "{}"), ("entitlement_grant", "{feature = 'sso'}"),
         ("entitlement_revoke", "{feature = 'sso'}"),
+        ("event", "{id = 'e1', type = 'credit.requested', payload = {}}"), ("account", "{id = 'acct_1', status = 'active'}"),
+        ("ignore", "'not ours'"),
         ("string.byte", "'hello', 1, 3"), ("string.char", "104, 105"), ("string.find", "'hello world', 'o w', 1, false"),
         ("string.format", "'%5.2f %s %d %q', 1.5, 'x', 3, 'y'"), ("string.gmatch", "'a,b,c', '[^,]+', 1"),
         ("string.gsub", "'hello', 'l', 'L', 1"), ("string.len", "'hello'"), ("string.lower", "'HeLLo'"),
@@ -84,7 +86,7 @@ import Testing
         for _, name in ipairs({ "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal",
             "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "log",
             "money", "approve", "review", "reject", "credit_memo", "refund", "account_suspension",
-            "account_reinstatement", "entitlement_grant", "entitlement_revoke" }) do
+            "account_reinstatement", "entitlement_grant", "entitlement_revoke", "event", "account", "ignore" }) do
           FUNCTIONS[name] = _ENV[name]
         end
         return { name = "corpus", on = { "credit.requested" }, decide = function(event, ctx)

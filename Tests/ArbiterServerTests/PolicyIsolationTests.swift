@@ -18,7 +18,8 @@ import Testing
     static func policies(_ extra: [String: String]) throws -> String {
         let directory = try temporaryDirectory()
         let shipped = repositoryRoot.appendingPathComponent("Policies")
-        for file in try FileManager.default.contentsOfDirectory(atPath: shipped.path) where file.hasSuffix(".lua") || file.hasSuffix(".json") {
+        for file in try FileManager.default.contentsOfDirectory(atPath: shipped.path)
+        where file.hasSuffix(".lua") || file.hasSuffix(".json") || file == "mappings" {
             try FileManager.default.copyItem(at: shipped.appendingPathComponent(file), to: directory.appendingPathComponent(file))
         }
         for (file, source) in extra { try source.write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8) }

@@ -1,4 +1,5 @@
 import ArbiterCore
+import ArbiterPolicy
 import Foundation
 
 /// A system that sends Arbiter webhooks, configured by name (`POST /v1/inbound/{name}`): how
@@ -7,6 +8,34 @@ public struct InboundSource: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case stripe
         case zendesk
+        /// Anything else: a configured verifier and a mapping script (``Mapped``).
+        case mapped
+    }
+
+    /// A mapped source's verifier, script, message id and the headers its script sees.
+    public struct Mapped: Sendable {
+        public var verifier: MappedVerifier
+        public var script: MappingScript
+        /// Where the vendor's id of a message is: the idempotency key of its retries.
+        public var messageId: MessageId
+        /// Lower-cased names of the headers `map` is given (besides content-type).
+        public var headers: [String]
+
+        public init(verifier: MappedVerifier, script: MappingScript, messageId: MessageId, headers: [String]) {
+            self.verifier = verifier
+            self.script = script
+            self.messageId = messageId
+            self.headers = headers
+        }
+    }
+
+    public enum MessageId: Sendable, Equatable {
+        /// A field of the JSON body, by its dotted path (`id`, `event.id`).
+        case field([String])
+        /// A header.
+        case header(String)
+        /// None: the SHA-256 of the body (a byte-identical retry is then the same message).
+        case digest
     }
 
     public var name: String
@@ -20,15 +49,18 @@ public struct InboundSource: Sendable {
     public var livemode: Bool
     /// How far a signature's timestamp may be from now, either way.
     public var tolerance: TimeInterval
+    /// For kind `mapped`.
+    public var mapped: Mapped?
 
     public init(name: String, kind: Kind, secrets: [String], secretOrigin: String = "the configuration", livemode: Bool = false,
-                tolerance: TimeInterval = 300) {
+                tolerance: TimeInterval = 300, mapped: Mapped? = nil) {
         self.name = name
         self.kind = kind
         self.secrets = secrets
         self.secretOrigin = secretOrigin
         self.livemode = livemode
         self.tolerance = tolerance
+        self.mapped = mapped
     }
 
     /// The name as events carry it (`source`) and the path takes it.
@@ -50,10 +82,15 @@ public struct SourceCatalog: Sendable {
     public subscript(name: String) -> InboundSource? { sources[name] }
 
     /// Reads `sources.json`:
-    /// `{"sources": [{"name", "kind", "secrets": [{"env": NAME} | {"file": PATH} | {"value": TEXT}], "livemode"?, "tolerance_s"?}]}`.
+    /// `{"sources": [{"name", "kind", "secrets": [{"env": NAME} | {"file": PATH} | {"value": TEXT}], "livemode"?, "tolerance_s"?}]}`;
+    /// a `mapped` source also has `mapping` (a Lua file, relative to `sources.json`), `verifier`
+    /// (``MappedVerifier``), `message_id` (`{"field": "id"}`, `{"header": NAME}`; default: the
+    /// body's digest) and `headers` (names its script is given).
     /// A secret whose variable is unset or whose file is missing is skipped; a source left with
-    /// none is said in `warnings`. A file that breaks the format is an error naming the field.
-    public static func load(_ url: URL, environment: [String: String] = ProcessInfo.processInfo.environment)
+    /// none is said in `warnings`. A file that breaks the format, or a mapping script that does
+    /// not compile, is an error naming the field.
+    public static func load(_ url: URL, limits: PolicyLimits = PolicyLimits(),
+                            environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> (catalog: SourceCatalog, warnings: [String]) {
         guard FileManager.default.fileExists(atPath: url.path) else { return (SourceCatalog(), []) }
         let document = try JSONValue.parse(Data(contentsOf: url))
@@ -99,11 +136,64 @@ public struct SourceCatalog: Sendable {
             let tolerance = entry["tolerance_s"]?.intValue ?? 300
             if !(1...86_400).contains(tolerance) { errors.append(FieldError("\(field).tolerance_s", "must be 1-86400 seconds")) }
             if sources.contains(where: { $0.name == name }) { errors.append(FieldError("\(field).name", "\(name) is configured twice")) }
+            var mapped: InboundSource.Mapped?
+            if kind == .mapped {
+                switch Self.mapped(entry, field: field, directory: url.deletingLastPathComponent(), limits: limits) {
+                case .success(let settings): mapped = settings
+                case .failure(let error): errors.append(error); continue
+                }
+            }
             sources.append(InboundSource(name: name, kind: kind, secrets: secrets,
                                          secretOrigin: origins.isEmpty ? "no secret configured" : origins.joined(separator: ", "),
-                                         livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance)))
+                                         livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance), mapped: mapped))
         }
         if !errors.isEmpty { throw Refusal.invalid(errors, message: "\(url.path): " + errors.map(\.description).joined(separator: "; ")) }
         return (SourceCatalog(sources), warnings)
+    }
+
+    /// A mapped source's settings; its script compiled.
+    static func mapped(_ entry: JSONValue, field: String, directory: URL, limits: PolicyLimits) -> Result<InboundSource.Mapped, FieldError> {
+        let verifier: MappedVerifier
+        switch MappedVerifier.parse(entry["verifier"], field: "\(field).verifier") {
+        case .success(let parsed): verifier = parsed
+        case .failure(let error): return .failure(error)
+        }
+        guard let path = entry["mapping"]?.stringValue, path.hasSuffix(".lua") else {
+            return .failure(FieldError("\(field).mapping", "must name the mapping script (a .lua file beside sources.json)"))
+        }
+        let file = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        guard let source = try? String(contentsOf: file, encoding: .utf8) else {
+            return .failure(FieldError("\(field).mapping", "cannot read \(file.path)"))
+        }
+        let script: MappingScript
+        do {
+            script = try MappingScript(file: file.lastPathComponent, source: source, limits: limits)
+            // A script goes live only with its tests passing (`arbiter source test` runs the same).
+            let tests = MappingTestCase.file(for: file)
+            if FileManager.default.fileExists(atPath: tests.path) {
+                let failures = try MappingTestCase.load(tests).compactMap { testCase in
+                    testCase.run(script).map { "\(testCase.name): expected \($0)" }
+                }
+                if !failures.isEmpty {
+                    return .failure(FieldError("\(field).mapping", "\(file.lastPathComponent) fails its tests: \(failures.joined(separator: "; "))"))
+                }
+            }
+        } catch {
+            return .failure(FieldError("\(field).mapping", "\(error)"))
+        }
+        let messageId: InboundSource.MessageId
+        switch entry["message_id"] {
+        case nil, .null?: messageId = .digest
+        case let rule?:
+            if let path = rule["field"]?.stringValue, !path.isEmpty {
+                messageId = .field(path.split(separator: ".").map(String.init))
+            } else if let header = rule["header"]?.stringValue, !header.isEmpty {
+                messageId = .header(header.lowercased())
+            } else {
+                return .failure(FieldError("\(field).message_id", "must be {\"field\": PATH} or {\"header\": NAME}"))
+            }
+        }
+        let headers = (entry["headers"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }
+        return .success(InboundSource.Mapped(verifier: verifier, script: script, messageId: messageId, headers: headers))
     }
 }

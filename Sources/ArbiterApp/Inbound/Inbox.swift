@@ -1,4 +1,5 @@
 import ArbiterCore
+import ArbiterPolicy
 import Foundation
 
 /// Webhooks in: verified by their source's own scheme, stored before they are answered,
@@ -56,11 +57,12 @@ public final class Inbox: Sendable {
         let vendorId: String? = switch source.kind {
         case .stripe: parsed?["id"]?.stringValue
         case .zendesk: headers["x-zendesk-webhook-invocation-id"]
+        case .mapped: source.mapped.flatMap { Self.messageId($0.messageId, headers: headers, document: parsed) }
         }
         let externalId = vendorId ?? "sha256:\(sha256Hex(body))"
         if let stored = try await store.message(source: name, externalId: externalId) { return Answer(message: stored, replayed: true) }
         let id = Identifier.make(now: now)
-        let kept = Self.kept(headers, kind: source.kind)
+        let kept = Self.kept(headers, source: source)
         let vendorType = source.kind == .stripe ? parsed?["type"]?.stringValue : nil
         let stored = text ?? Data(body).base64EncodedString()
         let learned = source.kind == .stripe ? parsed.map(StripeMapping.objects) ?? [] : []
@@ -70,8 +72,8 @@ public final class Inbox: Sendable {
             message.learned = learned
             return message
         }
-        let processed = try await process(messageId: id, receivedAt: now, source: source, document: parsed, bodyIsText: text != nil,
-                                          recording: message)
+        let processed = try await process(messageId: id, receivedAt: now, source: source, document: parsed, text: text,
+                                          headers: headers, recording: message)
         if let written = processed.written {
             metrics.inbound(source: name, status: written.outcome.status.rawValue)
             return Answer(message: written, replayed: false)
@@ -99,14 +101,36 @@ public final class Inbox: Sendable {
                                          timestamp: headers["x-zendesk-webhook-signature-timestamp"], body: body,
                                          secrets: source.secrets, tolerance: source.tolerance, now: now)
             return (try? JSONValue.parse(Data(body)))?.objectValue
+        case .mapped:
+            guard let mapped = source.mapped else { throw InboundRejection(.badRequest, "source \(source.name) has no mapping") }
+            try mapped.verifier.verify(headers: headers, body: body, secrets: source.secrets, tolerance: source.tolerance, now: now)
+            return (try? JSONValue.parse(Data(body)))?.objectValue
+        }
+    }
+
+    /// A mapped source's id of a message, where its configuration says it is.
+    static func messageId(_ rule: InboundSource.MessageId, headers: [String: String], document: [String: JSONValue]?) -> String? {
+        switch rule {
+        case .header(let name):
+            return headers[name].flatMap { $0.isEmpty ? nil : $0 }
+        case .field(let path):
+            var value: JSONValue? = document.map(JSONValue.object)
+            for key in path { value = value?[key] }
+            switch value {
+            case .string(let text)? where !text.isEmpty && text.schemaLength <= 200: return text
+            case .int(let number)?: return String(number)
+            default: return nil
+            }
+        case .digest:
+            return nil
         }
     }
 
     /// The headers worth keeping with a message, signatures cut to their timestamps.
-    static func kept(_ headers: [String: String], kind: InboundSource.Kind) -> [String: String] {
+    static func kept(_ headers: [String: String], source: InboundSource) -> [String: String] {
         var kept: [String: String] = [:]
         for name in ["content-type", "user-agent"] { kept[name] = headers[name] }
-        switch kind {
+        switch source.kind {
         case .stripe:
             if let signature = headers["stripe-signature"] {
                 kept["stripe-signature"] = signature.split(separator: ",").map { part in
@@ -118,6 +142,18 @@ public final class Inbox: Sendable {
                 kept[name] = headers[name]
             }
             if headers["x-zendesk-webhook-signature"] != nil { kept["x-zendesk-webhook-signature"] = "[redacted]" }
+        case .mapped:
+            guard let mapped = source.mapped else { break }
+            for name in mapped.headers { kept[name] = headers[name] }
+            if case .header(let name) = mapped.messageId { kept[name] = headers[name] }
+            // What authenticates the request is never kept.
+            switch mapped.verifier {
+            case .hmac(let header, _, _, _), .timestamped(let header):
+                if headers[header] != nil { kept[header] = "[redacted]" }
+            case .basic:
+                break
+            }
+            kept["authorization"] = nil
         }
         return kept
     }
@@ -138,19 +174,102 @@ public final class Inbox: Sendable {
     /// With `recording`, a message of one event is stored in the same commit as its decision
     /// (a webhook then costs one commit, not two in sequence); otherwise the caller stores it.
     private func process(messageId: String, receivedAt: Date, source: InboundSource, document: [String: JSONValue]?,
-                         bodyIsText: Bool, recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
-        guard bodyIsText else { return Processed(InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)")) }
-        guard let document else { return Processed(InboundOutcome(status: .failed, detail: "the body is not a JSON object")) }
-        let mapping: InboundMapping = switch source.kind {
-        case .stripe: StripeMapping.map(document)
-        case .zendesk: ZendeskMapping.map(document, at: receivedAt)
+                         text: String?, headers: [String: String],
+                         recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
+        guard text != nil else { return Processed(InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)")) }
+        let mapping: InboundMapping
+        if source.kind == .mapped, let mapped = source.mapped {
+            switch try await runScript(mapped, source: source.name, document: document, text: text, headers: headers, receivedAt: receivedAt) {
+            case .success(let result): mapping = result
+            case .failure(let failure): return Processed(InboundOutcome(status: .failed, detail: failure.message))
+            }
+        } else {
+            guard let document else { return Processed(InboundOutcome(status: .failed, detail: "the body is not a JSON object")) }
+            mapping = source.kind == .stripe ? StripeMapping.map(document) : ZendeskMapping.map(document, at: receivedAt)
         }
         switch mapping {
         case .ignore(let reason):
             return Processed(InboundOutcome(status: .ignored, detail: reason))
         case .reject(let reason):
             return Processed(InboundOutcome(status: .failed, detail: reason))
+        case .accounts(let updates, let events):
+            var synced: [String] = []
+            for update in updates {
+                switch try await sync(update, source: source.name) {
+                case .synced(let accountId): synced.append(accountId)
+                case .notSynced(let outcome): return Processed(outcome)
+                }
+            }
+            let detail = "synced account\(synced.count == 1 ? "" : "s") \(synced.joined(separator: ", "))"
+            guard !events.isEmpty else { return Processed(InboundOutcome(status: .processed, detail: detail, accountId: synced.first)) }
+            var processed = try await decide(events, messageId: messageId, source: source, recording: nil)
+            if processed.outcome.status == .processed { processed.outcome.detail = detail }
+            return processed
         case .events(let mapped):
+            return try await decide(mapped, messageId: messageId, source: source, recording: recording)
+        }
+    }
+
+    /// Runs a mapped source's script on a policy worker: `map(request)` gets
+    /// `{body, text, headers, source, received_at}` (`body` the parsed JSON object or null,
+    /// `text` the raw body when it is not JSON, `headers` those the source names).
+    private func runScript(_ mapped: InboundSource.Mapped, source: String, document: [String: JSONValue]?, text: String?,
+                           headers: [String: String], receivedAt: Date) async throws -> Result<InboundMapping, MappingRun.Failure> {
+        var given: [String: JSONValue] = [:]
+        for name in mapped.headers + ["content-type"] { if let value = headers[name] { given[name] = .string(value) } }
+        let request: JSONValue = .object([
+            "body": document.map(JSONValue.object) ?? .null, "text": document == nil ? text.map(JSONValue.string) ?? .null : .null,
+            "headers": .object(given), "source": .string(source), "received_at": .string(Timestamp.format(receivedAt)),
+        ])
+        let script = mapped.script
+        let run = try await intake.workers.run { script.map(request) }
+        metrics.inboundMapped(source: source, failed: (try? run.result.get()) == nil)
+        return run.result.map { ScriptMapping.interpret($0, receivedAt: receivedAt) }
+    }
+
+    /// Applies a mapped account update: the fields it names over the account as it is, checked
+    /// as the account sync API checks them. The account's id, or why the message failed.
+    private func sync(_ update: MappedAccount, source: String) async throws -> Synced {
+        let accountId: String
+        if let id = update.id {
+            accountId = id
+        } else if let customer = update.customer, let found = try await accounts.accountId(for: customer) {
+            accountId = found
+        } else {
+            let ref = update.customer.map { "\($0.system) \($0.ref)" } ?? "?"
+            return .notSynced(InboundOutcome(status: .unmatched, detail: "account update for \(ref): no account has this external ref; "
+                                           + "sync it with external_refs, then replay"))
+        }
+        let (current, _, refs) = try await accounts.get(id: accountId)
+        var fields = current.json.objectValue ?? [:]
+        fields["id"] = nil
+        if current.status == .unknown { fields["status"] = nil }
+        for (key, value) in update.fields where key != "external_refs" { fields[key] = value }
+        var externalRefs: [String: String]?
+        do {
+            let snapshot = try AccountSyncRequest.snapshot(id: accountId, from: fields)
+            if let given = update.fields["external_refs"], given != .null {
+                var merged: [String: JSONValue] = refs.mapValues(JSONValue.string)
+                for (system, ref) in given.objectValue ?? [:] { merged[system] = ref }
+                externalRefs = try AccountSyncRequest.externalRefs(given.objectValue == nil ? given : .object(merged))
+            }
+            _ = try await accounts.sync(snapshot, externalRefs: externalRefs, by: "source:\(source)")
+        } catch let refusal as Refusal {
+            return .notSynced(InboundOutcome(status: .failed, detail: "the account update for \(accountId) is not valid: \(refusal.message)",
+                                           accountId: accountId))
+        }
+        return .synced(accountId)
+    }
+
+    private enum Synced {
+        case synced(String)
+        case notSynced(InboundOutcome)
+    }
+
+    /// Resolves the events' accounts and decides them, in order.
+    private func decide(_ mapped: [MappedEvent], messageId: String, source: InboundSource,
+                        recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
+        do {
             var resolved: [(MappedEvent, String)] = []
             for var event in mapped {
                 if let object = event.object {
@@ -158,6 +277,10 @@ public final class Inbox: Sendable {
                     let known = try await store.object(source: source.name, id: object)
                     if event.customer == nil { event.customer = known?.customer }
                     if event.payload["invoice_id"] == nil { event.payload["invoice_id"] = .string(known?.invoiceId ?? object) }
+                }
+                if let direct = event.accountId {
+                    resolved.append((event, direct))
+                    continue
                 }
                 guard let customer = event.customer else {
                     return Processed(InboundOutcome(
@@ -318,7 +441,8 @@ public final class Inbox: Sendable {
         let bodyIsText = message.outcome.detail?.contains("not UTF-8") != true
         let document = bodyIsText ? (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue : nil
         let outcome = try await process(messageId: message.id, receivedAt: Timestamp.parse(message.receivedAt) ?? Date(), source: source,
-                                        document: document, bodyIsText: bodyIsText, recording: nil).outcome
+                                        document: document, text: bodyIsText ? message.body : nil, headers: message.headers,
+                                        recording: nil).outcome
         let audit = AuditDraft(actor: actor, kind: "inbound.replayed", subject: message.id, correlationId: message.id,
                                at: Timestamp.format(Date()),
                                dataJSON: CanonicalJSON.encode(.object(["source": .string(message.source), "external_id": .string(message.externalId),

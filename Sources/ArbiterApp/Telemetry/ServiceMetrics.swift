@@ -73,6 +73,14 @@ public final class ServiceMetrics: Sendable {
         registry.makeCounter(descriptor: Self.inboundMessages, labels: [("source", source), ("status", status)]).increment()
     }
 
+    static var inboundMappings: MetricNameDescriptor {
+        name("inbound_mapping_runs", "total", "Runs of mapped sources' scripts, by source and result (ok, failed: an error or a limit)")
+    }
+
+    public func inboundMapped(source: String, failed: Bool) {
+        registry.makeCounter(descriptor: Self.inboundMappings, labels: [("source", source), ("result", failed ? "failed" : "ok")]).increment()
+    }
+
     public func inboundRejected(source: String) {
         registry.makeCounter(descriptor: Self.inboundRejections, labels: [("source", source)]).increment()
     }

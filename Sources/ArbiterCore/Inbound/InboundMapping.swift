@@ -9,6 +9,25 @@ public enum InboundMapping: Sendable, Equatable {
     case ignore(String)
     /// The message cannot be mapped: a dead letter, replayable after the mapping is fixed.
     case reject(String)
+    /// Account updates (a CRM's), then events: what a mapped source's script may return.
+    case accounts([MappedAccount], events: [MappedEvent])
+}
+
+/// An account update a mapping script returned (`account{...}`): the fields it names change,
+/// the others keep their values.
+public struct MappedAccount: Sendable, Equatable {
+    /// Arbiter's account id, when the sender knows it.
+    public var id: String?
+    /// Else the account whose external ref this is (it must exist).
+    public var customer: CustomerRef?
+    /// The fields, as the account sync API takes them (`status`, `tier`, `external_refs`, …).
+    public var fields: [String: JSONValue]
+
+    public init(id: String?, customer: CustomerRef?, fields: [String: JSONValue]) {
+        self.id = id
+        self.customer = customer
+        self.fields = fields
+    }
 }
 
 /// One canonical event a webhook maps to, before its account is resolved.
@@ -26,6 +45,8 @@ public struct MappedEvent: Sendable, Equatable {
     /// has no `invoice_id`, the invoice, else the object itself — as earlier messages of the
     /// source named them (``KnownObject``).
     public var object: String?
+    /// Arbiter's account id, when the sender names it (a mapped source's own tool).
+    public var accountId: String?
     public var payload: [String: JSONValue]
     /// Updates of one vendor object that must apply in order (see ``Ordering/Kind``).
     public var ordering: Ordering?
@@ -53,12 +74,13 @@ public struct MappedEvent: Sendable, Equatable {
     }
 
     public init(id: String, type: EventType, occurredAt: Date, customer: CustomerRef?, object: String? = nil,
-                payload: [String: JSONValue], ordering: Ordering? = nil) {
+                accountId: String? = nil, payload: [String: JSONValue], ordering: Ordering? = nil) {
         self.id = id
         self.type = type
         self.occurredAt = occurredAt
         self.customer = customer
         self.object = object
+        self.accountId = accountId
         self.payload = payload
         self.ordering = ordering
     }

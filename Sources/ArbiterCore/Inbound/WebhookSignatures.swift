@@ -8,9 +8,10 @@ public enum WebhookSignature {
     /// `v0` are ignored), each `v1` an HMAC-SHA256 in hex over `"<t>.<raw body>"` with the
     /// endpoint's signing secret, accepted when any matches and `t` is within `tolerance` of
     /// `now` in either direction. Documented at https://docs.stripe.com/webhooks#verify-manually.
+    /// Mapped sources may use the same scheme under another header (`name`).
     public static func stripe(header: String?, body: [UInt8], secrets: [String], tolerance: TimeInterval,
-                              now: Date) throws(InboundRejection) {
-        guard let header, !header.isEmpty else { throw InboundRejection(.badRequest, "no Stripe-Signature header") }
+                              now: Date, name: String = "Stripe-Signature") throws(InboundRejection) {
+        guard let header, !header.isEmpty else { throw InboundRejection(.badRequest, "no \(name) header") }
         var timestamp: Int64?
         var signatures: [[UInt8]] = []
         for part in header.split(separator: ",") {
@@ -22,8 +23,8 @@ public enum WebhookSignature {
             default: break
             }
         }
-        guard let timestamp else { throw InboundRejection(.badRequest, "Stripe-Signature has no timestamp (t=)") }
-        guard !signatures.isEmpty else { throw InboundRejection(.badRequest, "Stripe-Signature has no v1 signature") }
+        guard let timestamp else { throw InboundRejection(.badRequest, "\(name) has no timestamp (t=)") }
+        guard !signatures.isEmpty else { throw InboundRejection(.badRequest, "\(name) has no v1 signature") }
         try within(tolerance, seconds: timestamp, now: now)
         let signed = Array("\(timestamp).".utf8) + body
         guard secrets.contains(where: { secret in
@@ -54,13 +55,41 @@ public enum WebhookSignature {
         try hmac(Array(given), over: Array(timestamp.utf8) + body, secrets: secrets)
     }
 
-    /// A plain HMAC-SHA256 over the body (mapped sources), already decoded from its header.
-    public static func hmac(_ given: [UInt8], over signed: [UInt8], secrets: [String]) throws(InboundRejection) {
-        guard secrets.contains(where: { secret in
-            constantTimeEqual(given, Array(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.utf8)))))
-        }) else {
+    /// A plain HMAC over `signed` (SHA-256 unless said), already decoded from its header.
+    public static func hmac(_ given: [UInt8], over signed: [UInt8], secrets: [String],
+                            algorithm: HMACAlgorithm = .sha256) throws(InboundRejection) {
+        guard secrets.contains(where: { secret in constantTimeEqual(given, algorithm.code(signed, secret: secret)) }) else {
             throw InboundRejection(.unauthorized, "the signature matches none of the source's secrets")
         }
+    }
+
+    public enum HMACAlgorithm: String, Sendable, CaseIterable {
+        case sha1, sha256, sha512
+
+        func code(_ message: [UInt8], secret: String) -> [UInt8] {
+            let key = SymmetricKey(data: Array(secret.utf8))
+            return switch self {
+            case .sha1: Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: key))
+            case .sha256: Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+            case .sha512: Array(HMAC<SHA512>.authenticationCode(for: message, using: key))
+            }
+        }
+    }
+
+    /// HTTP Basic (RFC 7617): `Authorization: Basic base64(user:password)`, compared with each
+    /// secret (`user:password`) in constant time.
+    public static func basic(authorization: String?, secrets: [String]) throws(InboundRejection) {
+        guard let authorization, !authorization.isEmpty else { throw InboundRejection(.unauthorized, "no Authorization header") }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+            throw InboundRejection(.badRequest, "Authorization is not HTTP Basic credentials")
+        }
+        let given = Array(decoded)
+        // Every secret is compared, whichever matches: the time says nothing of which.
+        var matched = false
+        for secret in secrets where constantTimeEqual(given, Array(secret.utf8)) { matched = true }
+        guard matched else { throw InboundRejection(.unauthorized, "the credentials match none of the source's") }
     }
 
     static func within(_ tolerance: TimeInterval, seconds: Int64, now: Date) throws(InboundRejection) {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One problem with one field of a request: `payload.amount_minor` must be a positive integer.
-public struct FieldError: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct FieldError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     /// Dotted path of the field, e.g. `payload.amount_minor`.
     public let field: String
     public let message: String

@@ -24,11 +24,7 @@ final class PolicySandbox: @unchecked Sendable {
 
     /// Compiles a policy into this state and reads its header. `file` names it in errors.
     func load(file: String, source: String) -> Result<(slot: Int32, header: PolicyHeader), PolicyLoadError> {
-        var slot: Int32 = -1
-        var source = source
-        let status = source.withUTF8 { utf8 in
-            ("@" + file).withCString { arb_sandbox_load(handle, $0, utf8.baseAddress, utf8.count, &slot) }
-        }
+        let (status, slot) = compile(file: file, source: source, with: arb_sandbox_load)
         var reader = outputReader()
         guard status == Int32(ARB_OK) else {
             let message = reader.string() ?? "\(file): could not be loaded"
@@ -76,6 +72,48 @@ final class PolicySandbox: @unchecked Sendable {
             message = "\(file): \(message)"
         }
         return .failed(message: message, poisoned: poisoned, log: log)
+    }
+
+    /// Runs one of the sandbox's load calls on `source` (the chunk named `@file`).
+    private func compile(file: String, source: String,
+                         with load: (OpaquePointer, UnsafePointer<CChar>, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<Int32>) -> Int32)
+        -> (status: Int32, slot: Int32) {
+        var slot: Int32 = -1
+        var source = source
+        let status = source.withUTF8 { utf8 in
+            ("@" + file).withCString { name in
+                utf8.withMemoryRebound(to: CChar.self) { load(handle, name, $0.baseAddress, $0.count, &slot) }
+            }
+        }
+        return (status, slot)
+    }
+
+    /// Compiles a source's mapping script into this state; its name.
+    func loadMapping(file: String, source: String) -> Result<(slot: Int32, name: String), PolicyLoadError> {
+        let (status, slot) = compile(file: file, source: source, with: arb_sandbox_load_mapping)
+        var reader = outputReader()
+        guard status == Int32(ARB_OK) else {
+            return .failure(PolicyLoadError(file: file, message: reader.string() ?? "\(file): could not be loaded"))
+        }
+        guard case .object(let fields)? = reader.value(), let name = fields["name"]?.stringValue else {
+            return .failure(PolicyLoadError(file: file, message: "\(file): internal error reading the mapping's name"))
+        }
+        return .success((slot, name))
+    }
+
+    /// Calls the mapping in `slot` with a pre-encoded request; what it returned.
+    func map(slot: Int32, request: UnsafeRawBufferPointer, file: String) -> MappingRun {
+        let status = arb_sandbox_map(handle, slot, request.baseAddress?.assumingMemoryBound(to: UInt8.self), request.count)
+        var reader = outputReader()
+        if status == Int32(ARB_OK) {
+            guard let value = reader.value() else { return MappingRun(result: .failure(.init(message: "\(file): internal error reading the result", poisoned: true)), log: []) }
+            return MappingRun(result: .success(value), log: reader.strings() ?? [])
+        }
+        var message = reader.string() ?? "mapping failed"
+        let log = reader.strings() ?? []
+        if !message.hasPrefix(file) { message = "\(file): \(message)" }
+        let poisoned = [ARB_ERR_BUDGET, ARB_ERR_MEMORY, ARB_ERR_TIME, ARB_ERR_INTERNAL].map(Int32.init).contains(status)
+        return MappingRun(result: .failure(.init(message: message, poisoned: poisoned)), log: log)
     }
 
     /// The sandbox's output buffer: owned by the sandbox, valid until its next call.

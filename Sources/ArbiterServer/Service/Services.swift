@@ -184,7 +184,8 @@ public struct Services: Sendable {
     public func loadPolicies(from directory: String?, logger: Logger) async throws {
         if let directory {
             // The webhook sources beside the policies (sources.json), if there is such a file.
-            let (catalog, warnings) = try SourceCatalog.load(URL(fileURLWithPath: directory).appendingPathComponent("sources.json"))
+            let (catalog, warnings) = try SourceCatalog.load(URL(fileURLWithPath: directory).appendingPathComponent("sources.json"),
+                                                             limits: engine.limits)
             for warning in warnings { logger.warning("inbound source: \(warning)") }
             for source in catalog.sources.values.sorted(by: { $0.name < $1.name }) {
                 logger.info("inbound source", metadata: ["name": "\(source.name)", "kind": "\(source.kind.rawValue)",

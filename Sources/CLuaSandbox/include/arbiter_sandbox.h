@@ -82,6 +82,17 @@ int arb_sandbox_load(arb_sandbox *sandbox, const char *chunkname, const char *so
 int arb_sandbox_evaluate(arb_sandbox *sandbox, int32_t slot, const uint8_t *event,
                          size_t event_length, const uint8_t *context, size_t context_length);
 
+/// Compiles a source's mapping script: its chunk returns {name = ..., map = function(request)}.
+/// Loaded, frozen and run like a policy (fresh globals each call, same limits). On ARB_OK the
+/// output holds an encoded object {name}; otherwise the error message.
+int arb_sandbox_load_mapping(arb_sandbox *sandbox, const char *chunkname, const char *source,
+                             size_t length, int32_t *slot);
+
+/// Calls a loaded mapping's `map` with an encoded request object. On ARB_OK the output holds
+/// the encoded table it returned; otherwise the error message. Either is followed by the log
+/// lines (u32 n + n strings).
+int arb_sandbox_map(arb_sandbox *sandbox, int32_t slot, const uint8_t *request, size_t request_length);
+
 /// The output of the last call, valid until the next call on this sandbox.
 const uint8_t *arb_sandbox_output(const arb_sandbox *sandbox, size_t *length);
 
