@@ -70,12 +70,16 @@ func scratchDirectory() -> String {
         _ = try await buildApplication(configuration, database: database)   // a restart with the same files
         let kinds = try await database.writer.read { db in try AuditLog.entries(db).map(\.kind) }
         let n = shippedPolicyCount()
-        #expect(kinds == ["key.created"] + Array(repeating: ["policy.published", "policy.activated"], count: n).flatMap { $0 })
+        let m = 2   // the mapped sources of Policies/sources.json: chargebee, crm
+        let mappings: [String] = Array(repeating: ["mapping.published", "mapping.activated"], count: m).flatMap { $0 }
+        let policies: [String] = Array(repeating: ["policy.published", "policy.activated"], count: n).flatMap { $0 }
+        let expected: [String] = ["key.created"] + mappings + policies
+        #expect(kinds == expected)
         guard case .intact(let count, _) = try await database.verifyAudit() else {
             Issue.record("chain broken")
             return
         }
-        #expect(count == Int64(1 + 2 * n))
+        #expect(count == Int64(1 + 2 * m + 2 * n))
     }
 
     /// `/metrics` and `/readyz` read counts a background task takes: a scrape runs no query

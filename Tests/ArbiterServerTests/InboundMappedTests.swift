@@ -23,7 +23,8 @@ import Testing
         let directory = try InboundStripeTests.policies()
         let mappings = URL(fileURLWithPath: directory).appendingPathComponent("mappings")
         try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("Policies/mappings"), to: mappings)
-        var sources: [JSONValue] = [
+        let existing = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent("sources.json")))
+        var sources: [JSONValue] = (existing["sources"]?.arrayValue ?? []) + [
             ["name": "chargebee", "kind": "mapped", "mapping": "mappings/chargebee.lua", "verifier": ["type": "basic"],
              "message_id": ["field": "id"], "secrets": [["value": .string(chargebeeAuth)], ["value": .string(previousAuth)]]],
             ["name": "crm", "kind": "mapped", "mapping": "mappings/crm_accounts.lua",
@@ -201,7 +202,7 @@ import Testing
         #expect {
             _ = try SourceCatalog.load(URL(fileURLWithPath: directory).appendingPathComponent("sources.json"))
         } throws: { error in
-            "\(error)".contains("sources[0].mapping") && "\(error)".contains("fails its tests")
+            "\(error)".contains("sources[2].mapping") && "\(error)".contains("fails its tests")
         }
         // The same through the CLI a finance or integration engineer runs.
         let (status, output) = try runArbiter(["source", "test", URL(fileURLWithPath: directory).appendingPathComponent("mappings").path])
@@ -210,5 +211,104 @@ import Testing
         let (shipped, report) = try runArbiter(["source", "test", repositoryRoot.appendingPathComponent("Policies/mappings").path])
         #expect(shipped == 0, "\(report)")
         #expect(report.hasSuffix("0 failed\n"), "\(report)")
+    }
+}
+
+/// Mapping versions through the API: published only compiled and tested, tried over stored
+/// messages, made live without a restart, dead letters replayed under the new version; audited.
+@Suite(.timeLimit(.minutes(5))) struct MappingVersionTests {
+    static func send(_ client: some TestClientProtocol, _ path: String, _ body: JSONValue, key: String = EventsHarness.admin)
+        async throws -> (HTTPResponse.Status, JSONValue) {
+        try await client.execute(uri: path, method: .post, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                                 body: ByteBuffer(bytes: CanonicalJSON.encode(body))) {
+            ($0.status, (try? JSONValue.parse(Data(String(buffer: $0.body).utf8))) ?? .null)
+        }
+    }
+
+    @Test func aNewVersionIsTestedTriedActivatedAndReplaysDeadLetters() async throws {
+        try await EventsHarness.run(policies: try InboundMappedTests.policies()) { client, h in
+            try await h.syncAccount(client, "acct_cb", ["status": "active", "currency": "USD", "external_refs": ["chargebee": "cb_cust_42"]])
+            let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/chargebee.lua"), encoding: .utf8)
+            let tests = try JSONValue.parse(Data(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/tests/chargebee.json")))
+            let auth = InboundMappedTests.basic(InboundMappedTests.chargebeeAuth)
+
+            // Live: the file's version. A payment_failed without its invoice is a dead letter under it.
+            let (_, listed) = try await h.get(client, "/v1/inbound/sources", key: EventsHarness.admin)
+            let fileVersion = try #require(listed["sources"]?.arrayValue?.first { $0["name"] == "chargebee" }?["mapping"]?["version"]?.stringValue)
+            let (_, ok, _) = try await InboundMappedTests.post(client, "chargebee", InboundMappedTests.paymentFailed("ev_v1"), headers: auth)
+            #expect(ok["status"] == "processed")
+            let orphan: JSONValue = ["id": "ev_orphan", "occurred_at": 1_733_356_800, "event_type": "payment_failed",
+                                     "content": ["transaction": ["id": "txn_9", "customer_id": "cb_cust_42", "amount": 2500,
+                                                                 "currency_code": "USD", "error_code": "expired_card"]]]
+            let (_, dead, _) = try await InboundMappedTests.post(client, "chargebee", orphan, headers: auth)
+            #expect(dead["status"] == "failed", "\(dead)")
+
+            // Version 2 maps a failed transaction without an invoice, and prefixes failure codes.
+            let v2 = shipped
+                .replacingOccurrences(of: "if not present(invoice) then return reject(\"payment_failed without content.invoice\") end",
+                                      with: """
+                                        if not present(invoice) then
+                                          if not present(transaction) or not present(transaction.customer_id) then
+                                            return reject("payment_failed without content.invoice")
+                                          end
+                                          invoice = { id = transaction.id, customer_id = transaction.customer_id, amount_due = transaction.amount,
+                                                      currency_code = transaction.currency_code }
+                                        end
+                                        """)
+                .replacingOccurrences(of: "code = transaction.error_code", with: "code = \"cb:\" .. transaction.error_code")
+            #expect(v2 != shipped)
+            // Its tests must pass: the shipped ones expect the old failure code.
+            let (refused, problem) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings", ["script": .string(v2), "tests": tests])
+            #expect(refused == .unprocessableContent)
+            #expect(problem["errors"]?.arrayValue?.first?["field"]?.stringValue?.hasPrefix("tests.cases[0]") == true, "\(problem)")
+            let (syntax, broken) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings",
+                                                       ["script": "return { name = 'x', map = function( end }", "tests": tests])
+            #expect(syntax == .unprocessableContent)
+            #expect(broken["errors"]?.arrayValue?.first?["field"] == "script", "\(broken)")
+            let (untested, _) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings", ["script": .string(v2)])
+            #expect(untested == .unprocessableContent, "never live untested")
+            let (forbidden, _) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings", ["script": .string(v2), "tests": tests],
+                                                     key: h.submitter)
+            #expect(forbidden == .forbidden)
+
+            let fixedTests = try JSONValue.parse(Data(CanonicalJSON.string(tests).replacingOccurrences(of: "\"failure_code\":\"card_declined\"",
+                                                                                                                  with: "\"failure_code\":\"cb:card_declined\"").utf8))
+            let (created, published) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings",
+                                                           ["script": .string(v2), "tests": fixedTests, "file": "chargebee.lua"])
+            #expect(created == .created, "\(published)")
+            #expect(published["live"] == false)
+            let v2Version = try #require(published["version"]?.stringValue)
+
+            // Tried over what was stored: both messages change (one maps now, one gets a new code).
+            let (_, tried) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings/\(v2Version)/dry-run", ["limit": 100])
+            #expect(tried["messages"] == 2, "\(tried)")
+            #expect(tried["mapped"] == 2)
+            #expect(tried["failed"] == 0)
+            #expect(tried["changed"] == 2)
+            #expect(tried["live_version"]?.stringValue == fileVersion)
+            #expect(tried["changes"]?.arrayValue?.contains { $0["after"]?.stringValue?.contains("cb:card_declined") == true } == true, "\(tried)")
+            #expect(try await h.count("SELECT COUNT(*) FROM events") == 1, "a dry run decides nothing")
+
+            // Live without a restart; the dead letter is replayed under it.
+            let (activated, live) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings/\(v2Version)/activate", [:])
+            #expect(activated == .ok, "\(live)")
+            #expect(live["live"] == true)
+            let (_, next, _) = try await InboundMappedTests.post(client, "chargebee", InboundMappedTests.paymentFailed("ev_v2"), headers: auth)
+            let nextEvent = try #require(next["events"]?.arrayValue?.first?["event_id"]?.stringValue)
+            let (_, stored) = try await h.get(client, "/v1/events/\(nextEvent)")
+            #expect(stored["envelope"]?["payload"]?["failure_code"] == "cb:card_declined")
+            let (_, replayed) = try await Self.send(client, "/v1/inbound/messages/\(dead["id"]?.stringValue ?? "")/replay", [:])
+            #expect(replayed["status"] == "processed", "\(replayed)")
+
+            let (_, versions) = try await h.get(client, "/v1/inbound/sources/chargebee/mappings", key: EventsHarness.admin)
+            #expect(versions["versions"]?.arrayValue?.count == 2)
+            #expect(versions["versions"]?.arrayValue?.filter { $0["live"] == true }.map { $0["version"] } == [.string(v2Version)])
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'mapping.published' AND subject = 'chargebee'") == 2)
+            #expect(try await h.count("SELECT COUNT(*) FROM audit_log WHERE kind = 'mapping.activated' AND actor <> 'system:startup'") == 1)
+            let (missing, _) = try await Self.send(client, "/v1/inbound/sources/chargebee/mappings/\(String(repeating: "0", count: 64))/activate", [:])
+            #expect(missing == .notFound)
+            let (unknown, _) = try await Self.send(client, "/v1/inbound/sources/nosuch/mappings", ["script": .string(v2), "tests": fixedTests])
+            #expect(unknown == .notFound)
+        }
     }
 }

@@ -16,7 +16,7 @@ import Yams
 @Suite(.timeLimit(.minutes(5))) struct OpenAPIConformanceTests {
     @Test func everyResponseMatchesTheDocument() async throws {
         // The repository's policies with a Stripe source (its secret known to the test).
-        try await EventsHarness.run(policies: try InboundStripeTests.policies()) { client, h in
+        try await EventsHarness.run(policies: try InboundMappedTests.policies()) { client, h in
             let yaml = try await client.execute(uri: "/openapi.yaml", method: .get) { String(buffer: $0.body) }
             let document = try Self.json(Yams.load(yaml: yaml) as Any)
             #expect(document["openapi"] == "3.1.0")
@@ -253,6 +253,25 @@ import Yams
             _ = try await call(.post, "/v1/inbound/messages/missing/replay", key: admin)
             _ = try await call(.get, "/v1/inbound/failures", key: admin)
             _ = try await call(.get, "/v1/inbound/failures", key: h.reviewer)
+
+            // Mapping versions: list, publish (refused and accepted), dry run, activate.
+            _ = try await call(.get, "/v1/inbound/sources", key: admin)
+            _ = try await call(.get, "/v1/inbound/sources/chargebee/mappings", key: admin)
+            _ = try await call(.get, "/v1/inbound/sources/nope/mappings", key: admin)
+            let script = try String(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/chargebee.lua"), encoding: .utf8)
+                + "\n-- v2\n"
+            let tests = try String(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/tests/chargebee.json"), encoding: .utf8)
+            func publish(_ script: String) -> String {
+                String(decoding: CanonicalJSON.encode(["script": .string(script), "tests": (try? JSONValue.parse(Data(tests.utf8))) ?? .null]),
+                       as: UTF8.self)
+            }
+            _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings", key: admin, body: publish("return {"))
+            let version = try await call(.post, "/v1/inbound/sources/chargebee/mappings", key: admin, body: publish(script))["version"]?.stringValue ?? ""
+            _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings/\(version)/dry-run", key: admin, body: #"{"limit": 10}"#)
+            _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings/\(version)/dry-run", key: admin, body: #"{"limit": 0}"#)
+            _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings/\(version)/activate", key: admin)
+            _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings/missing/activate", key: admin)
+            _ = try await call(.post, "/v1/inbound/sources/stripe/mappings/missing/activate", key: admin)
 
             let report = checker.report()
             #expect(report.problems.isEmpty, "\(report.problems.joined(separator: "\n"))")

@@ -239,6 +239,32 @@ struct TwoInstanceTests {
         }
     }
 
+    @Test func aMappingActivatedOnOneMapsOnTheOtherWithinASecond() async throws {
+        try await Self.run(policies: try InboundMappedTests.policies()) { h, one, two in
+            try await h.syncAccount(one, "acct_cb", ["status": "active", "currency": "USD", "external_refs": ["chargebee": "cb_cust_42"]])
+            let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/chargebee.lua"), encoding: .utf8)
+            let v2 = shipped.replacingOccurrences(of: "code = transaction.error_code", with: "code = \"v2:\" .. transaction.error_code")
+            let tests = try String(contentsOf: repositoryRoot.appendingPathComponent("Policies/mappings/tests/chargebee.json"), encoding: .utf8)
+                .replacingOccurrences(of: "\"failure_code\": \"card_declined\"", with: "\"failure_code\": \"v2:card_declined\"")
+            let (created, published) = try await MappingVersionTests.send(one, "/v1/inbound/sources/chargebee/mappings",
+                                                                          ["script": .string(v2), "tests": try JSONValue.parse(Data(tests.utf8))])
+            #expect(created == .created, "\(published)")
+            let version = try #require(published["version"]?.stringValue)
+            let (activated, _) = try await MappingVersionTests.send(one, "/v1/inbound/sources/chargebee/mappings/\(version)/activate", [:])
+            #expect(activated == .ok)
+            let auth = InboundMappedTests.basic(InboundMappedTests.chargebeeAuth)
+            var n = 0
+            let live = try await eventually(timeout: .seconds(1)) {
+                n += 1
+                let (_, answer, _) = try await InboundMappedTests.post(two, "chargebee", InboundMappedTests.paymentFailed("ev_two_\(n)"), headers: auth)
+                guard let eventId = answer["events"]?.arrayValue?.first?["event_id"]?.stringValue else { return false }
+                let (_, stored) = try await h.get(two, "/v1/events/\(eventId)")
+                return stored["envelope"]?["payload"]?["failure_code"] == "v2:card_declined"
+            }
+            #expect(live, "the other instance maps with the new version within a second")
+        }
+    }
+
     @Test func aShadowRunStartedOnOneEvaluatesOnBoth() async throws {
         try await Self.run { h, one, two in
             try await PolicyPreviewTests.standardAccounts(one, h)

@@ -65,7 +65,7 @@ public struct InboundSource: Sendable {
 
     /// The name as events carry it (`source`) and the path takes it.
     static func validName(_ name: String) -> Bool {
-        name != "messages" && (1...64).contains(name.count)
+        !["messages", "sources", "failures"].contains(name) && (1...64).contains(name.count)
             && name.unicodeScalars.allSatisfy { CharacterSet.lowercaseLetters.contains($0) && $0.isASCII
                 || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
     }
@@ -80,6 +80,9 @@ public struct SourceCatalog: Sendable {
     }
 
     public subscript(name: String) -> InboundSource? { sources[name] }
+
+    /// Puts `source` in place of the one with its name.
+    mutating func replace(_ source: InboundSource) { sources[source.name] = source }
 
     /// Reads `sources.json`:
     /// `{"sources": [{"name", "kind", "secrets": [{"env": NAME} | {"file": PATH} | {"value": TEXT}], "livemode"?, "tolerance_s"?}]}`;
@@ -101,7 +104,7 @@ public struct SourceCatalog: Sendable {
         for (i, entry) in entries.enumerated() {
             let field = "sources[\(i)]"
             guard let name = entry["name"]?.stringValue, InboundSource.validName(name) else {
-                errors.append(FieldError("\(field).name", "must be 1-64 lower-case letters, digits, - or _ (and not \"messages\")"))
+                errors.append(FieldError("\(field).name", "must be 1-64 lower-case letters, digits, - or _ (and not messages, sources or failures)"))
                 continue
             }
             guard let kind = entry["kind"]?.stringValue.flatMap(InboundSource.Kind.init(rawValue:)) else {

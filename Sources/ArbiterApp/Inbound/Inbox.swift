@@ -215,16 +215,22 @@ public final class Inbox: Sendable {
     /// `text` the raw body when it is not JSON, `headers` those the source names).
     private func runScript(_ mapped: InboundSource.Mapped, source: String, document: [String: JSONValue]?, text: String?,
                            headers: [String: String], receivedAt: Date) async throws -> Result<InboundMapping, MappingRun.Failure> {
-        var given: [String: JSONValue] = [:]
-        for name in mapped.headers + ["content-type"] { if let value = headers[name] { given[name] = .string(value) } }
-        let request: JSONValue = .object([
-            "body": document.map(JSONValue.object) ?? .null, "text": document == nil ? text.map(JSONValue.string) ?? .null : .null,
-            "headers": .object(given), "source": .string(source), "received_at": .string(Timestamp.format(receivedAt)),
-        ])
+        let request = Self.request(mapped, source: source, document: document, text: text, headers: headers, receivedAt: receivedAt)
         let script = mapped.script
         let run = try await intake.workers.run { script.map(request) }
         metrics.inboundMapped(source: source, failed: (try? run.result.get()) == nil)
         return run.result.map { ScriptMapping.interpret($0, receivedAt: receivedAt) }
+    }
+
+    /// What `map` is given.
+    static func request(_ mapped: InboundSource.Mapped, source: String, document: [String: JSONValue]?, text: String?,
+                        headers: [String: String], receivedAt: Date) -> JSONValue {
+        var given: [String: JSONValue] = [:]
+        for name in mapped.headers + ["content-type"] { if let value = headers[name] { given[name] = .string(value) } }
+        return .object([
+            "body": document.map(JSONValue.object) ?? .null, "text": document == nil ? text.map(JSONValue.string) ?? .null : .null,
+            "headers": .object(given), "source": .string(source), "received_at": .string(Timestamp.format(receivedAt)),
+        ])
     }
 
     /// Applies a mapped account update: the fields it names over the account as it is, checked
@@ -451,6 +457,227 @@ public final class Inbox: Sendable {
         let replayed = try await store.replayed(message.id, outcome, at: Date(), audit: audit)
         metrics.inbound(source: message.source, status: "replayed")
         return replayed
+    }
+}
+
+// MARK: Mapping versions
+
+extension Inbox {
+    /// A mapped source by name (404 when there is none, 409 when it is not mapped).
+    func mappedSource(_ name: String) throws -> (InboundSource, InboundSource.Mapped) {
+        guard let source = catalog[name] else { throw Refusal.notFound("no inbound source named '\(name)'") }
+        guard let mapped = source.mapped else { throw Refusal.conflict("source \(name) is a \(source.kind.rawValue) source: it has no mapping script") }
+        return (source, mapped)
+    }
+
+    /// Compiles a script and runs its tests (at least one case): the gate every version passes.
+    func gate(source: String, file: String, script text: String, tests: JSONValue?) throws -> (MappingScript, cases: Int) {
+        let script: MappingScript
+        do {
+            script = try MappingScript(file: file, source: text, limits: intake.engine.limits)
+        } catch {
+            throw Refusal.invalid("script", "\(error)")
+        }
+        guard let tests, tests != .null else { throw Refusal.invalid("tests", "a mapping is published with its test cases: {\"cases\": [...]}") }
+        let cases: [MappingTestCase]
+        do {
+            cases = try MappingTestCase.parse(tests, file: "tests")
+        } catch {
+            throw Refusal.invalid("tests", "\(error)")
+        }
+        guard !cases.isEmpty else { throw Refusal.invalid("tests", "has no cases: a mapping is never live untested") }
+        let failures = cases.enumerated().compactMap { i, testCase in
+            testCase.run(script, source: source).map { FieldError("tests.cases[\(i)]", "\(testCase.name): expected \($0)") }
+        }
+        if !failures.isEmpty { throw Refusal.invalid(failures, title: "Tests failed") }
+        return (script, cases.count)
+    }
+
+    /// Publishes a new version of a mapped source's script, compiled and with its tests passing;
+    /// audited as `mapping.published`. Publishing the same script again returns the stored one.
+    public func publishMapping(source name: String, script text: String, tests: JSONValue?, file: String? = nil,
+                               by actor: String, at now: Date = Date()) async throws -> (version: MappingVersion, cases: Int) {
+        let (_, mapped) = try mappedSource(name)
+        let file = file ?? mapped.script.file
+        let (script, cases) = try gate(source: name, file: file, script: text, tests: tests)
+        let version = MappingVersion(source: name, version: script.version, file: file, script: text, tests: tests, publishedBy: actor,
+                                     publishedAt: Timestamp.format(now))
+        let audit = AuditDraft(actor: actor, kind: "mapping.published", subject: name, correlationId: nil, at: Timestamp.format(now),
+                               dataJSON: CanonicalJSON.encode(.object(["source": .string(name), "version": .string(script.version),
+                                                                       "file": .string(file), "tests": .int(Int64(cases))])))
+        return (try await store.publishMapping(version, audit: audit), cases)
+    }
+
+    /// Makes a published version live, here at once and on every other instance at its next
+    /// look; audited as `mapping.activated` with the version it replaced.
+    public func activateMapping(source name: String, version: String, by actor: String, at now: Date = Date()) async throws -> MappingVersion {
+        let (_, mapped) = try mappedSource(name)
+        guard let stored = try await store.mappingVersion(source: name, version: version) else {
+            throw Refusal.notFound("source \(name) has no mapping version \(version)")
+        }
+        let script = try MappingScript(file: stored.file, source: stored.script, limits: intake.engine.limits)
+        let audit = AuditDraft(actor: actor, kind: "mapping.activated", subject: name, correlationId: nil, at: Timestamp.format(now),
+                               dataJSON: CanonicalJSON.encode(.object(["source": .string(name), "version": .string(version),
+                                                                       "previous": .string(mapped.script.version)])))
+        try await store.activateMapping(source: name, version: version, by: actor, at: now, audit: audit)
+        install(script, source: name)
+        var live = stored
+        live.active = true
+        return live
+    }
+
+    public func mappingVersions(source name: String) async throws -> [MappingVersion] {
+        _ = try mappedSource(name)
+        return try await store.mappingVersions(source: name)
+    }
+
+    private func install(_ script: MappingScript, source name: String) {
+        sources.withLock { catalog in
+            guard var source = catalog[name], source.mapped != nil else { return }
+            source.mapped?.script = script
+            catalog.replace(source)
+        }
+    }
+
+    /// Loads the live version of every mapped source where another instance changed it; the
+    /// sources reloaded.
+    @discardableResult
+    public func reloadMappings() async throws -> [String] {
+        let active = try await store.activeMappings()
+        var reloaded: [String] = []
+        for source in catalog.sources.values where source.kind == .mapped {
+            guard let live = active[source.name], live != source.mapped?.script.version,
+                  let stored = try await store.mappingVersion(source: source.name, version: live) else { continue }
+            install(try MappingScript(file: stored.file, source: stored.script, limits: intake.engine.limits), source: source.name)
+            reloaded.append(source.name)
+        }
+        return reloaded
+    }
+
+    /// At start: each mapped source's file is published (as `actor`) and made live when it is
+    /// new (edited since it was last published) or the source has no live version; otherwise the
+    /// live version in the database — one activated through the API — stays live.
+    public func installFileMappings(directory: URL, by actor: String = "system:startup") async throws {
+        let active = try await store.activeMappings()
+        for source in catalog.sources.values.sorted(by: { $0.name < $1.name }) where source.kind == .mapped {
+            guard let mapped = source.mapped else { continue }
+            let script = mapped.script
+            let known = try await store.mappingVersion(source: source.name, version: script.version)
+            if known == nil {
+                let testFile = MappingTestCase.file(for: directory.appendingPathComponent(script.file))
+                let tests = (try? Data(contentsOf: testFile)).flatMap { try? JSONValue.parse($0) }
+                let version = MappingVersion(source: source.name, version: script.version, file: script.file, script: script.source,
+                                             tests: tests, publishedBy: actor, publishedAt: Timestamp.format(Date()))
+                let audit = AuditDraft(actor: actor, kind: "mapping.published", subject: source.name, correlationId: nil,
+                                       at: version.publishedAt,
+                                       dataJSON: CanonicalJSON.encode(.object(["source": .string(source.name), "version": .string(script.version),
+                                                                               "file": .string(script.file)])))
+                _ = try await store.publishMapping(version, audit: audit)
+            }
+            if known == nil || active[source.name] == nil {
+                let audit = AuditDraft(actor: actor, kind: "mapping.activated", subject: source.name, correlationId: nil,
+                                       at: Timestamp.format(Date()),
+                                       dataJSON: CanonicalJSON.encode(.object(["source": .string(source.name), "version": .string(script.version),
+                                                                               "previous": active[source.name].map(JSONValue.string) ?? .null])))
+                try await store.activateMapping(source: source.name, version: script.version, by: actor, at: Date(), audit: audit)
+            }
+        }
+        try await reloadMappings()
+    }
+
+    /// What a version would make of a source's latest stored messages, next to the live one's:
+    /// how many map, are ignored or fail, and which come out differently. Nothing is written.
+    public func dryRun(source name: String, version: String, limit: Int) async throws -> MappingDryRun {
+        let (_, mapped) = try mappedSource(name)
+        guard let stored = try await store.mappingVersion(source: name, version: version) else {
+            throw Refusal.notFound("source \(name) has no mapping version \(version)")
+        }
+        let candidate = try MappingScript(file: stored.file, source: stored.script, limits: intake.engine.limits)
+        let live = mapped.script
+        var report = MappingDryRun(source: name, version: version, liveVersion: live.version)
+        for message in try await store.recentMessages(source: name, limit: limit) {
+            let document = (try? JSONValue.parse(Data(message.body.utf8)))?.objectValue
+            let receivedAt = Timestamp.parse(message.receivedAt) ?? Date()
+            let request = Self.request(mapped, source: name, document: document, text: message.body, headers: message.headers,
+                                       receivedAt: receivedAt)
+            let (after, before) = try await intake.workers.run {
+                (MappingDryRun.Result(candidate.map(request), receivedAt: receivedAt), MappingDryRun.Result(live.map(request), receivedAt: receivedAt))
+            }
+            report.count(after, before: before, message: message.id)
+        }
+        return report
+    }
+}
+
+/// A dry run of a mapping version over stored messages (``Inbox/dryRun(source:version:limit:)``).
+public struct MappingDryRun: Sendable {
+    public enum Result: Sendable, Equatable {
+        case mapped(InboundMapping)
+        case ignored(String)
+        case failed(String)
+
+        init(_ run: MappingRun, receivedAt: Date) {
+            switch run.result {
+            case .failure(let failure): self = .failed(failure.message)
+            case .success(let value):
+                switch ScriptMapping.interpret(value, receivedAt: receivedAt) {
+                case .ignore(let reason): self = .ignored(reason)
+                case .reject(let reason): self = .failed(reason)
+                case let mapping: self = .mapped(mapping)
+                }
+            }
+        }
+
+        /// One line for a person.
+        public var summary: String {
+            switch self {
+            case .ignored(let reason): return "ignored: \(reason)"
+            case .failed(let reason): return "failed: \(reason)"
+            case .mapped(let mapping):
+                var events: [MappedEvent] = [], accounts = 0
+                if case .events(let list) = mapping { events = list }
+                if case .accounts(let updates, let list) = mapping { events = list; accounts = updates.count }
+                var parts = events.map { "\($0.type.rawValue) \($0.id) \(CanonicalJSON.string(.object($0.payload)))" }
+                if accounts > 0 { parts.insert("\(accounts) account update(s)", at: 0) }
+                return "mapped: " + parts.joined(separator: "; ")
+            }
+        }
+    }
+
+    public struct Change: Sendable {
+        public let messageId: String
+        public let before: String
+        public let after: String
+    }
+
+    public let source: String
+    public let version: String
+    public let liveVersion: String
+    public private(set) var messages = 0
+    public private(set) var mapped = 0
+    public private(set) var ignored = 0
+    public private(set) var failed = 0
+    public private(set) var changed = 0
+    /// The first changes (at most 20).
+    public private(set) var changes: [Change] = []
+
+    init(source: String, version: String, liveVersion: String) {
+        self.source = source
+        self.version = version
+        self.liveVersion = liveVersion
+    }
+
+    mutating func count(_ after: Result, before: Result, message: String) {
+        messages += 1
+        switch after {
+        case .mapped: mapped += 1
+        case .ignored: ignored += 1
+        case .failed: failed += 1
+        }
+        if after != before {
+            changed += 1
+            if changes.count < 20 { changes.append(Change(messageId: message, before: before.summary, after: after.summary)) }
+        }
     }
 }
 

@@ -31,6 +31,47 @@ public protocol InboxStore: Sendable {
 
     /// A payment object earlier messages of a source named (``InboundMessage/learned``).
     func object(source: String, id: String) async throws -> KnownObject?
+
+    // MARK: Mapping versions
+
+    /// Stores a mapping version with its audit entry, or returns the one already stored under
+    /// the same source and version (the same script).
+    func publishMapping(_ version: MappingVersion, audit: AuditDraft) async throws -> MappingVersion
+    /// Makes a stored version the source's live one, with its audit entry; other instances
+    /// load it (the live-configuration generation moves on).
+    func activateMapping(source: String, version: String, by actor: String, at: Date, audit: AuditDraft) async throws
+    /// A source's versions, newest first, with which is live.
+    func mappingVersions(source: String) async throws -> [MappingVersion]
+    func mappingVersion(source: String, version: String) async throws -> MappingVersion?
+    /// The live version of each source that has one.
+    func activeMappings() async throws -> [String: String]
+    /// The newest stored messages of a source (for a dry run).
+    func recentMessages(source: String, limit: Int) async throws -> [InboundMessage]
+}
+
+/// One version of a mapped source's script: the SHA-256 of the script names it.
+public struct MappingVersion: Sendable, Equatable {
+    public var source: String
+    public var version: String
+    public var file: String
+    public var script: String
+    /// `{"cases": [...]}`, as beside the file.
+    public var tests: JSONValue?
+    public var publishedBy: String
+    public var publishedAt: String
+    public var active: Bool
+
+    public init(source: String, version: String, file: String, script: String, tests: JSONValue?, publishedBy: String,
+                publishedAt: String, active: Bool = false) {
+        self.source = source
+        self.version = version
+        self.file = file
+        self.script = script
+        self.tests = tests
+        self.publishedBy = publishedBy
+        self.publishedAt = publishedAt
+        self.active = active
+    }
 }
 
 /// One stored webhook and what became of it.

@@ -20,6 +20,11 @@ public struct MappingTestCase: Sendable {
         } catch {
             throw PolicyLoadError(file: file, message: "\(file): not valid JSON (\(error.localizedDescription))")
         }
+        return try parse(value, file: file)
+    }
+
+    /// Cases from `{"cases": [...]}`; errors name `file`.
+    public static func parse(_ value: JSONValue, file: String) throws -> [MappingTestCase] {
         guard let cases = value["cases"]?.arrayValue else { throw PolicyLoadError(file: file, message: "\(file): expected {\"cases\": [...]}") }
         return try cases.enumerated().map { i, item in
             guard let name = item["name"]?.stringValue, let request = item["request"], request.objectValue != nil,

@@ -61,6 +61,8 @@ public enum PostgresImport {
         Table("account_refs", ["system", "ref", "account_id"]),
         Table("inbound_messages", ["id", "source", "external_id", "vendor_type", "received_at", "updated_at", "headers", "body", "status",
                                    "detail", "account_id", "events", "ordering_key", "ordering_at", "attempts"]),
+        Table("mapping_versions", ["source", "version", "file", "script", "tests", "published_by", "published_at"]),
+        Table("mapping_active", ["source", "version", "activated_by", "activated_at"]),
         Table("inbound_objects", ["source", "object_id", "customer_system", "customer_ref", "invoice_id", "learned_at"]),
         Table("audit_checkpoints", ["id", "seq", "hash", "at", "key_id", "signature"]),
     ]

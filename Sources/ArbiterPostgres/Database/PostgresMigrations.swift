@@ -371,7 +371,7 @@ enum PostgresMigrations {
             "CREATE INDEX inbound_messages_status ON inbound_messages (status, id)",
             "CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed'",
         ]),
-        ("v5: vendor objects learned from webhooks", [
+        ("v5: vendor objects learned from webhooks, mapping versions", [
             // A vendor's payment objects with the customer and invoice earlier messages named
             // them with: a dispute names only its charge.
             """
@@ -383,6 +383,27 @@ enum PostgresMigrations {
                 invoice_id text,
                 learned_at text NOT NULL,
                 PRIMARY KEY (source, object_id)
+            )
+            """,
+            // Mapped sources' script versions, and which is live for each source.
+            """
+            CREATE TABLE mapping_versions (
+                source text NOT NULL,
+                version text NOT NULL,
+                file text NOT NULL,
+                script text NOT NULL,
+                tests text,
+                published_by text NOT NULL,
+                published_at text NOT NULL,
+                PRIMARY KEY (source, version)
+            )
+            """,
+            """
+            CREATE TABLE mapping_active (
+                source text PRIMARY KEY,
+                version text NOT NULL,
+                activated_by text NOT NULL,
+                activated_at text NOT NULL
             )
             """,
         ]),

@@ -48,6 +48,80 @@ struct PostgresInboxStore: InboxStore {
         return true
     }
 
+    // Mapping versions are written in their own transactions: also at start, before the
+    // committer runs.
+    func publishMapping(_ version: MappingVersion, audit: AuditDraft) async throws -> MappingVersion {
+        try await backend.transaction { unit in
+            let inserted = try await unit.value("""
+                INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at)
+                VALUES (\(version.source), \(version.version), \(version.file), \(version.script), \(version.tests.map(CanonicalJSON.string)),
+                        \(version.publishedBy), \(version.publishedAt))
+                ON CONFLICT (source, version) DO NOTHING
+                RETURNING version
+                """, as: String.self)
+            if inserted == nil {
+                guard let existing = try await Self.mappingVersions(unit, source: version.source, version: version.version).first else {
+                    throw Refusal.conflict("mapping \(version.source)/\(version.version) conflicts but cannot be read")
+                }
+                return existing
+            }
+            unit.audit(audit)
+            return version
+        }
+    }
+
+    func activateMapping(source: String, version: String, by actor: String, at: Date, audit: AuditDraft) async throws {
+        try await backend.transaction { unit in
+            try await unit.run("""
+                INSERT INTO mapping_active (source, version, activated_by, activated_at)
+                VALUES (\(source), \(version), \(actor), \(Timestamp.format(at)))
+                ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
+                    activated_at = excluded.activated_at
+                """)
+            // Other instances watch the live-configuration generation (policies' and mappings').
+            _ = try await PGPolicyVersions.bumpGeneration(unit)
+            unit.audit(audit)
+        }
+    }
+
+    func mappingVersions(source: String) async throws -> [MappingVersion] {
+        try await backend.read { unit in try await Self.mappingVersions(unit, source: source, version: nil) }
+    }
+
+    func mappingVersion(source: String, version: String) async throws -> MappingVersion? {
+        try await backend.read { unit in try await Self.mappingVersions(unit, source: source, version: version).first }
+    }
+
+    func activeMappings() async throws -> [String: String] {
+        try await backend.read { unit in
+            var active: [String: String] = [:]
+            for row in try await unit.rows("SELECT source, version FROM mapping_active") { active[try row["source"]] = try row["version"] }
+            return active
+        }
+    }
+
+    func recentMessages(source: String, limit: Int) async throws -> [InboundMessage] {
+        try await backend.read { unit in
+            var sql = SQL("SELECT * FROM inbound_messages WHERE source = ")
+            sql.append(sql.bind(source) + " ORDER BY id DESC LIMIT \(max(0, limit))")
+            return try await Self.fetch(unit, sql)
+        }
+    }
+
+    static func mappingVersions(_ unit: WorkUnit, source: String, version: String?) async throws -> [MappingVersion] {
+        let rows = try await unit.rows("""
+            SELECT v.source, v.version, v.file, v.script, v.tests, v.published_by, v.published_at, a.version IS NOT NULL AS live
+            FROM mapping_versions v LEFT JOIN mapping_active a ON a.source = v.source AND a.version = v.version
+            WHERE v.source = \(source) AND (\(version)::text IS NULL OR v.version = \(version))
+            ORDER BY v.published_at DESC, v.version
+            """)
+        return try rows.map { row in
+            MappingVersion(source: try row["source"], version: try row["version"], file: try row["file"], script: try row["script"],
+                           tests: (try row["tests"] as String?).map { StoredJSON.value($0) }, publishedBy: try row["published_by"],
+                           publishedAt: try row["published_at"], active: try row["live"])
+        }
+    }
+
     func object(source: String, id: String) async throws -> KnownObject? {
         try await backend.read { unit in
             guard let row = try await unit.row("""

@@ -373,7 +373,7 @@ enum Migrations {
                 CREATE INDEX inbound_messages_ordering ON inbound_messages (source, ordering_key, ordering_at) WHERE status = 'processed';
                 """)
         }
-        migrator.registerMigration("v11: vendor objects learned from webhooks") { db in
+        migrator.registerMigration("v11: vendor objects learned from webhooks, mapping versions") { db in
             try db.execute(sql: """
                 -- A vendor's payment objects (a Stripe charge or payment intent) with the customer and
                 -- invoice earlier messages named them with: a dispute names only its charge.
@@ -385,6 +385,24 @@ enum Migrations {
                     invoice_id TEXT,
                     learned_at TEXT NOT NULL,
                     PRIMARY KEY (source, object_id)
+                );
+
+                -- Mapped sources' script versions, and which is live for each source.
+                CREATE TABLE mapping_versions (
+                    source TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    file TEXT NOT NULL,
+                    script TEXT NOT NULL,
+                    tests TEXT,
+                    published_by TEXT NOT NULL,
+                    published_at TEXT NOT NULL,
+                    PRIMARY KEY (source, version)
+                );
+                CREATE TABLE mapping_active (
+                    source TEXT PRIMARY KEY,
+                    version TEXT NOT NULL,
+                    activated_by TEXT NOT NULL,
+                    activated_at TEXT NOT NULL
                 );
                 """)
         }

@@ -69,6 +69,68 @@ public struct SQLiteInboxStore: InboxStore {
         }
     }
 
+    // Mapping versions are written directly, not through the group committer: they are also
+    // written at start, before the committer runs.
+    public func publishMapping(_ version: MappingVersion, audit: AuditDraft) async throws -> MappingVersion {
+        try await database.writer.write { db in
+            if let existing = try Self.mappingVersions(db, "WHERE v.source = ? AND v.version = ?", [version.source, version.version]).first {
+                return existing
+            }
+            try db.execute(sql: """
+                INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [version.source, version.version, version.file, version.script,
+                                 version.tests.map(CanonicalJSON.string), version.publishedBy, version.publishedAt])
+            var chain = try AuditChain(db)
+            try chain.append(db, audit)
+            return version
+        }
+    }
+
+    public func activateMapping(source: String, version: String, by actor: String, at: Date, audit: AuditDraft) async throws {
+        try await database.writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO mapping_active (source, version, activated_by, activated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
+                    activated_at = excluded.activated_at
+                """, arguments: [source, version, actor, Timestamp.format(at)])
+            var chain = try AuditChain(db)
+            try chain.append(db, audit)
+        }
+    }
+
+    public func mappingVersions(source: String) async throws -> [MappingVersion] {
+        try await database.writer.read { db in try Self.mappingVersions(db, "WHERE v.source = ? ORDER BY v.published_at DESC, v.version", [source]) }
+    }
+
+    public func mappingVersion(source: String, version: String) async throws -> MappingVersion? {
+        try await database.writer.read { db in
+            try Self.mappingVersions(db, "WHERE v.source = ? AND v.version = ?", [source, version]).first
+        }
+    }
+
+    public func activeMappings() async throws -> [String: String] {
+        try await database.writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT source, version FROM mapping_active").map {
+                ($0["source"] as String, $0["version"] as String)
+            })
+        }
+    }
+
+    public func recentMessages(source: String, limit: Int) async throws -> [InboundMessage] {
+        try await database.writer.read { db in try Self.fetch(db, "WHERE source = ? ORDER BY id DESC LIMIT \(max(0, limit))", [source]) }
+    }
+
+    static func mappingVersions(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [MappingVersion] {
+        try Row.fetchAll(db, sql: """
+            SELECT v.*, a.version IS NOT NULL AS live FROM mapping_versions v
+            LEFT JOIN mapping_active a ON a.source = v.source AND a.version = v.version \(clause)
+            """, arguments: arguments).map { row in
+            MappingVersion(source: row["source"], version: row["version"], file: row["file"], script: row["script"],
+                           tests: (row["tests"] as String?).map { StoredJSON.value($0) }, publishedBy: row["published_by"],
+                           publishedAt: row["published_at"], active: row["live"])
+        }
+    }
+
     public func object(source: String, id: String) async throws -> KnownObject? {
         try await database.writer.read { db in try InboundRows.object(db, source: source, id: id) }
     }

@@ -1,5 +1,6 @@
 import ArbiterApp
 import ArbiterCore
+import ArbiterPolicy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -21,6 +22,83 @@ struct InboundController {
             .get("messages/:id", use: get)
             .post("messages/:id/replay", use: replay)
             .get("failures", use: failures)
+            .get("sources", use: sources)
+            .get("sources/:name/mappings", use: mappings)
+            .post("sources/:name/mappings", use: publish)
+            .post("sources/:name/mappings/:version/dry-run", use: dryRun)
+            .post("sources/:name/mappings/:version/activate", use: activate)
+    }
+
+    // MARK: Sources and their mapping versions
+
+    /// The configured sources: kind, how many secrets are set, the live mapping version.
+    func sources(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.operators)
+        return JSONResponse(.object(["sources": .array(inbox.catalog.sources.values.sorted { $0.name < $1.name }.map { source in
+            .object(["name": .string(source.name), "kind": .string(source.kind.rawValue), "secrets": .int(Int64(source.secrets.count)),
+                     "mapping": source.mapped.map { .object(["version": .string($0.script.version), "file": .string($0.script.file),
+                                                             "name": .string($0.script.name)]) } ?? .null])
+        })]))
+    }
+
+    func mappings(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.operators)
+        let versions = try await inbox.mappingVersions(source: try context.parameters.require("name"))
+        return JSONResponse(.object(["versions": .array(versions.map { Self.json($0, withScript: false) })]))
+    }
+
+    /// `{"script": LUA, "tests": {"cases": [...]}, "file"?}`: compiled and tested, then stored
+    /// (not live until activated). 201; 422 naming the line or the failing cases.
+    func publish(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.admin)
+        let body = try await JSONBody.object(request, context: context)
+        guard let script = body["script"]?.stringValue, !script.isEmpty else { throw Refusal.invalid("script", "is required: the Lua source") }
+        let file = body["file"]?.stringValue
+        if let file, !(file.hasSuffix(".lua") && (5...100).contains(file.schemaLength) && !file.contains("/")) {
+            throw Refusal.invalid("file", "must be a file name ending in .lua")
+        }
+        let (version, cases) = try await inbox.publishMapping(source: try context.parameters.require("name"), script: script,
+                                                              tests: body["tests"], file: file, by: caller.id)
+        var json = Self.json(version, withScript: false).objectValue ?? [:]
+        json["tests_passed"] = .int(Int64(cases))
+        return JSONResponse(.object(json), status: .created)
+    }
+
+    /// `{"limit"?: 1-1000 (200)}`: what the version makes of the latest stored messages, next to
+    /// the live version. Writes nothing.
+    func dryRun(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        let body = try await JSONBody.object(request, context: context, allowEmpty: true)
+        var limit = 200
+        if let given = body["limit"] {
+            guard let n = given.intValue, (1...1000).contains(n) else { throw Refusal.invalid("limit", "must be 1-1000") }
+            limit = Int(n)
+        }
+        let report = try await inbox.dryRun(source: try context.parameters.require("name"), version: try context.parameters.require("version"),
+                                            limit: limit)
+        return JSONResponse(.object([
+            "source": .string(report.source), "version": .string(report.version), "live_version": .string(report.liveVersion),
+            "messages": .int(Int64(report.messages)), "mapped": .int(Int64(report.mapped)), "ignored": .int(Int64(report.ignored)),
+            "failed": .int(Int64(report.failed)), "changed": .int(Int64(report.changed)),
+            "changes": .array(report.changes.map { .object(["message_id": .string($0.messageId), "before": .string($0.before),
+                                                            "after": .string($0.after)]) }),
+        ]))
+    }
+
+    /// Makes a published version live on every instance; audited.
+    func activate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.admin)
+        let version = try await inbox.activateMapping(source: try context.parameters.require("name"),
+                                                      version: try context.parameters.require("version"), by: caller.id)
+        return JSONResponse(Self.json(version, withScript: false))
+    }
+
+    static func json(_ version: MappingVersion, withScript: Bool) -> JSONValue {
+        var fields: [String: JSONValue] = ["source": .string(version.source), "version": .string(version.version), "file": .string(version.file),
+                                           "published_by": .string(version.publishedBy), "published_at": .string(version.publishedAt),
+                                           "live": .bool(version.active)]
+        if withScript { fields["script"] = .string(version.script) }
+        return .object(fields)
     }
 
     static let operators: [Role] = [.operator, .auditor]

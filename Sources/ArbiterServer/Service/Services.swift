@@ -155,7 +155,7 @@ public struct Services: Sendable {
             Chore("audit checkpoint", every: checkpointInterval) { await checkpoints.take() },
         ]
         if let policyGeneration {
-            chores.append(Self.policyWatch(policyGeneration, lifecycle: lifecycle))
+            chores.append(Self.policyWatch(policyGeneration, lifecycle: lifecycle, inbox: inbox))
         }
         return [WorkersService(workers: workers),
                 BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
@@ -164,13 +164,17 @@ public struct Services: Sendable {
 
     /// Loads what other instances activate, roll back, deactivate or shadow: within a quarter
     /// of a second of their commit (plus the compile), this instance decides with it too.
-    static func policyWatch(_ generation: @escaping @Sendable () async throws -> Int64, lifecycle: PolicyLifecycle) -> Chore {
+    /// Mapped sources' live scripts move with the same generation.
+    static func policyWatch(_ generation: @escaping @Sendable () async throws -> Int64, lifecycle: PolicyLifecycle, inbox: Inbox) -> Chore {
         let logger = Logger(label: "arbiter.policies")
         return Chore("policy changes", every: .milliseconds(250)) {
             do {
                 let now = try await generation()
                 if try await lifecycle.reloadIfChanged(generation: now) {
                     logger.info("policies changed by another instance: reloaded", metadata: ["generation": "\(now)"])
+                    for source in try await inbox.reloadMappings() {
+                        logger.info("mapping changed by another instance: reloaded", metadata: ["source": "\(source)"])
+                    }
                 }
             } catch {
                 logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
@@ -192,6 +196,7 @@ public struct Services: Sendable {
                                                          "secrets": "\(source.secrets.count)"])
             }
             inbox.configure(catalog)
+            try await inbox.installFileMappings(directory: URL(fileURLWithPath: directory))
         }
         let set = try await lifecycle.start(directory: directory)
         policiesLoaded.withLock { $0 = true }
