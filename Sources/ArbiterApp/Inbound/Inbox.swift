@@ -60,7 +60,17 @@ public final class Inbox: Sendable {
         case .mapped: source.mapped.flatMap { Self.messageId($0.messageId, headers: headers, document: parsed) }
         }
         let externalId = vendorId ?? "sha256:\(sha256Hex(body))"
-        if let stored = try await store.message(source: name, externalId: externalId) { return Answer(message: stored, replayed: true) }
+        // A built-in source's mapping is pure: it runs before the read, so that the retry check
+        // and the accounts of its customers take one read.
+        let premapped: InboundMapping? = switch source.kind {
+        case .stripe: text != nil ? parsed.map(StripeMapping.map) : nil
+        case .zendesk: text != nil ? parsed.map { ZendeskMapping.map($0, at: now) } : nil
+        case .mapped: nil
+        }
+        var customers: [CustomerRef] = []
+        if case .events(let events)? = premapped { customers = events.compactMap(\.customer) }
+        let (existing, known) = try await store.lookup(source: name, externalId: externalId, customers: customers)
+        if let existing { return Answer(message: existing, replayed: true) }
         let id = Identifier.make(now: now)
         let kept = Self.kept(headers, source: source)
         let vendorType = source.kind == .stripe ? parsed?["type"]?.stringValue : nil
@@ -73,7 +83,7 @@ public final class Inbox: Sendable {
             return message
         }
         let processed = try await process(messageId: id, receivedAt: now, source: source, document: parsed, text: text,
-                                          headers: headers, recording: message)
+                                          headers: headers, premapped: premapped, known: known, recording: message)
         if let written = processed.written {
             metrics.inbound(source: name, status: written.outcome.status.rawValue)
             return Answer(message: written, replayed: false)
@@ -174,11 +184,13 @@ public final class Inbox: Sendable {
     /// With `recording`, a message of one event is stored in the same commit as its decision
     /// (a webhook then costs one commit, not two in sequence); otherwise the caller stores it.
     private func process(messageId: String, receivedAt: Date, source: InboundSource, document: [String: JSONValue]?,
-                         text: String?, headers: [String: String],
+                         text: String?, headers: [String: String], premapped: InboundMapping? = nil, known: [CustomerRef: String] = [:],
                          recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
         guard text != nil else { return Processed(InboundOutcome(status: .failed, detail: "the body is not UTF-8 (kept base64-encoded)")) }
         let mapping: InboundMapping
-        if source.kind == .mapped, let mapped = source.mapped {
+        if let premapped {
+            mapping = premapped
+        } else if source.kind == .mapped, let mapped = source.mapped {
             switch try await runScript(mapped, source: source.name, document: document, text: text, headers: headers, receivedAt: receivedAt) {
             case .success(let result): mapping = result
             case .failure(let failure): return Processed(InboundOutcome(status: .failed, detail: failure.message))
@@ -206,7 +218,7 @@ public final class Inbox: Sendable {
             if processed.outcome.status == .processed { processed.outcome.detail = detail }
             return processed
         case .events(let mapped):
-            return try await decide(mapped, messageId: messageId, source: source, recording: recording)
+            return try await decide(mapped, messageId: messageId, source: source, known: known, recording: recording)
         }
     }
 
@@ -273,7 +285,7 @@ public final class Inbox: Sendable {
     }
 
     /// Resolves the events' accounts and decides them, in order.
-    private func decide(_ mapped: [MappedEvent], messageId: String, source: InboundSource,
+    private func decide(_ mapped: [MappedEvent], messageId: String, source: InboundSource, known: [CustomerRef: String] = [:],
                         recording: (@Sendable (InboundOutcome) -> InboundMessage)?) async throws -> Processed {
         do {
             var resolved: [(MappedEvent, String)] = []
@@ -293,7 +305,9 @@ public final class Inbox: Sendable {
                         status: .unmatched, detail: "\(event.object ?? "the object") is not known yet: its customer is learned from an "
                             + "earlier message that names it (for Stripe, subscribe the endpoint to charge.succeeded), then replay"))
                 }
-                guard let accountId = try await accounts.accountId(for: customer) else {
+                var found = known[customer]
+                if found == nil { found = try await accounts.accountId(for: customer) }   // not read with the retry check
+                guard let accountId = found else {
                     return Processed(InboundOutcome(
                         status: .unmatched, detail: "\(customer.system) customer \(customer.ref) is no account's "
                             + "external ref: sync the account with external_refs.\(customer.system), then replay"))
@@ -314,7 +328,13 @@ public final class Inbox: Sendable {
                     Processed(InboundOutcome(status: .failed, detail: "the mapped \(event.type.rawValue) event is not valid: \(refusal.message)",
                                              accountId: account))
                 }
-                if case .failure(let refusal) = canonical(event) { return invalid(refusal) }   // before taking any lock
+                // Checked before taking any lock; an event whose payload the ordering does not
+                // change is decided as built here.
+                let built: Event
+                switch canonical(event) {
+                case .success(let valid): built = valid
+                case .failure(let refusal): return invalid(refusal)
+                }
                 // The message goes in with the decision when this is its only event.
                 let inbound = resolved.count == 1 ? recording.map { recording in
                     { @Sendable (summary: JSONValue) in
@@ -353,10 +373,7 @@ public final class Inbox: Sendable {
                     }
                     applied = order
                 } else {
-                    switch canonical(event) {
-                    case .success(let canonical): result = try await decide(canonical, source: source.name, inbound: inbound)
-                    case .failure(let refusal): return invalid(refusal)
-                    }
+                    result = try await decide(built, source: source.name, inbound: inbound)
                 }
                 decided.append(result.summary)
                 written = result.written

@@ -17,6 +17,12 @@ public protocol InboxStore: Sendable {
     /// The message stored under a source and the vendor's id, if any.
     func message(source: String, externalId: String) async throws -> InboundMessage?
 
+    /// In one read: the message stored under a source and the vendor's id, if any, and the
+    /// accounts the given customers resolve to (those that do) — what a webhook needs before
+    /// it is decided.
+    func lookup(source: String, externalId: String, customers: [CustomerRef]) async throws
+        -> (message: InboundMessage?, accounts: [CustomerRef: String])
+
     /// Records what a replay came to, with its audit entry, in one transaction.
     func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage
 

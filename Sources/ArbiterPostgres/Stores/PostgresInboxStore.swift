@@ -136,6 +136,19 @@ struct PostgresInboxStore: InboxStore {
         try await backend.read { unit in try await Self.fetch(unit, where: "source", source, and: "external_id", externalId) }
     }
 
+    func lookup(source: String, externalId: String, customers: [CustomerRef]) async throws
+        -> (message: InboundMessage?, accounts: [CustomerRef: String]) {
+        try await backend.read { unit in
+            let message = try await Self.fetch(unit, where: "source", source, and: "external_id", externalId)
+            var accounts: [CustomerRef: String] = [:]
+            for customer in customers {
+                accounts[customer] = try await unit.value(
+                    "SELECT account_id FROM account_refs WHERE system = \(customer.system) AND ref = \(customer.ref)", as: String.self)
+            }
+            return (message, accounts)
+        }
+    }
+
     func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage {
         try await committer.submit(accounts: []) { unit in
             try await unit.run("""

@@ -28,6 +28,19 @@ public struct SQLiteInboxStore: InboxStore {
         try await database.writer.read { db in try Self.fetch(db, "WHERE source = ? AND external_id = ?", [source, externalId]).first }
     }
 
+    public func lookup(source: String, externalId: String, customers: [CustomerRef]) async throws
+        -> (message: InboundMessage?, accounts: [CustomerRef: String]) {
+        try await database.writer.read { db in
+            let message = try Self.fetch(db, "WHERE source = ? AND external_id = ?", [source, externalId]).first
+            var accounts: [CustomerRef: String] = [:]
+            for customer in customers {
+                accounts[customer] = try String.fetchOne(db.cachedStatement(sql: "SELECT account_id FROM account_refs WHERE system = ? AND ref = ?"),
+                                                         arguments: [customer.system, customer.ref])
+            }
+            return (message, accounts)
+        }
+    }
+
     public func replayed(_ id: String, _ outcome: InboundOutcome, at: Date, audit: AuditDraft) async throws -> InboundMessage {
         try await committer.submit { db, chain in
             try db.execute(sql: """
