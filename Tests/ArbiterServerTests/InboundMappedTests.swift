@@ -26,7 +26,8 @@ import Testing
         let existing = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent("sources.json")))
         var sources: [JSONValue] = (existing["sources"]?.arrayValue ?? []) + [
             ["name": "chargebee", "kind": "mapped", "mapping": "mappings/chargebee.lua", "verifier": ["type": "basic"],
-             "message_id": ["field": "id"], "secrets": [["value": .string(chargebeeAuth)], ["value": .string(previousAuth)]]],
+             "message_id": ["field": "id"], "type_field": "event_type",
+             "secrets": [["value": .string(chargebeeAuth)], ["value": .string(previousAuth)]]],
             ["name": "crm", "kind": "mapped", "mapping": "mappings/crm_accounts.lua",
              "verifier": ["type": "hmac", "header": "X-Signature", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="],
              "secrets": [["value": .string(crmSecret)]]],
@@ -98,6 +99,7 @@ import Testing
             let (_, message) = try await h.get(client, "/v1/inbound/messages/\(first["id"]?.stringValue ?? "")", key: EventsHarness.admin)
             #expect(message["headers"]?["authorization"] == nil, "\(message)")
             #expect(message["external_id"] == "ev_cb_1")
+            #expect(message["vendor_type"] == "payment_failed")
         }
     }
 

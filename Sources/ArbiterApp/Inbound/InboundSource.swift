@@ -20,12 +20,16 @@ public struct InboundSource: Sendable {
         public var messageId: MessageId
         /// Lower-cased names of the headers `map` is given (besides content-type).
         public var headers: [String]
+        /// The body field naming the sender's type of a message (`event_type`), kept with it so
+        /// operators can filter; a dotted path.
+        public var typeField: [String]?
 
-        public init(verifier: MappedVerifier, script: MappingScript, messageId: MessageId, headers: [String]) {
+        public init(verifier: MappedVerifier, script: MappingScript, messageId: MessageId, headers: [String], typeField: [String]? = nil) {
             self.verifier = verifier
             self.script = script
             self.messageId = messageId
             self.headers = headers
+            self.typeField = typeField
         }
     }
 
@@ -88,7 +92,8 @@ public struct SourceCatalog: Sendable {
     /// `{"sources": [{"name", "kind", "secrets": [{"env": NAME} | {"file": PATH} | {"value": TEXT}], "livemode"?, "tolerance_s"?}]}`;
     /// a `mapped` source also has `mapping` (a Lua file, relative to `sources.json`), `verifier`
     /// (``MappedVerifier``), `message_id` (`{"field": "id"}`, `{"header": NAME}`; default: the
-    /// body's digest) and `headers` (names its script is given).
+    /// body's digest), `headers` (names its script is given) and `type_field` (where the body
+    /// names the message's type).
     /// A secret whose variable is unset or whose file is missing is skipped; a source left with
     /// none is said in `warnings`. A file that breaks the format, or a mapping script that does
     /// not compile, is an error naming the field.
@@ -197,6 +202,7 @@ public struct SourceCatalog: Sendable {
             }
         }
         let headers = (entry["headers"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }
-        return .success(InboundSource.Mapped(verifier: verifier, script: script, messageId: messageId, headers: headers))
+        let typeField = entry["type_field"]?.stringValue.map { $0.split(separator: ".").map(String.init) }
+        return .success(InboundSource.Mapped(verifier: verifier, script: script, messageId: messageId, headers: headers, typeField: typeField))
     }
 }

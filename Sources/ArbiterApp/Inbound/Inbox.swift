@@ -73,7 +73,11 @@ public final class Inbox: Sendable {
         if let existing { return Answer(message: existing, replayed: true) }
         let id = Identifier.make(now: now)
         let kept = Self.kept(headers, source: source)
-        let vendorType = source.kind == .stripe ? parsed?["type"]?.stringValue : nil
+        let vendorType: String? = switch source.kind {
+        case .stripe: parsed?["type"]?.stringValue
+        case .zendesk: nil
+        case .mapped: source.mapped?.typeField.flatMap { Self.messageId(.field($0), headers: [:], document: parsed) }
+        }
         let stored = text ?? Data(body).base64EncodedString()
         let learned = source.kind == .stripe ? parsed.map(StripeMapping.objects) ?? [] : []
         let message = { @Sendable (outcome: InboundOutcome) in
