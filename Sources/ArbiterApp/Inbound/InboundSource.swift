@@ -179,9 +179,7 @@ public struct SourceCatalog: Sendable {
             // A script goes live only with its tests passing (`arbiter source test` runs the same).
             let tests = MappingTestCase.file(for: file)
             if FileManager.default.fileExists(atPath: tests.path) {
-                let failures = try MappingTestCase.load(tests).compactMap { testCase in
-                    testCase.run(script).map { "\(testCase.name): expected \($0)" }
-                }
+                let failures = MappingTestCase.failures(try MappingTestCase.load(tests), script: script).map { "\($0.name): expected \($0.expected)" }
                 if !failures.isEmpty {
                     return .failure(FieldError("\(field).mapping", "\(file.lastPathComponent) fails its tests: \(failures.joined(separator: "; "))"))
                 }

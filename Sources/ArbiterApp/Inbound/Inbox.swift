@@ -76,7 +76,7 @@ public final class Inbox: Sendable {
         let vendorType: String? = switch source.kind {
         case .stripe: parsed?["type"]?.stringValue
         case .zendesk: nil
-        case .mapped: source.mapped?.typeField.flatMap { Self.messageId(.field($0), headers: [:], document: parsed) }
+        case .mapped: source.mapped?.typeField.flatMap { Self.text(at: $0, in: parsed) }
         }
         let stored = text ?? Data(body).base64EncodedString()
         let learned = source.kind == .stripe ? parsed.map(StripeMapping.objects) ?? [] : []
@@ -104,39 +104,40 @@ public final class Inbox: Sendable {
         case .stripe:
             try WebhookSignature.stripe(header: headers["stripe-signature"], body: body, secrets: source.secrets,
                                         tolerance: source.tolerance, now: now)
-            let document = (try? JSONValue.parse(Data(body)))?.objectValue
-            if let live = document?["livemode"]?.boolValue, live != source.livemode {
-                throw InboundRejection(.badRequest, live ? "a live-mode event sent to a test-mode source"
-                                                         : "a test-mode event sent to a live-mode source")
-            }
-            return document
         case .zendesk:
             try WebhookSignature.zendesk(signature: headers["x-zendesk-webhook-signature"],
                                          timestamp: headers["x-zendesk-webhook-signature-timestamp"], body: body,
                                          secrets: source.secrets, tolerance: source.tolerance, now: now)
-            return (try? JSONValue.parse(Data(body)))?.objectValue
         case .mapped:
             guard let mapped = source.mapped else { throw InboundRejection(.badRequest, "source \(source.name) has no mapping") }
             try mapped.verifier.verify(headers: headers, body: body, secrets: source.secrets, tolerance: source.tolerance, now: now)
-            return (try? JSONValue.parse(Data(body)))?.objectValue
         }
+        let document = (try? JSONValue.parse(Data(body)))?.objectValue
+        if source.kind == .stripe, let live = document?["livemode"]?.boolValue, live != source.livemode {
+            throw InboundRejection(.badRequest, live ? "a live-mode event sent to a test-mode source"
+                                                     : "a test-mode event sent to a live-mode source")
+        }
+        return document
     }
 
     /// A mapped source's id of a message, where its configuration says it is.
     static func messageId(_ rule: InboundSource.MessageId, headers: [String: String], document: [String: JSONValue]?) -> String? {
         switch rule {
-        case .header(let name):
-            return headers[name].flatMap { $0.isEmpty ? nil : $0 }
-        case .field(let path):
-            var value: JSONValue? = document.map(JSONValue.object)
-            for key in path { value = value?[key] }
-            switch value {
-            case .string(let text)? where !text.isEmpty && text.schemaLength <= 200: return text
-            case .int(let number)?: return String(number)
-            default: return nil
-            }
-        case .digest:
-            return nil
+        case .header(let name): headers[name].flatMap { $0.isEmpty ? nil : $0 }
+        case .field(let path): text(at: path, in: document)
+        case .digest: nil
+        }
+    }
+
+    /// The text (or integer, as text) at a dotted path of the body; nil when there is none or it
+    /// is longer than an id may be.
+    static func text(at path: [String], in document: [String: JSONValue]?) -> String? {
+        var value: JSONValue? = document.map(JSONValue.object)
+        for key in path { value = value?[key] }
+        switch value {
+        case .string(let text)? where !text.isEmpty && text.schemaLength <= 200: return text
+        case .int(let number)?: return String(number)
+        default: return nil
         }
     }
 
@@ -507,8 +508,8 @@ extension Inbox {
             throw Refusal.invalid("tests", "\(error)")
         }
         guard !cases.isEmpty else { throw Refusal.invalid("tests", "has no cases: a mapping is never live untested") }
-        let failures = cases.enumerated().compactMap { i, testCase in
-            testCase.run(script, source: source).map { FieldError("tests.cases[\(i)]", "\(testCase.name): expected \($0)") }
+        let failures = MappingTestCase.failures(cases, script: script, source: source).map {
+            FieldError("tests.cases[\($0.index)]", "\($0.name): expected \($0.expected)")
         }
         if !failures.isEmpty { throw Refusal.invalid(failures, title: "Tests failed") }
         return (script, cases.count)
@@ -523,9 +524,8 @@ extension Inbox {
         let (script, cases) = try gate(source: name, file: file, script: text, tests: tests)
         let version = MappingVersion(source: name, version: script.version, file: file, script: text, tests: tests, publishedBy: actor,
                                      publishedAt: Timestamp.format(now))
-        let audit = AuditDraft(actor: actor, kind: "mapping.published", subject: name, correlationId: nil, at: Timestamp.format(now),
-                               dataJSON: CanonicalJSON.encode(.object(["source": .string(name), "version": .string(script.version),
-                                                                       "file": .string(file), "tests": .int(Int64(cases))])))
+        let audit = Self.mappingAudit("mapping.published", source: name, by: actor, at: now,
+                                      ["version": .string(script.version), "file": .string(file), "tests": .int(Int64(cases))])
         return (try await store.publishMapping(version, audit: audit), cases)
     }
 
@@ -537,14 +537,21 @@ extension Inbox {
             throw Refusal.notFound("source \(name) has no mapping version \(version)")
         }
         let script = try MappingScript(file: stored.file, source: stored.script, limits: intake.engine.limits)
-        let audit = AuditDraft(actor: actor, kind: "mapping.activated", subject: name, correlationId: nil, at: Timestamp.format(now),
-                               dataJSON: CanonicalJSON.encode(.object(["source": .string(name), "version": .string(version),
-                                                                       "previous": .string(mapped.script.version)])))
+        let audit = Self.mappingAudit("mapping.activated", source: name, by: actor, at: now,
+                                      ["version": .string(version), "previous": .string(mapped.script.version)])
         try await store.activateMapping(source: name, version: version, by: actor, at: now, audit: audit)
         install(script, source: name)
         var live = stored
         live.active = true
         return live
+    }
+
+    /// The audit entry of a mapping change: the source and what `data` says.
+    static func mappingAudit(_ kind: String, source: String, by actor: String, at now: Date, _ data: [String: JSONValue]) -> AuditDraft {
+        var fields = data
+        fields["source"] = .string(source)
+        return AuditDraft(actor: actor, kind: kind, subject: source, correlationId: nil, at: Timestamp.format(now),
+                          dataJSON: CanonicalJSON.encode(.object(fields)))
     }
 
     public func mappingVersions(source name: String) async throws -> [MappingVersion] {
@@ -587,20 +594,17 @@ extension Inbox {
             if known == nil {
                 let testFile = MappingTestCase.file(for: directory.appendingPathComponent(script.file))
                 let tests = (try? Data(contentsOf: testFile)).flatMap { try? JSONValue.parse($0) }
+                let now = Date()
                 let version = MappingVersion(source: source.name, version: script.version, file: script.file, script: script.source,
-                                             tests: tests, publishedBy: actor, publishedAt: Timestamp.format(Date()))
-                let audit = AuditDraft(actor: actor, kind: "mapping.published", subject: source.name, correlationId: nil,
-                                       at: version.publishedAt,
-                                       dataJSON: CanonicalJSON.encode(.object(["source": .string(source.name), "version": .string(script.version),
-                                                                               "file": .string(script.file)])))
-                _ = try await store.publishMapping(version, audit: audit)
+                                             tests: tests, publishedBy: actor, publishedAt: Timestamp.format(now))
+                _ = try await store.publishMapping(version, audit: Self.mappingAudit("mapping.published", source: source.name, by: actor, at: now,
+                                                                                     ["version": .string(script.version), "file": .string(script.file)]))
             }
             if known == nil || active[source.name] == nil {
-                let audit = AuditDraft(actor: actor, kind: "mapping.activated", subject: source.name, correlationId: nil,
-                                       at: Timestamp.format(Date()),
-                                       dataJSON: CanonicalJSON.encode(.object(["source": .string(source.name), "version": .string(script.version),
-                                                                               "previous": active[source.name].map(JSONValue.string) ?? .null])))
-                try await store.activateMapping(source: source.name, version: script.version, by: actor, at: Date(), audit: audit)
+                let now = Date()
+                let audit = Self.mappingAudit("mapping.activated", source: source.name, by: actor, at: now,
+                                              ["version": .string(script.version), "previous": active[source.name].map(JSONValue.string) ?? .null])
+                try await store.activateMapping(source: source.name, version: script.version, by: actor, at: now, audit: audit)
             }
         }
         try await reloadMappings()

@@ -73,6 +73,12 @@ public struct MappingTestCase: Sendable {
         }
     }
 
+    /// The cases that fail: their position, name and what was expected against what came.
+    public static func failures(_ cases: [MappingTestCase], script: MappingScript, source: String = "test")
+        -> [(index: Int, name: String, expected: String)] {
+        cases.enumerated().compactMap { i, testCase in testCase.run(script, source: source).map { (i, testCase.name, $0) } }
+    }
+
     static func expected(_ expect: JSONValue) -> String {
         (expect.objectValue?.keys.sorted().first).map { "\($0)" } ?? "something"
     }

@@ -55,14 +55,10 @@ struct Source: ParsableCommand {
                     failed += 1
                     continue
                 }
-                for testCase in cases {
-                    if let problem = testCase.run(script) {
-                        print("FAIL \(script.name): \(testCase.name)\n  expected \(problem)")
-                        failed += 1
-                    } else {
-                        passed += 1
-                    }
-                }
+                let failures = MappingTestCase.failures(cases, script: script)
+                for failure in failures { print("FAIL \(script.name): \(failure.name)\n  expected \(failure.expected)") }
+                failed += failures.count
+                passed += cases.count - failures.count
             }
             print("\(passed) passed, \(failed) failed")
             if failed > 0 { throw ExitCode.failure }
