@@ -9,19 +9,24 @@ func runArbiter(_ arguments: [String], environment: [String: String] = [:]) thro
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
     let executable = FileManager.default.fileExists(atPath: binary.path)
         ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    // Output to a file opened close-on-exec (only this child gets it), read once it exited.
+    let log = URL(fileURLWithPath: scratchDirectory() + ".out")
+    let output = try ChildProcess.logFile(log)
+    defer { try? FileManager.default.removeItem(at: log) }
+    let child: ChildProcess
+    do {
+        child = try ChildProcess(executable, arguments, environment: environment.isEmpty ? nil
+                                     : ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, output: output)
+    } catch {
+        close(output)
+        throw error
     }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    let exit = try ChildExit(running: process)
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    guard exit.wait() else { throw TestFailure("arbiter \(arguments.joined(separator: " ")) did not exit") }
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    close(output)
+    guard child.wait(timeout: .seconds(240)), let status = child.exitStatus else {
+        throw TestFailure("arbiter \(arguments.joined(separator: " ")) did not exit")
+    }
+    let data = try Data(contentsOf: log)
+    return (status, String(decoding: data, as: UTF8.self))
 }
 
 /// Writes `event.json`: a valid credit request for 1.00 USD on account `a`.

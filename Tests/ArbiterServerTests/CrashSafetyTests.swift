@@ -14,36 +14,33 @@ import Testing
     static let admin = "admin-secret-for-crash-tests-0123"
 
     final class Server {
-        let process = Process()
+        let process: ChildProcess
         let port: Int
         /// Where its standard output and error go (read when it fails to start).
         let log: URL
-        private var exit: ChildExit!
         init(dataDirectory: String, port: Int, policies: String = repositoryRoot.appendingPathComponent("Policies").path,
              arguments extra: [String] = [], environment: [String: String] = [:]) throws {
             self.port = port
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
-            process.executableURL = FileManager.default.fileExists(atPath: binary.path)
+            let executable = FileManager.default.fileExists(atPath: binary.path)
                 ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
-            process.arguments = ["serve", "--data-dir", dataDirectory, "--policies", policies, "--port", String(port)] + extra
-            process.environment = ProcessInfo.processInfo.environment
-                .merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin].merging(environment) { _, new in new }) { _, new in new }
             log = URL(fileURLWithPath: scratchDirectory() + ".log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let output = try FileHandle(forWritingTo: log)
-            process.standardOutput = output
-            process.standardError = output
-            exit = try ChildExit(running: process)
+            let output = try ChildProcess.logFile(log)
+            defer { close(output) }
+            process = try ChildProcess(executable, ["serve", "--data-dir", dataDirectory, "--policies", policies, "--port", String(port)] + extra,
+                                       environment: ProcessInfo.processInfo.environment
+                                           .merging(["ARBITER_ADMIN_KEY": CrashSafetyTests.admin].merging(environment) { _, new in new }) { _, new in new },
+                                       output: output)
         }
 
         func kill() {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            exit.wait()
+            process.signal(SIGKILL)
+            process.wait()
         }
 
         /// Suspends until the process has exited.
         func exited() async {
-            await exit.exited()
+            await process.exited()
         }
     }
 
@@ -94,7 +91,7 @@ import Testing
             while ContinuousClock.now < deadline {
                 guard server.process.isRunning else {
                     let output = (try? String(contentsOf: server.log, encoding: .utf8)) ?? ""
-                    throw TestFailure("the server on port \(server.port) exited (status \(server.process.terminationStatus)) "
+                    throw TestFailure("the server on port \(server.port) exited (status \(server.process.exitStatus ?? -1)) "
                                       + "before it was ready: \(output.suffix(2_000))")
                 }
                 var request = HTTPClientRequest(url: base + "/readyz")

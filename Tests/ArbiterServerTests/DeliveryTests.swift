@@ -345,21 +345,21 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct ERPReceiverScriptTests {
     @Test func theReceiverAcceptsSignedActionsAndFailsOnRequest() async throws {
         let port = try FakeERP.freePort()
-        let receiver = Process()
-        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        receiver.arguments = ["python3", repositoryRoot.appendingPathComponent("Scripts/erp-receiver.py").path, "--port", String(port),
-                              "--secret", DeliveryTests.secret, "--fail-status", "503", "--fail-count", "1"]
         let log = try temporaryDirectory().appendingPathComponent("receiver.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let output = try FileHandle(forWritingTo: log)
-        receiver.standardOutput = output
-        receiver.standardError = output
-        let exit = try ChildExit(running: receiver)
-        // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+        let output = try ChildProcess.logFile(log)
+        let receiver: ChildProcess
+        do {
+            receiver = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                        ["python3", repositoryRoot.appendingPathComponent("Scripts/erp-receiver.py").path, "--port", String(port),
+                                         "--secret", DeliveryTests.secret, "--fail-status", "503", "--fail-count", "1"], output: output)
+        } catch {
+            close(output)
+            throw error
+        }
+        close(output)
         func stop() {
-            guard receiver.isRunning else { return }
-            kill(receiver.processIdentifier, SIGKILL)
-            exit.wait()
+            receiver.signal(SIGKILL)
+            receiver.wait()
         }
         defer { stop() }
         #expect(try await eventually(timeout: .seconds(10)) { FakeERP.listening(port: port) }, "the receiver did not start")

@@ -15,15 +15,11 @@ import Testing
     /// shared before it exec'd.)
     static func peakMemoryOfArbiter(_ arguments: [String]) throws -> (status: Int32, peakKiB: Int) {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("arbiter")
-        let process = Process()
-        process.executableURL = FileManager.default.fileExists(atPath: binary.path) ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let exit = try ChildExit(running: process)
+        let process = try ChildProcess(FileManager.default.fileExists(atPath: binary.path) ? binary : repositoryRoot.appendingPathComponent(".build/debug/arbiter"),
+                                       arguments)
         var peak = 0
         while process.isRunning {
-            if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            if let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
                // Only once it runs arbiter: before its exec the child still shows the test process's memory.
                status.hasPrefix("Name:\tarbiter\n"),
                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
@@ -32,8 +28,8 @@ import Testing
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        exit.wait()
-        return (process.terminationStatus, peak)
+        process.wait()
+        return (process.exitStatus ?? -1, peak)
     }
 
     /// A database with `count` audit entries of decision size (the export copies rows as
