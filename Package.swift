@@ -159,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ArbiterCoreTests",
-            dependencies: ["ArbiterCore"],
+            dependencies: ["ArbiterCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

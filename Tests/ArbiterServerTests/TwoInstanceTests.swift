@@ -265,6 +265,31 @@ struct TwoInstanceTests {
         }
     }
 
+    @Test func aSourceAddedRotatedAndRemovedOnOneIsSoOnTheOtherWithinASecond() async throws {
+        try await Self.run(policies: try InboundMappedTests.policies()) { h, one, two in
+            try await h.syncAccount(one, "acct_rel", ["status": "active", "tier": "standard"])
+            let secret = InboundSourcesAdminTests.relaySecret
+            let (created, _, text) = try await InboundSourcesAdminTests.request(one, .put, "/v1/inbound/sources/relay",
+                                                                                try InboundSourcesAdminTests.relay(secrets: [secret]))
+            #expect(created == .created, "\(text)")
+            var n = 0
+            func accepted(_ secret: String) async throws -> HTTPResponse.Status {
+                n += 1
+                let body: JSONValue = ["ChangeEventHeader": ["entityName": "Account", "recordIds": ["001REL"], "changeType": "UPDATE"],
+                                       "Arbiter_Account_Id__c": "acct_rel", "Tier__c": .string("tier-\(n)")]
+                return try await InboundMappedTests.post(two, "relay", body, headers: InboundMappedTests.signed(body, secret: secret)).0
+            }
+            #expect(try await eventually(timeout: .seconds(1)) { try await accepted(secret) == .ok }, "added on the other within 1 s")
+            let rotated = "relay-secret-rotated-on-one-0000"
+            _ = try await InboundSourcesAdminTests.request(one, .put, "/v1/inbound/sources/relay",
+                                                           try InboundSourcesAdminTests.relay(secrets: [rotated], withMapping: false))
+            #expect(try await eventually(timeout: .seconds(1)) { try await accepted(secret) == .unauthorized }, "rotated on the other within 1 s")
+            #expect(try await accepted(rotated) == .ok)
+            #expect(try await InboundSourcesAdminTests.request(one, .delete, "/v1/inbound/sources/relay").0 == .noContent)
+            #expect(try await eventually(timeout: .seconds(1)) { try await accepted(rotated) == .notFound }, "removed on the other within 1 s")
+        }
+    }
+
     @Test func aShadowRunStartedOnOneEvaluatesOnBoth() async throws {
         try await Self.run { h, one, two in
             try await PolicyPreviewTests.standardAccounts(one, h)

@@ -88,6 +88,8 @@ public struct SourceCatalog: Sendable {
     /// Puts `source` in place of the one with its name.
     mutating func replace(_ source: InboundSource) { sources[source.name] = source }
 
+    mutating func remove(_ name: String) { sources[name] = nil }
+
     /// Reads `sources.json`:
     /// `{"sources": [{"name", "kind", "secrets": [{"env": NAME} | {"file": PATH} | {"value": TEXT}], "livemode"?, "tolerance_s"?}]}`;
     /// a `mapped` source also has `mapping` (a Lua file, relative to `sources.json`), `verifier`
@@ -106,86 +108,131 @@ public struct SourceCatalog: Sendable {
             throw Refusal.invalid("sources", "\(url.lastPathComponent) must hold {\"sources\": [...]}")
         }
         var sources: [InboundSource] = [], warnings: [String] = [], errors: [FieldError] = []
+        let directory = url.deletingLastPathComponent()
         for (i, entry) in entries.enumerated() {
             let field = "sources[\(i)]"
-            guard let name = entry["name"]?.stringValue, InboundSource.validName(name) else {
-                errors.append(FieldError("\(field).name", "must be 1-64 lower-case letters, digits, - or _ (and not messages, sources or failures)"))
-                continue
+            let read = definition(entry, field: field, environment: environment) { name in
+                fileScript(entry, field: field, directory: directory, limits: limits)
             }
-            guard let kind = entry["kind"]?.stringValue.flatMap(InboundSource.Kind.init(rawValue:)) else {
-                errors.append(FieldError("\(field).kind", "must be one of \(InboundSource.Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
-                continue
-            }
-            var secrets: [String] = [], origins: [String] = []
-            for (j, secret) in (entry["secrets"]?.arrayValue ?? []).enumerated() {
-                if let variable = secret["env"]?.stringValue {
-                    origins.append("$\(variable)")
-                    // An unset variable is normal for the second slot (no rotation under way).
-                    if let value = environment[variable], !value.isEmpty { secrets.append(value) }
-                } else if let path = secret["file"]?.stringValue {
-                    origins.append(path)
-                    if let data = try? SecretFile.read(path), let text = String(data: data, encoding: .utf8)?
-                        .trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
-                        secrets.append(text)
-                    } else {
-                        warnings.append("source \(name): cannot read the secret file \(path)")
-                    }
-                } else if let value = secret["value"]?.stringValue, !value.isEmpty {
-                    origins.append("sources.json")
-                    secrets.append(value)
-                } else {
-                    errors.append(FieldError("\(field).secrets[\(j)]", "must be {\"env\": NAME}, {\"file\": PATH} or {\"value\": TEXT}"))
+            warnings += read.warnings
+            switch read.source {
+            case .success(let source):
+                if sources.contains(where: { $0.name == source.name }) {
+                    errors.append(FieldError("\(field).name", "\(source.name) is configured twice"))
                 }
+                sources.append(source)
+            case .failure(let failed):
+                errors += failed.errors
             }
-            if secrets.isEmpty {
-                warnings.append("source \(name) has no signing secret (\(origins.joined(separator: ", "))): its webhooks are answered 503 until one is set")
-            }
-            if origins.count > 2 { errors.append(FieldError("\(field).secrets", "holds at most two secrets (the new and the old)")) }
-            let tolerance = entry["tolerance_s"]?.intValue ?? 300
-            if !(1...86_400).contains(tolerance) { errors.append(FieldError("\(field).tolerance_s", "must be 1-86400 seconds")) }
-            if sources.contains(where: { $0.name == name }) { errors.append(FieldError("\(field).name", "\(name) is configured twice")) }
-            var mapped: InboundSource.Mapped?
-            if kind == .mapped {
-                switch Self.mapped(entry, field: field, directory: url.deletingLastPathComponent(), limits: limits) {
-                case .success(let settings): mapped = settings
-                case .failure(let error): errors.append(error); continue
-                }
-            }
-            sources.append(InboundSource(name: name, kind: kind, secrets: secrets,
-                                         secretOrigin: origins.isEmpty ? "no secret configured" : origins.joined(separator: ", "),
-                                         livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance), mapped: mapped))
         }
         if !errors.isEmpty { throw Refusal.invalid(errors, message: "\(url.path): " + errors.map(\.description).joined(separator: "; ")) }
         return (SourceCatalog(sources), warnings)
     }
 
-    /// A mapped source's settings; its script compiled.
-    static func mapped(_ entry: JSONValue, field: String, directory: URL, limits: PolicyLimits) -> Result<InboundSource.Mapped, FieldError> {
-        let verifier: MappedVerifier
-        switch MappedVerifier.parse(entry["verifier"], field: "\(field).verifier") {
-        case .success(let parsed): verifier = parsed
-        case .failure(let error): return .failure(error)
+    /// The field errors of a definition that cannot be used.
+    public struct Invalid: Error, Sendable {
+        public let errors: [FieldError]
+    }
+
+    /// One source from its definition — an entry of `sources.json`, or one configured through
+    /// the API (``Inbox/configureSource(name:definition:by:at:)``), whose secrets given as values
+    /// are stored sealed (`{"sealed", "wrapping"}`, opened with `sealing`). `script` gives a
+    /// mapped source's script: read from its file, or the live version in the database.
+    static func definition(_ entry: JSONValue, field: String, environment: [String: String], sealing: SecretSealing? = nil,
+                           script: (String) -> Result<MappingScript, FieldError>)
+        -> (source: Result<InboundSource, Invalid>, warnings: [String]) {
+        var warnings: [String] = [], errors: [FieldError] = []
+        let prefix = field.isEmpty ? "" : field + "."
+        guard let name = entry["name"]?.stringValue, InboundSource.validName(name) else {
+            return (.failure(Invalid(errors: [FieldError("\(prefix)name", "must be 1-64 lower-case letters, digits, - or _ (and not messages, sources or failures)")])), [])
         }
+        guard let kind = entry["kind"]?.stringValue.flatMap(InboundSource.Kind.init(rawValue:)) else {
+            return (.failure(Invalid(errors: [FieldError("\(prefix)kind", "must be one of \(InboundSource.Kind.allCases.map(\.rawValue).joined(separator: ", "))")])), [])
+        }
+        var secrets: [String] = [], origins: [String] = []
+        for (j, secret) in (entry["secrets"]?.arrayValue ?? []).enumerated() {
+            if let variable = secret["env"]?.stringValue, !variable.isEmpty {
+                origins.append("$\(variable)")
+                // An unset variable is normal for the second slot (no rotation under way).
+                if let value = environment[variable], !value.isEmpty { secrets.append(value) }
+            } else if let path = secret["file"]?.stringValue, !path.isEmpty {
+                origins.append(path)
+                if let data = try? SecretFile.read(path), let text = String(data: data, encoding: .utf8)?
+                    .trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+                    secrets.append(text)
+                } else {
+                    warnings.append("source \(name): cannot read the secret file \(path)")
+                }
+            } else if let value = secret["value"]?.stringValue, !value.isEmpty {
+                origins.append(sealing == nil ? "sources.json" : "a value given through the API")
+                secrets.append(value)
+            } else if let sealing, let sealed = secret["sealed"]?.stringValue, let wrapping = secret["wrapping"]?.stringValue {
+                origins.append("a value given through the API")
+                do {
+                    secrets.append(String(decoding: try sealing.open(name: SecretSealing.sourceSecretName(name), wrapping: wrapping, value: sealed),
+                                          as: UTF8.self))
+                } catch {
+                    warnings.append("source \(name): \(error)")
+                }
+            } else {
+                errors.append(FieldError("\(prefix)secrets[\(j)]", "must be {\"env\": NAME}, {\"file\": PATH} or {\"value\": TEXT}"))
+            }
+        }
+        if secrets.isEmpty {
+            warnings.append("source \(name) has no signing secret (\(origins.isEmpty ? "none configured" : origins.joined(separator: ", "))): its webhooks are answered 503 until one is set")
+        }
+        if origins.count > 2 { errors.append(FieldError("\(prefix)secrets", "holds at most two secrets (the new and the old)")) }
+        let tolerance = entry["tolerance_s"].map { $0.intValue ?? 0 } ?? 300
+        if !(1...86_400).contains(tolerance) { errors.append(FieldError("\(prefix)tolerance_s", "must be 1-86400 seconds")) }
+        if let live = entry["livemode"], live != .null, live.boolValue == nil { errors.append(FieldError("\(prefix)livemode", "must be true or false")) }
+        var mapped: InboundSource.Mapped?
+        if kind == .mapped {
+            switch script(name).flatMap({ Self.mapped(entry, field: field, script: $0) }) {
+            case .success(let settings): mapped = settings
+            case .failure(let error): errors.append(error)
+            }
+        }
+        if !errors.isEmpty { return (.failure(Invalid(errors: errors)), warnings) }
+        return (.success(InboundSource(name: name, kind: kind, secrets: secrets,
+                                       secretOrigin: origins.isEmpty ? "no secret configured" : origins.joined(separator: ", "),
+                                       livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance), mapped: mapped)),
+                warnings)
+    }
+
+    /// A `sources.json` entry's mapping script, read from its file beside `sources.json`,
+    /// compiled, and with the tests beside it passing.
+    static func fileScript(_ entry: JSONValue, field: String, directory: URL, limits: PolicyLimits) -> Result<MappingScript, FieldError> {
+        let prefix = field.isEmpty ? "" : field + "."
         guard let path = entry["mapping"]?.stringValue, path.hasSuffix(".lua") else {
-            return .failure(FieldError("\(field).mapping", "must name the mapping script (a .lua file beside sources.json)"))
+            return .failure(FieldError("\(prefix)mapping", "must name the mapping script (a .lua file beside sources.json)"))
         }
         let file = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
         guard let source = try? String(contentsOf: file, encoding: .utf8) else {
-            return .failure(FieldError("\(field).mapping", "cannot read \(file.path)"))
+            return .failure(FieldError("\(prefix)mapping", "cannot read \(file.path)"))
         }
-        let script: MappingScript
         do {
-            script = try MappingScript(file: file.lastPathComponent, source: source, limits: limits)
+            let script = try MappingScript(file: file.lastPathComponent, source: source, limits: limits)
             // A script goes live only with its tests passing (`arbiter source test` runs the same).
             let tests = MappingTestCase.file(for: file)
             if FileManager.default.fileExists(atPath: tests.path) {
                 let failures = MappingTestCase.failures(try MappingTestCase.load(tests), script: script).map { "\($0.name): expected \($0.expected)" }
                 if !failures.isEmpty {
-                    return .failure(FieldError("\(field).mapping", "\(file.lastPathComponent) fails its tests: \(failures.joined(separator: "; "))"))
+                    return .failure(FieldError("\(prefix)mapping", "\(file.lastPathComponent) fails its tests: \(failures.joined(separator: "; "))"))
                 }
             }
+            return .success(script)
         } catch {
-            return .failure(FieldError("\(field).mapping", "\(error)"))
+            return .failure(FieldError("\(prefix)mapping", "\(error)"))
+        }
+    }
+
+    /// A mapped source's settings besides its script.
+    static func mapped(_ entry: JSONValue, field: String, script: MappingScript) -> Result<InboundSource.Mapped, FieldError> {
+        let prefix = field.isEmpty ? "" : field + "."
+        let verifier: MappedVerifier
+        switch MappedVerifier.parse(entry["verifier"], field: "\(prefix)verifier") {
+        case .success(let parsed): verifier = parsed
+        case .failure(let error): return .failure(error)
         }
         let messageId: InboundSource.MessageId
         switch entry["message_id"] {
@@ -196,11 +243,21 @@ public struct SourceCatalog: Sendable {
             } else if let header = rule["header"]?.stringValue, !header.isEmpty {
                 messageId = .header(header.lowercased())
             } else {
-                return .failure(FieldError("\(field).message_id", "must be {\"field\": PATH} or {\"header\": NAME}"))
+                return .failure(FieldError("\(prefix)message_id", "must be {\"field\": PATH} or {\"header\": NAME}"))
             }
         }
-        let headers = (entry["headers"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }
+        let listed = entry["headers"]?.arrayValue ?? []
+        let headers = listed.compactMap { $0.stringValue?.lowercased() }
+        if headers.count != listed.count || (entry["headers"] != nil && entry["headers"]?.arrayValue == nil) {
+            return .failure(FieldError("\(prefix)headers", "must be a list of header names"))
+        }
         let typeField = entry["type_field"]?.stringValue.map { $0.split(separator: ".").map(String.init) }
         return .success(InboundSource.Mapped(verifier: verifier, script: script, messageId: messageId, headers: headers, typeField: typeField))
     }
+}
+
+extension SecretSealing {
+    /// The name a source's secrets are sealed under (their associated data): a sealed secret
+    /// opens for its own source only.
+    static func sourceSecretName(_ source: String) -> String { "inbound-source:\(source)" }
 }

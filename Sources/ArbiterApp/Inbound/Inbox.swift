@@ -9,7 +9,15 @@ import Foundation
 /// message that could not be mapped or matched to an account waits as a dead letter to be
 /// replayed.
 public final class Inbox: Sendable {
+    /// The live sources: `sources.json`'s, with those configured through the API in place of
+    /// theirs, each with its live mapping version.
     let sources: Locked<SourceCatalog>
+    /// `sources.json`'s, as read at start.
+    let fileSources: Locked<SourceCatalog>
+    /// Those configured through the API, by name.
+    let stored = Locked<[String: StoredSource]>([:])
+    /// Seals secrets given through the API before they are stored.
+    let sealing: SecretSealing
     let store: any InboxStore
     let accounts: Accounts
     let intake: Intake
@@ -18,8 +26,11 @@ public final class Inbox: Sendable {
     /// Updates of one vendor object are applied one at a time here (see ``MappedEvent/Ordering``).
     private let ordering = KeyedLock()
 
-    public init(sources: SourceCatalog, store: any InboxStore, accounts: Accounts, intake: Intake, metrics: ServiceMetrics) {
+    public init(sources: SourceCatalog, store: any InboxStore, accounts: Accounts, intake: Intake, metrics: ServiceMetrics,
+                sealing: SecretSealing = SecretSealing(key: nil)) {
         self.sources = Locked(sources)
+        self.fileSources = Locked(sources)
+        self.sealing = sealing
         self.store = store
         self.accounts = accounts
         self.intake = intake
@@ -28,8 +39,10 @@ public final class Inbox: Sendable {
 
     public var catalog: SourceCatalog { sources.withLock { $0 } }
 
-    /// Replaces the configured sources (at start, from `sources.json`).
+    /// Replaces the configured sources (at start, from `sources.json`); those configured
+    /// through the API take their place at ``reloadSources()``.
     public func configure(_ catalog: SourceCatalog) {
+        fileSources.withLock { $0 = catalog }
         sources.withLock { $0 = catalog }
     }
 
@@ -493,23 +506,25 @@ extension Inbox {
     }
 
     /// Compiles a script and runs its tests (at least one case): the gate every version passes.
-    func gate(source: String, file: String, script text: String, tests: JSONValue?) throws -> (MappingScript, cases: Int) {
+    /// `field` is where the request holds the script and tests (`mapping.` in a source's
+    /// definition).
+    func gate(source: String, file: String, script text: String, tests: JSONValue?, field: String = "") throws -> (MappingScript, cases: Int) {
         let script: MappingScript
         do {
             script = try MappingScript(file: file, source: text, limits: intake.engine.limits)
         } catch {
-            throw Refusal.invalid("script", "\(error)")
+            throw Refusal.invalid("\(field)script", "\(error)")
         }
-        guard let tests, tests != .null else { throw Refusal.invalid("tests", "a mapping is published with its test cases: {\"cases\": [...]}") }
+        guard let tests, tests != .null else { throw Refusal.invalid("\(field)tests", "a mapping is published with its test cases: {\"cases\": [...]}") }
         let cases: [MappingTestCase]
         do {
             cases = try MappingTestCase.parse(tests, file: "tests")
         } catch {
-            throw Refusal.invalid("tests", "\(error)")
+            throw Refusal.invalid("\(field)tests", "\(error)")
         }
-        guard !cases.isEmpty else { throw Refusal.invalid("tests", "has no cases: a mapping is never live untested") }
+        guard !cases.isEmpty else { throw Refusal.invalid("\(field)tests", "has no cases: a mapping is never live untested") }
         let failures = MappingTestCase.failures(cases, script: script, source: source).map {
-            FieldError("tests.cases[\($0.index)]", "\($0.name): expected \($0.expected)")
+            FieldError("\(field)tests.cases[\($0.index)]", "\($0.name): expected \($0.expected)")
         }
         if !failures.isEmpty { throw Refusal.invalid(failures, title: "Tests failed") }
         return (script, cases.count)
@@ -567,27 +582,15 @@ extension Inbox {
         }
     }
 
-    /// Loads the live version of every mapped source where another instance changed it; the
-    /// sources reloaded.
-    @discardableResult
-    public func reloadMappings() async throws -> [String] {
-        let active = try await store.activeMappings()
-        var reloaded: [String] = []
-        for source in catalog.sources.values where source.kind == .mapped {
-            guard let live = active[source.name], live != source.mapped?.script.version,
-                  let stored = try await store.mappingVersion(source: source.name, version: live) else { continue }
-            install(try MappingScript(file: stored.file, source: stored.script, limits: intake.engine.limits), source: source.name)
-            reloaded.append(source.name)
-        }
-        return reloaded
-    }
-
     /// At start: each mapped source's file is published (as `actor`) and made live when it is
     /// new (edited since it was last published) or the source has no live version; otherwise the
     /// live version in the database — one activated through the API — stays live.
+    /// A source configured through the API is left alone: its definition takes the file's place.
     public func installFileMappings(directory: URL, by actor: String = "system:startup") async throws {
         let active = try await store.activeMappings()
-        for source in catalog.sources.values.sorted(by: { $0.name < $1.name }) where source.kind == .mapped {
+        let overridden = Set(try await store.storedSources().map(\.name))
+        for source in fileSources.withLock({ $0 }).sources.values.sorted(by: { $0.name < $1.name })
+        where source.kind == .mapped && !overridden.contains(source.name) {
             guard let mapped = source.mapped else { continue }
             let script = mapped.script
             let known = try await store.mappingVersion(source: source.name, version: script.version)
@@ -607,7 +610,6 @@ extension Inbox {
                 try await store.activateMapping(source: source.name, version: script.version, by: actor, at: now, audit: audit)
             }
         }
-        try await reloadMappings()
     }
 
     /// What a version would make of a source's latest stored messages, next to the live one's:

@@ -53,6 +53,37 @@ public protocol InboxStore: Sendable {
     func activeMappings() async throws -> [String: String]
     /// The newest stored messages of a source (for a dry run).
     func recentMessages(source: String, limit: Int) async throws -> [InboundMessage]
+
+    // MARK: Sources configured through the API
+
+    /// Stores a source's definition in place of the one of its name, with the mapping version it
+    /// uses published (when new) and made live, and its audit entry, in one transaction; other
+    /// instances load it (the live-configuration generation moves on). True when the source was
+    /// not stored before.
+    func saveSource(_ source: StoredSource, mapping: MappingVersion?, audit: AuditDraft) async throws -> Bool
+    /// Removes a stored source and which mapping version is live for it (a `sources.json`
+    /// source of its name comes back, with its file's script), with its audit entry; false when
+    /// none was stored.
+    func removeSource(name: String, audit: AuditDraft) async throws -> Bool
+    func storedSources() async throws -> [StoredSource]
+}
+
+/// A source configured through the API: it takes the place of a `sources.json` source of its
+/// name, on every instance, until it is removed.
+public struct StoredSource: Sendable, Equatable {
+    public var name: String
+    /// As a `sources.json` entry holds it (without `mapping`: the script is the live mapping
+    /// version), secrets given as values sealed (``SecretSealing``).
+    public var definition: JSONValue
+    public var updatedBy: String
+    public var updatedAt: String
+
+    public init(name: String, definition: JSONValue, updatedBy: String, updatedAt: String) {
+        self.name = name
+        self.definition = definition
+        self.updatedBy = updatedBy
+        self.updatedAt = updatedAt
+    }
 }
 
 /// One version of a mapped source's script: the SHA-256 of the script names it.

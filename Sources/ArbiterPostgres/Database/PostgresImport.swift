@@ -63,6 +63,7 @@ public enum PostgresImport {
                                    "detail", "account_id", "events", "ordering_key", "ordering_at", "attempts"]),
         Table("mapping_versions", ["source", "version", "file", "script", "tests", "published_by", "published_at"]),
         Table("mapping_active", ["source", "version", "activated_by", "activated_at"]),
+        Table("inbound_sources", ["name", "definition", "updated_by", "updated_at"]),
         Table("inbound_objects", ["source", "object_id", "customer_system", "customer_ref", "invoice_id", "learned_at"]),
         Table("audit_checkpoints", ["id", "seq", "hash", "at", "key_id", "signature"]),
     ]

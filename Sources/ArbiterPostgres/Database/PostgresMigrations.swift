@@ -407,6 +407,18 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        ("v6: inbound sources configured through the API", [
+            // A source's definition as sources.json holds one, its secret values sealed; it takes
+            // the place of the file's source of its name.
+            """
+            CREATE TABLE inbound_sources (
+                name text PRIMARY KEY,
+                definition text NOT NULL,
+                updated_by text NOT NULL,
+                updated_at text NOT NULL
+            )
+            """,
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

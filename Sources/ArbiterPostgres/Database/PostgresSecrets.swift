@@ -25,18 +25,7 @@ public struct PostgresSecrets: Sendable {
 
     /// The key-encryption key the environment gives, if any.
     public static func keyEncryptionKey(environment: [String: String]) throws -> SymmetricKey? {
-        var text = environment["ARBITER_KEY_ENCRYPTION_KEY"]
-        if text == nil, let path = environment["ARBITER_KEY_ENCRYPTION_KEY_FILE"] {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw Refusal.invalid("ARBITER_KEY_ENCRYPTION_KEY_FILE", "cannot read \(path)")
-            }
-            text = String(decoding: data, as: UTF8.self)
-        }
-        guard let text = text?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
-        guard let bytes = Data(base64Encoded: text), bytes.count == 32 else {
-            throw Refusal.invalid("ARBITER_KEY_ENCRYPTION_KEY", "must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)")
-        }
-        return SymmetricKey(data: bytes)
+        try SecretSealing(environment: environment).key
     }
 
     static let lockKey: Int64 = 0x4152_4249_5445_5203
@@ -62,31 +51,13 @@ public struct PostgresSecrets: Sendable {
     }
 
     static func seal(name: String, secret: [UInt8], with kek: SymmetricKey?) throws -> (wrapping: String, value: String) {
-        guard let kek else { return ("none", Data(secret).base64EncodedString()) }
-        let sealed = try AES.GCM.seal(secret, using: kek, authenticating: Data(name.utf8))
-        guard let combined = sealed.combined else { throw Refusal.conflict("could not seal \(name)") }
-        return ("aes-256-gcm", combined.base64EncodedString())
+        try SecretSealing(key: kek).seal(name: name, secret: secret)
     }
 
     static func open(name: String, wrapping: String, value: String, with kek: SymmetricKey?, logger: Logger) throws -> [UInt8] {
-        guard let bytes = Data(base64Encoded: value) else { throw Refusal.conflict("the stored \(name) is damaged (not base64)") }
-        switch wrapping {
-        case "none":
-            if kek != nil {
-                logger.warning("the shared key is stored unwrapped; it was made before a key-encryption key was given", metadata: ["name": "\(name)"])
-            }
-            return Array(bytes)
-        case "aes-256-gcm":
-            guard let kek else {
-                throw Refusal.conflict("\(name) is sealed with a key-encryption key: give it as ARBITER_KEY_ENCRYPTION_KEY (or _FILE), as the other instances have it")
-            }
-            do {
-                return Array(try AES.GCM.open(try AES.GCM.SealedBox(combined: bytes), using: kek, authenticating: Data(name.utf8)))
-            } catch {
-                throw Refusal.conflict("\(name) does not open with this key-encryption key: it is not the one the other instances use")
-            }
-        default:
-            throw Refusal.conflict("the stored \(name) is wrapped as \(wrapping), which this version does not know")
+        if wrapping == "none", kek != nil {
+            logger.warning("the shared key is stored unwrapped; it was made before a key-encryption key was given", metadata: ["name": "\(name)"])
         }
+        return try SecretSealing(key: kek).open(name: name, wrapping: wrapping, value: value)
     }
 }

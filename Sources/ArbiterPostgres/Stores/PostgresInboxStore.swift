@@ -52,14 +52,7 @@ struct PostgresInboxStore: InboxStore {
     // committer runs.
     func publishMapping(_ version: MappingVersion, audit: AuditDraft) async throws -> MappingVersion {
         try await backend.transaction { unit in
-            let inserted = try await unit.value("""
-                INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at)
-                VALUES (\(version.source), \(version.version), \(version.file), \(version.script), \(version.tests.map(CanonicalJSON.string)),
-                        \(version.publishedBy), \(version.publishedAt))
-                ON CONFLICT (source, version) DO NOTHING
-                RETURNING version
-                """, as: String.self)
-            if inserted == nil {
+            if try await !Self.insert(unit, version) {
                 guard let existing = try await Self.mappingVersions(unit, source: version.source, version: version.version).first else {
                     throw Refusal.conflict("mapping \(version.source)/\(version.version) conflicts but cannot be read")
                 }
@@ -72,12 +65,7 @@ struct PostgresInboxStore: InboxStore {
 
     func activateMapping(source: String, version: String, by actor: String, at: Date, audit: AuditDraft) async throws {
         try await backend.transaction { unit in
-            try await unit.run("""
-                INSERT INTO mapping_active (source, version, activated_by, activated_at)
-                VALUES (\(source), \(version), \(actor), \(Timestamp.format(at)))
-                ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
-                    activated_at = excluded.activated_at
-                """)
+            try await Self.makeLive(unit, source: source, version: version, by: actor, at: Timestamp.format(at))
             // Other instances watch the live-configuration generation (policies' and mappings').
             _ = try await PGPolicyVersions.bumpGeneration(unit)
             unit.audit(audit)
@@ -97,6 +85,67 @@ struct PostgresInboxStore: InboxStore {
             var active: [String: String] = [:]
             for row in try await unit.rows("SELECT source, version FROM mapping_active") { active[try row["source"]] = try row["version"] }
             return active
+        }
+    }
+
+    func saveSource(_ source: StoredSource, mapping: MappingVersion?, audit: AuditDraft) async throws -> Bool {
+        try await backend.transaction { unit in
+            if let version = mapping {
+                _ = try await Self.insert(unit, version)
+                try await Self.makeLive(unit, source: version.source, version: version.version, by: source.updatedBy, at: source.updatedAt)
+            }
+            // xmax is 0 for a row this statement inserted, not for one it updated.
+            let inserted = try await unit.value("""
+                INSERT INTO inbound_sources (name, definition, updated_by, updated_at)
+                VALUES (\(source.name), \(CanonicalJSON.string(source.definition)), \(source.updatedBy), \(source.updatedAt))
+                ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_by = excluded.updated_by,
+                    updated_at = excluded.updated_at
+                RETURNING (xmax = 0)
+                """, as: Bool.self) ?? false
+            // Other instances watch the live-configuration generation.
+            _ = try await PGPolicyVersions.bumpGeneration(unit)
+            unit.audit(audit)
+            return inserted
+        }
+    }
+
+    func removeSource(name: String, audit: AuditDraft) async throws -> Bool {
+        try await backend.transaction { unit in
+            guard try await unit.value("DELETE FROM inbound_sources WHERE name = \(name) RETURNING name", as: String.self) != nil else {
+                return false
+            }
+            try await unit.run("DELETE FROM mapping_active WHERE source = \(name)")
+            _ = try await PGPolicyVersions.bumpGeneration(unit)
+            unit.audit(audit)
+            return true
+        }
+    }
+
+    /// Stores a mapping version; false when that version was stored already (it is kept as it is).
+    static func insert(_ unit: WorkUnit, _ version: MappingVersion) async throws -> Bool {
+        try await unit.value("""
+            INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at)
+            VALUES (\(version.source), \(version.version), \(version.file), \(version.script), \(version.tests.map(CanonicalJSON.string)),
+                    \(version.publishedBy), \(version.publishedAt))
+            ON CONFLICT (source, version) DO NOTHING
+            RETURNING version
+            """, as: String.self) != nil
+    }
+
+    static func makeLive(_ unit: WorkUnit, source: String, version: String, by actor: String, at: String) async throws {
+        try await unit.run("""
+            INSERT INTO mapping_active (source, version, activated_by, activated_at) VALUES (\(source), \(version), \(actor), \(at))
+            ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
+                activated_at = excluded.activated_at
+            """)
+    }
+
+    func storedSources() async throws -> [StoredSource] {
+        try await backend.read { unit in
+            try await unit.rows("SELECT name, definition, updated_by, updated_at FROM inbound_sources ORDER BY name").map { row in
+                StoredSource(name: try row["name"], definition: StoredJSON.value(try row["definition"] as String),
+                             updatedBy: try row["updated_by"], updatedAt: try row["updated_at"])
+            }
         }
     }
 

@@ -406,6 +406,18 @@ enum Migrations {
                 );
                 """)
         }
+        migrator.registerMigration("v12: inbound sources configured through the API") { db in
+            try db.execute(sql: """
+                -- A source's definition as sources.json holds one, its secret values sealed; it takes
+                -- the place of the file's source of its name.
+                CREATE TABLE inbound_sources (
+                    name TEXT PRIMARY KEY,
+                    definition TEXT NOT NULL,
+                    updated_by TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

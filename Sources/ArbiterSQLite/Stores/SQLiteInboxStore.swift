@@ -89,10 +89,7 @@ public struct SQLiteInboxStore: InboxStore {
             if let existing = try Self.mappingVersions(db, "WHERE v.source = ? AND v.version = ?", [version.source, version.version]).first {
                 return existing
             }
-            try db.execute(sql: """
-                INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [version.source, version.version, version.file, version.script,
-                                 version.tests.map(CanonicalJSON.string), version.publishedBy, version.publishedAt])
+            try Self.insert(db, version)
             var chain = try AuditChain(db)
             try chain.append(db, audit)
             return version
@@ -101,11 +98,7 @@ public struct SQLiteInboxStore: InboxStore {
 
     public func activateMapping(source: String, version: String, by actor: String, at: Date, audit: AuditDraft) async throws {
         try await database.writer.write { db in
-            try db.execute(sql: """
-                INSERT INTO mapping_active (source, version, activated_by, activated_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
-                    activated_at = excluded.activated_at
-                """, arguments: [source, version, actor, Timestamp.format(at)])
+            try Self.makeLive(db, source: source, version: version, by: actor, at: Timestamp.format(at))
             var chain = try AuditChain(db)
             try chain.append(db, audit)
         }
@@ -129,8 +122,63 @@ public struct SQLiteInboxStore: InboxStore {
         }
     }
 
+    public func saveSource(_ source: StoredSource, mapping: MappingVersion?, audit: AuditDraft) async throws -> Bool {
+        try await database.writer.write { db in
+            if let version = mapping {
+                try Self.insert(db, version)
+                try Self.makeLive(db, source: version.source, version: version.version, by: source.updatedBy, at: source.updatedAt)
+            }
+            let existed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM inbound_sources WHERE name = ?)", arguments: [source.name]) ?? false
+            try db.execute(sql: """
+                INSERT INTO inbound_sources (name, definition, updated_by, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_by = excluded.updated_by,
+                    updated_at = excluded.updated_at
+                """, arguments: [source.name, CanonicalJSON.string(source.definition), source.updatedBy, source.updatedAt])
+            var chain = try AuditChain(db)
+            try chain.append(db, audit)
+            return !existed
+        }
+    }
+
+    public func removeSource(name: String, audit: AuditDraft) async throws -> Bool {
+        try await database.writer.write { db in
+            try db.execute(sql: "DELETE FROM inbound_sources WHERE name = ?", arguments: [name])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "DELETE FROM mapping_active WHERE source = ?", arguments: [name])
+            var chain = try AuditChain(db)
+            try chain.append(db, audit)
+            return true
+        }
+    }
+
+    public func storedSources() async throws -> [StoredSource] {
+        try await database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM inbound_sources ORDER BY name").map { row in
+                StoredSource(name: row["name"], definition: StoredJSON.value(row["definition"]), updatedBy: row["updated_by"],
+                             updatedAt: row["updated_at"])
+            }
+        }
+    }
+
     public func recentMessages(source: String, limit: Int) async throws -> [InboundMessage] {
         try await database.writer.read { db in try Self.fetch(db, "WHERE source = ? ORDER BY id DESC LIMIT \(max(0, limit))", [source]) }
+    }
+
+    /// Stores a mapping version (kept as it is when that version is stored already).
+    static func insert(_ db: Database, _ version: MappingVersion) throws {
+        try db.execute(sql: """
+            INSERT INTO mapping_versions (source, version, file, script, tests, published_by, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source, version) DO NOTHING
+            """, arguments: [version.source, version.version, version.file, version.script,
+                             version.tests.map(CanonicalJSON.string), version.publishedBy, version.publishedAt])
+    }
+
+    static func makeLive(_ db: Database, source: String, version: String, by actor: String, at: String) throws {
+        try db.execute(sql: """
+            INSERT INTO mapping_active (source, version, activated_by, activated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET version = excluded.version, activated_by = excluded.activated_by,
+                activated_at = excluded.activated_at
+            """, arguments: [source, version, actor, at])
     }
 
     static func mappingVersions(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [MappingVersion] {

@@ -23,6 +23,9 @@ struct InboundController {
             .post("messages/:id/replay", use: replay)
             .get("failures", use: failures)
             .get("sources", use: sources)
+            .get("sources/:name", use: source)
+            .put("sources/:name", use: configure)
+            .delete("sources/:name", use: remove)
             .get("sources/:name/mappings", use: mappings)
             .post("sources/:name/mappings", use: publish)
             .post("sources/:name/mappings/:version/dry-run", use: dryRun)
@@ -31,14 +34,50 @@ struct InboundController {
 
     // MARK: Sources and their mapping versions
 
-    /// The configured sources: kind, how many secrets are set, the live mapping version.
+    /// The configured sources: kind, where their secrets come from (never the secrets), the
+    /// live mapping version, and whether `sources.json` or the API configures them.
     func sources(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Self.operators)
-        return JSONResponse(.object(["sources": .array(inbox.catalog.sources.values.sorted { $0.name < $1.name }.map { source in
-            .object(["name": .string(source.name), "kind": .string(source.kind.rawValue), "secrets": .int(Int64(source.secrets.count)),
-                     "mapping": source.mapped.map { .object(["version": .string($0.script.version), "file": .string($0.script.file),
-                                                             "name": .string($0.script.name)]) } ?? .null])
-        })]))
+        return JSONResponse(.object(["sources": .array(inbox.catalog.sources.values.sorted { $0.name < $1.name }.map(summary))]))
+    }
+
+    func source(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        _ = try context.require(Self.operators)
+        let name = try context.parameters.require("name")
+        guard let source = inbox.catalog[name] else { throw Refusal.notFound("no inbound source named '\(name)'") }
+        return JSONResponse(summary(source))
+    }
+
+    /// Adds or replaces a source (201 when new, 200 when replaced), live on every instance
+    /// without a restart; audited. 422 names the field and the rule, or the failing test cases.
+    func configure(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
+        let caller = try context.require(.admin)
+        let body = try await JSONBody.object(request, context: context)
+        let (source, created, warnings) = try await inbox.configureSource(name: try context.parameters.require("name"), definition: body,
+                                                                          by: caller.id)
+        var json = summary(inbox.catalog[source.name] ?? source).objectValue ?? [:]
+        json["warnings"] = .array(warnings.map(JSONValue.string))
+        return JSONResponse(.object(json), status: created ? .created : .ok)
+    }
+
+    /// Removes a source configured through the API (a `sources.json` source of its name comes
+    /// back); its messages stay. 204; 404 when the API configures no such source.
+    func remove(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.require(.admin)
+        try await inbox.removeSource(name: try context.parameters.require("name"), by: caller.id)
+        return Response(status: .noContent)
+    }
+
+    func summary(_ source: InboundSource) -> JSONValue {
+        let stored = inbox.storedSource(source.name)
+        return .object([
+            "name": .string(source.name), "kind": .string(source.kind.rawValue), "secrets": .int(Int64(source.secrets.count)),
+            "secret_origin": .string(source.secretOrigin), "livemode": .bool(source.livemode), "tolerance_s": .int(Int64(source.tolerance)),
+            "configured_in": .string(stored == nil ? "sources.json" : "api"),
+            "updated_by": stored.map { .string($0.updatedBy) } ?? .null, "updated_at": stored.map { .string($0.updatedAt) } ?? .null,
+            "mapping": source.mapped.map { .object(["version": .string($0.script.version), "file": .string($0.script.file),
+                                                    "name": .string($0.script.name)]) } ?? .null,
+        ])
     }
 
     func mappings(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {

@@ -121,7 +121,9 @@ public struct Services: Sendable {
         }
         self.keys = Keys(store: storage.keys, lifetime: keyCacheLifetime)
         self.accounts = Accounts(store: storage.accounts)
-        self.inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics)
+        // Secrets given to sources through the API are stored sealed with the key-encryption key.
+        self.inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics,
+                           sealing: try SecretSealing(environment: ProcessInfo.processInfo.environment))
         self.policiesLoaded = Locked(false)
     }
 
@@ -172,9 +174,11 @@ public struct Services: Sendable {
                 let now = try await generation()
                 if try await lifecycle.reloadIfChanged(generation: now) {
                     logger.info("policies changed by another instance: reloaded", metadata: ["generation": "\(now)"])
-                    for source in try await inbox.reloadMappings() {
-                        logger.info("mapping changed by another instance: reloaded", metadata: ["source": "\(source)"])
+                    let (changed, warnings) = try await inbox.reloadSources()
+                    for source in changed {
+                        logger.info("inbound source changed by another instance: reloaded", metadata: ["source": "\(source)"])
                     }
+                    for warning in warnings { logger.warning("inbound source: \(warning)") }
                 }
             } catch {
                 logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
@@ -197,6 +201,12 @@ public struct Services: Sendable {
             }
             inbox.configure(catalog)
             try await inbox.installFileMappings(directory: URL(fileURLWithPath: directory))
+        }
+        // Sources configured through the API take the place of the file's.
+        let (_, warnings) = try await inbox.reloadSources()
+        for warning in warnings { logger.warning("inbound source: \(warning)") }
+        for (name, stored) in inbox.storedSourcesByName {
+            logger.info("inbound source configured through the API", metadata: ["name": "\(name)", "by": "\(stored.updatedBy)"])
         }
         let set = try await lifecycle.start(directory: directory)
         policiesLoaded.withLock { $0 = true }
