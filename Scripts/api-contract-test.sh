@@ -23,6 +23,12 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
 fi
 
 PORT="${CONTRACT_TEST_PORT:-18093}"
+# Every shipped webhook source configured, as in production: a request to one is then refused by
+# its signature check (400/401), never answered "not configured" (503).
+export ARBITER_STRIPE_WEBHOOK_SECRET="whsec_contract_test_0123456789"
+export ARBITER_ZENDESK_WEBHOOK_SECRET="contract-test-zendesk-secret"
+export ARBITER_CHARGEBEE_WEBHOOK_AUTH="arbiter:contract-test-password"
+export ARBITER_CRM_WEBHOOK_SECRET="contract-test-crm-secret"
 source Scripts/test-server.sh
 # Some data for the generated requests to find: decisions, a review item, an outbox action.
 for amount in 2500 250000; do

@@ -273,6 +273,8 @@ import Yams
             _ = try await call(.post, "/v1/inbound/sources/chargebee/mappings/missing/activate", key: admin)
             _ = try await call(.post, "/v1/inbound/sources/stripe/mappings/missing/activate", key: admin)
             _ = try await call(.get, "/v1/inbound/sources/chargebee", key: admin)
+            _ = try await call(.get, "/v1/actions?target=answers", key: admin)
+            _ = try await call(.get, "/v1/actions?target=nowhere", key: admin)
             _ = try await call(.get, "/v1/inbound/sources/nope", key: admin)
             _ = try await call(.put, "/v1/inbound/sources/relay", key: admin, body: #"{"kind": "stripe", "secrets": [{"value": "whsec_1"}]}"#)
             _ = try await call(.put, "/v1/inbound/sources/relay", key: admin, body: #"{"kind": "stripe", "secrets": [{"env": "UNSET_VARIABLE"}]}"#)

@@ -1,22 +1,24 @@
 import ArbiterCore
 import Foundation
 
-/// What operators do with ERP delivery: watch the outbox, retry dead letters, cancel actions
-/// that must never reach the ERP. A change waits for the dispatcher to keep away from the
-/// action (never two writers of one action's state).
+/// What operators do with delivery: watch the outbox, retry dead letters, cancel actions that
+/// must never be sent. A change waits for the dispatchers to keep away from the action (never
+/// two writers of one action's state).
 public struct Deliveries: Sendable {
     let store: any OutboxStore
-    let dispatcher: Dispatcher
+    /// One per target (``OutboxTarget``).
+    let dispatchers: [Dispatcher]
 
-    public init(store: any OutboxStore, dispatcher: Dispatcher) {
+    public init(store: any OutboxStore, dispatchers: [Dispatcher]) {
         self.store = store
-        self.dispatcher = dispatcher
+        self.dispatchers = dispatchers
     }
 
     public static let statuses = ["pending", "delivered", "dead", "cancelled"]
 
-    public func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
-        try await store.actions(status: status, accountId: accountId, after: after, limit: limit)
+    public func actions(status: String?, accountId: String?, target: String? = nil, after: String?, limit: Int) async throws
+        -> Page<OutboxAction> {
+        try await store.actions(status: status, accountId: accountId, target: target, after: after, limit: limit)
     }
 
     public func action(_ id: String) async throws -> OutboxActionDetail {
@@ -34,10 +36,16 @@ public struct Deliveries: Sendable {
         try await change(id) { try await store.cancel(id: id, by: actor, comment: comment, now: Date()) }
     }
 
+    /// Runs `body` while every dispatcher keeps away from the action (only the one of its
+    /// target could be sending it).
     private func change(_ id: String, _ body: () async throws -> Void) async throws {
-        guard try await dispatcher.whileHeld(id, body) != nil else {
-            throw Refusal.conflict("action \(id) is being sent to the ERP right now; look again in a moment", title: "Being delivered")
+        func held(_ remaining: ArraySlice<Dispatcher>) async throws -> Void? {
+            guard let first = remaining.first else { return try await body() }
+            return try await first.whileHeld(id) { try await held(remaining.dropFirst()) } ?? nil
         }
-        dispatcher.notify()
+        guard try await held(dispatchers[...]) != nil else {
+            throw Refusal.conflict("action \(id) is being sent right now; look again in a moment", title: "Being delivered")
+        }
+        for dispatcher in dispatchers { dispatcher.notify() }
     }
 }

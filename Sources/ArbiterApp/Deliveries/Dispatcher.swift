@@ -13,6 +13,8 @@ import Logging
 /// never lost).
 public final class Dispatcher: Sendable {
     let store: any OutboxStore
+    /// The target whose lines it delivers (``OutboxTarget``).
+    public let target: String
     public let connector: (any ERPConnector)?
     public let settings: DeliverySettings
     /// Told about every recorded attempt (metrics).
@@ -41,9 +43,10 @@ public final class Dispatcher: Sendable {
     private let state = Locked(State())
     private let wake = WakeSignal()
 
-    public init(store: any OutboxStore, connector: (any ERPConnector)?, settings: DeliverySettings,
+    public init(store: any OutboxStore, target: String = OutboxTarget.erp, connector: (any ERPConnector)?, settings: DeliverySettings,
                 observe: @escaping @Sendable (PendingAction, DeliveryAttempt, RecordedAttempt) -> Void = { _, _, _ in }) {
         self.store = store
+        self.target = target
         self.connector = connector
         self.settings = settings
         self.observe = observe
@@ -93,7 +96,7 @@ public final class Dispatcher: Sendable {
                 if free > 0 && ready.isEmpty {
                     let busy = state.withLock { $0.busyAccounts }
                     do {
-                        ready = try await store.due(now: Date(), skipping: busy, limit: max(settings.concurrency * 8, 256))
+                        ready = try await store.due(target: target, now: Date(), skipping: busy, limit: max(settings.concurrency * 8, 256))
                     } catch {
                         logger.error("reading the outbox failed", metadata: ["error": "\(error)"])
                     }
@@ -116,7 +119,7 @@ public final class Dispatcher: Sendable {
     /// running or ready, else a safety net of one second.
     private func idleWait(nothingReady: Bool) async -> Duration {
         guard nothingReady, state.withLock({ $0.running == 0 }) else { return .seconds(1) }
-        guard let next = try? await store.nextRetry() else { return .seconds(5) }
+        guard let next = try? await store.nextRetry(target: target) else { return .seconds(5) }
         let seconds = min(max(next.timeIntervalSinceNow, 0.005), 5)
         return .milliseconds(Int64(seconds * 1000))
     }
@@ -139,7 +142,8 @@ public final class Dispatcher: Sendable {
         }
         guard claimed else { return }
         let attempt = await connector.deliver(action)
-        let prepared = PreparedAttempt(action: action, attempt: attempt, settings: settings, connector: connector.name)
+        let prepared = PreparedAttempt(action: action, attempt: attempt, settings: settings, connector: connector.name,
+                                       actor: target == OutboxTarget.erp ? "erp" : target)
         do {
             let recorded = try await store.record(prepared)
             state.withLock { state in

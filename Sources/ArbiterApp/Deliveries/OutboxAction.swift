@@ -9,6 +9,8 @@ public struct OutboxAction: Sendable, Hashable {
     public var reviewId: String?
     public var accountId: String
     public var correlationId: String
+    /// Where it goes (``OutboxTarget``).
+    public var target: String = OutboxTarget.erp
     public var type: String
     public var amountMinor: Int64?
     public var currency: String?

@@ -27,7 +27,9 @@ public struct PreparedAttempt: Sendable {
     public let durationMicros: Int64
     public let audit: AuditDraft
 
-    public init(action: PendingAction, attempt: DeliveryAttempt, settings: DeliverySettings, connector: String, now: Date = Date()) {
+    /// `actor` is who the audit entry names: `erp`, or `answers` for answers to requesters.
+    public init(action: PendingAction, attempt: DeliveryAttempt, settings: DeliverySettings, connector: String, actor: String = "erp",
+                now: Date = Date()) {
         actionId = action.id
         accountId = action.accountId
         correlationId = action.correlationId
@@ -68,13 +70,13 @@ public struct PreparedAttempt: Sendable {
             reference = nil
             nextAttemptAt = nil
             let why = attempt.result == .rejected
-                ? "the ERP refused it: \(Self.describe(attempt))"
+                ? "\(actor == "erp" ? "the ERP" : "the receiver") refused it: \(Self.describe(attempt))"
                 : "gave up after \(attempts) attempts: \(Self.describe(attempt))"
             data["reason"] = .string(why)
             lastError = why
             responseBody = attempt.responseBody
         }
-        audit = AuditDraft(actor: "erp", kind: kind, subject: action.id, correlationId: action.correlationId, at: at,
+        audit = AuditDraft(actor: actor, kind: kind, subject: action.id, correlationId: action.correlationId, at: at,
                            dataJSON: CanonicalJSON.encode(.object(data)))
     }
 

@@ -30,6 +30,9 @@ public struct DecisionRecord: Sendable {
     /// same transaction as the decision (one commit per webhook instead of two in sequence).
     /// Not written when the event turns out to be a duplicate.
     public var inbound: InboundMessage?
+    /// The answer to the requester (``RequesterAnswer``), queued with the decision when the
+    /// event came through a source that is answered.
+    public var answer: RequesterAnswer?
     /// The decision's actions with their ids (see ``actionIds``).
     public let actionsJSON: [JSONValue]
     /// Canonical JSON of the reasons, the actions with ids and the policy verdicts, encoded once

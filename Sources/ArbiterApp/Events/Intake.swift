@@ -65,9 +65,11 @@ public final class Intake: Sendable {
 
     /// Decides the event and stores it with its decision; answers once that is durable.
     /// `inbound`, when given, makes the message its event came from (``DecisionRecord/inbound``),
-    /// stored with the decision when `.decided` is returned.
+    /// stored with the decision when `.decided` is returned; `answer` the answer to its
+    /// requester (``DecisionRecord/answer``).
     public func submit(_ event: Event, submittedBy: String,
-                       inbound: (@Sendable (DecisionRecord) -> InboundMessage)? = nil) async throws -> Result {
+                       inbound: (@Sendable (DecisionRecord) -> InboundMessage)? = nil,
+                       answer: (@Sendable (DecisionRecord) -> RequesterAnswer?)? = nil) async throws -> Result {
         let receivedAt = Date()
         let encoded = CanonicalJSON.encode(event.envelope)
         let body = String(decoding: encoded, as: UTF8.self)
@@ -98,6 +100,7 @@ public final class Intake: Sendable {
                     var record = Self.record(event: event, body: body, bodySHA256: bodySHA256, submittedBy: submittedBy,
                                              receivedAt: receivedAt, decided: final)
                     record.inbound = inbound?(record)
+                    record.answer = answer?(record)
                     return record
                 }
                 switch outcome {
@@ -120,7 +123,7 @@ public final class Intake: Sendable {
         let decision = record.decision
         metrics.eventStored(type: record.event.type)
         metrics.decided(decision)
-        if decision.outcome == .approve && !decision.actions.isEmpty { onQueued() }
+        if decision.outcome == .approve && !decision.actions.isEmpty || record.answer != nil { onQueued() }
         shadow.observe(record.event, context: record.context, decision: decision, eventId: record.eventId, decisionId: record.decisionId)
     }
 

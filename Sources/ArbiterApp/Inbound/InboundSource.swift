@@ -55,6 +55,8 @@ public struct InboundSource: Sendable {
     public var tolerance: TimeInterval
     /// For kind `mapped`.
     public var mapped: Mapped?
+    /// Where decisions on its requests are answered (``AnswerChannel``), if anywhere.
+    public var answers: AnswerChannel?
 
     public init(name: String, kind: Kind, secrets: [String], secretOrigin: String = "the configuration", livemode: Bool = false,
                 tolerance: TimeInterval = 300, mapped: Mapped? = nil) {
@@ -151,31 +153,14 @@ public struct SourceCatalog: Sendable {
         }
         var secrets: [String] = [], origins: [String] = []
         for (j, secret) in (entry["secrets"]?.arrayValue ?? []).enumerated() {
-            if let variable = secret["env"]?.stringValue, !variable.isEmpty {
-                origins.append("$\(variable)")
+            switch SecretReference.read(secret, field: "\(prefix)secrets[\(j)]", sealedAs: SecretSealing.sourceSecretName(name),
+                                        environment: environment, sealing: sealing) {
+            case .failure(let error): errors.append(error)
+            case .success(let read):
+                origins.append(read.origin)
+                if let value = read.value { secrets.append(value) }
                 // An unset variable is normal for the second slot (no rotation under way).
-                if let value = environment[variable], !value.isEmpty { secrets.append(value) }
-            } else if let path = secret["file"]?.stringValue, !path.isEmpty {
-                origins.append(path)
-                if let data = try? SecretFile.read(path), let text = String(data: data, encoding: .utf8)?
-                    .trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
-                    secrets.append(text)
-                } else {
-                    warnings.append("source \(name): cannot read the secret file \(path)")
-                }
-            } else if let value = secret["value"]?.stringValue, !value.isEmpty {
-                origins.append(sealing == nil ? "sources.json" : "a value given through the API")
-                secrets.append(value)
-            } else if let sealing, let sealed = secret["sealed"]?.stringValue, let wrapping = secret["wrapping"]?.stringValue {
-                origins.append("a value given through the API")
-                do {
-                    secrets.append(String(decoding: try sealing.open(name: SecretSealing.sourceSecretName(name), wrapping: wrapping, value: sealed),
-                                          as: UTF8.self))
-                } catch {
-                    warnings.append("source \(name): \(error)")
-                }
-            } else {
-                errors.append(FieldError("\(prefix)secrets[\(j)]", "must be {\"env\": NAME}, {\"file\": PATH} or {\"value\": TEXT}"))
+                if let warning = read.warning { warnings.append("source \(name): \(warning)") }
             }
         }
         if secrets.isEmpty {
@@ -192,11 +177,22 @@ public struct SourceCatalog: Sendable {
             case .failure(let error): errors.append(error)
             }
         }
+        var answers: AnswerChannel?
+        if let given = entry["answers"], given != .null {
+            switch AnswerChannel.parse(given, kind: kind, field: "\(prefix)answers", sealedAs: SecretSealing.answerSecretName(name),
+                                       environment: environment, sealing: sealing) {
+            case .success(let (channel, warning)):
+                answers = channel
+                if let warning { warnings.append("source \(name): \(warning)") }
+            case .failure(let error): errors.append(error)
+            }
+        }
         if !errors.isEmpty { return (.failure(Invalid(errors: errors)), warnings) }
-        return (.success(InboundSource(name: name, kind: kind, secrets: secrets,
-                                       secretOrigin: origins.isEmpty ? "no secret configured" : origins.joined(separator: ", "),
-                                       livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance), mapped: mapped)),
-                warnings)
+        var source = InboundSource(name: name, kind: kind, secrets: secrets,
+                                   secretOrigin: origins.isEmpty ? "no secret configured" : origins.joined(separator: ", "),
+                                   livemode: entry["livemode"]?.boolValue ?? false, tolerance: TimeInterval(tolerance), mapped: mapped)
+        source.answers = answers
+        return (.success(source), warnings)
     }
 
     /// A `sources.json` entry's mapping script, read from its file beside `sources.json`,
@@ -260,4 +256,55 @@ extension SecretSealing {
     /// The name a source's secrets are sealed under (their associated data): a sealed secret
     /// opens for its own source only.
     static func sourceSecretName(_ source: String) -> String { "inbound-source:\(source)" }
+    /// The name its answers' credential is sealed under.
+    static func answerSecretName(_ source: String) -> String { "inbound-source:\(source):answers" }
+}
+
+/// A secret as a definition names it: `{"env": NAME}`, `{"file": PATH}` (mode 0600),
+/// `{"value": TEXT}`, or — stored by the API — `{"sealed", "wrapping"}` (``SecretSealing``).
+enum SecretReference {
+    struct Read {
+        /// Nil when it cannot be read here (an unset variable, a missing file).
+        var value: String?
+        /// Where it comes from, for people (never the secret).
+        var origin: String
+        var warning: String?
+    }
+
+    static func read(_ secret: JSONValue, field: String, sealedAs name: String, environment: [String: String],
+                     sealing: SecretSealing?) -> Result<Read, FieldError> {
+        if let variable = secret["env"]?.stringValue, !variable.isEmpty {
+            let value = environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+            return .success(Read(value: value, origin: "$\(variable)"))
+        }
+        if let path = secret["file"]?.stringValue, !path.isEmpty {
+            if let data = try? SecretFile.read(path), let text = String(data: data, encoding: .utf8)?
+                .trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+                return .success(Read(value: text, origin: path))
+            }
+            return .success(Read(value: nil, origin: path, warning: "cannot read the secret file \(path)"))
+        }
+        if let value = secret["value"]?.stringValue, !value.isEmpty {
+            return .success(Read(value: value, origin: sealing == nil ? "sources.json" : "a value given through the API"))
+        }
+        if let sealing, let sealed = secret["sealed"]?.stringValue, let wrapping = secret["wrapping"]?.stringValue {
+            do {
+                let opened = try sealing.open(name: name, wrapping: wrapping, value: sealed)
+                return .success(Read(value: String(decoding: opened, as: UTF8.self), origin: "a value given through the API"))
+            } catch {
+                return .success(Read(value: nil, origin: "a value given through the API", warning: "\(error)"))
+            }
+        }
+        return .failure(FieldError(field, "must be {\"env\": NAME}, {\"file\": PATH} or {\"value\": TEXT}"))
+    }
+
+    /// A definition's secret as stored by the API: a value sealed, a reference as it is.
+    static func sealing(_ secret: JSONValue, field: String, name: String, with sealing: SecretSealing) throws -> JSONValue {
+        guard secret["sealed"] == nil else {
+            throw Refusal.invalid(field, "must be {\"value\": TEXT}, {\"env\": NAME} or {\"file\": PATH}")
+        }
+        guard let value = secret["value"]?.stringValue, !value.isEmpty else { return secret }
+        let (wrapping, sealed) = try sealing.seal(name: name, secret: Array(value.utf8))
+        return .object(["sealed": .string(sealed), "wrapping": .string(wrapping)])
+    }
 }

@@ -8,7 +8,7 @@ import Foundation
 extension Inbox {
     /// The keys a definition may have (a misspelt one is refused, not ignored).
     static let definitionKeys: Set<String> = ["kind", "secrets", "livemode", "tolerance_s", "verifier", "message_id", "headers",
-                                              "type_field", "mapping"]
+                                              "type_field", "mapping", "answers"]
 
     /// How a source is configured: through the API (with who changed it last) or in
     /// `sources.json`.
@@ -40,13 +40,16 @@ extension Inbox {
             throw Refusal.invalid("secrets", "must hold one or two secrets (the new and the old): {\"value\": TEXT}, {\"env\": NAME} or {\"file\": PATH}")
         }
         entry["secrets"] = .array(try secrets.enumerated().map { j, secret in
-            guard secret["sealed"] == nil else {
-                throw Refusal.invalid("secrets[\(j)]", "must be {\"value\": TEXT}, {\"env\": NAME} or {\"file\": PATH}")
-            }
-            guard let value = secret["value"]?.stringValue, !value.isEmpty else { return secret }
-            let (wrapping, sealed) = try sealing.seal(name: SecretSealing.sourceSecretName(name), secret: Array(value.utf8))
-            return .object(["sealed": .string(sealed), "wrapping": .string(wrapping)])
+            try SecretReference.sealing(secret, field: "secrets[\(j)]", name: SecretSealing.sourceSecretName(name), with: sealing)
         })
+        // The answers' credential (a Zendesk API token, a callback's signing secret) likewise.
+        if var answers = entry["answers"]?.objectValue {
+            for key in ["token", "secret"] where answers[key] != nil {
+                answers[key] = try SecretReference.sealing(answers[key] ?? .null, field: "answers.\(key)",
+                                                           name: SecretSealing.answerSecretName(name), with: sealing)
+            }
+            entry["answers"] = .object(answers)
+        }
 
         var script: MappingScript?, version: MappingVersion?
         if entry["kind"]?.stringValue == InboundSource.Kind.mapped.rawValue {

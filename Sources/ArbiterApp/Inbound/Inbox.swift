@@ -444,7 +444,12 @@ public final class Inbox: Sendable {
             return Self.summary(event, eventId: response?["event_id"] ?? .null, decisionId: response?["decision"]?["id"] ?? .null,
                                 outcome: response?["decision"]?["outcome"] ?? .null, replayed: replayed)
         }
-        switch try await intake.submit(event, submittedBy: "source:\(source)", inbound: recording) {
+        // A source that is answered gets its answer queued with the decision.
+        let answering = catalog[source].flatMap { configured -> (@Sendable (DecisionRecord) -> RequesterAnswer?)? in
+            guard configured.answers != nil else { return nil }
+            return { record in RequesterAnswer.decision(record, source: configured) }
+        }
+        switch try await intake.submit(event, submittedBy: "source:\(source)", inbound: recording, answer: answering) {
         case .decided(let body):
             if let written = made.withLock({ $0 }) { return Decided(summary: written.outcome.events.first ?? .null, written: written) }
             return Decided(summary: summary(response: body, replayed: false))

@@ -8,7 +8,7 @@ public final class ReviewDesk: Sendable {
     let keys: any KeyStore
     public let settings: ReviewSettings
     let metrics: ServiceMetrics
-    /// Called after a final approval queued actions for the ERP.
+    /// Called after a final step queued actions (for the ERP, or an answer to the requester).
     let onQueued: @Sendable () -> Void
 
     public init(store: any ReviewStore, keys: any KeyStore, settings: ReviewSettings, metrics: ServiceMetrics,
@@ -28,7 +28,7 @@ public final class ReviewDesk: Sendable {
             throw Self.notFound(id)
         }
         metrics.reviewed(done, action: command.action)
-        if done.state == .approved { onQueued() }
+        if done.state.isDecided { onQueued() }
         return done
     }
 

@@ -1,16 +1,16 @@
 import ArbiterCore
 import Foundation
 
-/// The outbox as the dispatcher and operators need it stored. Each account's actions form a
-/// line in the order they were queued; only the head of a line is due, so an account's
+/// The outbox as the dispatcher and operators need it stored. Each account's actions for one
+/// target (``OutboxTarget``) form a line in the order they were queued; only the head of a line is due, so an account's
 /// actions reach the ERP in order, and a dead head holds its line until an operator acts.
 public protocol OutboxStore: Sendable {
-    /// Heads of lines due at `now`, skipping the accounts in `busy` (in flight here), oldest
-    /// first, at most `limit`.
-    func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction]
+    /// Heads of a target's lines due at `now`, skipping the accounts in `busy` (in flight
+    /// here), oldest first, at most `limit`.
+    func due(target: String, now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction]
 
-    /// When the earliest waiting retry falls due.
-    func nextRetry() async throws -> Date?
+    /// When the earliest waiting retry of a target falls due.
+    func nextRetry(target: String) async throws -> Date?
 
     /// Records an attempt and its effects (the action's new state, an account change a
     /// delivered action makes, the audit entry); several attempts share a commit.
@@ -24,8 +24,8 @@ public protocol OutboxStore: Sendable {
     /// (not found, or conflict unless pending or dead).
     func cancel(id: String, by actor: String, comment: String, now: Date) async throws
 
-    /// Actions in queue order (`status` and `accountId` filter), one page.
-    func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction>
+    /// Actions in queue order (`status`, `accountId` and `target` filter), one page.
+    func actions(status: String?, accountId: String?, target: String?, after: String?, limit: Int) async throws -> Page<OutboxAction>
 
     func action(id: String) async throws -> OutboxActionDetail?
 

@@ -419,6 +419,13 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        ("v7: outbox targets", [
+            // Where an action goes (the ERP, or an answer to the requester): each target has its
+            // own lines, so a dead letter holds only its own target's actions.
+            "ALTER TABLE outbox_actions ADD COLUMN target text NOT NULL DEFAULT 'erp'",
+            "DROP INDEX outbox_lines",
+            "CREATE INDEX outbox_lines ON outbox_actions (target, account_id, seq) WHERE status IN ('pending', 'dead')",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

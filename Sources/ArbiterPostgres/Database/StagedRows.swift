@@ -11,7 +11,7 @@ struct StagedRows {
     private var events = Columns(count: 13)
     private var decisions = Columns(count: 12)
     private var reviews = Columns(count: 10)
-    private var outbox = Columns(count: 10)
+    private var outbox = Columns(count: 11)
 
     var isEmpty: Bool { events.rows == 0 && decisions.rows == 0 && reviews.rows == 0 && outbox.rows == 0 }
 
@@ -62,8 +62,8 @@ struct StagedRows {
     }
 
     mutating func outboxAction(id: String, type: String, amountMinor: Int64?, currency: String?, payload: String, decisionId: String,
-                               accountId: String, correlationId: String, at: String) {
-        outbox.append([id, decisionId, accountId, correlationId, type, amountMinor.map(String.init), currency, payload, at, nil])
+                               accountId: String, correlationId: String, at: String, target: String = OutboxTarget.erp) {
+        outbox.append([id, decisionId, accountId, correlationId, type, amountMinor.map(String.init), currency, payload, at, target, nil])
     }
 
     /// Writes what is staged, parents first, and empties the stage.
@@ -122,16 +122,16 @@ struct StagedRows {
             // WITH ORDINALITY: the line order (`seq`) is the order the actions were staged in.
             try await unit.run("""
                 INSERT INTO outbox_actions (id, decision_id, account_id, correlation_id, type, amount_minor, currency, payload, status,
-                                            created_at)
+                                            created_at, target)
                 SELECT id, decision_id, account_id, correlation_id, type, CASE WHEN has_amount THEN amount_minor::bigint END,
-                       CASE WHEN has_currency THEN currency END, payload, 'pending', created_at
+                       CASE WHEN has_currency THEN currency END, payload, 'pending', created_at, target
                 FROM unnest(\(c[0])::text[], \(c[1])::text[], \(c[2])::text[], \(c[3])::text[], \(c[4])::text[], \(c[5])::text[],
-                            \(p[5])::boolean[], \(c[6])::text[], \(p[6])::boolean[], \(c[7])::text[], \(c[8])::text[])
+                            \(p[5])::boolean[], \(c[6])::text[], \(p[6])::boolean[], \(c[7])::text[], \(c[8])::text[], \(c[9])::text[])
                      WITH ORDINALITY AS t(id, decision_id, account_id, correlation_id, type, amount_minor, has_amount, currency,
-                                          has_currency, payload, created_at, n)
+                                          has_currency, payload, created_at, target, n)
                 ORDER BY n
                 """)
-            outbox = Columns(count: 10)
+            outbox = Columns(count: 11)
         }
     }
 }

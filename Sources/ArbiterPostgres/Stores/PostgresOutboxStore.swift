@@ -14,16 +14,16 @@ struct PostgresOutboxStore: OutboxStore {
     /// attempt (the ERP's time limit) can last.
     let lease: TimeInterval
 
-    func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
+    func due(target: String, now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
         let (instance, lease) = (instance, lease)
         return try await backend.transaction { unit in
-            try await PGOutbox.take(unit, now: now, skipping: busy, limit: limit, owner: instance,
+            try await PGOutbox.take(unit, target: target, now: now, skipping: busy, limit: limit, owner: instance,
                                     leaseUntil: now.addingTimeInterval(lease))
         }
     }
 
-    func nextRetry() async throws -> Date? {
-        try await backend.read { unit in try await PGOutbox.nextRetry(unit) }
+    func nextRetry(target: String) async throws -> Date? {
+        try await backend.read { unit in try await PGOutbox.nextRetry(unit, target: target) }
     }
 
     func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
@@ -38,9 +38,9 @@ struct PostgresOutboxStore: OutboxStore {
         try await backend.transaction { unit in try await PGOutbox.cancel(unit, id: id, by: actor, comment: comment, now: now) }
     }
 
-    func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
+    func actions(status: String?, accountId: String?, target: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
         try await backend.read { unit in
-            try await PGOutbox.list(unit, status: status, accountId: accountId, after: after, limit: limit)
+            try await PGOutbox.list(unit, status: status, accountId: accountId, target: target, after: after, limit: limit)
         }
     }
 

@@ -178,7 +178,7 @@ enum PGAuditTrail {
         var deliveries: [String: [ExportedDecision.Delivery]] = [:]
         for row in try await unit.rows("""
             SELECT decision_id, id, type, status, erp_reference, attempts, delivered_at, last_error FROM outbox_actions
-            WHERE decision_id = ANY(\(page.map(\.decisionId))::text[]) ORDER BY seq
+            WHERE decision_id = ANY(\(page.map(\.decisionId))::text[]) AND target = 'erp' ORDER BY seq
             """) {
             deliveries[try row["decision_id"], default: []].append(.init(
                 actionId: try row["id"], type: try row["type"], status: try row["status"], erpReference: try row["erp_reference"],

@@ -80,6 +80,12 @@ enum PGDecisions {
             case .reject, .recorded:
                 break
             }
+            if let answer = record.answer, let id = answer.action["id"]?.stringValue {
+                rows.outboxAction(id: id, type: RequesterAnswer.type, amountMinor: answer.action["amount_minor"]?.intValue,
+                                  currency: answer.action["currency"]?.stringValue, payload: answer.payload, decisionId: record.decisionId,
+                                  accountId: event.accountId, correlationId: event.correlationId, at: record.decidedAtText,
+                                  target: OutboxTarget.answers)
+            }
         }
     }
 

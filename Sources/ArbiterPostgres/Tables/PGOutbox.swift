@@ -10,16 +10,16 @@ import PostgresNIO
 /// that dies loses its leases when they run out, and another sends under the same key.
 enum PGOutbox {
     static func insert(_ unit: WorkUnit, action: JSONValue, payload: String, decisionId: String, reviewId: String?,
-                       accountId: String, correlationId: String, at: String) async throws {
+                       accountId: String, correlationId: String, at: String, target: String = OutboxTarget.erp) async throws {
         guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else {
             throw Refusal.conflict("an outbox action needs an id and a type")
         }
         unit.changed(account: accountId)
         try await unit.run("""
             INSERT INTO outbox_actions (id, decision_id, review_id, account_id, correlation_id, type, amount_minor, currency,
-                                        payload, status, created_at)
+                                        payload, status, created_at, target)
             VALUES (\(id), \(decisionId), \(reviewId), \(accountId), \(correlationId), \(type), \(action["amount_minor"]?.intValue),
-                    \(action["currency"]?.stringValue), \(payload), 'pending', \(at))
+                    \(action["currency"]?.stringValue), \(payload), 'pending', \(at), \(target))
             """)
     }
 
@@ -27,11 +27,12 @@ enum PGOutbox {
     /// out, or to `owner` itself: an attempt it could not record), oldest first, at most
     /// `limit`, leaving out `busy` accounts (in flight in the owner); leases them to `owner`
     /// until `leaseUntil`. Rows another instance is taking at the same moment are skipped.
-    static func take(_ unit: WorkUnit, now: Date, skipping busy: Set<String>, limit: Int, owner: String,
+    static func take(_ unit: WorkUnit, target: String, now: Date, skipping busy: Set<String>, limit: Int, owner: String,
                      leaseUntil: Date) async throws -> [PendingAction] {
         let nowText = Timestamp.format(now)
         let rows = try await unit.rows("""
-            WITH heads AS (SELECT MIN(seq) AS seq FROM outbox_actions WHERE status IN ('pending', 'dead') GROUP BY account_id)
+            WITH heads AS (SELECT MIN(seq) AS seq FROM outbox_actions WHERE target = \(target) AND status IN ('pending', 'dead')
+                           GROUP BY account_id)
             SELECT o.id, o.account_id, o.correlation_id, o.type, o.payload, o.attempts, o.created_at
             FROM outbox_actions o JOIN heads h ON h.seq = o.seq
             WHERE o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= \(nowText))
@@ -55,9 +56,10 @@ enum PGOutbox {
     }
 
     /// When the earliest waiting retry (or lease) at the head of a line runs out, if any.
-    static func nextRetry(_ unit: WorkUnit) async throws -> Date? {
+    static func nextRetry(_ unit: WorkUnit, target: String) async throws -> Date? {
         try await unit.value("""
-            WITH heads AS (SELECT MIN(seq) AS seq FROM outbox_actions WHERE status IN ('pending', 'dead') GROUP BY account_id)
+            WITH heads AS (SELECT MIN(seq) AS seq FROM outbox_actions WHERE target = \(target) AND status IN ('pending', 'dead')
+                           GROUP BY account_id)
             SELECT MIN(GREATEST(o.next_attempt_at, o.lease_until)) FROM outbox_actions o JOIN heads h ON h.seq = o.seq
             WHERE o.status = 'pending' AND (o.next_attempt_at IS NOT NULL OR o.lease_until IS NOT NULL)
             """, as: String.self).flatMap(Timestamp.parse)
@@ -162,11 +164,13 @@ enum PGOutbox {
 
     // MARK: Reading
 
-    static func list(_ unit: WorkUnit, status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
+    static func list(_ unit: WorkUnit, status: String?, accountId: String?, target: String? = nil, after: String?, limit: Int) async throws
+        -> Page<OutboxAction> {
         var sql = SQL("SELECT o.* FROM outbox_actions o")
         var clauses: [String] = []
         if let status { clauses.append("o.status = \(sql.bind(status))") }
         if let accountId { clauses.append("o.account_id = \(sql.bind(accountId))") }
+        if let target { clauses.append("o.target = \(sql.bind(target))") }
         if let after { clauses.append("o.seq > (SELECT seq FROM outbox_actions WHERE id = \(sql.bind(after)))") }
         if !clauses.isEmpty { sql.append(" WHERE " + clauses.joined(separator: " AND ")) }
         sql.append(" ORDER BY o.seq LIMIT \(sql.bind(Int64(limit + 1)))")
@@ -176,12 +180,16 @@ enum PGOutbox {
     }
 
     static func action(_ row: Row) throws -> OutboxAction {
-        OutboxAction(id: try row["id"], decisionId: try row["decision_id"], reviewId: try row["review_id"], accountId: try row["account_id"],
-                     correlationId: try row["correlation_id"], type: try row["type"], amountMinor: try row["amount_minor"],
-                     currency: try row["currency"], status: try row["status"], attempts: Int(try row["attempts"] as Int64),
-                     nextAttemptAt: try row["next_attempt_at"], erpReference: try row["erp_reference"], lastError: try row["last_error"],
-                     lastStatusCode: try row["last_status_code"], createdAt: try row["created_at"], deliveredAt: try row["delivered_at"],
-                     updatedAt: try row["updated_at"], payload: StoredJSON.value(try row["payload"]))
+        var action = OutboxAction(id: try row["id"], decisionId: try row["decision_id"], reviewId: try row["review_id"],
+                                  accountId: try row["account_id"], correlationId: try row["correlation_id"], type: try row["type"],
+                                  amountMinor: try row["amount_minor"], currency: try row["currency"], status: try row["status"],
+                                  attempts: Int(try row["attempts"] as Int64), nextAttemptAt: try row["next_attempt_at"],
+                                  erpReference: try row["erp_reference"], lastError: try row["last_error"],
+                                  lastStatusCode: try row["last_status_code"], createdAt: try row["created_at"],
+                                  deliveredAt: try row["delivered_at"], updatedAt: try row["updated_at"],
+                                  payload: StoredJSON.value(try row["payload"]))
+        action.target = try row["target"]
+        return action
     }
 
     static func detail(_ unit: WorkUnit, id: String) async throws -> OutboxActionDetail? {
@@ -195,9 +203,11 @@ enum PGOutbox {
         var heldBy: String?
         if try row["status"] as String == "pending" {
             let account: String = try row["account_id"]
+            let target: String = try row["target"]
             let seq: Int64 = try row["seq"]
             heldBy = try await unit.value("""
-                SELECT id FROM outbox_actions WHERE account_id = \(account) AND status = 'dead' AND seq < \(seq) ORDER BY seq LIMIT 1
+                SELECT id FROM outbox_actions WHERE target = \(target) AND account_id = \(account) AND status = 'dead' AND seq < \(seq)
+                ORDER BY seq LIMIT 1
                 """, as: String.self)
         }
         return OutboxActionDetail(action: try action(row), responseBody: try row["response_body"], attempts: attempts, heldBy: heldBy)

@@ -39,6 +39,16 @@ enum PGReviews {
                                       decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
                                       correlationId: loaded.correlationId, at: at)
         }
+        // The requester hears the outcome where the decision was answered.
+        if final, let decided = try await unit.value("""
+            SELECT payload FROM outbox_actions WHERE decision_id = \(loaded.decisionId) AND target = \(OutboxTarget.answers)
+                AND review_id IS NULL ORDER BY seq LIMIT 1
+            """, as: String.self),
+           let answer = RequesterAnswer.review(answering: StoredJSON.value(decided), reviewId: id, state: change.state,
+                                               approvedAmountMinor: change.approvedAmountMinor, by: reviewer.id, comment: step.comment, at: now) {
+            try await PGOutbox.insert(unit, action: answer.action, payload: answer.payload, decisionId: loaded.decisionId, reviewId: id,
+                                      accountId: loaded.accountId, correlationId: loaded.correlationId, at: at, target: OutboxTarget.answers)
+        }
         unit.audit(actor: reviewer.id, kind: "review.\(command.action)", subject: id, correlationId: loaded.correlationId,
                    data: step.auditData(item: item, transition: change), at: now)
         return ReviewDone(reviewId: id, queue: item.queue, state: change.state,
@@ -203,7 +213,7 @@ enum PGReviews {
         let item = ReviewItem(id: id, queue: "", state: .open, submittedBy: "", approvalsRequired: 1, approvals: [], claimedBy: nil,
                               claimExpiresAt: nil, escalatedAt: nil, proposedActions: proposed)
         let queued = try await unit.rows("""
-            SELECT id, type, amount_minor, currency, status, erp_reference FROM outbox_actions WHERE review_id = \(id) ORDER BY seq
+            SELECT id, type, amount_minor, currency, status, erp_reference FROM outbox_actions WHERE review_id = \(id) AND target = 'erp' ORDER BY seq
             """).map { action in
                 QueuedAction(id: try action["id"], type: try action["type"], amountMinor: try action["amount_minor"],
                              currency: try action["currency"], status: try action["status"], erpReference: try action["erp_reference"])

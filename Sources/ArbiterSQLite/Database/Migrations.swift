@@ -418,6 +418,15 @@ enum Migrations {
                 );
                 """)
         }
+        migrator.registerMigration("v13: outbox targets") { db in
+            try db.execute(sql: """
+                -- Where an action goes (the ERP, or an answer to the requester): each target has its
+                -- own lines, so a dead letter holds only its own target's actions.
+                ALTER TABLE outbox_actions ADD COLUMN target TEXT NOT NULL DEFAULT 'erp';
+                DROP INDEX outbox_lines;
+                CREATE INDEX outbox_lines ON outbox_actions (target, account_id) WHERE status IN ('pending', 'dead');
+                """)
+        }
         return migrator
     }
 }

@@ -13,12 +13,12 @@ public struct SQLiteOutboxStore: OutboxStore {
         self.committer = committer
     }
 
-    public func due(now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
-        try await database.writer.read { db in try Outbox.due(db, now: now, skipping: busy, limit: limit) }
+    public func due(target: String, now: Date, skipping busy: Set<String>, limit: Int) async throws -> [PendingAction] {
+        try await database.writer.read { db in try Outbox.due(db, target: target, now: now, skipping: busy, limit: limit) }
     }
 
-    public func nextRetry() async throws -> Date? {
-        try await database.writer.read { db in try Outbox.nextRetry(db) }
+    public func nextRetry(target: String) async throws -> Date? {
+        try await database.writer.read { db in try Outbox.nextRetry(db, target: target) }
     }
 
     public func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
@@ -33,8 +33,10 @@ public struct SQLiteOutboxStore: OutboxStore {
         try await database.writer.write { db in try Outbox.cancel(db, id: id, by: actor, comment: comment, now: now) }
     }
 
-    public func actions(status: String?, accountId: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
-        try await database.writer.read { db in try Outbox.list(db, status: status, accountId: accountId, after: after, limit: limit) }
+    public func actions(status: String?, accountId: String?, target: String?, after: String?, limit: Int) async throws -> Page<OutboxAction> {
+        try await database.writer.read { db in
+            try Outbox.list(db, status: status, accountId: accountId, target: target, after: after, limit: limit)
+        }
     }
 
     public func action(id: String) async throws -> OutboxActionDetail? {

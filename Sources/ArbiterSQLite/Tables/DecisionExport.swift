@@ -33,7 +33,7 @@ enum DecisionExport {
             """)
         let deliveries = try db.cachedStatement(sql: """
             SELECT id, type, status, erp_reference, attempts, delivered_at, last_error FROM outbox_actions
-            WHERE decision_id = ? ORDER BY rowid
+            WHERE decision_id = ? AND target = 'erp' ORDER BY rowid
             """)
         let auditEntry = try db.cachedStatement(sql: """
             SELECT seq, hash FROM audit_log WHERE correlation_id = ? AND kind = 'decision.made' AND subject = ?

@@ -69,6 +69,10 @@ public enum Decisions {
                               correlationId: event.correlationId, cause: record.eventId, chain: &chain)
         }
         if let message = record.inbound { try InboundRows.insert(db, message) }
+        if let answer = record.answer {
+            try Outbox.insert(db, action: answer.action, payload: answer.payload, decisionId: record.decisionId, reviewId: nil,
+                              accountId: event.accountId, correlationId: event.correlationId, at: decidedAt, target: OutboxTarget.answers)
+        }
         return .stored
     }
 

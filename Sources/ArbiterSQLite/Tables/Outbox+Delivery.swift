@@ -9,14 +9,15 @@ import GRDB
 extension Outbox {
     /// The heads of account lines that are due at `now`, oldest first, at most `limit`,
     /// leaving out `busy` accounts (an action of theirs is in flight).
-    public static func due(_ db: Database, now: Date, skipping busy: Set<String>, limit: Int) throws -> [PendingAction] {
+    public static func due(_ db: Database, target: String, now: Date, skipping busy: Set<String>, limit: Int) throws -> [PendingAction] {
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT o.id, o.account_id, o.correlation_id, o.type, o.payload, o.attempts, o.created_at
-            FROM (SELECT account_id, MIN(rowid) AS head FROM outbox_actions WHERE status IN ('pending', 'dead') GROUP BY account_id) h
+            FROM (SELECT account_id, MIN(rowid) AS head FROM outbox_actions
+                  WHERE target = ? AND status IN ('pending', 'dead') GROUP BY account_id) h
             JOIN outbox_actions o ON o.rowid = h.head
             WHERE o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
             ORDER BY h.head LIMIT ?
-            """), arguments: [Timestamp.format(now), limit + busy.count])
+            """), arguments: [target, Timestamp.format(now), limit + busy.count])
         var actions: [PendingAction] = []
         for row in rows where actions.count < limit {
             let account: String = row["account_id"]
@@ -29,13 +30,13 @@ extension Outbox {
     }
 
     /// When the earliest waiting retry at the head of a line falls due, if any.
-    public static func nextRetry(_ db: Database) throws -> Date? {
+    public static func nextRetry(_ db: Database, target: String) throws -> Date? {
         try String.fetchOne(db.cachedStatement(sql: """
             SELECT MIN(o.next_attempt_at)
-            FROM (SELECT MIN(rowid) AS head FROM outbox_actions WHERE status IN ('pending', 'dead') GROUP BY account_id) h
+            FROM (SELECT MIN(rowid) AS head FROM outbox_actions WHERE target = ? AND status IN ('pending', 'dead') GROUP BY account_id) h
             JOIN outbox_actions o ON o.rowid = h.head
             WHERE o.status = 'pending' AND o.next_attempt_at IS NOT NULL
-            """)).flatMap(Timestamp.parse)
+            """), arguments: [target]).flatMap(Timestamp.parse)
     }
 
     /// Records one prepared attempt in the caller's transaction: the action's new state, the
@@ -127,12 +128,13 @@ extension Outbox {
 
     // MARK: Reading
 
-    public static func list(_ db: Database, status: String?, accountId: String?, after: String?, limit: Int) throws
+    public static func list(_ db: Database, status: String?, accountId: String?, target: String? = nil, after: String?, limit: Int) throws
         -> Page<OutboxAction> {
         var clauses: [String] = []
         var arguments: StatementArguments = []
         if let status { clauses.append("o.status = ?"); arguments += [status] }
         if let accountId { clauses.append("o.account_id = ?"); arguments += [accountId] }
+        if let target { clauses.append("o.target = ?"); arguments += [target] }
         if let after { clauses.append("o.rowid > (SELECT rowid FROM outbox_actions WHERE id = ?)"); arguments += [after] }
         arguments += [limit + 1]
         let rows = try Row.fetchAll(db, sql: """
@@ -144,12 +146,14 @@ extension Outbox {
     }
 
     static func action(_ row: Row) -> OutboxAction {
-        OutboxAction(id: row["id"], decisionId: row["decision_id"], reviewId: row["review_id"], accountId: row["account_id"],
-                     correlationId: row["correlation_id"], type: row["type"], amountMinor: row["amount_minor"], currency: row["currency"],
-                     status: row["status"], attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
-                     erpReference: row["erp_reference"], lastError: row["last_error"], lastStatusCode: row["last_status_code"],
-                     createdAt: row["created_at"], deliveredAt: row["delivered_at"], updatedAt: row["updated_at"],
-                     payload: Decisions.json(row["payload"]))
+        var action = OutboxAction(id: row["id"], decisionId: row["decision_id"], reviewId: row["review_id"], accountId: row["account_id"],
+                                  correlationId: row["correlation_id"], type: row["type"], amountMinor: row["amount_minor"],
+                                  currency: row["currency"], status: row["status"], attempts: row["attempts"],
+                                  nextAttemptAt: row["next_attempt_at"], erpReference: row["erp_reference"], lastError: row["last_error"],
+                                  lastStatusCode: row["last_status_code"], createdAt: row["created_at"], deliveredAt: row["delivered_at"],
+                                  updatedAt: row["updated_at"], payload: Decisions.json(row["payload"]))
+        action.target = row["target"]
+        return action
     }
 
     /// One action with every attempt, and — when it waits behind a dead letter of its account —
@@ -167,8 +171,8 @@ extension Outbox {
         var heldBy: String?
         if row["status"] == "pending" {
             heldBy = try String.fetchOne(db, sql: """
-                SELECT id FROM outbox_actions WHERE account_id = ? AND status = 'dead' AND rowid < ? ORDER BY rowid LIMIT 1
-                """, arguments: [row["account_id"], row["position"]])
+                SELECT id FROM outbox_actions WHERE target = ? AND account_id = ? AND status = 'dead' AND rowid < ? ORDER BY rowid LIMIT 1
+                """, arguments: [row["target"], row["account_id"], row["position"]])
         }
         return OutboxActionDetail(action: action(row), responseBody: row["response_body"], attempts: attempts, heldBy: heldBy)
     }

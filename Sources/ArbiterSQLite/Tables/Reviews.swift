@@ -38,6 +38,15 @@ public enum Reviews {
                               decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
                               correlationId: loaded.correlationId, at: at)
         }
+        // The requester hears the outcome where the decision was answered.
+        if final, let decided = try String.fetchOne(db, sql: """
+            SELECT payload FROM outbox_actions WHERE decision_id = ? AND target = ? AND review_id IS NULL ORDER BY rowid LIMIT 1
+            """, arguments: [loaded.decisionId, OutboxTarget.answers]),
+           let answer = RequesterAnswer.review(answering: Decisions.json(decided), reviewId: id, state: change.state,
+                                               approvedAmountMinor: change.approvedAmountMinor, by: reviewer.id, comment: step.comment, at: now) {
+            try Outbox.insert(db, action: answer.action, payload: answer.payload, decisionId: loaded.decisionId, reviewId: id,
+                              accountId: loaded.accountId, correlationId: loaded.correlationId, at: at, target: OutboxTarget.answers)
+        }
         try chain.append(db, actor: reviewer.id, kind: "review.\(command.action)", subject: id,
                          correlationId: loaded.correlationId, data: step.auditData(item: item, transition: change), at: now)
         return ReviewDone(reviewId: id, queue: item.queue, state: change.state,
@@ -201,7 +210,7 @@ public enum Reviews {
         let item = ReviewItem(id: id, queue: "", state: .open, submittedBy: "", approvalsRequired: 1, approvals: [], claimedBy: nil,
                               claimExpiresAt: nil, escalatedAt: nil, proposedActions: proposed)
         let queued = try Row.fetchAll(db, sql: """
-            SELECT id, type, amount_minor, currency, status, erp_reference FROM outbox_actions WHERE review_id = ? ORDER BY id
+            SELECT id, type, amount_minor, currency, status, erp_reference FROM outbox_actions WHERE review_id = ? AND target = 'erp' ORDER BY id
             """, arguments: [id]).map { action in
                 QueuedAction(id: action["id"], type: action["type"], amountMinor: action["amount_minor"], currency: action["currency"],
                              status: action["status"], erpReference: action["erp_reference"])

@@ -17,7 +17,7 @@ struct ActionsController {
             .post(":id/cancel", use: cancel)
     }
 
-    /// `?status=pending|delivered|dead|cancelled&account_id=&cursor=&limit=`, in queue order.
+    /// `?status=pending|delivered|dead|cancelled&target=erp|answers&account_id=&cursor=&limit=`, in queue order.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Self.readers)
         let query = request.uri.queryParameters
@@ -26,9 +26,13 @@ struct ActionsController {
         if let status, !Deliveries.statuses.contains(status) {
             errors.append(FieldError("status", "must be one of \(Deliveries.statuses.joined(separator: ", "))"))
         }
+        let target = query["target"].map(String.init)
+        if let target, !OutboxTarget.all.contains(target) {
+            errors.append(FieldError("target", "must be one of \(OutboxTarget.all.joined(separator: ", "))"))
+        }
         let limit = RequestFields.limit(query["limit"], &errors)
         if !errors.isEmpty { throw Refusal.invalid(errors) }
-        let page = try await deliveries.actions(status: status, accountId: query["account_id"].map(String.init),
+        let page = try await deliveries.actions(status: status, accountId: query["account_id"].map(String.init), target: target,
                                                 after: query["cursor"].map(String.init), limit: limit)
         return JSONResponse(.object(["items": .array(page.items.map { .object($0.fields) }), "next_cursor": .text(page.next)]))
     }
@@ -70,6 +74,7 @@ extension OutboxAction {
         [
             "id": .string(id), "decision_id": .string(decisionId), "account_id": .string(accountId),
             "correlation_id": .string(correlationId), "type": .string(type), "status": .string(status), "created_at": .string(createdAt),
+            "target": .string(target),
             "review_id": .text(reviewId), "currency": .text(currency), "next_attempt_at": .text(nextAttemptAt),
             "erp_reference": .text(erpReference), "last_error": .text(lastError), "delivered_at": .text(deliveredAt),
             "updated_at": .text(updatedAt), "amount_minor": .integer(amountMinor), "attempts": .int(Int64(attempts)),

@@ -77,6 +77,10 @@ struct InboundController {
             "updated_by": stored.map { .string($0.updatedBy) } ?? .null, "updated_at": stored.map { .string($0.updatedAt) } ?? .null,
             "mapping": source.mapped.map { .object(["version": .string($0.script.version), "file": .string($0.script.file),
                                                     "name": .string($0.script.name)]) } ?? .null,
+            "answers": source.answers.map { channel in
+                let kind: String = if case .zendesk = channel { "zendesk" } else { "callback" }
+                return .object(["channel": .string(kind), "url": .string(channel.url), "credential_origin": .string(channel.origin)])
+            } ?? .null,
         ])
     }
 

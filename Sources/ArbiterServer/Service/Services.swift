@@ -32,6 +32,10 @@ public struct Services: Sendable {
     let lifecycle: PolicyLifecycle
     /// Delivers approved actions to the ERP; told whenever a commit queued some.
     let dispatcher: Dispatcher
+    /// Delivers answers to requesters (``OutboxTarget/answers``) with its own client: a slow
+    /// desk never holds the ERP's deliveries, nor the ERP the answers.
+    let answers: Dispatcher
+    let answersClient: HTTPClient
     /// Operators' view of delivery: list, retry, cancel.
     let deliveries: Deliveries
     let erp: ERPTarget
@@ -92,16 +96,29 @@ public struct Services: Sendable {
         let dispatcher = Dispatcher(store: outbox, connector: connector, settings: delivery,
                                     observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.dispatcher = dispatcher
-        self.deliveries = Deliveries(store: outbox, dispatcher: dispatcher)
+        // Answers are sent with the credentials their source has when they are sent; the inbox
+        // that knows them is made below.
+        let inboxSlot = Locked<Inbox?>(nil)
+        var answersConfiguration = HTTPClient.Configuration()
+        answersConfiguration.timeout.connect = .seconds(5)
+        let answersClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: answersConfiguration)
+        self.answersClient = answersClient
+        let answers = Dispatcher(store: outbox, target: OutboxTarget.answers,
+                                 connector: AnswerConnector(client: answersClient, timeout: delivery.timeout) { source in
+                                     inboxSlot.withLock { $0 }?.catalog[source]?.answers
+                                 },
+                                 settings: delivery, observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
+        self.answers = answers
+        self.deliveries = Deliveries(store: outbox, dispatchers: [dispatcher, answers])
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: storage.shadow,
                                 metrics: metrics, background: background)
         self.decisions = storage.decisions
         self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
-                             metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify() })
+                             metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify(); answers.notify() })
         self.desk = ReviewDesk(store: reviewStore, keys: storage.keys, settings: reviews,
-                               metrics: metrics, onQueued: { dispatcher.notify() })
+                               metrics: metrics, onQueued: { dispatcher.notify(); answers.notify() })
         self.escalationInterval = escalationInterval
         self.lifecycle = PolicyLifecycle(store: storage.policies, audit: audit, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents, background: background)
@@ -122,8 +139,10 @@ public struct Services: Sendable {
         self.keys = Keys(store: storage.keys, lifetime: keyCacheLifetime)
         self.accounts = Accounts(store: storage.accounts)
         // Secrets given to sources through the API are stored sealed with the key-encryption key.
-        self.inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics,
-                           sealing: try SecretSealing(environment: ProcessInfo.processInfo.environment))
+        let inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics,
+                          sealing: try SecretSealing(environment: ProcessInfo.processInfo.environment))
+        self.inbox = inbox
+        inboxSlot.withLock { $0 = inbox }
         self.policiesLoaded = Locked(false)
     }
 
@@ -161,7 +180,8 @@ public struct Services: Sendable {
         }
         return [WorkersService(workers: workers),
                 BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
-                StorageService(storage: storage), DispatcherService(dispatcher: dispatcher, httpClient: httpClient)]
+                StorageService(storage: storage), DispatcherService(dispatcher: dispatcher, httpClient: httpClient),
+                DispatcherService(dispatcher: answers, httpClient: answersClient)]
     }
 
     /// Loads what other instances activate, roll back, deactivate or shadow: within a quarter
