@@ -47,10 +47,11 @@ struct EventsHarness {
                     backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
                     limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, publicURL: String? = nil,
                     consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(), gaugesInterval: Duration = .milliseconds(50),
+                    targets: [DeliveryTarget] = [],
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try await TestDatabase.make()
         defer { database.close() }
-        let app = try await buildApplication(database.configure(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
+        var configuration = database.configure(ServerConfiguration(dataDirectory: scratchDirectory(), policiesDirectory: policies,
                                                                  limits: limits, breakerThreshold: breakerThreshold,
                                                                  guardrails: guardrails, adminKey: admin, reviews: reviews,
                                                                  escalationInterval: escalationInterval, erp: erp, delivery: delivery,
@@ -58,8 +59,9 @@ struct EventsHarness {
                                                                  backtestInlineEvents: backtestInlineEvents,
                                                                  exportMaskPaths: exportMaskPaths, exportInlineWait: exportInlineWait,
                                                                  publicURL: publicURL, consoleSessions: consoleSessions,
-                                                                 gaugesInterval: gaugesInterval)),
-                                             database: database.appDatabase)
+                                                                 gaugesInterval: gaugesInterval))
+        configuration.targets = targets
+        let app = try await buildApplication(configuration, database: database.appDatabase)
         let keys = Keys(store: database.keys)
         let submitter = try await keys.create(name: "zendesk", role: .submitter, by: "test").secret
         let reviewer = try await keys.create(name: "ana", role: .reviewer, by: "test").secret

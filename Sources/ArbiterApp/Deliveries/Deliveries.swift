@@ -16,6 +16,9 @@ public struct Deliveries: Sendable {
 
     public static let statuses = ["pending", "delivered", "dead", "cancelled"]
 
+    /// The targets actions go to (each dispatcher's).
+    public var targets: [String] { dispatchers.map(\.target) }
+
     public func actions(status: String?, accountId: String?, target: String? = nil, after: String?, limit: Int) async throws
         -> Page<OutboxAction> {
         try await store.actions(status: status, accountId: accountId, target: target, after: after, limit: limit)

@@ -17,6 +17,8 @@ public struct DecisionRecord: Sendable {
     public var decision: Decision
     /// One id per decision action, in order: the outbox id and ERP idempotency key.
     public var actionIds: [String]
+    /// The delivery target of each action, in order (``ActionRouting``).
+    public var actionTargets: [String]
     /// Set when the decision is review.
     public var reviewId: String?
     public var context: PolicyContext
@@ -64,6 +66,7 @@ public struct DecisionRecord: Sendable {
         self.decisionId = decisionId
         self.decision = decision
         self.actionIds = actionIds
+        self.actionTargets = decision.actions.map { ActionRouting.single.target(for: $0.type) }
         self.reviewId = reviewId
         self.context = context
         self.decidedAt = decidedAt

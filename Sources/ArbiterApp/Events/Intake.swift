@@ -23,6 +23,8 @@ public final class Intake: Sendable {
     let guardrails: Guardrails
     /// Queue rules applied to review decisions (default SLA, two approvals over a threshold).
     let reviews: ReviewSettings
+    /// Which target each approved action is queued for.
+    let routing: ActionRouting
     let metrics: ServiceMetrics
     /// Called after a commit that queued actions for the ERP.
     let onQueued: @Sendable () -> Void
@@ -34,8 +36,9 @@ public final class Intake: Sendable {
     let decided: @Sendable (Event) async -> Void
 
     public init(engine: PolicyEngine, workers: PolicyWorkers, store: any DecisionStore, guardrails: Guardrails,
-                reviews: ReviewSettings, metrics: ServiceMetrics, shadow: ShadowMode, onQueued: @escaping @Sendable () -> Void = {},
-                decided: @escaping @Sendable (Event) async -> Void = { _ in }) {
+                reviews: ReviewSettings, metrics: ServiceMetrics, shadow: ShadowMode, routing: ActionRouting = .single,
+                onQueued: @escaping @Sendable () -> Void = {}, decided: @escaping @Sendable (Event) async -> Void = { _ in }) {
+        self.routing = routing
         self.onQueued = onQueued
         self.decided = decided
         self.shadow = shadow
@@ -87,7 +90,7 @@ public final class Intake: Sendable {
                 }
                 let last = attempt == Self.attempts
                 await self.decided(event)
-                let outcome = try await store.record(account: event.accountId, now: receivedAt) { [engine, guardrails, reviews] current in
+                let outcome = try await store.record(account: event.accountId, now: receivedAt) { [engine, guardrails, reviews, routing] current in
                     var final = decided
                     if current != decided.context {
                         // The account changed since the policies read it: decide again (here, on
@@ -98,7 +101,7 @@ public final class Intake: Sendable {
                         final = Decided(decision: decision, context: current, elapsed: ContinuousClock.now - started)
                     }
                     var record = Self.record(event: event, body: body, bodySHA256: bodySHA256, submittedBy: submittedBy,
-                                             receivedAt: receivedAt, decided: final)
+                                             receivedAt: receivedAt, decided: final, routing: routing)
                     record.inbound = inbound?(record)
                     record.answer = answer?(record)
                     return record
@@ -129,7 +132,7 @@ public final class Intake: Sendable {
 
     /// What storing the event writes: ids, the response, the account change of a signal.
     private static func record(event: Event, body: String, bodySHA256: String, submittedBy: String, receivedAt: Date,
-                               decided: Decided) -> DecisionRecord {
+                               decided: Decided, routing: ActionRouting) -> DecisionRecord {
         let decision = decided.decision, context = decided.context
         let decidedAt = Date()
         var record = DecisionRecord(
@@ -139,6 +142,7 @@ public final class Intake: Sendable {
             reviewId: decision.outcome == .review ? Identifier.make(now: decidedAt) : nil, context: context,
             decidedAt: decidedAt, durationMicros: decided.elapsed.microseconds,
             accountUpdate: event.type.kind == .signal ? context.account.applying(event) : nil, response: "")
+        record.actionTargets = decision.actions.map { routing.target(for: $0.type) }
         record.response = DecisionResponse.encode(record)
         return record
     }

@@ -8,11 +8,14 @@ public final class ReviewDesk: Sendable {
     let keys: any KeyStore
     public let settings: ReviewSettings
     let metrics: ServiceMetrics
+    /// Which target each approved action is queued for.
+    let routing: ActionRouting
     /// Called after a final step queued actions (for the ERP, or an answer to the requester).
     let onQueued: @Sendable () -> Void
 
     public init(store: any ReviewStore, keys: any KeyStore, settings: ReviewSettings, metrics: ServiceMetrics,
-                onQueued: @escaping @Sendable () -> Void = {}) {
+                routing: ActionRouting = .single, onQueued: @escaping @Sendable () -> Void = {}) {
+        self.routing = routing
         self.store = store
         self.keys = keys
         self.settings = settings
@@ -24,7 +27,8 @@ public final class ReviewDesk: Sendable {
     /// item's state (conflict), of the request (invalid), or for no such item.
     @discardableResult
     public func perform(_ command: ReviewCommand, on id: String, by caller: ApiKey) async throws -> ReviewDone {
-        guard let done = try await store.perform(command, on: id, by: caller.reviewer, now: Date(), settings: settings) else {
+        guard let done = try await store.perform(command, on: id, by: caller.reviewer, now: Date(), settings: settings,
+                                                 routing: routing) else {
             throw Self.notFound(id)
         }
         metrics.reviewed(done, action: command.action)

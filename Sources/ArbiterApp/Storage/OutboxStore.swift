@@ -30,4 +30,9 @@ public protocol OutboxStore: Sendable {
     func action(id: String) async throws -> OutboxActionDetail?
 
     func depth() async throws -> OutboxDepth
+
+    /// At start: actions still waiting (pending or dead) whose target is not the one `routing`
+    /// gives their type now are moved to it, with one audit entry saying how many moved where;
+    /// how many moved. Answers keep theirs. Written directly (before the committer runs).
+    func reroute(_ routing: ActionRouting, audit: @escaping @Sendable (_ moved: [String: Int]) -> AuditDraft) async throws -> Int
 }

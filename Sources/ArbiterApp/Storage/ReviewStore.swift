@@ -8,8 +8,9 @@ public protocol ReviewStore: Sendable {
     /// Applies a reviewer's command: checks the rules, updates the item, records the history
     /// step and the audit entry, and on the final approval queues the approved actions for the
     /// ERP. Nil when there is no such item; throws the rules' ``Refusal`` (nothing is written).
+    /// `routing` says which target each approved action is queued for.
     func perform(_ command: ReviewCommand, on id: String, by reviewer: Reviewer, now: Date,
-                 settings: ReviewSettings) async throws -> ReviewDone?
+                 settings: ReviewSettings, routing: ActionRouting) async throws -> ReviewDone?
 
     /// Releases expired claims and escalates items past their SLA (at most `limit` of each),
     /// each with a history step and an audit entry by `system`.

@@ -26,6 +26,24 @@ struct PostgresOutboxStore: OutboxStore {
         try await backend.read { unit in try await PGOutbox.nextRetry(unit, target: target) }
     }
 
+    func reroute(_ routing: ActionRouting, audit: @escaping @Sendable (_ moved: [String: Int]) -> AuditDraft) async throws -> Int {
+        let moved = try await backend.transaction { unit -> [String: Int] in
+            var moved: [String: Int] = [:]
+            for type in ActionType.allCases {
+                let target = routing.target(for: type)
+                let count = try await unit.rows("""
+                    UPDATE outbox_actions SET target = \(target)
+                    WHERE type = \(type.rawValue) AND status IN ('pending', 'dead') AND target <> \(target) AND target <> \(OutboxTarget.answers)
+                    RETURNING id
+                    """).count
+                if count > 0 { moved["\(type.rawValue) → \(target)"] = count }
+            }
+            if !moved.isEmpty { unit.audit(audit(moved)) }
+            return moved
+        }
+        return moved.values.reduce(0, +)
+    }
+
     func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
         try await committer.submit(accounts: [attempt.accountId]) { unit in try await PGOutbox.record(unit, attempt) }
     }

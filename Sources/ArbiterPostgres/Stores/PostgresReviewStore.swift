@@ -8,9 +8,9 @@ struct PostgresReviewStore: ReviewStore {
     let backend: PostgresBackend
 
     func perform(_ command: ReviewCommand, on id: String, by reviewer: Reviewer, now: Date,
-                 settings: ReviewSettings) async throws -> ReviewDone? {
+                 settings: ReviewSettings, routing: ActionRouting) async throws -> ReviewDone? {
         try await backend.transaction { unit in
-            try await PGReviews.perform(unit, id: id, command: command, by: reviewer, now: now, settings: settings)
+            try await PGReviews.perform(unit, id: id, command: command, by: reviewer, now: now, settings: settings, routing: routing)
         }
     }
 

@@ -71,11 +71,12 @@ enum PGDecisions {
             case .review:
                 if let reviewId = record.reviewId { rows.review(record, id: reviewId) }
             case .approve:
-                for (action, payload) in zip(record.actionsJSON, record.outboxPayloads) {
+                for (i, (action, payload)) in zip(record.actionsJSON, record.outboxPayloads).enumerated() {
                     guard let id = action["id"]?.stringValue, let type = action["type"]?.stringValue else { continue }
                     rows.outboxAction(id: id, type: type, amountMinor: action["amount_minor"]?.intValue,
                                       currency: action["currency"]?.stringValue, payload: payload, decisionId: record.decisionId,
-                                      accountId: event.accountId, correlationId: event.correlationId, at: record.decidedAtText)
+                                      accountId: event.accountId, correlationId: event.correlationId, at: record.decidedAtText,
+                                      target: record.actionTargets[i])
                 }
             case .reject, .recorded:
                 break

@@ -9,7 +9,7 @@ import PostgresNIO
 /// and the second is judged against what the first did.
 enum PGReviews {
     static func perform(_ unit: WorkUnit, id: String, command: ReviewCommand, by reviewer: Reviewer, now: Date,
-                        settings: ReviewSettings) async throws -> ReviewDone? {
+                        settings: ReviewSettings, routing: ActionRouting) async throws -> ReviewDone? {
         guard let account = try await unit.value("SELECT account_id FROM review_items WHERE id = \(id)", as: String.self) else {
             return nil
         }
@@ -37,7 +37,8 @@ enum PGReviews {
                                       payload: DecisionRecord.outboxPayload(action, accountId: loaded.accountId,
                                                                             correlationId: loaded.correlationId, decisionId: loaded.decisionId),
                                       decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
-                                      correlationId: loaded.correlationId, at: at)
+                                      correlationId: loaded.correlationId, at: at,
+                                      target: routing.target(forType: action["type"]?.stringValue ?? ""))
         }
         // The requester hears the outcome where the decision was answered.
         if final, let decided = try await unit.value("""

@@ -21,6 +21,24 @@ public struct SQLiteOutboxStore: OutboxStore {
         try await database.writer.read { db in try Outbox.nextRetry(db, target: target) }
     }
 
+    public func reroute(_ routing: ActionRouting, audit: @escaping @Sendable (_ moved: [String: Int]) -> AuditDraft) async throws -> Int {
+        try await database.writer.write { db in
+            var moved: [String: Int] = [:]
+            for type in ActionType.allCases {
+                let target = routing.target(for: type)
+                try db.execute(sql: """
+                    UPDATE outbox_actions SET target = ? WHERE type = ? AND status IN ('pending', 'dead') AND target <> ? AND target <> ?
+                    """, arguments: [target, type.rawValue, target, OutboxTarget.answers])
+                if db.changesCount > 0 { moved["\(type.rawValue) → \(target)"] = db.changesCount }
+            }
+            if !moved.isEmpty {
+                var chain = try AuditChain(db)
+                try chain.append(db, audit(moved))
+            }
+            return moved.values.reduce(0, +)
+        }
+    }
+
     public func record(_ attempt: PreparedAttempt) async throws -> RecordedAttempt {
         try await committer.submit { db, chain in try Outbox.record(db, attempt, chain: &chain) }
     }

@@ -12,9 +12,9 @@ public struct SQLiteReviewStore: ReviewStore {
     }
 
     public func perform(_ command: ReviewCommand, on id: String, by reviewer: Reviewer, now: Date,
-                        settings: ReviewSettings) async throws -> ReviewDone? {
+                        settings: ReviewSettings, routing: ActionRouting) async throws -> ReviewDone? {
         try await database.writer.write { db in
-            try Reviews.perform(db, id: id, command: command, by: reviewer, now: now, settings: settings)
+            try Reviews.perform(db, id: id, command: command, by: reviewer, now: now, settings: settings, routing: routing)
         }
     }
 

@@ -55,9 +55,10 @@ public enum Decisions {
                     record.submittedBy, max(1, decision.approvalsRequired), record.slaDueText, decidedAt, decidedAt,
                 ])
         case .approve:
-            for (action, payload) in zip(record.actionsJSON, record.outboxPayloads) {
+            for (i, (action, payload)) in zip(record.actionsJSON, record.outboxPayloads).enumerated() {
                 try Outbox.insert(db, action: action, payload: payload, decisionId: record.decisionId, reviewId: nil,
-                                  accountId: event.accountId, correlationId: event.correlationId, at: decidedAt)
+                                  accountId: event.accountId, correlationId: event.correlationId, at: decidedAt,
+                                  target: record.actionTargets[i])
             }
         case .reject, .recorded:
             break

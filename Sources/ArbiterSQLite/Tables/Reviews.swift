@@ -11,7 +11,7 @@ public enum Reviews {
     /// the approved actions in the outbox. Nil when there is no such item; throws
     /// ``Refusal`` when a rule forbids the command (nothing is written then).
     public static func perform(_ db: Database, id: String, command: ReviewCommand, by reviewer: Reviewer, now: Date,
-                               settings: ReviewSettings) throws -> ReviewDone? {
+                               settings: ReviewSettings, routing: ActionRouting = .single) throws -> ReviewDone? {
         guard let loaded = try load(db, id: id) else { return nil }
         let item = loaded.item
         let change = try ReviewRules.apply(command, to: item, by: reviewer, now: now, settings: settings)
@@ -36,7 +36,8 @@ public enum Reviews {
                               payload: DecisionRecord.outboxPayload(action, accountId: loaded.accountId, correlationId: loaded.correlationId,
                                                                     decisionId: loaded.decisionId),
                               decisionId: loaded.decisionId, reviewId: id, accountId: loaded.accountId,
-                              correlationId: loaded.correlationId, at: at)
+                              correlationId: loaded.correlationId, at: at,
+                              target: routing.target(forType: action["type"]?.stringValue ?? ""))
         }
         // The requester hears the outcome where the decision was answered.
         if final, let decided = try String.fetchOne(db, sql: """

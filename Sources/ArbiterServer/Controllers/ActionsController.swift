@@ -17,7 +17,7 @@ struct ActionsController {
             .post(":id/cancel", use: cancel)
     }
 
-    /// `?status=pending|delivered|dead|cancelled&target=erp|answers&account_id=&cursor=&limit=`, in queue order.
+    /// `?status=pending|delivered|dead|cancelled&target=<a configured target, or answers>&account_id=&cursor=&limit=`, in queue order.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(Self.readers)
         let query = request.uri.queryParameters
@@ -27,8 +27,8 @@ struct ActionsController {
             errors.append(FieldError("status", "must be one of \(Deliveries.statuses.joined(separator: ", "))"))
         }
         let target = query["target"].map(String.init)
-        if let target, !OutboxTarget.all.contains(target) {
-            errors.append(FieldError("target", "must be one of \(OutboxTarget.all.joined(separator: ", "))"))
+        if let target, !deliveries.targets.contains(target) {
+            errors.append(FieldError("target", "must be one of \(deliveries.targets.joined(separator: ", "))"))
         }
         let limit = RequestFields.limit(query["limit"], &errors)
         if !errors.isEmpty { throw Refusal.invalid(errors) }

@@ -31,13 +31,14 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                               breakerThreshold: configuration.breakerThreshold)
     let services = try Services(storage: storage, metrics: metrics, engine: engine,
                             guardrails: configuration.guardrails, reviews: configuration.reviews,
-                            escalationInterval: configuration.escalationInterval, erp: configuration.erp,
+                            escalationInterval: configuration.escalationInterval, erp: configuration.erp, targets: configuration.targets,
                             delivery: configuration.delivery, backtestInlineEvents: configuration.backtestInlineEvents,
                             exports: ExportSettings(configuration, signingKey: backend.signingKey, maskingKey: backend.maskingKey,
                                                            instance: backend.instance),
                             gaugesInterval: configuration.gaugesInterval, checkpointInterval: configuration.checkpointInterval,
                             policyGeneration: backend.policyGeneration, keyCacheLifetime: backend.keyCacheLifetime)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
+    try await services.routeWaitingActions(logger: logger)
     return Application(
         router: MethodCheckedRouter(router: try buildRouter(services, requirePolicyApproval: configuration.requirePolicyApproval,
                                                             console: ConsoleSettings(secureCookies: configuration.servedOverTLS,
@@ -69,11 +70,18 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
         let ready = database && policies
         // Counted in the background (OperationalGauges), never by the probe itself.
         let counts = services.gauges.counts
-        var erp: [String: JSONValue] = ["connector": .string(services.erp.name),
+        let main = services.targets.first { $0.name == OutboxTarget.erp } ?? services.targets[0]
+        var erp: [String: JSONValue] = ["connector": .string(main.connector.name),
                                         "pending_actions": counts.map { .int(Int64($0.outbox.byStatus["pending"] ?? 0)) } ?? .null,
-                                        "counted_at": counts.map { .string(Timestamp.format($0.countedAt)) } ?? .null]
-        if services.erp == .none {
-            erp["note"] = "no ERP connector configured (--erp-url or --erp-spool): approved actions wait in the outbox"
+                                        "counted_at": counts.map { .string(Timestamp.format($0.countedAt)) } ?? .null,
+                                        "targets": .array(services.targets.map { target in
+                                            .object(["name": .string(target.name), "connector": .string(target.connector.name),
+                                                     "actions": .array(target.types.map(\.rawValue).sorted().map(JSONValue.string))])
+                                        })]
+        let waiting = services.targets.filter { $0.connector == .none }.map(\.name)
+        if !waiting.isEmpty {
+            erp["note"] = .string("no connector configured for \(waiting.joined(separator: ", ")) (--erp-url, --erp-spool or --targets): "
+                + "their approved actions wait in the outbox")
         }
         // Policies whose breaker is open: still ready (their events go to review), but shown.
         let suspended = services.engine.openBreakers.map { breaker -> JSONValue in

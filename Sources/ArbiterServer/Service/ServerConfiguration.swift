@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var escalationInterval: Duration
     /// Where approved actions go: an ERP URL (with the signing secret) or a spool directory.
     public var erp: ERPTarget
+    /// Where approved actions go by type (`--targets`); empty: every type to `erp`.
+    public var targets: [DeliveryTarget] = []
     public var delivery: DeliverySettings
     /// Maker-checker: activating a policy version only proposes it until a second, different
     /// policy admin approves.

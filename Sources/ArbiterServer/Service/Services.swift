@@ -31,16 +31,17 @@ public struct Services: Sendable {
     /// Publishes and activates policy versions, one change at a time.
     let lifecycle: PolicyLifecycle
     /// Delivers approved actions to the ERP; told whenever a commit queued some.
-    let dispatcher: Dispatcher
+    let dispatchers: [Dispatcher]
     /// Delivers answers to requesters (``OutboxTarget/answers``) with its own client: a slow
     /// desk never holds the ERP's deliveries, nor the ERP the answers.
     let answers: Dispatcher
     let answersClient: HTTPClient
     /// Operators' view of delivery: list, retry, cancel.
     let deliveries: Deliveries
-    let erp: ERPTarget
-    /// The HTTP connector's client, shut down after the dispatcher stops.
-    let httpClient: HTTPClient?
+    /// Where approved actions go, by action type (``DeliveryTarget``).
+    let targets: [DeliveryTarget]
+    /// Each target's HTTP client (nil for one that needs none), shut down after its dispatcher stops.
+    let httpClients: [HTTPClient?]
     /// What auditors read of the trail, and its checkpoints.
     let audit: AuditTrail
     /// Runs auditors' exports.
@@ -56,7 +57,7 @@ public struct Services: Sendable {
     let policyGeneration: (@Sendable () async throws -> Int64)?
 
     public init(storage: any Storage, metrics: ServiceMetrics, engine: PolicyEngine, guardrails: Guardrails, reviews: ReviewSettings = ReviewSettings(),
-                escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none,
+                escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none, targets: [DeliveryTarget] = [],
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
                 exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300),
                 policyGeneration: (@Sendable () async throws -> Int64)? = nil, keyCacheLifetime: Duration = .seconds(5)) throws {
@@ -73,29 +74,23 @@ public struct Services: Sendable {
         self.exports = try ExportJobs(store: audit, signingKey: exports.signingKey, masking: exports.masking,
                                       directory: exports.directory, inlineWait: exports.inlineWait, background: background,
                                       instance: exports.instance)
-        self.erp = erp
-        let connector: (any ERPConnector)?
-        switch erp {
-        case .none:
-            connector = nil
-            httpClient = nil
-        case .http(let url, let secret):
-            var configuration = HTTPClient.Configuration()
-            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(delivery.concurrency, 8)
-            configuration.timeout.connect = .seconds(5)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            httpClient = client
-            connector = HTTPConnector(url: url, secret: secret, client: client, timeout: delivery.timeout)
-        case .spool(let directory):
-            connector = try FileConnector(directory: directory)
-            httpClient = nil
-        }
+        // One dispatcher per target, each with its own connector, client and settings.
+        let targets = targets.isEmpty
+            ? [DeliveryTarget(name: OutboxTarget.erp, types: Set(ActionType.allCases), connector: erp, settings: delivery)] : targets
+        self.targets = targets
+        let routing = DeliveryTarget.routing(targets)
         let outbox = storage.outbox
         let reviewStore = storage.reviews
         self.gauges = OperationalGauges(outbox: outbox, reviews: reviewStore, settings: reviews, interval: gaugesInterval)
-        let dispatcher = Dispatcher(store: outbox, connector: connector, settings: delivery,
-                                    observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
-        self.dispatcher = dispatcher
+        var dispatchers: [Dispatcher] = [], clients: [HTTPClient?] = []
+        for target in targets {
+            let (connector, client) = try Self.connector(target)
+            dispatchers.append(Dispatcher(store: outbox, target: target.name, connector: connector, settings: target.settings,
+                                          observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) }))
+            clients.append(client)
+        }
+        self.dispatchers = dispatchers
+        self.httpClients = clients
         // Answers are sent with the credentials their source has when they are sent; the inbox
         // that knows them is made below.
         let inboxSlot = Locked<Inbox?>(nil)
@@ -109,16 +104,18 @@ public struct Services: Sendable {
                                  },
                                  settings: delivery, observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.answers = answers
-        self.deliveries = Deliveries(store: outbox, dispatchers: [dispatcher, answers])
+        let everyDispatcher = dispatchers + [answers]
+        self.deliveries = Deliveries(store: outbox, dispatchers: everyDispatcher)
+        let notify: @Sendable () -> Void = { for dispatcher in everyDispatcher { dispatcher.notify() } }
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: storage.shadow,
                                 metrics: metrics, background: background)
         self.decisions = storage.decisions
         self.intake = Intake(engine: engine, workers: workers, store: decisions, guardrails: guardrails, reviews: reviews,
-                             metrics: metrics, shadow: shadow, onQueued: { dispatcher.notify(); answers.notify() })
+                             metrics: metrics, shadow: shadow, routing: routing, onQueued: notify)
         self.desk = ReviewDesk(store: reviewStore, keys: storage.keys, settings: reviews,
-                               metrics: metrics, onQueued: { dispatcher.notify(); answers.notify() })
+                               metrics: metrics, routing: routing, onQueued: notify)
         self.escalationInterval = escalationInterval
         self.lifecycle = PolicyLifecycle(store: storage.policies, audit: audit, engine: engine, workers: workers, guardrails: guardrails, reviews: reviews,
                                          shadow: shadow, backtestInlineEvents: backtestInlineEvents, background: background)
@@ -144,6 +141,22 @@ public struct Services: Sendable {
         self.inbox = inbox
         inboxSlot.withLock { $0 = inbox }
         self.policiesLoaded = Locked(false)
+    }
+
+    /// A target's connector, and the HTTP client it sends with.
+    static func connector(_ target: DeliveryTarget) throws -> ((any ERPConnector)?, HTTPClient?) {
+        switch target.connector {
+        case .none:
+            return (nil, nil)
+        case .http(let url, let secret):
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(target.settings.concurrency, 8)
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            return (HTTPConnector(url: url, secret: secret, client: client, timeout: target.settings.timeout), client)
+        case .spool(let directory):
+            return (try FileConnector(directory: directory), nil)
+        }
     }
 
     /// The services that run beside the HTTP server, stopped gracefully after it, in reverse
@@ -180,8 +193,9 @@ public struct Services: Sendable {
         }
         return [WorkersService(workers: workers),
                 BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
-                StorageService(storage: storage), DispatcherService(dispatcher: dispatcher, httpClient: httpClient),
-                DispatcherService(dispatcher: answers, httpClient: answersClient)]
+                StorageService(storage: storage)]
+            + zip(dispatchers, httpClients).map { DispatcherService(dispatcher: $0, httpClient: $1) }
+            + [DispatcherService(dispatcher: answers, httpClient: answersClient)]
     }
 
     /// Loads what other instances activate, roll back, deactivate or shadow: within a quarter
@@ -204,6 +218,18 @@ public struct Services: Sendable {
                 logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// At start, before the dispatchers run: actions still waiting go to the target their type
+    /// is routed to now (the routing changed since they were queued); audited as
+    /// `outbox.rerouted` by `system:startup`.
+    func routeWaitingActions(logger: Logger) async throws {
+        let routing = DeliveryTarget.routing(targets)
+        let moved = try await storage.outbox.reroute(routing) { moved in
+            AuditDraft(actor: "system:startup", kind: "outbox.rerouted", subject: "outbox", correlationId: nil, at: Timestamp.format(Date()),
+                       dataJSON: CanonicalJSON.encode(.object(["moved": .object(moved.mapValues { .int(Int64($0)) })])))
+        }
+        if moved > 0 { logger.notice("waiting actions moved to the targets their types are routed to now", metadata: ["actions": "\(moved)"]) }
     }
 
     /// Publishes and activates, at start, the policies in `directory` that differ from the

@@ -56,6 +56,9 @@ extension Arbiter {
         @Option(name: .customLong("erp-spool"), help: "Deliver approved actions as NDJSON lines in daily files in this directory (fsynced).")
         var erpSpool: String?
 
+        @Option(help: "Delivery targets (JSON: {\"targets\": [{\"name\", \"actions\": [types], \"connector\": {\"kind\": \"http\"|\"file\"|\"none\", ...}, \"concurrency\"?, \"max_attempts\"?, \"timeout_ms\"?, \"max_delay_s\"?}]}): each action type routed to the system that owns it. Instead of --erp-url/--erp-spool; the --erp-* settings are its defaults.")
+        var targets: String?
+
         @Option(name: .customLong("erp-max-attempts"), help: "Attempts before an action is dead-lettered.")
         var erpMaxAttempts = 12
 
@@ -204,6 +207,14 @@ extension Arbiter {
             configuration.instanceName = instanceName ?? environment["ARBITER_INSTANCE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
             configuration.exportsDirectory = exportsDirectory
             configuration.deliveryLease = deliveryLeaseSeconds
+            if let targets {
+                guard erpURL == nil, erpSpool == nil else {
+                    throw ValidationError("choose --targets or --erp-url/--erp-spool: the targets file names each target's connector")
+                }
+                configuration.targets = try Self.readSettings(targets) { _ in
+                    try DeliveryTarget.load(URL(fileURLWithPath: targets), defaults: configuration.delivery, environment: environment)
+                }
+            }
             if let key = configuration.adminKey, key.count < 16 {
                 throw ValidationError("ARBITER_ADMIN_KEY must be at least 16 characters")
             }
