@@ -94,10 +94,7 @@ public struct AnswerConnector: ERPConnector {
     }
 
     private func zendeskFailure(_ response: Answer, ticket: String, started: ContinuousClock.Instant) -> DeliveryAttempt {
-        let result: AttemptResult = switch response.status {
-        case 408, 409, 429, 500..<600: .retry(after: response.retryAfter)
-        default: .rejected
-        }
+        let result = HTTPExchange.result(response, reference: nil)
         let why: String? = switch response.status {
         case 401, 403: "Zendesk refused the credentials (\(response.status))"
         case 404: "Zendesk has no ticket \(ticket)"
@@ -122,27 +119,12 @@ public struct AnswerConnector: ERPConnector {
 
     // MARK: HTTP
 
-    private struct Answer {
-        let status: Int
-        let body: String
-        let retryAfter: Duration?
-    }
+    private typealias Answer = HTTPExchange.Answer
 
     private func send(_ method: HTTPMethod, _ url: String, authorization: String? = nil, headers: [(String, String)] = [],
                       body: String? = nil) async throws -> Answer {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.microseconds) * 1000))
-        let collected = try await response.body.collect(upTo: HTTPConnector.keptBodyBytes * 16)
-        return Answer(status: Int(response.status.code), body: String(buffer: collected),
-                      retryAfter: response.headers.first(name: "Retry-After").flatMap(HTTPConnector.retryAfter))
+        try await HTTPExchange.send(client, method, url, headers: (authorization.map { [("Authorization", $0)] } ?? []) + headers,
+                                    body: body, timeout: timeout)
     }
 }
 

@@ -12,37 +12,21 @@ import NIOHTTP1
 import Testing
 @testable import ArbiterServer
 
-/// Scripts/zendesk-standin.py, the stand-in Zendesk API (tests and integrators' dry runs), run
-/// as a process on a free port.
+/// Scripts/zendesk-standin.py, the stand-in Zendesk API (tests and integrators' dry runs).
 final class ZendeskStandIn: Sendable {
     static let email = "arbiter@example.com"
     static let token = "zd-api-token-0123456789"
-    let process: ChildProcess
-    let url: String
+    let server: StandIn
+    var url: String { server.url }
 
     init() async throws {
-        let port = try FakeERP.freePort()
-        process = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"),
-                                   ["python3", repositoryRoot.appendingPathComponent("Scripts/zendesk-standin.py").path, "--port", String(port),
-                                    "--email", Self.email, "--token", Self.token])
-        url = "http://127.0.0.1:\(port)"
-        guard try await eventually(timeout: .seconds(10), { FakeERP.listening(port: port) }) else {
-            stop()
-            throw TestFailure("the Zendesk stand-in did not start")
-        }
+        server = try await StandIn("zendesk-standin.py", ["--email", Self.email, "--token", Self.token])
     }
 
-    func stop() {
-        process.signal(SIGKILL)
-        _ = process.wait()
-    }
+    func stop() { server.stop() }
 
     func call(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: url + path)
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.encode(body))) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        return try JSONValue.parse(Data(String(buffer: try await response.body.collect(upTo: 1 << 20)).utf8))
+        try await server.call(method, path, body)
     }
 
     /// A ticket's comments and tags as Zendesk holds them.

@@ -1,5 +1,6 @@
 import ArbiterApp
 import ArbiterCore
+import ArbiterERP
 import Foundation
 
 /// A place approved actions go (`--targets FILE`): its name, the action types routed to it, its
@@ -89,7 +90,13 @@ public struct DeliveryTarget: Sendable, Hashable {
             if let n = number("timeout_ms", 100...300_000) { settings.timeout = .milliseconds(n) }
             if let n = number("max_delay_s", 1...86_400) { settings.maxDelay = .seconds(n) }
             switch connector(entry["connector"], field: "\(field).connector", environment: environment) {
-            case .success(let connector): targets.append(DeliveryTarget(name: name, types: types, connector: connector, settings: settings))
+            case .success(let connector):
+                if case .netsuite = connector {
+                    for type in types.subtracting(NetSuiteProfile.types).sorted(by: { $0.rawValue < $1.rawValue }) {
+                        errors.append(FieldError("\(field).actions", "\(type.rawValue) cannot go to a netsuite target (it takes credit_memo and refund)"))
+                    }
+                }
+                targets.append(DeliveryTarget(name: name, types: types, connector: connector, settings: settings))
             case .failure(let error): errors.append(error)
             }
         }
@@ -110,7 +117,7 @@ public struct DeliveryTarget: Sendable, Hashable {
     /// A target's connector.
     static func connector(_ value: JSONValue?, field: String, environment: [String: String]) -> Result<ERPTarget, FieldError> {
         guard let kind = value?["kind"]?.stringValue else {
-            return .failure(FieldError("\(field).kind", "must be http, file or none"))
+            return .failure(FieldError("\(field).kind", "must be http, file, netsuite or none"))
         }
         switch kind {
         case "none":
@@ -133,8 +140,61 @@ public struct DeliveryTarget: Sendable, Hashable {
                 }
                 return .success(.http(url: url, secret: secret))
             }
+        case "netsuite":
+            let oauth: OAuthSettings
+            switch Self.oauth(value, field: field, environment: environment, authentication: .basic) {
+            case .success(let settings): oauth = settings
+            case .failure(let error): return .failure(error)
+            }
+            guard let url = httpURL(value?["url"]) else {
+                return .failure(FieldError("\(field).url", "must be the account's REST host, https://<account id>.suitetalk.api.netsuite.com"))
+            }
+            guard let subsidiary = value?["subsidiary"]?.stringValue, !subsidiary.isEmpty else {
+                return .failure(FieldError("\(field).subsidiary", "must be the subsidiary's internal id"))
+            }
+            guard let item = value?["item"]?.stringValue, !item.isEmpty else {
+                return .failure(FieldError("\(field).item", "must be the internal id of the item credit memo lines are booked on"))
+            }
+            return .success(.netsuite(NetSuiteProfile(url: url, oauth: oauth, subsidiary: subsidiary, item: item,
+                                                      refundAccount: value?["refund_account"]?.stringValue,
+                                                      customerRef: value?["customer_ref"]?.stringValue ?? "netsuite")))
         default:
-            return .failure(FieldError("\(field).kind", "must be http, file or none"))
+            return .failure(FieldError("\(field).kind", "must be http, file, netsuite or none"))
+        }
+    }
+
+    /// An http(s) URL without a trailing slash.
+    static func httpURL(_ value: JSONValue?) -> String? {
+        guard let text = value?.stringValue, let parsed = URL(string: text), ["http", "https"].contains(parsed.scheme ?? ""),
+              parsed.host != nil else { return nil }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// A connector's OAuth 2.0 client credentials: `token_url`, `client_id`, `client_secret`
+    /// (`{"env"}`, `{"file"}` or `{"value"}`), `scope`, `client_auth` (`basic` or `post`).
+    static func oauth(_ value: JSONValue?, field: String, environment: [String: String],
+                      authentication: OAuthSettings.ClientAuthentication) -> Result<OAuthSettings, FieldError> {
+        guard let tokenURL = httpURL(value?["token_url"]) else {
+            return .failure(FieldError("\(field).token_url", "must be the OAuth 2.0 token endpoint's http(s) URL"))
+        }
+        guard let clientId = value?["client_id"]?.stringValue, !clientId.isEmpty else {
+            return .failure(FieldError("\(field).client_id", "must be the OAuth 2.0 client id"))
+        }
+        var auth = authentication
+        if let given = value?["client_auth"] {
+            guard let parsed = given.stringValue.flatMap(OAuthSettings.ClientAuthentication.init(rawValue:)) else {
+                return .failure(FieldError("\(field).client_auth", "must be basic or post"))
+            }
+            auth = parsed
+        }
+        switch SecretReference.read(value?["client_secret"] ?? .null, field: "\(field).client_secret", sealedAs: "", environment: environment) {
+        case .failure(let error): return .failure(error)
+        case .success(let read):
+            guard let secret = read.value else {
+                return .failure(FieldError("\(field).client_secret", "cannot be read (\(read.origin))"))
+            }
+            return .success(OAuthSettings(tokenURL: tokenURL, clientId: clientId, clientSecret: secret,
+                                          scope: value?["scope"]?.stringValue, authentication: auth))
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArbiterCore
+import ArbiterERP
 import Foundation
 
 /// The one ERP connector a service delivers through.
@@ -9,12 +10,15 @@ public enum ERPTarget: Sendable, Hashable {
     case http(url: String, secret: String)
     /// NDJSON lines in daily files under `directory`, fsynced.
     case spool(directory: String)
+    /// NetSuite's REST record service (credit memos and refunds), OAuth 2.0.
+    case netsuite(NetSuiteProfile)
 
     var name: String {
         switch self {
         case .none: "none"
         case .http: "http"
         case .spool: "file"
+        case .netsuite: "netsuite"
         }
     }
 }

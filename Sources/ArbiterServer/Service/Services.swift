@@ -84,7 +84,7 @@ public struct Services: Sendable {
         self.gauges = OperationalGauges(outbox: outbox, reviews: reviewStore, settings: reviews, interval: gaugesInterval)
         var dispatchers: [Dispatcher] = [], clients: [HTTPClient?] = []
         for target in targets {
-            let (connector, client) = try Self.connector(target)
+            let (connector, client) = try Self.connector(target, accounts: Accounts(store: storage.accounts))
             dispatchers.append(Dispatcher(store: outbox, target: target.name, connector: connector, settings: target.settings,
                                           observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) }))
             clients.append(client)
@@ -144,7 +144,7 @@ public struct Services: Sendable {
     }
 
     /// A target's connector, and the HTTP client it sends with.
-    static func connector(_ target: DeliveryTarget) throws -> ((any ERPConnector)?, HTTPClient?) {
+    static func connector(_ target: DeliveryTarget, accounts: Accounts) throws -> ((any ERPConnector)?, HTTPClient?) {
         switch target.connector {
         case .none:
             return (nil, nil)
@@ -156,6 +156,14 @@ public struct Services: Sendable {
             return (HTTPConnector(url: url, secret: secret, client: client, timeout: target.settings.timeout), client)
         case .spool(let directory):
             return (try FileConnector(directory: directory), nil)
+        case .netsuite(let profile):
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(target.settings.concurrency, 8)
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            return (NetSuiteConnector(profile: profile, client: client, timeout: target.settings.timeout) { account in
+                try await accounts.externalRefs(of: account)
+            }, client)
         }
     }
 
