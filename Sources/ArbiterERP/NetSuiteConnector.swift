@@ -44,8 +44,7 @@ public struct NetSuiteProfile: Sendable, Hashable {
 /// A 401 fetches a new token once and sends again; 429 and 5xx are retried, other 4xx refused.
 public struct NetSuiteConnector: ERPConnector {
     let profile: NetSuiteProfile
-    let client: HTTPClient
-    let tokens: OAuthClientCredentials
+    let api: BearerClient
     let timeout: Duration
     /// The account's external references.
     let refs: @Sendable (String) async throws -> [String: String]
@@ -53,10 +52,9 @@ public struct NetSuiteConnector: ERPConnector {
 
     public init(profile: NetSuiteProfile, client: HTTPClient, timeout: Duration, refs: @escaping @Sendable (String) async throws -> [String: String]) {
         self.profile = profile
-        self.client = client
+        self.api = BearerClient(client: client, settings: profile.oauth, timeout: timeout)
         self.timeout = timeout
         self.refs = refs
-        self.tokens = OAuthClientCredentials(settings: profile.oauth, client: client, timeout: timeout)
     }
 
     /// NetSuite external ids take letters, digits, `_` and `-` only: anything else becomes `_`.
@@ -133,8 +131,7 @@ public struct NetSuiteConnector: ERPConnector {
         let url = "\(profile.url)/services/rest/record/v1/\(record)/eid:\(Self.externalId(action.id))"
         let body = CanonicalJSON.string(document)
         do {
-            var answer = try await upsert(url, body: body)
-            if answer.status == 401 { answer = try await upsert(url, body: body, afterRefusal: true) }
+            let answer = try await api.send(.PUT, url, body: body)
             let reference = answer.headers.first(name: "Location").flatMap { $0.split(separator: "/").last.map(String.init) }
             return attempt(HTTPExchange.result(answer, reference: reference), status: answer.status,
                            body: answer.isSuccess || answer.body.isEmpty ? nil : answer.body)
@@ -144,13 +141,5 @@ public struct NetSuiteConnector: ERPConnector {
         } catch {
             return attempt(.retry(after: nil), error: HTTPConnector.describe(error, timeout: timeout))
         }
-    }
-
-    /// One PUT with the current token; after a 401 (`afterRefusal`) with a fresh one.
-    private func upsert(_ url: String, body: String, afterRefusal: Bool = false) async throws -> HTTPExchange.Answer {
-        let token = try await tokens.token()
-        let answer = try await HTTPExchange.send(client, .PUT, url, headers: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout)
-        if answer.status == 401 && !afterRefusal { tokens.invalidate(token) }
-        return answer
     }
 }

@@ -138,3 +138,28 @@ public final class OAuthClientCredentials: Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 }
+
+/// Requests to an API that takes the client's bearer tokens: a 401 drops the token, fetches a
+/// fresh one and sends once more (a token revoked or expired early).
+struct BearerClient: Sendable {
+    let client: HTTPClient
+    let tokens: OAuthClientCredentials
+    let timeout: Duration
+
+    init(client: HTTPClient, settings: OAuthSettings, timeout: Duration) {
+        self.client = client
+        self.tokens = OAuthClientCredentials(settings: settings, client: client, timeout: timeout)
+        self.timeout = timeout
+    }
+
+    func send(_ method: HTTPMethod, _ url: String, body: String? = nil) async throws -> HTTPExchange.Answer {
+        var token = try await tokens.token()
+        var answer = try await HTTPExchange.send(client, method, url, headers: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout)
+        if answer.status == 401 {
+            tokens.invalidate(token)
+            token = try await tokens.token()
+            answer = try await HTTPExchange.send(client, method, url, headers: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout)
+        }
+        return answer
+    }
+}

@@ -109,7 +109,7 @@ import Testing
             .contains { $0.hasPrefix("targets[0].actions[0]: must be one of credit_memo") })
         #expect(refusal(good).contains { $0.hasPrefix("targets[0].connector.secret:") }, "an unset secret is an error, not a silent wait")
         #expect(refusal(["targets": [["name": "erp", "actions": ["credit_memo"], "connector": ["kind": "sap"]]]])
-            .contains("targets[0].connector.kind: must be http, file, netsuite or none"))
+            .contains("targets[0].connector.kind: must be http, file, netsuite, business_central or none"))
         #expect(refusal(["targets": [["name": "erp", "actions": ["credit_memo"], "concurrency": 0, "connector": ["kind": "none"]]]])
             .contains { $0.hasPrefix("targets[0].concurrency:") })
     }

@@ -91,9 +91,15 @@ public struct DeliveryTarget: Sendable, Hashable {
             if let n = number("max_delay_s", 1...86_400) { settings.maxDelay = .seconds(n) }
             switch connector(entry["connector"], field: "\(field).connector", environment: environment) {
             case .success(let connector):
-                if case .netsuite = connector {
-                    for type in types.subtracting(NetSuiteProfile.types).sorted(by: { $0.rawValue < $1.rawValue }) {
-                        errors.append(FieldError("\(field).actions", "\(type.rawValue) cannot go to a netsuite target (it takes credit_memo and refund)"))
+                let takes: (kind: String, types: Set<ActionType>)? = switch connector {
+                case .netsuite: ("netsuite", NetSuiteProfile.types)
+                case .businessCentral: ("business_central", BusinessCentralProfile.types)
+                default: nil
+                }
+                if let takes {
+                    for type in types.subtracting(takes.types).sorted(by: { $0.rawValue < $1.rawValue }) {
+                        errors.append(FieldError("\(field).actions", "\(type.rawValue) cannot go to a \(takes.kind) target (it takes "
+                                                 + "\(takes.types.map(\.rawValue).sorted().joined(separator: " and ")))"))
                     }
                 }
                 targets.append(DeliveryTarget(name: name, types: types, connector: connector, settings: settings))
@@ -117,7 +123,7 @@ public struct DeliveryTarget: Sendable, Hashable {
     /// A target's connector.
     static func connector(_ value: JSONValue?, field: String, environment: [String: String]) -> Result<ERPTarget, FieldError> {
         guard let kind = value?["kind"]?.stringValue else {
-            return .failure(FieldError("\(field).kind", "must be http, file, netsuite or none"))
+            return .failure(FieldError("\(field).kind", "must be http, file, netsuite, business_central or none"))
         }
         switch kind {
         case "none":
@@ -158,8 +164,27 @@ public struct DeliveryTarget: Sendable, Hashable {
             return .success(.netsuite(NetSuiteProfile(url: url, oauth: oauth, subsidiary: subsidiary, item: item,
                                                       refundAccount: value?["refund_account"]?.stringValue,
                                                       customerRef: value?["customer_ref"]?.stringValue ?? "netsuite")))
+        case "business_central":
+            let oauth: OAuthSettings
+            switch Self.oauth(value, field: field, environment: environment, authentication: .post) {
+            case .success(let settings): oauth = settings
+            case .failure(let error): return .failure(error)
+            }
+            guard let url = httpURL(value?["url"]) else {
+                return .failure(FieldError("\(field).url", "must be the API base, https://api.businesscentral.dynamics.com/v2.0/<tenant>/<environment>/api/v2.0"))
+            }
+            guard let company = value?["company"]?.stringValue, !company.isEmpty else {
+                return .failure(FieldError("\(field).company", "must be the company's id"))
+            }
+            let lineType = value?["line_type"]?.stringValue ?? "Account"
+            guard ["Item", "Account"].contains(lineType) else { return .failure(FieldError("\(field).line_type", "must be Item or Account")) }
+            guard let line = value?["line_number"]?.stringValue, !line.isEmpty else {
+                return .failure(FieldError("\(field).line_number", "must be the item or G/L account number credit lines are booked on"))
+            }
+            return .success(.businessCentral(BusinessCentralProfile(url: url, company: company, oauth: oauth, lineType: lineType, lineNumber: line,
+                                                                    customerRef: value?["customer_ref"]?.stringValue ?? "business_central")))
         default:
-            return .failure(FieldError("\(field).kind", "must be http, file, netsuite or none"))
+            return .failure(FieldError("\(field).kind", "must be http, file, netsuite, business_central or none"))
         }
     }
 

@@ -12,6 +12,8 @@ public enum ERPTarget: Sendable, Hashable {
     case spool(directory: String)
     /// NetSuite's REST record service (credit memos and refunds), OAuth 2.0.
     case netsuite(NetSuiteProfile)
+    /// Business Central's API v2.0 (credit memos, posted), OAuth 2.0.
+    case businessCentral(BusinessCentralProfile)
 
     var name: String {
         switch self {
@@ -19,6 +21,7 @@ public enum ERPTarget: Sendable, Hashable {
         case .http: "http"
         case .spool: "file"
         case .netsuite: "netsuite"
+        case .businessCentral: "business_central"
         }
     }
 }

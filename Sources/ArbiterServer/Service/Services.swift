@@ -149,22 +149,29 @@ public struct Services: Sendable {
         case .none:
             return (nil, nil)
         case .http(let url, let secret):
-            var configuration = HTTPClient.Configuration()
-            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(target.settings.concurrency, 8)
-            configuration.timeout.connect = .seconds(5)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let client = Self.client(target.settings)
             return (HTTPConnector(url: url, secret: secret, client: client, timeout: target.settings.timeout), client)
         case .spool(let directory):
             return (try FileConnector(directory: directory), nil)
         case .netsuite(let profile):
-            var configuration = HTTPClient.Configuration()
-            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(target.settings.concurrency, 8)
-            configuration.timeout.connect = .seconds(5)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let client = Self.client(target.settings)
             return (NetSuiteConnector(profile: profile, client: client, timeout: target.settings.timeout) { account in
                 try await accounts.externalRefs(of: account)
             }, client)
+        case .businessCentral(let profile):
+            let client = Self.client(target.settings)
+            return (BusinessCentralConnector(profile: profile, client: client, timeout: target.settings.timeout) { account in
+                try await accounts.externalRefs(of: account)
+            }, client)
         }
+    }
+
+    /// An HTTP client for a target: a connection per account it delivers in parallel.
+    static func client(_ settings: DeliverySettings) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(settings.concurrency, 8)
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// The services that run beside the HTTP server, stopped gracefully after it, in reverse
