@@ -111,6 +111,34 @@ import Testing
         }
     }
 
+    /// File-mode users: NetSuite's CSV import layout, a header once per file, quoted fields, the
+    /// action's id as the External ID.
+    @Test func theCSVImportLayoutWritesOneRowPerDocumentUnderAHeader() async throws {
+        let directory = try temporaryDirectory().path
+        let layout = NetSuiteCSVLayout(subsidiary: "1", item: "42")
+        let targets = [DeliveryTarget(name: "erp", types: NetSuiteProfile.types, connector: .netsuiteCSV(directory: directory, layout: layout),
+                                      settings: DeliveryTests.fast),
+                       DeliveryTarget(name: "other", types: Set(ActionType.allCases).subtracting(NetSuiteProfile.types), connector: .none,
+                                      settings: DeliveryTests.fast)]
+        try await EventsHarness.run(policies: try DeliveryTests.approveAllPolicies(), targets: targets) { client, h in
+            try await Self.account(client, h)
+            let first = try await DeliveryTests.credit(client, h, amount: 123_450, memo: "outage, 6 hours \"sev1\"")
+            let second = try await DeliveryTests.credit(client, h, amount: 500, memo: "goodwill")
+            #expect(try await eventually {
+                let one = try await DeliveryTests.status(h, first), two = try await DeliveryTests.status(h, second)
+                return one == "delivered" && two == "delivered"
+            })
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasPrefix("netsuite-creditMemo-") })
+            let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
+            let rows = text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            #expect(rows.count == 3, "\(text)")
+            #expect(rows[0] == "External ID,Customer,Subsidiary,Currency,Date,Memo,Item,Quantity,Rate,Amount")
+            #expect(rows[1].hasPrefix("\(first),100,1,USD,") && rows[1].hasSuffix(",\"outage, 6 hours \"\"sev1\"\"\",42,1,1234.50,1234.50"), "\(rows[1])")
+            #expect(rows[2].hasSuffix(",goodwill,42,1,5.00,5.00"), "\(rows[2])")
+            #expect(try await DeliveryTests.action(client, h, first)["erp_reference"] == .string(file))
+        }
+    }
+
     @Test func externalIdsKeepOnlyWhatNetSuiteAllows() {
         #expect(NetSuiteConnector.externalId("0193b2c4-7d1e-7abc-9def-0123456789ab") == "0193b2c4-7d1e-7abc-9def-0123456789ab")
         #expect(NetSuiteConnector.externalId("a.b/c d_e-f") == "a_b_c_d_e-f")

@@ -92,7 +92,7 @@ public struct DeliveryTarget: Sendable, Hashable {
             switch connector(entry["connector"], field: "\(field).connector", environment: environment) {
             case .success(let connector):
                 let takes: (kind: String, types: Set<ActionType>)? = switch connector {
-                case .netsuite: ("netsuite", NetSuiteProfile.types)
+                case .netsuite, .netsuiteCSV: ("netsuite", NetSuiteProfile.types)
                 case .businessCentral: ("business_central", BusinessCentralProfile.types)
                 default: nil
                 }
@@ -132,7 +132,22 @@ public struct DeliveryTarget: Sendable, Hashable {
             guard let directory = value?["directory"]?.stringValue, !directory.isEmpty else {
                 return .failure(FieldError("\(field).directory", "must name the spool directory"))
             }
-            return .success(.spool(directory: directory))
+            switch value?["layout"]?.stringValue ?? "ndjson" {
+            case "ndjson":
+                return .success(.spool(directory: directory))
+            case "netsuite_csv":
+                guard let subsidiary = value?["subsidiary"]?.stringValue, !subsidiary.isEmpty else {
+                    return .failure(FieldError("\(field).subsidiary", "must be the subsidiary's internal id"))
+                }
+                guard let item = value?["item"]?.stringValue, !item.isEmpty else {
+                    return .failure(FieldError("\(field).item", "must be the internal id of the item credit memo lines are booked on"))
+                }
+                return .success(.netsuiteCSV(directory: directory, layout: NetSuiteCSVLayout(
+                    subsidiary: subsidiary, item: item, refundAccount: value?["refund_account"]?.stringValue,
+                    customerRef: value?["customer_ref"]?.stringValue ?? "netsuite")))
+            default:
+                return .failure(FieldError("\(field).layout", "must be ndjson or netsuite_csv"))
+            }
         case "http":
             guard let url = value?["url"]?.stringValue, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""),
                   parsed.host != nil else {

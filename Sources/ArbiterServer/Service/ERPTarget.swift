@@ -10,6 +10,8 @@ public enum ERPTarget: Sendable, Hashable {
     case http(url: String, secret: String)
     /// NDJSON lines in daily files under `directory`, fsynced.
     case spool(directory: String)
+    /// NetSuite's CSV import layout in daily files under `directory`, fsynced.
+    case netsuiteCSV(directory: String, layout: NetSuiteCSVLayout)
     /// NetSuite's REST record service (credit memos and refunds), OAuth 2.0.
     case netsuite(NetSuiteProfile)
     /// Business Central's API v2.0 (credit memos, posted), OAuth 2.0.
@@ -19,7 +21,7 @@ public enum ERPTarget: Sendable, Hashable {
         switch self {
         case .none: "none"
         case .http: "http"
-        case .spool: "file"
+        case .spool, .netsuiteCSV: "file"
         case .netsuite: "netsuite"
         case .businessCentral: "business_central"
         }

@@ -153,6 +153,10 @@ public struct Services: Sendable {
             return (HTTPConnector(url: url, secret: secret, client: client, timeout: target.settings.timeout), client)
         case .spool(let directory):
             return (try FileConnector(directory: directory), nil)
+        case .netsuiteCSV(let directory, let layout):
+            return (try FileConnector(directory: directory, layout: .netsuiteCSV(layout)) { account in
+                try await accounts.externalRefs(of: account)
+            }, nil)
         case .netsuite(let profile):
             let client = Self.client(target.settings)
             return (NetSuiteConnector(profile: profile, client: client, timeout: target.settings.timeout) { account in

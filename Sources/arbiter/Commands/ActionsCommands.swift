@@ -6,7 +6,7 @@ import NIOHTTP1
 extension Arbiter {
     struct Actions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Watch ERP delivery and act on dead letters (talks to a running server; key in ARBITER_KEY).",
+            abstract: "Watch delivery (the ERP, other targets, answers) and act on dead letters (talks to a running server; key in ARBITER_KEY).",
             subcommands: [List.self, Show.self, Retry.self, Cancel.self])
     }
 }
@@ -17,11 +17,13 @@ extension Arbiter.Actions {
         @OptionGroup var server: ServerOptions
         @Option(help: "pending, delivered, dead or cancelled.") var status: String?
         @Option(help: "Only this account's actions.") var account: String?
+        @Option(help: "Only this delivery target's actions (erp, a target of --targets, or answers).") var target: String?
         @Option(help: "At most this many (1-500).") var limit = 50
 
         func run() async throws {
             var query = ["limit=\(limit)"]
             if let status { query.append("status=\(status)") }
+            if let target { query.append("target=\(target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? target)") }
             if let account { query.append("account_id=\(account.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? account)") }
             let page = try await server.call(.GET, "/v1/actions?" + query.joined(separator: "&"))
             let rows = (page["items"]?.arrayValue ?? []).map { action -> [String] in
@@ -30,10 +32,10 @@ extension Arbiter.Actions {
                         + " " + cell(action["currency"])
                 } ?? "-"
                 let note = action["status"] == "delivered" ? cell(action["erp_reference"]) : cell(action["last_error"])
-                return [cell(action["id"]), cell(action["account_id"]), cell(action["type"]), amount, cell(action["status"]),
-                        cell(action["attempts"]), note]
+                return [cell(action["id"]), cell(action["account_id"]), cell(action["target"]), cell(action["type"]), amount,
+                        cell(action["status"]), cell(action["attempts"]), note]
             }
-            print(table(["ID", "ACCOUNT", "TYPE", "AMOUNT", "STATUS", "ATTEMPTS", "REFERENCE / LAST ERROR"], rows))
+            print(table(["ID", "ACCOUNT", "TARGET", "TYPE", "AMOUNT", "STATUS", "ATTEMPTS", "REFERENCE / LAST ERROR"], rows))
             if page["next_cursor"] != .null { print("(more: raise --limit or filter)") }
         }
     }
