@@ -26,6 +26,9 @@
 #                                           expensive instructions, a full heap, bulk C work
 #   Scripts/bench.sh scrape                 /metrics and /readyz with 1,000,000 outbox actions and
 #                                           100,000 review items (and the counts they used to run)
+#   Scripts/bench.sh reconcile [--actions N] 1,000,000 money actions (by default) reconciled against an
+#                                           ERP export of about as many rows with 1 % of each exception
+#                                           class; last line reconcile rows_per_s=… peak_rss_mb=…
 #   Scripts/bench.sh export [--rows N]      1,000,000 audit entries (by default) exported with a
 #                                           signed manifest, then verified as verify-export does
 set -euo pipefail
@@ -117,6 +120,10 @@ case "${1:-}" in
     export)
         swift build -c release --product arbiter-bench
         exec .build/release/arbiter-bench export "${@:2}"
+        ;;
+    reconcile)
+        swift build -c release --product arbiter-bench
+        exec .build/release/arbiter-bench reconcile "${@:2}"
         ;;
     backtest)
         swift build -c release --product arbiter-bench

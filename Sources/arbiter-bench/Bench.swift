@@ -47,6 +47,8 @@ struct Bench {
                                concurrency: Int(options["concurrency"] ?? "") ?? 64, backlog: options["mode"] == "backlog").run()
         case "export":
             try await ExportBench(rows: Int(options["rows"] ?? "") ?? 1_000_000).run()
+        case "reconcile":
+            try ReconcileBench(actions: Int(options["actions"] ?? "") ?? 1_000_000).run()
         case "backtest":
             try await BacktestBench(events: Int(options["events"] ?? "") ?? 200_000, keep: options["keep"]).run()
         default:
@@ -64,6 +66,7 @@ struct Bench {
                    arbiter-bench limits [--time-limit-ms N]
                    arbiter-bench scrape [--outbox N] [--reviews N] [--port N]
                    arbiter-bench export [--rows N]
+                   arbiter-bench reconcile [--actions N]
 
             """.utf8))
         exit(2)

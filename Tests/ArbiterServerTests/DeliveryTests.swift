@@ -139,17 +139,19 @@ import Testing
     @Test func aStalledAnswerIsATimeOutNotADeliveryForever() async throws {
         let erp = try await FakeERP.start { _, n in n <= 2 ? .stalledBody(201) : .status(201, body: #"{"reference":"DOC-9"}"#) }
         defer { Task { await erp.stop() } }
+        // A time-out of a second: long enough that an answer that does come is not cut off on a
+        // loaded machine, short enough for the test.
         let settings = DeliverySettings(maxAttempts: 2, baseDelay: .milliseconds(40), maxDelay: .seconds(1),
-                                        timeout: .milliseconds(500), concurrency: 4)
+                                        timeout: .seconds(1), concurrency: 4)
         try await Self.run(erp: .http(url: erp.url, secret: Self.secret), settings: settings) { client, h in
             let id = try await Self.credit(client, h)
             // Two stalled answers: out of attempts, a dead letter an operator can retry.
             #expect(try await eventually { try await Self.status(h, id) == "dead" })
             let log = try await Self.action(client, h, id)["attempt_log"]?.arrayValue ?? []
-            #expect(log.map { $0["error"] } == Array(repeating: "timed out after 500 ms (the whole attempt, answer included)", count: 2), "\(log)")
+            #expect(log.map { $0["error"] } == Array(repeating: "timed out after 1000 ms (the whole attempt, answer included)", count: 2), "\(log)")
             let (retried, _) = try await PoliciesTests.send(client, .post, "/v1/actions/\(id)/retry", key: EventsHarness.admin)
             #expect(retried == .ok)
-            #expect(try await eventually { try await Self.status(h, id) == "delivered" })
+            #expect(try await eventually(timeout: .seconds(30)) { try await Self.status(h, id) == "delivered" })
             #expect(try await Self.action(client, h, id)["erp_reference"] == "DOC-9")
         }
     }

@@ -10,10 +10,15 @@
 public enum CSV {
     /// Appends a text cell.
     public static func writeText(_ text: String, into out: inout [UInt8]) {
+        writeText(bytes: text.utf8, into: &out)
+    }
+
+    /// Appends a text cell given as UTF-8 bytes.
+    public static func writeText<Bytes: Collection<UInt8>>(bytes text: Bytes, into out: inout [UInt8]) {
         var needsQuotes = false
         var first = true
         var neutralize = false
-        for byte in text.utf8 {
+        for byte in text {
             if first {
                 first = false
                 neutralize = [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D,
@@ -23,7 +28,7 @@ public enum CSV {
         }
         if needsQuotes { out.append(UInt8(ascii: "\"")) }
         if neutralize { out.append(UInt8(ascii: "'")) }
-        for byte in text.utf8 {
+        for byte in text {
             if byte == UInt8(ascii: "\"") { out.append(byte) }
             out.append(byte)
         }
