@@ -19,12 +19,27 @@ public struct Money: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Formats minor units in the major unit with `exponent` decimals: 2500, 2 → "25.00".
     public static func format(_ minor: Int64, exponent: Int) -> String {
-        let sign = minor < 0 ? "-" : ""
+        var out: [UInt8] = []
+        format(minor, exponent: exponent, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The same, appended as bytes (reports write a million of them).
+    public static func format(_ minor: Int64, exponent: Int, into out: inout [UInt8]) {
+        if minor < 0 { out.append(UInt8(ascii: "-")) }
         let magnitude = minor.magnitude
-        guard exponent > 0 else { return sign + String(magnitude) }
         var divisor: UInt64 = 1
         for _ in 0..<exponent { divisor *= 10 }
-        let fraction = String(magnitude % divisor)
-        return sign + String(magnitude / divisor) + "." + String(repeating: "0", count: exponent - fraction.count) + fraction
+        let whole = magnitude / divisor
+        if whole <= UInt64(Int64.max) { CanonicalJSON.writeInteger(Int64(whole), into: &out) } else { out.append(contentsOf: String(whole).utf8) }
+        guard exponent > 0 else { return }
+        out.append(UInt8(ascii: "."))
+        var fraction = magnitude % divisor
+        var place = divisor / 10
+        while place > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(fraction / place))
+            fraction %= place
+            place /= 10
+        }
     }
 }

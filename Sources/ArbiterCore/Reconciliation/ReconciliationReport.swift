@@ -58,7 +58,7 @@ public final class ReconciliationReport {
             CSV.separator(into: &buffer)
             buffer.append(contentsOf: ledger.types[i].rawValue.utf8)
             CSV.separator(into: &buffer)
-            Self.decimal(ledger.amounts[i], exponent: currency.exponent, into: &buffer)
+            Money.format(ledger.amounts[i], exponent: currency.exponent, into: &buffer)
             CSV.separator(into: &buffer)
             buffer.append(contentsOf: currency.code.utf8)
             CSV.separator(into: &buffer)
@@ -71,8 +71,21 @@ public final class ReconciliationReport {
             buffer.append(contentsOf: Array(repeating: UInt8(ascii: ","), count: 7))
         }
         if let erp = row.erp {
-            let amount = erp.amountMinor.flatMap { minor in Currency(erp.currency).map { Money.format(minor, exponent: $0.exponent) } }
-            for cell in [String(erp.line), erp.key, erp.document, amount ?? erp.amountText, erp.currency, erp.status] {
+            for cell in [String(erp.line), erp.key, erp.document] {
+                CSV.separator(into: &buffer)
+                CSV.writeText(cell, into: &buffer)
+            }
+            CSV.separator(into: &buffer)
+            // The amount as read, in the currency's decimals (the action's currency, when it is the
+            // same, is not looked up again); as written when it could not be read.
+            let actionCurrency = row.action.map(ledger.currency)
+            if let minor = erp.amountMinor,
+               let currency = actionCurrency?.code == erp.currency ? actionCurrency : Currency(erp.currency) {
+                Money.format(minor, exponent: currency.exponent, into: &buffer)
+            } else {
+                CSV.writeText(erp.amountText, into: &buffer)
+            }
+            for cell in [erp.currency, erp.status] {
                 CSV.separator(into: &buffer)
                 CSV.writeText(cell, into: &buffer)
             }
@@ -111,22 +124,6 @@ public final class ReconciliationReport {
     private func flushExceptions() throws {
         try exceptionsFile.write(contentsOf: exceptions)
         exceptions.removeAll(keepingCapacity: true)
-    }
-
-    /// `minor` in the major unit with `exponent` decimals, as bytes: 123450, 2 → `1234.50`.
-    static func decimal(_ minor: Int64, exponent: Int, into out: inout [UInt8]) {
-        var value = minor.magnitude
-        if minor < 0 { out.append(UInt8(ascii: "-")) }
-        var digits: [UInt8] = []
-        repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(value % 10))
-            value /= 10
-        } while value > 0
-        while digits.count <= exponent { digits.append(UInt8(ascii: "0")) }
-        for (position, digit) in digits.enumerated().reversed() {
-            out.append(digit)
-            if position == exponent && exponent > 0 { out.append(UInt8(ascii: ".")) }
-        }
     }
 
     private func flush() throws {

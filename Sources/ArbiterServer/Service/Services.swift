@@ -94,9 +94,7 @@ public struct Services: Sendable {
         // Answers are sent with the credentials their source has when they are sent; the inbox
         // that knows them is made below.
         let inboxSlot = Locked<Inbox?>(nil)
-        var answersConfiguration = HTTPClient.Configuration()
-        answersConfiguration.timeout.connect = .seconds(5)
-        let answersClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: answersConfiguration)
+        let answersClient = Self.client(delivery)
         self.answersClient = answersClient
         let answers = Dispatcher(store: outbox, target: OutboxTarget.answers,
                                  connector: AnswerConnector(client: answersClient, timeout: delivery.timeout) { source in
