@@ -13,6 +13,8 @@ It follows the documented behaviour:
   - `salesCreditMemos` under `/v2.0/{tenant}/{environment}/api/v2.0/companies({id})/`
     (https://learn.microsoft.com/en-us/dynamics365/business-central/dev-itpro/api-reference/v2.0/resources/dynamics_salescreditmemo):
       GET  salesCreditMemos?$filter=externalDocumentNumber eq 'X'  -> {"value": [...]}
+      GET  salesCreditMemos?$filter=creditMemoDate ge 2026-12-01 and creditMemoDate le 2026-12-31&$top=N&$skip=M
+           -> the documents dated in that range, in the order they were made, a page at a time (OData $top/$skip)
       POST salesCreditMemos  (with `salesCreditMemoLines`, a deep insert) -> 201, the document,
            status "Draft"; an unknown customerNumber is 400; externalDocumentNumber over 35
            characters is 400
@@ -25,6 +27,8 @@ Controls, not part of Business Central:
   POST /_control/fail {"status": 503, "times": 2, "path": "Microsoft.NAV.post"}  the next N API requests (whose path contains `path`, if given) get that status
   POST /_control/expire        every issued token expires now
   POST /_control/drop {"times": 1}  the next N creations are applied, then the connection closes unanswered
+  POST /_control/set {"external_document_number": "…", "fields": {"status": "Canceled"}}  changes a document
+  POST /_control/add {"document": {...}}  adds a document as if made in Business Central by hand
   GET  /_control/state         documents, token requests, API requests
 
 Usage: business-central-standin.py --client-id ID --client-secret SECRET [--customers C10000,C20000] [--token-ttl 3600] [--port 0]
@@ -122,11 +126,20 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET":
             wanted = None
             params = urllib.parse.parse_qs(query)
-            match = re.fullmatch(r"externalDocumentNumber eq '([^']*)'", (params.get("$filter") or [""])[0])
+            text = (params.get("$filter") or [""])[0]
+            match = re.fullmatch(r"externalDocumentNumber eq '([^']*)'", text)
+            dates = re.fullmatch(r"creditMemoDate ge (\d{4}-\d{2}-\d{2}) and creditMemoDate le (\d{4}-\d{2}-\d{2})", text)
+            if text and not match and not dates:
+                return self.error(400, "BadRequest", f"Unsupported filter: {text}")
             if match:
                 wanted = match.group(1)
             with LOCK:
                 found = [d for d in DOCUMENTS.values() if wanted is None or d["externalDocumentNumber"] == wanted]
+            if dates:
+                found = [d for d in found if dates.group(1) <= d.get("creditMemoDate", "") <= dates.group(2)]
+            skip = int((params.get("$skip") or ["0"])[0])
+            top = params.get("$top")
+            found = found[skip:skip + int(top[0])] if top else found[skip:]
             return self.reply(200, {"value": found})
         if method != "POST":
             return self.error(405, "BadRequest_MethodNotAllowed", "Use GET or POST")
@@ -171,6 +184,15 @@ class Handler(BaseHTTPRequestHandler):
                     TOKENS[token] = 0
             elif self.path == "/_control/drop":
                 STATE["drop"] = int(given.get("times", 1))
+            elif self.path == "/_control/set":
+                found = [d for d in DOCUMENTS.values() if d["externalDocumentNumber"] == given.get("external_document_number")]
+                if not found:
+                    return self.reply(404, {"error": "no such document"})
+                found[0].update(given.get("fields") or {})
+            elif self.path == "/_control/add":
+                document = dict(given.get("document") or {})
+                document.setdefault("id", str(uuid.uuid4()))
+                DOCUMENTS[document["id"]] = document
             else:
                 return self.reply(404, {"error": "no such control"})
         return self.reply(200, {"ok": True})

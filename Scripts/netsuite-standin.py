@@ -24,6 +24,8 @@ Controls, not part of NetSuite:
   POST /_control/fail {"status": 503, "times": 2}   the next N record requests get that status
   POST /_control/expire                             every issued token expires now
   POST /_control/drop {"times": 1}                  the next N upserts are applied, then the connection closes unanswered
+  POST /_control/set {"type": "creditMemo", "external_id": "…", "fields": {"status": "Voided"}}
+                                                    changes a stored record (as a user in NetSuite would)
   GET  /_control/state                              records, token requests, record requests
 
 Usage: netsuite-standin.py --client-id ID --client-secret SECRET [--customers 100,101] [--token-ttl 3600] [--port 0]
@@ -175,6 +177,11 @@ class Handler(BaseHTTPRequestHandler):
                     TOKENS[token] = 0
             elif self.path == "/_control/drop":
                 STATE["drop"] = int(body.get("times", 1))
+            elif self.path == "/_control/set":
+                internal = BY_EXTERNAL.get((body.get("type"), body.get("external_id")))
+                if internal is None:
+                    return self.reply(404, {"error": "no such record"})
+                RECORDS[(body["type"], internal)].update(body.get("fields") or {})
             else:
                 return self.reply(404, {"error": "no such control"})
         return self.reply(200, {"ok": True})

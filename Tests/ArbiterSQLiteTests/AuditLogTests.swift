@@ -116,7 +116,8 @@ import Testing
         let tables = try await database.writer.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
         }
-        #expect(tables == ["account_refs", "accounts", "api_keys", "audit_checkpoints", "audit_log", "backtests", "decisions", "events", "inbound_messages", "inbound_objects", "inbound_sources", "mapping_active", "mapping_versions", "outbox_actions", "outbox_attempts", "policy_proposals", "policy_shadows", "policy_version_history", "policy_versions", "review_history", "review_items", "shadow_differences"])
+        #expect(tables == ["account_refs", "accounts", "api_keys", "audit_checkpoints", "audit_log", "backtests", "decisions", "events", "inbound_messages", "inbound_objects", "inbound_sources", "mapping_active", "mapping_versions", "outbox_actions", "outbox_attempts", "policy_proposals", "policy_shadows", "policy_version_history", "policy_versions", "reconciliation_exceptions", "reconciliation_mappings", "reconciliation_runs",
+                          "review_history", "review_items", "shadow_differences"])
     }
 
     @Test func fileDatabaseUsesWALAndFullSync() async throws {

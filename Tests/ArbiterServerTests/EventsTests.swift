@@ -47,7 +47,7 @@ struct EventsHarness {
                     backtestInlineEvents: Int = 20_000, exportMaskPaths: [[String]] = [], exportInlineWait: Duration = .seconds(5),
                     limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, publicURL: String? = nil,
                     consoleSessions: ConsoleSessionLimits = ConsoleSessionLimits(), gaugesInterval: Duration = .milliseconds(50),
-                    targets: [DeliveryTarget] = [],
+                    targets: [DeliveryTarget] = [], reconciliation: ReconciliationSettings = ReconciliationSettings(),
                     _ body: @Sendable (any TestClientProtocol, EventsHarness) async throws -> Void) async throws {
         let database = try await TestDatabase.make()
         defer { database.close() }
@@ -61,6 +61,7 @@ struct EventsHarness {
                                                                  publicURL: publicURL, consoleSessions: consoleSessions,
                                                                  gaugesInterval: gaugesInterval))
         configuration.targets = targets
+        configuration.reconciliation = reconciliation
         let app = try await buildApplication(configuration, database: database.appDatabase)
         let keys = Keys(store: database.keys)
         let submitter = try await keys.create(name: "zendesk", role: .submitter, by: "test").secret

@@ -228,6 +228,39 @@ import Yams
             _ = try await call(.get, "/v1/exports/\(exportId)/file", key: auditor)
             _ = try await call(.get, "/v1/exports/missing/file", key: auditor)
 
+            // Reconciliation: a mapping saved and refused, an upload, its files, exceptions resolved and refused.
+            _ = try await call(.put, "/v1/reconciliations/mappings/oa", key: admin,
+                               body: #"{"columns": {"key": "Key", "amount": "Amount", "currency": "Currency", "status": "Status"}, "posted": ["Open"]}"#)
+            _ = try await call(.put, "/v1/reconciliations/mappings/oa2", key: admin, body: #"{"columns": {"key": "Key"}}"#)
+            _ = try await call(.get, "/v1/reconciliations/mappings", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/mappings/oa", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/mappings/missing", key: auditor)
+            let period = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"
+            let run = try await call(.post, "/v1/reconciliations?mapping=oa&\(period)", key: auditor,
+                                     body: "Key,Amount,Currency,Status\r\nnot-ours,1.00,USD,Open\r\n", contentType: "text/csv")
+            _ = try await call(.post, "/v1/reconciliations?mapping=nope&\(period)", key: auditor, body: "Key\r\n", contentType: "text/csv")
+            _ = try await call(.post, "/v1/reconciliations?mapping=oa&\(period)", key: auditor, body: "Nothing\r\n", contentType: "text/csv")
+            _ = try await call(.post, "/v1/reconciliations", key: auditor, body: #"{"pull": "erp", \#(window)}"#)
+            _ = try await call(.post, "/v1/reconciliations", key: h.reviewer, body: #"{"pull": "erp", \#(window)}"#)
+            let runId = run["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/reconciliations", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/\(runId)", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/missing", key: auditor)
+            for file in ["report", "csv", "manifest", "erp-file"] { _ = try await call(.get, "/v1/reconciliations/\(runId)/\(file)", key: auditor) }
+            let exceptions = try await call(.get, "/v1/reconciliations/exceptions?state=open", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/exceptions?state=maybe", key: auditor)
+            let exceptionId = exceptions["items"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+            _ = try await call(.get, "/v1/reconciliations/exceptions/\(exceptionId)", key: auditor)
+            _ = try await call(.get, "/v1/reconciliations/exceptions/missing", key: auditor)
+            _ = try await call(.post, "/v1/reconciliations/exceptions/\(exceptionId)/assign", key: admin, body: #"{"owner": "ana"}"#)
+            _ = try await call(.post, "/v1/reconciliations/exceptions/\(exceptionId)/resolve", key: auditor, body: #"{"resolution": "accept"}"#)
+            _ = try await call(.post, "/v1/reconciliations/exceptions/\(exceptionId)/resolve", key: admin, body: #"{"resolution": "resend"}"#)
+            _ = try await call(.post, "/v1/reconciliations/exceptions/\(exceptionId)/resolve", key: admin, body: #"{"resolution": "accept"}"#)
+            _ = try await call(.post, "/v1/reconciliations/exceptions/\(exceptionId)/resolve", key: admin,
+                               body: #"{"resolution": "accept", "comment": "a manual match"}"#)
+            _ = try await call(.delete, "/v1/reconciliations/mappings/oa", key: admin)
+            _ = try await call(.delete, "/v1/reconciliations/mappings/oa", key: admin)
+
             // Webhooks in: a processed message and its retry, an unmatched one replayed, refusals.
             let signature = HTTPField.Name("Stripe-Signature")!
             func stripe(_ id: String, customer: String) -> String {

@@ -70,21 +70,9 @@ public protocol InboxStore: Sendable {
 
 /// A source configured through the API: it takes the place of a `sources.json` source of its
 /// name, on every instance, until it is removed.
-public struct StoredSource: Sendable, Equatable {
-    public var name: String
-    /// As a `sources.json` entry holds it (without `mapping`: the script is the live mapping
-    /// version), secrets given as values sealed (``SecretSealing``).
-    public var definition: JSONValue
-    public var updatedBy: String
-    public var updatedAt: String
-
-    public init(name: String, definition: JSONValue, updatedBy: String, updatedAt: String) {
-        self.name = name
-        self.definition = definition
-        self.updatedBy = updatedBy
-        self.updatedAt = updatedAt
-    }
-}
+/// A source's definition as a `sources.json` entry holds it (without `mapping`: the script is the
+/// live mapping version), secrets given as values sealed (``SecretSealing``).
+public typealias StoredSource = StoredDefinition
 
 /// One version of a mapped source's script: the SHA-256 of the script names it.
 public struct MappingVersion: Sendable, Equatable {

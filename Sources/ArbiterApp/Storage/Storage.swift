@@ -11,6 +11,8 @@ public protocol Storage: Sendable {
     var keys: any KeyStore { get }
     var accounts: any AccountStore { get }
     var inbox: any InboxStore { get }
+    /// Reconciliation runs, their exceptions and saved column mappings.
+    var reconciliations: any ReconciliationStore { get }
     /// Console sessions (in memory on a backend one process owns).
     var sessions: any SessionStore { get }
 

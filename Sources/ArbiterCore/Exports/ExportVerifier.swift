@@ -32,6 +32,7 @@ public enum ExportVerifier {
             throw Failure(problem: "\(directory.path): no readable manifest.json")
         }
         if case .invalid(let why) = ExportManifest.verifySignature(manifest, publicKey: publicKey) { throw Failure(problem: why) }
+        if manifest["kind"] == "reconciliation" { return try checkReconciliation(directory: directory, manifest: manifest) }
         guard let kind = manifest["kind"]?.stringValue.flatMap(ExportRequest.Kind.init(rawValue:)),
               let format = manifest["format"]?.stringValue.flatMap(ExportRequest.Format.init(rawValue:)) else {
             throw Failure(problem: "the manifest names no kind (audit, decisions) and format (jsonl, csv) this verifier knows")
@@ -98,6 +99,48 @@ public enum ExportVerifier {
             summary += ", audit chain \(chain.contiguous ? "linked" : "entries") intact from seq \(chain.first.map { String($0.seq) } ?? "-") to \(last.map { String($0.0) } ?? "-")"
         }
         return summary
+    }
+
+    /// A reconciliation's report (``ReconciliationReport``): every file the manifest names has its
+    /// SHA-256, the CSV its header and row count.
+    private static func checkReconciliation(directory: URL, manifest: JSONValue) throws -> String {
+        var rows: Int64 = 0
+        var header: [String]?
+        for (fileField, digestField) in [("file", "file_sha256"), ("report", "report_sha256"), ("erp_file", "erp_file_sha256")] {
+            guard let name = manifest[fileField]?.stringValue, !name.contains("/"),
+                  let handle = FileHandle(forReadingAtPath: directory.appendingPathComponent(name).path) else {
+                throw Failure(problem: "the file the manifest names as \(fileField) is missing")
+            }
+            defer { try? handle.close() }
+            var hasher = SHA256Stream()
+            var reader = CSV.Reader()
+            let isReport = fileField == "file"
+            func record(_ cells: [String]) throws {
+                if header == nil {
+                    guard cells == ReconciliationReport.columns else {
+                        throw Failure(problem: "the CSV header is not the reconciliation columns: \(ReconciliationReport.columns.joined(separator: ","))")
+                    }
+                    header = cells
+                } else {
+                    rows += 1
+                }
+            }
+            while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
+                hasher.update(block)
+                if isReport { try reader.feed(block, record: record) }
+            }
+            if isReport {
+                try reader.finish(record: record)
+                if reader.malformed || header == nil { throw Failure(problem: "\(name) is not a well-formed reconciliation CSV") }
+            }
+            guard hasher.hex == manifest[digestField]?.stringValue else {
+                throw Failure(problem: "\(name)'s SHA-256 does not match the manifest")
+            }
+        }
+        guard rows == manifest["rows"]?.intValue else {
+            throw Failure(problem: "the report has \(rows) rows; the manifest says \(manifest["rows"]?.intValue.map(String.init) ?? "nothing")")
+        }
+        return "reconciliation \(manifest["id"]?.stringValue ?? "?") (mapping \(manifest["mapping"]?.stringValue ?? "?"), \(manifest["from"]?.stringValue ?? "?") to \(manifest["to"]?.stringValue ?? "?")): \(rows) rows, \(manifest["exceptions"]?.intValue ?? 0) exceptions, signature by \(manifest["key_id"]?.stringValue ?? "?"), report SHA-256 \(manifest["report_sha256"]?.stringValue ?? "?"), every file intact"
     }
 
     /// Counts rows and, for an audit export, checks each entry's hash and (contiguous exports)

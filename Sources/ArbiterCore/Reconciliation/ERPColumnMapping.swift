@@ -46,8 +46,18 @@ public struct ERPColumnMapping: Sendable, Hashable {
 
     /// Reads a saved mapping; errors name the field.
     public static func parse(_ value: JSONValue, name fallback: String) throws -> ERPColumnMapping {
-        var errors: [FieldError] = []
+        guard let fields = value.objectValue else { throw Refusal.invalid("", "a mapping must be a JSON object") }
+        var errors = RequestFields.unknown(fields, allowed: ["name", "columns", "decimal_separator", "posted", "void", "types", "key_format"])
         var columns: [Column: String] = [:]
+        if let given = value["columns"], given.objectValue == nil { errors.append(FieldError("columns", "must be an object: column → header")) }
+        if let name = value["name"], name.stringValue == nil { errors.append(FieldError("name", "must be a string")) }
+        if let types = value["types"], types.objectValue == nil { errors.append(FieldError("types", "must be an object: the ERP's type name → credit_memo or refund")) }
+        for key in ["posted", "void"] where value[key] != nil {
+            guard let list = value[key]?.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+                errors.append(FieldError(key, "must be a list of the ERP's status values"))
+                continue
+            }
+        }
         let given = value["columns"]?.objectValue ?? [:]
         for (key, header) in given {
             guard let column = Column(rawValue: key) else {
@@ -63,7 +73,7 @@ public struct ERPColumnMapping: Sendable, Hashable {
         for column in Column.required where columns[column] == nil {
             errors.append(FieldError("columns.\(column.rawValue)", "is required: the header of the column holding the \(column.rawValue)"))
         }
-        let separator = value["decimal_separator"]?.stringValue ?? "."
+        let separator = value["decimal_separator"].map { $0.stringValue ?? "?" } ?? "."
         if separator != "." && separator != "," { errors.append(FieldError("decimal_separator", "must be \".\" or \",\"")) }
         var types: [String: ActionType] = [:]
         for (written, type) in value["types"]?.objectValue ?? [:] {
@@ -73,7 +83,7 @@ public struct ERPColumnMapping: Sendable, Hashable {
             }
             types[written.lowercased()] = parsed
         }
-        let keyFormat = value["key_format"]?.stringValue ?? "uuid"
+        let keyFormat = value["key_format"].map { $0.stringValue ?? "?" } ?? "uuid"
         if keyFormat != "uuid" && keyFormat != "uuid_compact" { errors.append(FieldError("key_format", "must be uuid or uuid_compact")) }
         if !errors.isEmpty { throw Refusal.invalid(errors) }
         func statuses(_ key: String) -> Set<String> { Set((value[key]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }) }

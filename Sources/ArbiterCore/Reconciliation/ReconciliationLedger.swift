@@ -94,6 +94,11 @@ public struct ReconciliationLedger: Sendable {
     }
 
     public func id(_ i: Int) -> String { ids.string(i) }
+    public func type(_ i: Int) -> ActionType { types[i] }
+    public func amount(_ i: Int) -> Int64 { amounts[i] }
+
+    /// The position of the action with this id, if any.
+    public func find(_ id: String) -> Int? { find(ArraySlice(id.utf8)) }
 
     /// The key the ERP holds for an action: its id, or without hyphens (Business Central).
     public func erpKey(_ i: Int, compact: Bool) -> String {

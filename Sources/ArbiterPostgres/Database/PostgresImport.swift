@@ -65,6 +65,13 @@ public enum PostgresImport {
         Table("mapping_active", ["source", "version", "activated_by", "activated_at"]),
         Table("inbound_sources", ["name", "definition", "updated_by", "updated_at"]),
         Table("inbound_objects", ["source", "object_id", "customer_system", "customer_ref", "invoice_id", "learned_at"]),
+        Table("reconciliation_runs", ["id", "mapping", "period_from", "period_to", "stale_before", "source", "target", "requested_by",
+                                      "created_at", "counts", "exceptions", "exceptions_opened", "exceptions_closed", "report_sha256",
+                                      "manifest"]),
+        Table("reconciliation_exceptions", ["id", "mapping", "subject", "first_run", "last_run", "class", "reason", "action_id", "erp_key",
+                                            "erp_document", "amount_minor", "currency", "owner", "state", "resolution", "resolved_by",
+                                            "resolved_at", "comment", "created_at", "updated_at"]),
+        Table("reconciliation_mappings", ["name", "definition", "updated_by", "updated_at"]),
         Table("audit_checkpoints", ["id", "seq", "hash", "at", "key_id", "signature"]),
     ]
 

@@ -426,6 +426,64 @@ enum PostgresMigrations {
             "DROP INDEX outbox_lines",
             "CREATE INDEX outbox_lines ON outbox_actions (target, account_id, seq) WHERE status IN ('pending', 'dead')",
         ]),
+        ("v8: reconciliation", [
+            // Arbiter's side of a reconciliation: money actions by the time they were approved.
+            "CREATE INDEX outbox_money ON outbox_actions (created_at, id) WHERE type IN ('credit_memo', 'refund')",
+            """
+            CREATE TABLE reconciliation_runs (
+                id text PRIMARY KEY,
+                mapping text NOT NULL,
+                period_from text NOT NULL,
+                period_to text NOT NULL,
+                stale_before text NOT NULL,
+                source text NOT NULL CHECK (source IN ('upload', 'pull')),
+                target text,
+                requested_by text NOT NULL,
+                created_at text NOT NULL,
+                counts text NOT NULL,
+                exceptions bigint NOT NULL,
+                exceptions_opened bigint NOT NULL,
+                exceptions_closed bigint NOT NULL,
+                report_sha256 text NOT NULL,
+                manifest text NOT NULL
+            )
+            """,
+            // Exceptions as work: one open row per mapping and subject, however many runs find it.
+            """
+            CREATE TABLE reconciliation_exceptions (
+                id text PRIMARY KEY,
+                mapping text NOT NULL,
+                subject text NOT NULL,
+                first_run text NOT NULL REFERENCES reconciliation_runs (id),
+                last_run text NOT NULL REFERENCES reconciliation_runs (id),
+                class text NOT NULL,
+                reason text NOT NULL,
+                action_id text,
+                erp_key text,
+                erp_document text,
+                amount_minor bigint,
+                currency text,
+                owner text,
+                state text NOT NULL CHECK (state IN ('open', 'resolved')),
+                resolution text CHECK (resolution IN ('resend', 'cancel', 'accept', 'matched')),
+                resolved_by text,
+                resolved_at text,
+                comment text,
+                created_at text NOT NULL,
+                updated_at text NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX reconciliation_open ON reconciliation_exceptions (mapping, subject) WHERE state = 'open'",
+            "CREATE INDEX reconciliation_exceptions_run ON reconciliation_exceptions (last_run)",
+            """
+            CREATE TABLE reconciliation_mappings (
+                name text PRIMARY KEY,
+                definition text NOT NULL,
+                updated_by text NOT NULL,
+                updated_at text NOT NULL
+            )
+            """,
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

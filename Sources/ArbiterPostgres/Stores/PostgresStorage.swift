@@ -18,6 +18,7 @@ public struct PostgresStorage: Storage {
     public let keys: any KeyStore
     public let accounts: any AccountStore
     public let inbox: any InboxStore
+    public let reconciliations: any ReconciliationStore
     public let sessions: any SessionStore
     /// Where every instance sees what decides live change (``PolicyGenerationWatch``).
     public let policyGeneration: @Sendable () async throws -> Int64
@@ -41,6 +42,7 @@ public struct PostgresStorage: Storage {
         self.keys = PostgresKeyStore(backend: backend)
         self.accounts = PostgresAccountStore(backend: backend)
         self.inbox = PostgresInboxStore(backend: backend, committer: committer)
+        self.reconciliations = PostgresReconciliationStore(backend: backend)
         self.sessions = PostgresSessionStore(backend: backend)
         self.policyGeneration = { try await policies.generation() }
     }

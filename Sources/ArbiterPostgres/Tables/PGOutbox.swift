@@ -150,6 +150,23 @@ enum PGOutbox {
                    data: ["comment": comment.map(JSONValue.string) ?? .null], at: now)
     }
 
+    /// A dead or delivered action sent again under its key (a reconciliation's resend).
+    static func resend(_ unit: WorkUnit, id: String, by actor: String, comment: String?, now: Date) async throws {
+        let (status, correlationId) = try await locked(unit, id: id)
+        guard status == "dead" || status == "delivered" else {
+            throw Refusal.conflict("action \(id) is \(status); only a dead or delivered action can be sent again")
+        }
+        let reference = try await unit.value("SELECT erp_reference FROM outbox_actions WHERE id = \(id)", as: String.self)
+        try await unit.run("""
+            UPDATE outbox_actions SET status = 'pending', attempts = 0, next_attempt_at = NULL, delivered_at = NULL,
+                updated_at = \(Timestamp.format(now)), lease_owner = NULL, lease_until = NULL
+            WHERE id = \(id)
+            """)
+        unit.audit(actor: actor, kind: "action.resent", subject: id, correlationId: correlationId,
+                   data: ["comment": comment.map(JSONValue.string) ?? .null, "was": .string(status),
+                          "erp_reference": reference.map(JSONValue.string) ?? .null], at: now)
+    }
+
     static func cancel(_ unit: WorkUnit, id: String, by actor: String, comment: String, now: Date) async throws {
         let (status, correlationId) = try await locked(unit, id: id)
         guard status == "pending" || status == "dead" else {

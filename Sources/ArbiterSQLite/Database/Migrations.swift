@@ -427,6 +427,65 @@ enum Migrations {
                 CREATE INDEX outbox_lines ON outbox_actions (target, account_id) WHERE status IN ('pending', 'dead');
                 """)
         }
+        migrator.registerMigration("v14: reconciliation") { db in
+            try db.execute(sql: ReconciliationSchema.sql)
+        }
         return migrator
     }
+}
+
+/// The reconciliation tables (the same on PostgreSQL, with its types).
+enum ReconciliationSchema {
+    static let sql = """
+        -- Arbiter's side of a reconciliation: money actions by the time they were approved.
+        CREATE INDEX outbox_money ON outbox_actions (created_at, id) WHERE type IN ('credit_memo', 'refund');
+        CREATE TABLE reconciliation_runs (
+            id TEXT PRIMARY KEY,
+            mapping TEXT NOT NULL,
+            period_from TEXT NOT NULL,
+            period_to TEXT NOT NULL,
+            stale_before TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('upload', 'pull')),
+            target TEXT,
+            requested_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            counts TEXT NOT NULL,                    -- JSON: rows per class
+            exceptions INTEGER NOT NULL,
+            exceptions_opened INTEGER NOT NULL,
+            exceptions_closed INTEGER NOT NULL,
+            report_sha256 TEXT NOT NULL,
+            manifest TEXT NOT NULL                   -- the signed manifest, as written beside the report
+        );
+        -- Exceptions as work: one open row per mapping and subject, however many runs find it.
+        CREATE TABLE reconciliation_exceptions (
+            id TEXT PRIMARY KEY,
+            mapping TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            first_run TEXT NOT NULL REFERENCES reconciliation_runs (id),
+            last_run TEXT NOT NULL REFERENCES reconciliation_runs (id),
+            class TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            action_id TEXT,
+            erp_key TEXT,
+            erp_document TEXT,
+            amount_minor INTEGER,
+            currency TEXT,
+            owner TEXT,
+            state TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+            resolution TEXT CHECK (resolution IN ('resend', 'cancel', 'accept', 'matched')),
+            resolved_by TEXT,
+            resolved_at TEXT,
+            comment TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX reconciliation_open ON reconciliation_exceptions (mapping, subject) WHERE state = 'open';
+        CREATE INDEX reconciliation_exceptions_run ON reconciliation_exceptions (last_run);
+        CREATE TABLE reconciliation_mappings (
+            name TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
 }

@@ -14,6 +14,7 @@ public struct SQLiteStorage: Storage {
     public let keys: any KeyStore
     public let accounts: any AccountStore
     public let inbox: any InboxStore
+    public let reconciliations: any ReconciliationStore
     /// One process owns the file: its console sessions live in its memory.
     public let sessions: any SessionStore = MemorySessionStore()
 
@@ -30,6 +31,7 @@ public struct SQLiteStorage: Storage {
         self.keys = SQLiteKeyStore(database: database)
         self.accounts = SQLiteAccountStore(database: database)
         self.inbox = SQLiteInboxStore(database: database, committer: committer)
+        self.reconciliations = SQLiteReconciliationStore(database: database)
     }
 
     public func isReachable() async -> Bool {

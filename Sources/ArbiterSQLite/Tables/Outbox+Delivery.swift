@@ -110,6 +110,27 @@ extension Outbox {
                             data: ["comment": comment.map(JSONValue.string) ?? .null], at: now)
     }
 
+    /// A dead or delivered action sent again under its key (a reconciliation's resend): back in
+    /// its account's line with a fresh set of attempts. The ERP's idempotency makes a delivered
+    /// action's second sending find the first document rather than post another.
+    public static func resend(_ db: Database, id: String, by actor: String, comment: String?, now: Date) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT status, correlation_id, erp_reference FROM outbox_actions WHERE id = ?",
+                                         arguments: [id]) else {
+            throw Refusal.notFound("no outbox action with id '\(id)'")
+        }
+        let status: String = row["status"]
+        guard status == "dead" || status == "delivered" else {
+            throw Refusal.conflict("action \(id) is \(status); only a dead or delivered action can be sent again")
+        }
+        try db.execute(sql: """
+            UPDATE outbox_actions SET status = 'pending', attempts = 0, next_attempt_at = NULL, delivered_at = NULL, updated_at = ?
+            WHERE id = ?
+            """, arguments: [Timestamp.format(now), id])
+        try AuditLog.append(db, actor: actor, kind: "action.resent", subject: id, correlationId: row["correlation_id"],
+                            data: ["comment": comment.map(JSONValue.string) ?? .null, "was": .string(status),
+                                   "erp_reference": (row["erp_reference"] as String?).map(JSONValue.string) ?? .null], at: now)
+    }
+
     /// A pending or dead action that will never be sent; its account's line moves on.
     public static func cancel(_ db: Database, id: String, by actor: String, comment: String, now: Date) throws {
         guard let row = try Row.fetchOne(db, sql: "SELECT status, correlation_id FROM outbox_actions WHERE id = ?", arguments: [id]) else {

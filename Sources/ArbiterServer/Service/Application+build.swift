@@ -36,7 +36,12 @@ public func buildApplication(_ configuration: ServerConfiguration, logger: Logge
                             exports: ExportSettings(configuration, signingKey: backend.signingKey, maskingKey: backend.maskingKey,
                                                            instance: backend.instance),
                             gaugesInterval: configuration.gaugesInterval, checkpointInterval: configuration.checkpointInterval,
-                            policyGeneration: backend.policyGeneration, keyCacheLifetime: backend.keyCacheLifetime)
+                            policyGeneration: backend.policyGeneration, keyCacheLifetime: backend.keyCacheLifetime,
+                            reconciliation: ReconciliationSettings(directory: configuration.reconciliationsDirectory,
+                                                                   every: configuration.reconciliation.every,
+                                                                   pull: configuration.reconciliation.pull,
+                                                                   staleAfter: configuration.reconciliation.staleAfter),
+                            mappingsDirectory: configuration.mappingsDirectory)
     try await services.loadPolicies(from: configuration.policiesDirectory, logger: logger)
     try await services.routeWaitingActions(logger: logger)
     return Application(
@@ -127,6 +132,7 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(PoliciesController(lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
     v1.addRoutes(AuditController(trail: services.audit).endpoints, atPath: "audit")
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
+    v1.addRoutes(ReconciliationsController(reconciliations: services.reconciliations).endpoints, atPath: "reconciliations")
     let simulate = SimulateController(lifecycle: services.lifecycle, accounts: services.accounts)
     v1.post("simulate", use: simulate.simulate)
     try Console(desk: services.desk, keys: services.keys, sessions: services.storage.sessions, settings: console).addRoutes(to: router)

@@ -59,6 +59,8 @@ public struct ServerConfiguration: Sendable {
     /// Where exports are written (and read back for downloads); instances sharing a database
     /// must share this directory. Default: `exports/` in the data directory.
     public var exportsDirectory: String?
+    /// Reconciliation runs, their mappings directory and the scheduled run (``ReconciliationSettings``).
+    public var reconciliation = ReconciliationSettings()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "data", policiesDirectory: String? = "Policies",
                 limits: PolicyLimits = PolicyLimits(), breakerThreshold: Int = 5, guardrails: Guardrails = Guardrails(),
@@ -90,6 +92,17 @@ public struct ServerConfiguration: Sendable {
         self.limits = limits
         self.breakerThreshold = breakerThreshold
         self.guardrails = guardrails
+    }
+
+    /// Where reconciliation reports are written: `--reconciliations-dir`, else `reconciliations/`
+    /// in the data directory. Instances sharing a database must share it.
+    public var reconciliationsDirectory: String {
+        reconciliation.directory ?? URL(fileURLWithPath: dataDirectory).appendingPathComponent("reconciliations").path
+    }
+
+    /// Saved column mappings as files: `reconciliation/` in the policies directory.
+    public var mappingsDirectory: String? {
+        policiesDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("reconciliation").path }
     }
 
     public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("arbiter.sqlite").path }

@@ -46,6 +46,9 @@ public struct Services: Sendable {
     let audit: AuditTrail
     /// Runs auditors' exports.
     let exports: ExportJobs
+    /// Reconciles money actions with the ERP's books and keeps the exceptions as work.
+    let reconciliations: Reconciliations
+    let reconciliation: ReconciliationSettings
     /// The outbox and queue counts scrapes read (taken in the background).
     let gauges: OperationalGauges
     /// How often the audit chain's head is signed.
@@ -60,7 +63,8 @@ public struct Services: Sendable {
                 escalationInterval: Duration = .seconds(1), erp: ERPTarget = .none, targets: [DeliveryTarget] = [],
                 delivery: DeliverySettings = DeliverySettings(), backtestInlineEvents: Int = 20_000,
                 exports: ExportSettings, gaugesInterval: Duration = .seconds(10), checkpointInterval: Duration = .seconds(300),
-                policyGeneration: (@Sendable () async throws -> Int64)? = nil, keyCacheLifetime: Duration = .seconds(5)) throws {
+                policyGeneration: (@Sendable () async throws -> Int64)? = nil, keyCacheLifetime: Duration = .seconds(5),
+                reconciliation: ReconciliationSettings = ReconciliationSettings(), mappingsDirectory: String? = nil) throws {
         self.checkpointInterval = checkpointInterval
         self.policyGeneration = policyGeneration
         self.storage = storage
@@ -78,6 +82,23 @@ public struct Services: Sendable {
         let targets = targets.isEmpty
             ? [DeliveryTarget(name: OutboxTarget.erp, types: Set(ActionType.allCases), connector: erp, settings: delivery)] : targets
         self.targets = targets
+        // Checked before any client is made (a client must be shut down, not dropped).
+        if let pull = reconciliation.pull {
+            let pullable = targets.filter { target in
+                switch target.connector {
+                case .netsuite, .businessCentral: true
+                default: false
+                }
+            }.map(\.name)
+            guard pullable.contains(pull) else {
+                throw Refusal.invalid("reconcile-pull", "'\(pull)' is not a NetSuite or Business Central target (pullable: \(pullable.isEmpty ? "none" : pullable.joined(separator: ", ")))")
+            }
+        }
+        let reconciliationsDirectory = reconciliation.directory
+            ?? URL(fileURLWithPath: exports.directory).deletingLastPathComponent().appendingPathComponent("reconciliations").path
+        try FileManager.default.createDirectory(atPath: reconciliationsDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let sealing = try SecretSealing(environment: ProcessInfo.processInfo.environment)
         let routing = DeliveryTarget.routing(targets)
         let outbox = storage.outbox
         let reviewStore = storage.reviews
@@ -91,6 +112,18 @@ public struct Services: Sendable {
         }
         self.dispatchers = dispatchers
         self.httpClients = clients
+        // Targets whose ERP can be read back for a reconciliation, each with its own client.
+        var pullers: [String: any ERPPuller] = [:]
+        for (target, client) in zip(targets, clients) {
+            guard let client else { continue }
+            switch target.connector {
+            case .netsuite(let profile): pullers[target.name] = NetSuitePuller(profile: profile, client: client, timeout: target.settings.timeout)
+            case .businessCentral(let profile):
+                pullers[target.name] = BusinessCentralPuller(profile: profile, client: client, timeout: target.settings.timeout)
+            default: break
+            }
+        }
+        self.reconciliation = reconciliation
         // Answers are sent with the credentials their source has when they are sent; the inbox
         // that knows them is made below.
         let inboxSlot = Locked<Inbox?>(nil)
@@ -105,6 +138,9 @@ public struct Services: Sendable {
         let everyDispatcher = dispatchers + [answers]
         self.deliveries = Deliveries(store: outbox, dispatchers: everyDispatcher)
         let notify: @Sendable () -> Void = { for dispatcher in everyDispatcher { dispatcher.notify() } }
+        self.reconciliations = try Reconciliations(store: storage.reconciliations, signingKey: exports.signingKey,
+                                                   directory: reconciliationsDirectory, mappingsDirectory: mappingsDirectory,
+                                                   pullers: pullers, onQueued: notify)
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: storage.shadow,
@@ -135,7 +171,7 @@ public struct Services: Sendable {
         self.accounts = Accounts(store: storage.accounts)
         // Secrets given to sources through the API are stored sealed with the key-encryption key.
         let inbox = Inbox(sources: SourceCatalog(), store: storage.inbox, accounts: accounts, intake: intake, metrics: metrics,
-                          sealing: try SecretSealing(environment: ProcessInfo.processInfo.environment))
+                          sealing: sealing)
         self.inbox = inbox
         inboxSlot.withLock { $0 = inbox }
         self.policiesLoaded = Locked(false)
@@ -208,6 +244,9 @@ public struct Services: Sendable {
         if let policyGeneration {
             chores.append(Self.policyWatch(policyGeneration, lifecycle: lifecycle, inbox: inbox))
         }
+        if let every = reconciliation.every, let pull = reconciliation.pull {
+            chores.append(Self.scheduledReconciliation(reconciliations, every: every, pull: pull, staleAfter: reconciliation.staleAfter))
+        }
         return [WorkersService(workers: workers),
                 BackgroundService(work: background, chores: chores, last: { await checkpoints.take() }),
                 StorageService(storage: storage)]
@@ -233,6 +272,31 @@ public struct Services: Sendable {
                 }
             } catch {
                 logger.error("looking for policy changes failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The scheduled reconciliation: looked at every five minutes (or every period, if shorter);
+    /// runs when the target's mapping has no run younger than a period (so a restart, or a second
+    /// instance, does not run it again), over the period plus the stale age back from now.
+    static func scheduledReconciliation(_ reconciliations: Reconciliations, every: Duration, pull: String, staleAfter: Int) -> Chore {
+        let logger = Logger(label: "arbiter.reconciliation")
+        let period = TimeInterval(every.components.seconds)
+        return Chore("scheduled reconciliation", every: min(every, .seconds(300))) {
+            do {
+                let now = Date()
+                let recent = try await reconciliations.runs(after: nil, limit: 100).items
+                if let last = recent.first(where: { $0.mapping == pull && $0.source == "pull" }),
+                   let at = Timestamp.parse(last.createdAt), now.timeIntervalSince(at) < period {
+                    return
+                }
+                let request = ReconciliationRequest(mapping: pull, from: now.addingTimeInterval(-period - TimeInterval(staleAfter)), to: now,
+                                                    staleAfter: staleAfter, pull: pull)
+                let run = try await reconciliations.run(request, erpFile: nil, by: "system:reconcile", now: now)
+                logger.info("scheduled reconciliation", metadata: ["id": "\(run.id)", "target": "\(pull)", "exceptions": "\(run.exceptions)",
+                                                                   "opened": "\(run.exceptionsOpened)", "closed": "\(run.exceptionsClosed)"])
+            } catch {
+                logger.error("scheduled reconciliation failed", metadata: ["target": "\(pull)", "error": "\(error)"])
             }
         }
     }

@@ -100,6 +100,22 @@ extension Arbiter {
                 help: "On a shared database: seconds an instance may hold an action it is delivering before another takes it over (longer than --erp-timeout-ms).")
         var deliveryLeaseSeconds: Double = 60
 
+        @Option(name: .customLong("reconciliations-dir"),
+                help: "Where reconciliation reports are written and downloaded from; instances sharing a database must share it. Default: reconciliations/ in --data-dir.")
+        var reconciliationsDirectory: String?
+
+        @Option(name: .customLong("reconcile-every"),
+                help: "Reconcile on a schedule (e.g. 24h) against what --reconcile-pull's ERP holds.")
+        var reconcileEvery: String?
+
+        @Option(name: .customLong("reconcile-pull"),
+                help: "The NetSuite or Business Central target (of --targets) a scheduled reconciliation reads the ERP's side from.")
+        var reconcilePull: String?
+
+        @Option(name: .customLong("reconcile-stale-after"),
+                help: "An approved money action still not delivered after this long (e.g. 72h) is a stale exception in scheduled runs.")
+        var reconcileStaleAfter: String = "72h"
+
         @OptionGroup var policyOptions: PolicyOptions
 
         /// Exactly one connector, or none.
@@ -207,6 +223,22 @@ extension Arbiter {
             configuration.instanceName = instanceName ?? environment["ARBITER_INSTANCE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
             configuration.exportsDirectory = exportsDirectory
             configuration.deliveryLease = deliveryLeaseSeconds
+            configuration.reconciliation.directory = reconciliationsDirectory
+            guard let staleAfter = DurationText.seconds(reconcileStaleAfter) else {
+                throw ValidationError("--reconcile-stale-after must be a duration such as 72h, 3d or 90m")
+            }
+            configuration.reconciliation.staleAfter = staleAfter
+            switch (reconcileEvery, reconcilePull) {
+            case (nil, nil): break
+            case (let every?, let pull?):
+                guard let seconds = DurationText.seconds(every), seconds >= 60 else {
+                    throw ValidationError("--reconcile-every must be a duration of at least a minute, such as 24h or 6h")
+                }
+                configuration.reconciliation.every = .seconds(seconds)
+                configuration.reconciliation.pull = pull
+            default:
+                throw ValidationError("--reconcile-every and --reconcile-pull go together: how often, and which target's ERP to read")
+            }
             if let targets {
                 guard erpURL == nil, erpSpool == nil else {
                     throw ValidationError("choose --targets or --erp-url/--erp-spool: the targets file names each target's connector")

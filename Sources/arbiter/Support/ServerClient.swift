@@ -24,7 +24,10 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// Calls the API; a problem answer becomes a failure that names what the server said.
-    func call(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+    /// `upload`: a file sent as the body with its content type instead of JSON (and up to ten
+    /// minutes for the answer: the server works through it before answering).
+    func call(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil, upload: (file: URL, contentType: String)? = nil,
+              timeout: TimeAmount = .seconds(30)) async throws -> JSONValue {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(try key())")
@@ -32,9 +35,14 @@ struct ServerOptions: ParsableArguments {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: CanonicalJSON.encode(body)))
         }
+        if let upload {
+            guard let data = try? Data(contentsOf: upload.file, options: .alwaysMapped) else { throw CommandFailure("cannot read \(upload.file.path)") }
+            request.headers.add(name: "Content-Type", value: upload.contentType)
+            request.body = .bytes(ByteBuffer(bytes: data))
+        }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await HTTPClient.shared.execute(request, timeout: upload == nil ? timeout : .seconds(600))
         } catch {
             throw CommandFailure("cannot reach Arbiter at \(baseURL): \(error)")
         }
