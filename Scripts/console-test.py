@@ -6,7 +6,15 @@ an account and three credit requests through the API, then in the browser signs 
 first), opens the credits queue, claims and approves one item, rejects another (first without
 a comment, which the console refuses), signs in as a reviewer with a 100.00 approval limit,
 is refused over the limit, approves a lower amount as the first of two approvals, and signs
-out. Every step checks what the page says and saves a screenshot. Exits non-zero on the first
+out. Then an operator: the dashboard (decisions per hour as a chart, queues, actions by target),
+a dead letter (the ERP stand-in refused the action) retried from the console and delivered. Then
+an auditor: the trail filtered by kind, a case's story as a timeline, and an export started from
+the console, downloaded and verified with `arbiter audit verify-export`. Then finance (maker-checker
+on): a new version of credit_thresholds with a failing test (the failing case shown), then a compile
+error (shown at its line), then fixed and published; its diff against the active version; proposed by
+one policy admin, refused to approve by the same, approved by a second; the next credit is decided by
+the new version. Every step checks what
+the page says and saves a screenshot, at 1280 and at 800 pixels wide. Exits non-zero on the first
 failure, naming it.
 
 Needs: chromium and chromium-driver (Debian), selenium (PyPI).
@@ -14,14 +22,17 @@ Needs: chromium and chromium-driver (Debian), selenium (PyPI).
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def api(base, key, method, path, body=None):
@@ -44,17 +55,41 @@ class Console:
         self.screenshots = screenshots
         self.step = 0
 
-    def shot(self, name):
+    def shot(self, name, narrow=False):
         self.step += 1
         path = os.path.join(self.screenshots, f"{self.step:02d}-{name}.png")
         self.driver.save_screenshot(path)
         print(f"  screenshot {path}")
+        if narrow:
+            # The same page at 800 pixels: nothing may need a horizontal scroll of the page itself.
+            self.driver.set_window_size(800, 1400)
+            wide = self.driver.execute_script("return document.documentElement.scrollWidth")
+            self.expect(wide <= 800, f"{name} fits 800 pixels (scroll width {wide})")
+            narrow_path = os.path.join(self.screenshots, f"{self.step:02d}-{name}-800.png")
+            self.driver.save_screenshot(narrow_path)
+            print(f"  screenshot {narrow_path}")
+            self.driver.set_window_size(1280, 1400)
+
+    def download(self, path, to):
+        """Fetches a page with the browser's session cookie (a download the browser would save)."""
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in self.driver.get_cookies())
+        request = urllib.request.Request(self.base + path, headers={"Cookie": cookie})
+        with urllib.request.urlopen(request) as response, open(to, "wb") as out:
+            out.write(response.read())
 
     def open(self, path):
         self.driver.get(self.base + path)
 
     def text(self, css):
-        return self.driver.find_element(By.CSS_SELECTOR, css).text
+        try:
+            return self.driver.find_element(By.CSS_SELECTOR, css).text
+        except WebDriverException:
+            self.shot("FAILED")
+            raise AssertionError(f"no {css} on the page\n  page: {self.driver.current_url}\n  text: {self.driver.find_element(By.TAG_NAME, 'body').text[:1500]}")
+
+    def set_value(self, css, value):
+        """Puts a whole text in a field at once (a pasted source)."""
+        self.driver.execute_script("arguments[0].value = arguments[1]", self.driver.find_element(By.CSS_SELECTOR, css), value)
 
     def fill(self, css, value):
         field = self.driver.find_element(By.CSS_SELECTOR, css)
@@ -96,6 +131,8 @@ def main():
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--admin-key", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--erp-url", required=True, help="Scripts/erp-receiver.py, the service's ERP")
+    parser.add_argument("--arbiter", required=True, help="the arbiter binary (verify-export)")
     args = parser.parse_args()
     base, admin = args.base_url.rstrip("/"), args.admin_key
     os.makedirs(args.screenshots, exist_ok=True)
@@ -104,6 +141,10 @@ def main():
     ana = api(base, admin, "POST", "/v1/keys", {"name": "Ana Lopez", "role": "reviewer"})["secret"]
     bo = api(base, admin, "POST", "/v1/keys", {"name": "Bo Chen", "role": "reviewer", "approval_limits": {"USD": 10000}})["secret"]
     sync = api(base, admin, "POST", "/v1/keys", {"name": "Billing sync", "role": "sync"})["secret"]
+    omar = api(base, admin, "POST", "/v1/keys", {"name": "Omar Diallo", "role": "operator"})["secret"]
+    ines = api(base, admin, "POST", "/v1/keys", {"name": "Ines Park", "role": "auditor"})["secret"]
+    fatima = api(base, admin, "POST", "/v1/keys", {"name": "Fatima Noor", "role": "policy_admin"})["secret"]
+    gus = api(base, admin, "POST", "/v1/keys", {"name": "Gus Moreau", "role": "policy_admin"})["secret"]
     api(base, sync, "PUT", "/v1/accounts/acct_42", {"status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 49900})
     reviews = {}
     for name, amount, reason in [("goodwill", 15000, "three-day outage"), ("duplicate", 20000, "asked twice"),
@@ -141,7 +182,8 @@ def main():
         c.fill("#approve-comment", "Goodwill for the outage on 20 Nov")
         c.click("#approve")
         c.expect("Approved" in c.text("#notice") and c.text("#state") == "Approved", "approving is confirmed and the item is approved")
-        c.expect("pending" in c.text("#queued"), "the approved credit memo is queued for the ERP")
+        queued = c.text("#queued")
+        c.expect("pending" in queued or "delivered" in queued, "the approved credit memo is queued for the ERP (or already delivered)")
         c.expect("Goodwill for the outage" in c.text("#history"), "the history shows the approval with its comment")
         c.shot("approved")
         item = api(base, admin, "GET", f"/v1/reviews/{reviews['goodwill']}")
@@ -179,6 +221,184 @@ def main():
         c.expect("key_" not in c.text("#error"), "reviewers are named, not shown as key ids")
         c.expect("policy error" not in c.text("#verdicts"), "a policy that answered is not shown as an error")
         c.shot("first-approval")
+        c.click("#sign-out")
+
+        # An operator: the ERP refuses the next action (400), which becomes a dead letter.
+        control = urllib.request.Request(args.erp_url + "/_control", method="POST",
+                                         data=json.dumps({"fail_status": 400, "fail_count": 1}).encode())
+        urllib.request.urlopen(control).read()
+        api(base, sync, "PUT", "/v1/accounts/acct_77", {"status": "active", "tier": "standard", "currency": "USD", "mrr_minor": 19900})
+        small = api(base, submitter, "POST", "/v1/events", {
+            "id": "console-small", "type": "credit.requested", "source": "zendesk", "occurred_at": "2026-11-22T09:30:00Z",
+            "account_id": "acct_77", "correlation_id": "case-small",
+            "payload": {"amount_minor": 2500, "currency": "USD", "reason": "late delivery", "severity": "sev3"}})
+        assert small["decision"]["outcome"] == "approve", small
+        action = small["decision"]["actions"][0]["id"]
+        deadline = time.time() + 20
+        while api(base, admin, "GET", f"/v1/actions/{action}")["status"] != "dead":
+            assert time.time() < deadline, "the refused action did not become a dead letter"
+            time.sleep(0.1)
+        c.sign_in(omar)
+        c.expect("/console/operations" in c.driver.current_url and c.text("#signed-in-as") == "Omar Diallo",
+                 "an operator starts on the operations dashboard")
+        c.expect(len(c.driver.find_elements(By.CSS_SELECTOR, "#decisions-chart rect")) > 0, "decisions per hour are drawn as a chart")
+        totals = c.text("#outcome-totals")
+        c.expect("approve" in totals and "review" in totals, "the chart's numbers are in a table beside it")
+        c.expect("credits" in c.text("#queues-summary"), "the review queues are listed with their ages")
+        c.expect("erp" in c.text("#targets"), "actions are counted by target")
+        row = c.text(f"tr.dead-letter[data-id='{action}']")
+        c.expect("Credit memo" in row and "25.00 USD" in row and "400" in row, "the dead letter shows its amount and the ERP's refusal")
+        c.shot("operations", narrow=True)
+        c.click(f"#cancel-{action}")
+        c.expect("say why" in c.text("#error").lower() or "comment" in c.text("#error").lower(),
+                 "cancelling without saying why is refused in plain words")
+        c.fill(f"#retry-comment-{action}", "the ERP's customer record is fixed")
+        c.click(f"#retry-{action}")
+        c.expect("back in line" in c.text("#notice"), "retrying is confirmed")
+        deadline = time.time() + 20
+        while api(base, admin, "GET", f"/v1/actions/{action}")["status"] != "delivered":
+            assert time.time() < deadline, "the retried action was not delivered"
+            time.sleep(0.1)
+        c.open("/console/operations")
+        c.expect("No dead letters" in c.text("#dead-letters"), "once delivered, the dead letter is gone from the dashboard")
+        c.shot("operations-after-retry")
+        c.open("/console/audit")
+        c.expect("for the auditor role" in c.text("#message"), "an operator is told the audit pages are for auditors")
+        c.click("#sign-out")
+
+        # An auditor: the trail, a case's story, an export verified offline.
+        c.sign_in(ines)
+        c.expect("/console/audit" in c.driver.current_url, "an auditor starts on the audit trail")
+        c.fill("#filter-kind", "review.approved")
+        c.click("#filter")
+        entries = c.text("#entries")
+        c.expect("Approved by a reviewer" in entries and "Ana Lopez" in entries, "the trail filtered by kind names the reviewer")
+        c.shot("audit-trail", narrow=True)
+        c.click("a.story-link")
+        story = c.text("#story")
+        c.expect("case-goodwill" in c.driver.current_url, "the story link follows the case's correlation id")
+        for step in ["Event received", "Decided", "Claimed for review", "Approved by a reviewer", "Delivered"]:
+            c.expect(step in story, f"the story of case-goodwill shows: {step}")
+        c.expect(story.index("Event received") < story.index("Approved by a reviewer") < story.index("Delivered"),
+                 "the story reads oldest first, from the event to the ERP")
+        c.shot("story")
+        c.open("/console/audit?verify=1")
+        c.expect("Intact" in c.text("#chain-status"), "the chain verifies on the server")
+        c.expect(c.text("#checkpoint-seq").isdigit(), "the newest signed checkpoint is shown to keep")
+        c.open("/console/audit/exports")
+        c.fill("#from", "2026-01-01T00:00:00Z")
+        c.fill("#to", "2026-01-01T00:00:00Z")
+        c.click("#start-export")
+        c.expect("To: must be after from" in c.text("#error"), "an empty range is refused in plain words, naming the field")
+        c.fill("#to", "2030-01-01T00:00:00Z")
+        c.click("#start-export")
+        deadline = time.time() + 20
+        while "Done" not in c.text("#export-status"):
+            assert time.time() < deadline, "the export did not finish"
+            time.sleep(0.5)
+            c.driver.refresh()
+        c.expect("rows" in c.text("#export-status"), "the export says how many rows it wrote")
+        c.shot("export")
+        folder = tempfile.mkdtemp()
+        export_id = c.driver.current_url.rstrip("/").split("/")[-1]
+        c.download(f"/console/audit/exports/{export_id}/manifest", os.path.join(folder, "manifest.json"))
+        with open(os.path.join(folder, "manifest.json")) as manifest:
+            name = json.load(manifest)["file"]
+        c.expect(name == "decisions.jsonl", "the export is of decisions, as JSON lines (the form's defaults)")
+        c.download(f"/console/audit/exports/{export_id}/file", os.path.join(folder, name))
+        key = os.path.join(tempfile.mkdtemp(), "arbiter-export.pub")
+        with open(key, "w") as out:
+            out.write(c.text("#public-key"))
+        verified = subprocess.run([args.arbiter, "audit", "verify-export", folder, "--public-key", key], capture_output=True, text=True)
+        c.expect(verified.returncode == 0 and "export verified" in verified.stdout,
+                 f"the downloaded export verifies offline: {verified.stdout.strip()} {verified.stderr.strip()}")
+        c.click("#sign-out")
+
+        # Finance: a new version of credit_thresholds, through the gate, then maker-checker.
+        c.sign_in(fatima)
+        c.expect("/console/policies" in c.driver.current_url, "a policy admin starts on the policies")
+        c.expect("credit_thresholds" in c.text("#policies"), "the policies are listed with their active versions")
+        c.shot("policies")
+        c.click("a[href='/console/policies/credit_thresholds']")
+        old_version = c.text("#active-version")
+        c.click("a.version-link")
+        c.expect("14 of 14 pass" in c.text("#tests"), "the active version's tests run and pass")
+        c.click("#edit")
+        source = c.driver.find_element(By.CSS_SELECTOR, "#source").get_attribute("value")
+        tests = json.loads(c.driver.find_element(By.CSS_SELECTOR, "#tests").get_attribute("value"))
+        c.expect("standard = 5000" in source and len(tests["cases"]) == 14, "publishing starts from the active version's source and tests")
+        tests["cases"].append({
+            "name": "a 55.00 credit for a standard account is approved",
+            "event": {"type": "credit.requested", "account_id": "acct_1", "payload": {"amount_minor": 5500, "currency": "USD", "reason": "outage"}},
+            "context": {"account": {"status": "active", "tier": "standard", "currency": "USD"}, "history": {"credits_90d_minor": 0}},
+            "expect": {"outcome": "approve"}})
+        c.set_value("#tests", json.dumps(tests, indent=1))
+        c.click("#publish")
+        c.expect("1 of 15 test cases fail" in c.text("#error"), "a failing test refuses the version")
+        c.expect("a 55.00 credit for a standard account is approved" in c.text("#failing-tests")
+                 and "expected" in c.text("#failing-tests"), "the failing case is named with what it expected and got")
+        c.shot("publish-failing-test")
+        broken = source.replace("standard = 5000,", "standard = 6000 +,")
+        c.set_value("#source", broken)
+        c.click("#publish")
+        c.expect("does not compile" in c.text("#error"), "a compile error refuses the version")
+        line = broken.split("\n").index(next(l for l in broken.split("\n") if "standard = 6000 +," in l)) + 1
+        c.expect(len(c.driver.find_elements(By.CSS_SELECTOR, f"tr#line-{line}.error-line")) == 1
+                 and len(c.driver.find_elements(By.CSS_SELECTOR, "tr.error-line")) == 1, f"the compile error is shown at its line ({line})")
+        c.shot("publish-compile-error")
+        c.set_value("#source", source.replace("standard = 5000,", "standard = 6000,"))
+        c.click("#publish")
+        c.expect("2 of 15 test cases fail" in c.text("#error") and "limit of 60.00 USD" in c.text("#failing-tests"),
+                 "the raised limit shows in the two cases that quote the old one")
+        fixed = c.driver.find_element(By.CSS_SELECTOR, "#tests").get_attribute("value")
+        c.set_value("#tests", fixed.replace("limit of 50.00 USD", "limit of 60.00 USD").replace("limit of 5000 JPY", "limit of 6000 JPY"))
+        c.click("#publish")
+        c.expect("Published as a draft" in c.text("#notice") and c.text("#version-status") == "draft", "the fixed version is published as a draft")
+        c.expect("15 of 15 pass" in c.text("#tests"), "all 15 test cases pass")
+        diff = c.text("#diff")
+        c.expect("standard = 6000" in diff and "standard = 5000" in diff and old_version in diff, "the diff against the active version shows the change")
+        c.shot("version-draft")
+        new_version_url = c.driver.current_url.split("?")[0]
+        new_version = new_version_url.rstrip("/").split("/")[-1]
+
+        # Simulate: a stored event of acct_42 loaded, then a 55.00 credit for acct_88 with the draft swapped in.
+        c.open("/console/policies/simulate")
+        c.fill("#account_id", "acct_42")
+        c.click("#list-events")
+        c.expect("Credit request" in c.text("#recent"), "an account's recent events are listed to pick from")
+        c.click("#recent a")
+        c.expect('"account_id": "acct_42"' in c.driver.find_element(By.CSS_SELECTOR, "#event").get_attribute("value"),
+                 "picking one loads the stored event")
+        api(base, sync, "PUT", "/v1/accounts/acct_88", {"status": "active", "tier": "standard", "currency": "USD"})
+        c.set_value("#event", json.dumps({"id": "sim-1", "type": "credit.requested", "source": "console", "occurred_at": "2026-11-22T10:00:00Z",
+                                          "account_id": "acct_88", "correlation_id": "sim", "payload": {"amount_minor": 5500, "currency": "USD",
+                                                                                                       "reason": "outage"}}, indent=1))
+        Select(c.driver.find_element(By.CSS_SELECTOR, "#swap")).select_by_value(f"credit_thresholds@{new_version}")
+        c.click("#simulate")
+        results = c.driver.find_elements(By.CSS_SELECTOR, "#results section.result")
+        c.expect(len(results) == 2 and "review" in results[0].text and "over the standard auto-approval limit of 50.00 USD" in results[0].text,
+                 "the active policies send 55.00 to review, saying why")
+        c.expect("approve" in results[1].text and "Credit memo 55.00 USD" in results[1].text, "with the draft swapped in, 55.00 is approved")
+        c.shot("simulate", narrow=True)
+        c.open(new_version_url.replace(base, ""))
+        c.click("#activate")
+        c.expect("Proposed" in c.text("#notice") and "Fatima Noor proposed" in c.text("#proposal"), "with maker-checker on, activating proposes")
+        c.expect(len(c.driver.find_elements(By.CSS_SELECTOR, "#approve")) == 0, "the proposer is offered no approve button")
+        c.click("#sign-out")
+        c.sign_in(gus)
+        c.open(new_version_url.replace(base, ""))
+        c.expect("Fatima Noor proposed to activate" in c.text("#proposal"), "the second policy admin sees who proposed it")
+        c.shot("proposal")
+        c.click("#approve")
+        c.expect("Approved and carried out" in c.text("#notice") and c.text("#version-status") == "active", "the second policy admin's approval activates it")
+        decided = api(base, submitter, "POST", "/v1/events", {
+            "id": "console-after-policy", "type": "credit.requested", "source": "zendesk", "occurred_at": "2026-11-22T10:00:00Z",
+            "account_id": "acct_88", "correlation_id": "case-after-policy",
+            "payload": {"amount_minor": 5500, "currency": "USD", "reason": "outage"}})
+        used = {p["name"]: p["version"] for p in decided["decision"]["policies"]}
+        c.expect(decided["decision"]["outcome"] == "approve" and used.get("credit_thresholds") == new_version,
+                 "the next credit of 55.00 is approved by the new version")
+        c.shot("version-active")
     finally:
         console.driver.quit()
     print("console test passed")

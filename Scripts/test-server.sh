@@ -5,7 +5,8 @@ BIN="$(swift build --show-bin-path)/arbiter"
 [ -x "$BIN" ] || swift build --product arbiter
 DATA="$(mktemp -d)"
 ADMIN_KEY="test-admin-$(date +%s%N)"
-ARBITER_ADMIN_KEY="$ADMIN_KEY" "$BIN" serve --data-dir "$DATA" --port "$PORT" >"$DATA/server.log" 2>&1 &
+# SERVE_ARGS: more options for `arbiter serve` (the console test's ERP stand-in).
+ARBITER_ADMIN_KEY="$ADMIN_KEY" "$BIN" serve --data-dir "$DATA" --port "$PORT" ${SERVE_ARGS:-} >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do

@@ -13,6 +13,26 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct AuditQueryTests {
     typealias P = PoliciesTests
 
+    /// `from`/`to` select entries by time, [from, to); a range the wrong way round names `to`.
+    @Test func entriesAreFilteredByTime() async throws {
+        try await EventsHarness.run { client, h in
+            let auditor = try await ReviewsTests.key(h, "internal audit", .auditor)
+            _ = try await h.post(client, validEnvelope("credit.requested"))
+            let all = try await P.send(client, .get, "/v1/audit?limit=500", key: auditor.secret).1["items"]?.arrayValue ?? []
+            let times = all.compactMap { $0["at"]?.stringValue }
+            try #require(times.count >= 2)
+            let middle = times[times.count / 2]
+            let later = try await P.send(client, .get, "/v1/audit?limit=500&from=\(middle)", key: auditor.secret).1["items"]?.arrayValue ?? []
+            #expect(!later.isEmpty && later.allSatisfy { ($0["at"]?.stringValue ?? "") >= middle })
+            let earlier = try await P.send(client, .get, "/v1/audit?limit=500&to=\(middle)", key: auditor.secret).1["items"]?.arrayValue ?? []
+            #expect(earlier.allSatisfy { ($0["at"]?.stringValue ?? "") < middle } && earlier.count + later.count == all.count)
+            let (status, body) = try await P.send(client, .get, "/v1/audit?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", key: auditor.secret)
+            #expect(status == .unprocessableContent && body["errors"]?.arrayValue?.first?["field"] == "to")
+            let (bad, badBody) = try await P.send(client, .get, "/v1/audit?from=yesterday", key: auditor.secret)
+            #expect(bad == .unprocessableContent && badBody["errors"]?.arrayValue?.first?["field"] == "from")
+        }
+    }
+
     @Test func theStoryOfOneCaseFromRequestToERPInOrder() async throws {
         let spool = scratchDirectory()
         try await EventsHarness.run(erp: .spool(directory: spool)) { client, h in

@@ -111,7 +111,7 @@ import Testing
             let submitter = try await Self.request(client, .post, "/console/sign-in", cookies: [ConsoleCookie.signIn: token],
                                                    form: ["key": h.submitter, "csrf": token])
             #expect(submitter.status == .forbidden)
-            #expect(submitter.body.contains("cannot use the review console"))
+            #expect(submitter.body.contains("cannot use the console"))
 
             let signedIn = try await Self.request(client, .post, "/console/sign-in", cookies: [ConsoleCookie.signIn: token],
                                                   form: ["key": h.reviewer, "csrf": token])

@@ -24,6 +24,9 @@ public struct Deliveries: Sendable {
         try await store.actions(status: status, accountId: accountId, target: target, after: after, limit: limit)
     }
 
+    /// Actions by target and status, with the oldest pending one's time.
+    public func depth() async throws -> OutboxDepth { try await store.depth() }
+
     public func action(_ id: String) async throws -> OutboxActionDetail {
         guard let action = try await store.action(id: id) else { throw Refusal.notFound("no outbox action with id '\(id)'") }
         return action
@@ -39,9 +42,10 @@ public struct Deliveries: Sendable {
         try await change(id) { try await store.cancel(id: id, by: actor, comment: comment, now: Date()) }
     }
 
-    /// Runs `body` while every dispatcher keeps away from the action (only the one of its
-    /// target could be sending it).
-    private func change(_ id: String, _ body: () async throws -> Void) async throws {
+    /// Runs `body` — a change of the action's state — while every dispatcher keeps away from the
+    /// action (only the one of its target could be sending it), then wakes them. Refuses (409)
+    /// while it is being sent.
+    public func change(_ id: String, _ body: () async throws -> Void) async throws {
         func held(_ remaining: ArraySlice<Dispatcher>) async throws -> Void? {
             guard let first = remaining.first else { return try await body() }
             return try await first.whileHeld(id) { try await held(remaining.dropFirst()) } ?? nil

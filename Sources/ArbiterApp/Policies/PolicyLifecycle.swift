@@ -176,6 +176,26 @@ public actor PolicyLifecycle {
         return try await workers.run { Result { try engine.compile([source.policySource]).policies[0] } }.get()
     }
 
+    /// One published test case of a version, run now.
+    public struct TestResult: Sendable {
+        public let name: String
+        /// Nil when it passes; else what was expected and what came.
+        public let failure: String?
+    }
+
+    /// Runs the tests a version was published with (none: an empty list).
+    public nonisolated func testResults(name: String, version: String) async throws -> [TestResult] {
+        let detail = try await self.version(name: name, version: version)
+        guard let tests = detail.tests else { return [] }
+        let cases = try PolicyTestCase.parse(tests, file: "tests")
+        let compiled = try await compiled(name: name, version: version)
+        let runner = PolicyTestRunner(engine: engine, guardrails: guardrails)
+        let failures = try await workers.run { runner.run(policy: compiled, cases: cases) }
+        return cases.map { testCase in
+            TestResult(name: testCase.name, failure: failures.first { $0.caseName == testCase.name }.map { "expected \($0.expected); got \($0.actual)" })
+        }
+    }
+
     /// Decides one event as the service would — against the active set, or with some policies
     /// at other stored versions — with every policy's reasons and log. Stores nothing.
     public nonisolated func simulate(_ event: Event, context: PolicyContext, versions: [String: String]) async throws -> (Decision, [String: String]) {

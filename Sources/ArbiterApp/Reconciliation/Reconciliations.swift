@@ -23,15 +23,16 @@ public final class Reconciliations: Sendable {
     /// Saved mappings as files (`<name>.json`), beside the ones saved through the API.
     let mappingsDirectory: URL?
     let pullers: [String: any ERPPuller]
-    /// Told when a resolution put an action back in line (the dispatchers wake).
-    let onQueued: @Sendable () -> Void
+    /// A resolution that changes an action (resend, cancel) does it while the dispatchers keep
+    /// away from it, and wakes them (nil: no dispatcher runs, as in `arbiter reconcile --db`).
+    let deliveries: Deliveries?
     /// One run at a time per instance: a run holds a ledger and a core.
     private let running = Locked<String?>(nil)
 
     public init(store: any ReconciliationStore, signingKey: ExportSigningKey, directory: String, mappingsDirectory: String?,
-                pullers: [String: any ERPPuller] = [:], onQueued: @escaping @Sendable () -> Void = {}) throws {
+                pullers: [String: any ERPPuller] = [:], deliveries: Deliveries? = nil) throws {
         self.store = store
-        self.onQueued = onQueued
+        self.deliveries = deliveries
         self.signingKey = signingKey
         self.directory = URL(fileURLWithPath: directory)
         self.mappingsDirectory = mappingsDirectory.map { URL(fileURLWithPath: $0) }
@@ -261,9 +262,17 @@ public final class Reconciliations: Sendable {
 
     public func resolve(id: String, _ resolution: ReconciliationException.Resolution, by actor: String, comment: String?,
                         now: Date = Date()) async throws -> ReconciliationException {
-        let resolved = try await store.resolve(id: id, resolution, by: actor, comment: comment, now: now)
-        if resolution == .resend { onQueued() }
-        return resolved
+        guard let deliveries, resolution == .resend || resolution == .cancel,
+              let action = try await store.exception(id: id)?.actionId else {
+            return try await store.resolve(id: id, resolution, by: actor, comment: comment, now: now)
+        }
+        let resolved = Locked<ReconciliationException?>(nil)
+        try await deliveries.change(action) {
+            let done = try await store.resolve(id: id, resolution, by: actor, comment: comment, now: now)
+            resolved.withLock { $0 = done }
+        }
+        guard let done = resolved.withLock({ $0 }) else { throw Refusal.conflict("exception \(id) was not resolved") }
+        return done
     }
 
     public func assign(id: String, owner: String?, by actor: String, now: Date = Date()) async throws -> ReconciliationException {

@@ -30,4 +30,26 @@ public protocol DecisionStore: Sendable {
     func decision(id: String) async throws -> StoredDecision?
     /// Decisions oldest first, one page.
     func decisions(_ filter: DecisionFilter) async throws -> Page<StoredDecision>
+    /// Decisions made since `since` (RFC 3339 as stored) counted per hour (`2026-12-05T11`, UTC)
+    /// and outcome, hours in order.
+    func outcomesByHour(since: String) async throws -> [HourlyOutcomes]
+}
+
+/// How many decisions of each outcome an hour saw.
+public struct HourlyOutcomes: Sendable, Hashable {
+    /// The hour as the first 13 characters of its RFC 3339 time: `2026-12-05T11`.
+    public var hour: String
+    public var counts: [String: Int]
+
+    public init(hour: String, counts: [String: Int]) {
+        self.hour = hour
+        self.counts = counts
+    }
+
+    /// Rows of (hour, outcome, count) grouped by hour, in order.
+    public static func group(_ rows: [(hour: String, outcome: String, count: Int)]) -> [HourlyOutcomes] {
+        var hours: [String: [String: Int]] = [:]
+        for row in rows { hours[row.hour, default: [:]][row.outcome, default: 0] += row.count }
+        return hours.keys.sorted().map { HourlyOutcomes(hour: $0, counts: hours[$0] ?? [:]) }
+    }
 }

@@ -54,4 +54,14 @@ struct PostgresDecisionStore: DecisionStore {
     func decisions(_ filter: DecisionFilter) async throws -> Page<StoredDecision> {
         try await backend.read { unit in try await PGDecisions.list(unit, filter) }
     }
+
+    func outcomesByHour(since: String) async throws -> [HourlyOutcomes] {
+        try await backend.read { unit in
+            let rows = try await unit.rows("""
+                SELECT substr(decided_at, 1, 13) AS hour, outcome, COUNT(*) AS n FROM decisions WHERE decided_at >= \(since)
+                GROUP BY 1, 2
+                """)
+            return HourlyOutcomes.group(try rows.map { (hour: try $0["hour"], outcome: try $0["outcome"], count: Int(try $0["n"] as Int64)) })
+        }
+    }
 }

@@ -20,6 +20,8 @@ enum PGAuditTrail {
             guard let value else { continue }
             conditions.append("\(column) = \(sql.bind(value))")
         }
+        if let from = filter.from { conditions.append("at >= \(sql.bind(from))") }
+        if let to = filter.to { conditions.append("at < \(sql.bind(to))") }
         sql.append(" WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT \(sql.bind(Int64(filter.limit)))")
         let entries = try await unit.rows(sql.query).map(entry)
         return AuditPage(entries: entries, next: entries.count == filter.limit ? entries.last?.seq : nil)

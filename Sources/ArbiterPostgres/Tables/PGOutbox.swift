@@ -231,11 +231,11 @@ enum PGOutbox {
     }
 
     static func depth(_ unit: WorkUnit) async throws -> OutboxDepth {
-        var counts: [String: Int] = ["pending": 0, "delivered": 0, "dead": 0, "cancelled": 0]
-        for row in try await unit.rows("SELECT status, COUNT(*) AS n FROM outbox_actions GROUP BY status") {
-            counts[try row["status"]] = Int(try row["n"] as Int64)
-        }
-        let oldest = try await unit.value("SELECT MIN(created_at) FROM outbox_actions WHERE status = 'pending'", as: String.self)
-        return OutboxDepth(byStatus: counts, oldestPending: oldest.flatMap(Timestamp.parse))
+        let rows = try await unit.rows("""
+            SELECT target, status, COUNT(*) AS n, MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest
+            FROM outbox_actions GROUP BY target, status
+            """)
+        return OutboxDepth(rows: try rows.map { (target: try $0["target"], status: try $0["status"], count: Int(try $0["n"] as Int64),
+                                                 oldestPending: try $0["oldest"]) })
     }
 }

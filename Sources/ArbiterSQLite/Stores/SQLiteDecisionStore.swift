@@ -57,4 +57,14 @@ public struct SQLiteDecisionStore: DecisionStore {
     public func decisions(_ filter: DecisionFilter) async throws -> Page<StoredDecision> {
         try await database.writer.read { db in try Decisions.list(db, filter) }
     }
+
+    public func outcomesByHour(since: String) async throws -> [HourlyOutcomes] {
+        try await database.writer.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT substr(decided_at, 1, 13) AS hour, outcome, COUNT(*) AS n FROM decisions WHERE decided_at >= ?
+                GROUP BY hour, outcome
+                """, arguments: [since])
+            return HourlyOutcomes.group(rows.map { (hour: $0["hour"], outcome: $0["outcome"], count: $0["n"]) })
+        }
+    }
 }

@@ -42,6 +42,8 @@ public enum AuditLog {
             conditions.append("\(column) = ?")
             arguments += [value]
         }
+        if let from = filter.from { conditions.append("at >= ?"); arguments += [from] }
+        if let to = filter.to { conditions.append("at < ?"); arguments += [to] }
         arguments += [filter.limit]
         let entries = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
                                        arguments: arguments).map(entry)

@@ -200,13 +200,10 @@ extension Outbox {
 
     /// Actions by status, and when the oldest pending one was queued.
     public static func depth(_ db: Database) throws -> OutboxDepth {
-        var counts: [String: Int] = ["pending": 0, "delivered": 0, "dead": 0, "cancelled": 0]
-        for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM outbox_actions GROUP BY status") {
-            counts[row["status"]] = row["n"]
-        }
-        let oldest = try String.fetchOne(db, sql: """
-            SELECT MIN(o.created_at) FROM outbox_actions o WHERE o.status = 'pending'
-            """).flatMap(Timestamp.parse)
-        return OutboxDepth(byStatus: counts, oldestPending: oldest)
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT target, status, COUNT(*) AS n, MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest
+            FROM outbox_actions GROUP BY target, status
+            """)
+        return OutboxDepth(rows: rows.map { (target: $0["target"], status: $0["status"], count: $0["n"], oldestPending: $0["oldest"]) })
     }
 }

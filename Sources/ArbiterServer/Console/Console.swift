@@ -5,8 +5,10 @@ import HTTPTypes
 import Hummingbird
 import Mustache
 
-/// The reviewer console under `/console`: server-rendered pages for finance reviewers, built on
-/// the same ``ReviewDesk`` as the JSON API, so every control and refusal is the service's own.
+/// The console under `/console`: server-rendered pages for reviewers (queues), operators (the
+/// operations dashboard), auditors (the trail, stories, exports) — each built on the same use
+/// cases as the JSON API, so every control and refusal is the service's own. Navigation follows
+/// the signed-in key's role.
 ///
 /// Security: a reviewer signs in with an API key; the console keeps only the key's hash in an
 /// in-memory session (so a revoked key stops working at once, and a restart signs everyone
@@ -16,6 +18,15 @@ import Mustache
 struct Console {
     let desk: ReviewDesk
     let keys: Keys
+    let deliveries: Deliveries
+    let inbox: Inbox
+    let reconciliations: Reconciliations
+    let trail: AuditTrail
+    let exports: ExportJobs
+    let decisions: any DecisionStore
+    /// The policy workbench's changes (maker-checker applied as in the API).
+    let policies: PolicyControls
+    let accounts: Accounts
     let sessions: ConsoleSessions
     let library: MustacheLibrary
     /// Cookies marked `Secure` (the service is served over TLS).
@@ -23,14 +34,23 @@ struct Console {
 
     static let sessionCookie = ConsoleCookie.session
     static let signInCookie = ConsoleCookie.signIn
-    /// Roles that may sign in; only reviewers and admins can act, the others read.
-    static let roles: [Role] = [.reviewer, .auditor, .operator]
+    /// Roles that may sign in; each acts only where its role allows (reviewers decide items,
+    /// operators work deliveries, auditors read and export), the others read.
+    static let roles: [Role] = [.reviewer, .auditor, .operator, .policyAdmin]
 
     /// Throws only if a compiled-in template does not parse (the service then does not start).
-    init(desk: ReviewDesk, keys: Keys, sessions: any SessionStore, settings: ConsoleSettings) throws {
-        self.desk = desk
-        self.keys = keys
-        self.sessions = ConsoleSessions(store: sessions, limits: settings.sessions)
+    init(services: Services, settings: ConsoleSettings, policies: PolicyControls) throws {
+        self.policies = policies
+        self.accounts = services.accounts
+        self.desk = services.desk
+        self.keys = services.keys
+        self.deliveries = services.deliveries
+        self.inbox = services.inbox
+        self.reconciliations = services.reconciliations
+        self.trail = services.audit
+        self.exports = services.exports
+        self.decisions = services.decisions
+        self.sessions = ConsoleSessions(store: services.storage.sessions, limits: settings.sessions)
         self.secure = settings.secureCookies
         self.library = try ConsoleTemplates.library()
     }
@@ -43,7 +63,8 @@ struct Console {
     func addRoutes(to router: Router<AppRequestContext>) {
         let console = router.group("console")
         console.get { request, _ in
-            try await signedIn(request) == nil ? Self.redirect("/console/sign-in") : Self.redirect("/console/queues")
+            guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
+            return Self.redirect(Self.home(user.key.role))
         }
         console.get("sign-in", use: signInPage)
         console.post("sign-in", use: signIn)
@@ -52,6 +73,38 @@ struct Console {
         console.get("queues/:name", use: queuePage)
         console.get("reviews/:id", use: reviewPage)
         console.post("reviews/:id/:action", use: reviewAction)
+        addOperationsRoutes(to: console)
+        addAuditRoutes(to: console)
+        addPolicyRoutes(to: console)
+    }
+
+    /// Where a role starts.
+    static func home(_ role: Role) -> String {
+        switch role {
+        case .operator: "/console/operations"
+        case .auditor: "/console/audit"
+        case .policyAdmin: "/console/policies"
+        default: "/console/queues"
+        }
+    }
+
+    /// The pages a role sees in the navigation (an admin sees every one).
+    static func navigation(_ key: ApiKey, current: String) -> [[String: Any]] {
+        [("Review queues", "/console/queues", [Role.reviewer, .auditor, .operator, .policyAdmin]),
+         ("Policies", "/console/policies", [.policyAdmin, .auditor, .operator, .reviewer]),
+         ("Operations", "/console/operations", [.operator]),
+         ("Audit trail", "/console/audit", [.auditor]),
+         ("Exports", "/console/audit/exports", [.auditor])]
+            .filter { key.may($0.2) }
+            .map { ["label": $0.0, "href": $0.1, "current": current.hasPrefix($0.1) && ($0.1 != "/console/audit" || !current.hasPrefix("/console/audit/exports"))] }
+    }
+
+    /// A page for roles the user does not have: said in plain words.
+    func forbidden(_ user: ConsoleUser, _ what: String, _ roles: [Role]) -> Response? {
+        guard !user.key.may(roles) else { return nil }
+        return html(title: "Not for your role", template: "message",
+                    ["message": "\(what) is for the \(roles.map(\.rawValue).joined(separator: " or ")) role; your key is \(user.key.role.rawValue)."],
+                    user: user, status: .forbidden)
     }
 
     // MARK: Signing in and out
@@ -82,11 +135,11 @@ struct Console {
             return try signInForm(error: "That API key is not valid (or has been revoked).", status: .unauthorized)
         }
         guard key.may(Self.roles) else {
-            return try signInForm(error: "This key's role (\(key.role.rawValue)) cannot use the review console. Use a reviewer key.",
+            return try signInForm(error: "This key's role (\(key.role.rawValue)) cannot use the console. Use a reviewer, operator, auditor or policy admin key.",
                                   status: .forbidden)
         }
         let token = try await sessions.create(keyHash: ApiKey.hash(secret: secret))
-        var response = Self.redirect("/console/queues")
+        var response = Self.redirect(Self.home(key.role))
         response.setCookie(cookie(Self.sessionCookie, token, maxAge: Int(ConsoleSessions.lifetimeSeconds)))
         response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
         return response
@@ -243,11 +296,12 @@ struct Console {
     // MARK: Rendering
 
     func html(title: String, template: String, _ values: [String: Any], user: ConsoleUser?,
-              status: HTTPResponse.Status = .ok) -> Response {
+              status: HTTPResponse.Status = .ok, path: String = "") -> Response {
         let content = library.render(values, withTemplate: template) ?? ""
         var layout: [String: Any] = ["title": title, "content": content]
         if let user {
             layout["user"] = ["name": user.key.name, "role": user.key.role.rawValue, "csrf": user.csrf]
+            layout["nav"] = Self.navigation(user.key, current: path)
         }
         let body = library.render(layout, withTemplate: "layout") ?? content
         return Response(status: status, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: body)))

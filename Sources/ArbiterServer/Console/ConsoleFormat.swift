@@ -112,11 +112,14 @@ enum ConsoleFormat {
     /// A refusal in plain words: the service's own explanation, first letter capitalised.
     /// A refusal as a sentence, people named (`names`: key id → how to call them) instead of key ids.
     static func plainWords(_ refusal: Refusal, names: [String: String] = [:]) -> String {
-        var text = refusal.errors.isEmpty ? refusal.message : refusal.errors.map(\.message).joined(separator: "; ")
+        // Each field's rule after the field's name, as a person reads a form: "To: must be after from".
+        var text = refusal.errors.isEmpty ? refusal.message : refusal.errors.map { error in
+            let field = error.field == "amount_minor" ? "Amount" : label(String(error.field.split(separator: ".").last ?? ""))
+            return field.isEmpty ? error.message : "\(field): \(error.message)"
+        }.joined(separator: "; ")
         for (id, name) in names where text.contains(id) {
             text = text.replacingOccurrences(of: id, with: name)
         }
-        if refusal.errors.first?.field == "amount_minor" { text = "Amount: " + text }
         guard let first = text.first else { return text }
         return first.uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
     }

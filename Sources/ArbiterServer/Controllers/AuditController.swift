@@ -22,23 +22,13 @@ struct AuditController {
         return JSONResponse(try await trail.latestCheckpoint().json)
     }
 
-    /// `?after_seq=&limit=&kind=&actor=&subject=&correlation_id=`: oldest first; `next_cursor`
+    /// `?after_seq=&limit=&kind=&actor=&subject=&correlation_id=&from=&to=`: oldest first; `next_cursor`
     /// (the `after_seq` of the next page) is null on the last page.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        let query = request.uri.queryParameters
-        var errors: [FieldError] = []
-        var filter = AuditFilter()
-        if let after = query["after_seq"] {
-            if let n = Int64(after), n >= 0 { filter.afterSeq = n }
-            else { errors.append(FieldError("after_seq", "must be a non-negative integer (an entry's seq)")) }
-        }
-        filter.limit = RequestFields.limit(query["limit"], default: 100, &errors)
-        filter.kind = query["kind"].map(String.init)
-        filter.actor = query["actor"].map(String.init)
-        filter.subject = query["subject"].map(String.init)
-        filter.correlationId = query["correlation_id"].map(String.init)
-        if !errors.isEmpty { throw Refusal.invalid(errors) }
+        var query: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        let filter = try AuditFilter.parse(query)
         let page = try await trail.entries(filter)
         return JSONResponse(.object([
             "items": .array(page.entries.map(\.json)),

@@ -6,9 +6,9 @@ import Hummingbird
 
 /// `/v1/policies`: finance publishes and activates policy versions without a redeploy.
 struct PoliciesController {
-    let lifecycle: PolicyLifecycle
-    /// Maker-checker: activating only proposes; a second, different policy admin approves.
-    let requireApproval: Bool
+    /// Activate, roll back, deactivate and approve, with the maker-checker setting applied.
+    let controls: PolicyControls
+    var lifecycle: PolicyLifecycle { controls.lifecycle }
 
     static let readers: [Role] = [.policyAdmin, .auditor, .reviewer, .operator]
 
@@ -80,13 +80,12 @@ struct PoliciesController {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
-        if requireApproval {
-            try await lifecycle.change(.proposeActivation(version: version), of: name, by: caller.id)
-            return try await proposed(name: name, version: version, change: .activate, by: caller.id)
+        switch try await controls.activate(version, of: name, by: caller.id) {
+        case .proposed(let version, let change): return try await proposed(name: name, version: version, change: change, by: caller.id)
+        case .done(let outcome):
+            return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
+                                         "previous_version": .text(outcome.previousVersion)]))
         }
-        let outcome = try await lifecycle.change(.activate(version: version), of: name, by: caller.id)
-        return JSONResponse(.object(["name": .string(name), "active_version": .string(version),
-                                     "previous_version": .text(outcome.previousVersion)]))
     }
 
     /// The answer to a change that maker-checker turned into a proposal (202).
@@ -105,7 +104,7 @@ struct PoliciesController {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
-        let outcome = try await lifecycle.change(.approve(version: version), of: name, by: caller.id)
+        let outcome = try await controls.approve(version, of: name, by: caller.id)
         let change = outcome.approved ?? .activate
         return JSONResponse(.object(["name": .string(name), "active_version": change == .deactivate ? .null : .string(version),
                                      "previous_version": .text(outcome.previousVersion), "change": .string(change.rawValue)]))
@@ -115,25 +114,23 @@ struct PoliciesController {
     func rollback(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
-        if requireApproval {
-            let proposal = try await lifecycle.change(.proposeRollback, of: name, by: caller.id)
-            return try await proposed(name: name, version: proposal.version, change: .rollback, by: caller.id)
+        switch try await controls.rollback(name, by: caller.id) {
+        case .proposed(let version, let change): return try await proposed(name: name, version: version, change: change, by: caller.id)
+        case .done(let outcome):
+            return JSONResponse(.object(["name": .string(name), "active_version": .string(outcome.version),
+                                         "previous_version": .text(outcome.previousVersion)]))
         }
-        let outcome = try await lifecycle.change(.rollback, of: name, by: caller.id)
-        return JSONResponse(.object(["name": .string(name), "active_version": .string(outcome.version),
-                                     "previous_version": .text(outcome.previousVersion)]))
     }
 
     /// Retires the active version (with maker-checker on, proposes it).
     func deactivate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
-        if requireApproval {
-            let proposal = try await lifecycle.change(.proposeDeactivation, of: name, by: caller.id)
-            return try await proposed(name: name, version: proposal.version, change: .deactivate, by: caller.id)
+        switch try await controls.deactivate(name, by: caller.id) {
+        case .proposed(let version, let change): return try await proposed(name: name, version: version, change: change, by: caller.id)
+        case .done(let retired):
+            return JSONResponse(.object(["name": .string(name), "active_version": .null, "previous_version": .string(retired.version)]))
         }
-        let retired = try await lifecycle.change(.deactivate, of: name, by: caller.id)
-        return JSONResponse(.object(["name": .string(name), "active_version": .null, "previous_version": .string(retired.version)]))
     }
 
     /// Runs the version in shadow beside the active one (a version already in shadow for this
@@ -142,9 +139,7 @@ struct PoliciesController {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
-        let candidate = try await lifecycle.compiled(name: name, version: version)
-        let types = candidate.header.on
-        let outcome = try await lifecycle.change(.shadow(version: version, eventTypes: types), of: name, by: caller.id)
+        let (outcome, types) = try await controls.shadow(version, of: name, by: caller.id)
         return JSONResponse(.object(["name": .string(name), "shadow_version": .string(version), "run": .integer(outcome.shadowRun),
                                      "event_types": .array(types.map(JSONValue.string))]))
     }
@@ -152,7 +147,7 @@ struct PoliciesController {
     func stopShadow(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
-        let stopped = try await lifecycle.change(.stopShadow, of: name, by: caller.id)
+        let stopped = try await controls.stopShadow(name, by: caller.id)
         return JSONResponse(.object(["name": .string(name), "shadow_version": .null, "stopped_version": .string(stopped.version)]))
     }
 

@@ -16,43 +16,10 @@ struct SimulateController {
     func simulate(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(PoliciesController.readers)
         let body = try await JSONBody.object(request, context: context)
-        var errors = RequestFields.unknown(body, allowed: ["event", "context", "versions"])
-        var event: Event?
-        do {
-            guard let envelope = body["event"] else { throw Refusal.invalid([FieldError("", "is required: an event as POST /v1/events takes it")]) }
-            event = try Event(envelope: envelope)
-        } catch let invalid as Refusal {
-            errors += invalid.errors.map { FieldError($0.field.isEmpty ? "event" : "event.\($0.field)", $0.message) }
-        }
-        var versions: [String: String] = [:]
-        switch body["versions"] {
-        case nil, .null?: break
-        case .object(let fields)?:
-            for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
-                if case .string(let version) = value { versions[name] = version }
-                else { errors.append(FieldError("versions.\(name)", "must be a version (the SHA-256 of the source, as GET /v1/policies/{name}/versions lists)")) }
-            }
-        default: errors.append(FieldError("versions", "must be an object of policy name to version"))
-        }
-        var given: PolicyContext?
-        if let event, let json = body["context"], json != .null {
-            do {
-                given = try PolicyContext(json: json, accountId: event.accountId, defaultNow: Int64(Date().timeIntervalSince1970))
-            } catch let invalid as Refusal {
-                errors += invalid.errors
-            }
-        }
-        guard errors.isEmpty, let event else { throw Refusal.invalid(errors) }
-        let policyContext: PolicyContext
-        if let given {
-            policyContext = given
-        } else {
-            policyContext = try await accounts.context(of: event.accountId)
-        }
-        let (decision, used) = try await lifecycle.simulate(event, context: policyContext, versions: versions)
+        let result = try await Simulation(lifecycle: lifecycle, accounts: accounts).run(try Simulation.Request.parse(body))
         return JSONResponse(.object([
-            "decision": decision.json, "context": policyContext.json,
-            "versions": .object(used.mapValues(JSONValue.string)), "stored": false,
+            "decision": result.decision.json, "context": result.context.json,
+            "versions": .object(result.versions.mapValues(JSONValue.string)), "stored": false,
         ]))
     }
 }

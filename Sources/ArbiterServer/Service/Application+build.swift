@@ -129,13 +129,14 @@ public func buildRouter(_ services: Services, requirePolicyApproval: Bool = fals
     v1.addRoutes(QueuesController(desk: services.desk).endpoints, atPath: "queues")
     v1.addRoutes(ReviewsController(desk: services.desk).endpoints, atPath: "reviews")
     v1.addRoutes(ActionsController(deliveries: services.deliveries).endpoints, atPath: "actions")
-    v1.addRoutes(PoliciesController(lifecycle: services.lifecycle, requireApproval: requirePolicyApproval).endpoints, atPath: "policies")
+    v1.addRoutes(PoliciesController(controls: PolicyControls(lifecycle: services.lifecycle, requireApproval: requirePolicyApproval)).endpoints, atPath: "policies")
     v1.addRoutes(AuditController(trail: services.audit).endpoints, atPath: "audit")
     v1.addRoutes(ExportsController(jobs: services.exports).endpoints, atPath: "exports")
     v1.addRoutes(ReconciliationsController(reconciliations: services.reconciliations).endpoints, atPath: "reconciliations")
     let simulate = SimulateController(lifecycle: services.lifecycle, accounts: services.accounts)
     v1.post("simulate", use: simulate.simulate)
-    try Console(desk: services.desk, keys: services.keys, sessions: services.storage.sessions, settings: console).addRoutes(to: router)
+    try Console(services: services, settings: console,
+                policies: PolicyControls(lifecycle: services.lifecycle, requireApproval: requirePolicyApproval)).addRoutes(to: router)
     return router
 }
 

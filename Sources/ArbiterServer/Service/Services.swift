@@ -136,11 +136,12 @@ public struct Services: Sendable {
                                  settings: delivery, observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) })
         self.answers = answers
         let everyDispatcher = dispatchers + [answers]
-        self.deliveries = Deliveries(store: outbox, dispatchers: everyDispatcher)
+        let deliveries = Deliveries(store: outbox, dispatchers: everyDispatcher)
+        self.deliveries = deliveries
         let notify: @Sendable () -> Void = { for dispatcher in everyDispatcher { dispatcher.notify() } }
         self.reconciliations = try Reconciliations(store: storage.reconciliations, signingKey: exports.signingKey,
                                                    directory: reconciliationsDirectory, mappingsDirectory: mappingsDirectory,
-                                                   pullers: pullers, onQueued: notify)
+                                                   pullers: pullers, deliveries: deliveries)
         let workers = PolicyWorkers()
         self.workers = workers
         let shadow = ShadowMode(engine: engine, workers: workers, guardrails: guardrails, store: storage.shadow,
