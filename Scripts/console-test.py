@@ -281,11 +281,13 @@ def main():
             c.expect(step in story, f"the story of case-goodwill shows: {step}")
         c.expect(story.index("Event received") < story.index("Approved by a reviewer") < story.index("Delivered"),
                  "the story reads oldest first, from the event to the ERP")
+        c.expect("ERP reference: ERP-" in story, "the story ends with the ERP's reference")
         c.shot("story")
         c.open("/console/audit?verify=1")
         c.expect("Intact" in c.text("#chain-status"), "the chain verifies on the server")
         c.expect(c.text("#checkpoint-seq").isdigit(), "the newest signed checkpoint is shown to keep")
         c.open("/console/audit/exports")
+        c.shot("exports-form", narrow=True)
         c.fill("#from", "2026-01-01T00:00:00Z")
         c.fill("#to", "2026-01-01T00:00:00Z")
         c.click("#start-export")
@@ -315,12 +317,18 @@ def main():
         c.click("#sign-out")
 
         # Finance: a new version of credit_thresholds, through the gate, then maker-checker.
+        api(base, sync, "PUT", "/v1/accounts/acct_99", {"status": "active", "tier": "standard", "currency": "USD"})
+        waiting = api(base, submitter, "POST", "/v1/events", {
+            "id": "console-55", "type": "credit.requested", "source": "zendesk", "occurred_at": "2026-11-22T09:45:00Z",
+            "account_id": "acct_99", "correlation_id": "case-55", "payload": {"amount_minor": 5500, "currency": "USD", "reason": "outage"}})
+        assert waiting["decision"]["outcome"] == "review", waiting
         c.sign_in(fatima)
         c.expect("/console/policies" in c.driver.current_url, "a policy admin starts on the policies")
         c.expect("credit_thresholds" in c.text("#policies"), "the policies are listed with their active versions")
         c.shot("policies")
         c.click("a[href='/console/policies/credit_thresholds']")
         old_version = c.text("#active-version")
+        c.shot("policy", narrow=True)
         c.click("a.version-link")
         c.expect("14 of 14 pass" in c.text("#tests"), "the active version's tests run and pass")
         c.click("#edit")
@@ -360,6 +368,43 @@ def main():
         c.shot("version-draft")
         new_version_url = c.driver.current_url.split("?")[0]
         new_version = new_version_url.rstrip("/").split("/")[-1]
+
+        # Backtest: the recorded events replayed through the draft; 55.00 for acct_99 would be approved.
+        c.fill("#backtest-from", "2026-01-01T00:00:00Z")
+        c.fill("#backtest-to", "2030-01-01T00:00:00Z")
+        c.click("#start-backtest")
+        deadline = time.time() + 30
+        while "Running" in c.text("#backtest-status"):
+            assert time.time() < deadline, "the backtest did not finish"
+            time.sleep(0.5)
+            c.driver.refresh()
+        c.expect(int(c.text("#evaluated")) >= 5 and c.text("#outcome-changes") == "1", "the backtest replays the recorded credits: one outcome changes")
+        c.expect("review→approve" in c.text("#transitions").replace(" ", ""), "the transition table shows review → approve")
+        c.expect("55.00 USD" in c.text("#money"), "the money moved per currency: 55.00 USD would be approved without a reviewer")
+        c.expect("over the standard auto-approval limit of 50.00 USD" in c.text("#sample") and "within the standard limit" in c.text("#sample"),
+                 "the sample shows both sets of reasons")
+        c.expect(len(c.driver.find_elements(By.CSS_SELECTOR, "#backtest-chart rect")) > 0, "outcomes before and after are charted")
+        c.shot("backtest", narrow=True)
+        c.open(new_version_url.replace(base, ""))
+
+        # Shadow: the draft decides beside the active version; a new 55.00 credit shows as a difference.
+        c.click("#shadow")
+        c.expect("Running in shadow" in c.text("#notice") and c.text("#version-status") == "shadow", "the draft runs in shadow")
+        api(base, sync, "PUT", "/v1/accounts/acct_98", {"status": "active", "tier": "standard", "currency": "USD"})
+        api(base, submitter, "POST", "/v1/events", {
+            "id": "console-55-shadow", "type": "credit.requested", "source": "zendesk", "occurred_at": "2026-11-22T09:50:00Z",
+            "account_id": "acct_98", "correlation_id": "case-55-shadow", "payload": {"amount_minor": 5500, "currency": "USD", "reason": "outage"}})
+        c.open("/console/policies/credit_thresholds/shadow")
+        deadline = time.time() + 20
+        while c.text("#shadow-evaluated") == "0":
+            assert time.time() < deadline, "the shadow run decided nothing"
+            time.sleep(0.3)
+            c.driver.refresh()
+        c.expect("Running" in c.text("h1 + p") and int(c.text("#shadow-evaluated")) >= 1, "the shadow report counts what it decided")
+        c.expect("review→approve" in c.text("#shadow-transitions").replace(" ", "") and
+                 len(c.driver.find_elements(By.CSS_SELECTOR, "#shadow-chart rect")) > 0, "its difference is in the transitions and charted over time")
+        c.shot("shadow")
+        c.open(new_version_url.replace(base, ""))
 
         # Simulate: a stored event of acct_42 loaded, then a 55.00 credit for acct_88 with the draft swapped in.
         c.open("/console/policies/simulate")

@@ -50,6 +50,13 @@ public struct PolicyControls: Sendable {
         try await lifecycle.change(.stopShadow, of: name, by: actor)
     }
 
+    /// Replays the range's recorded events through the version (answered at once when small,
+    /// else a job to follow).
+    public func backtest(_ version: String, of name: String, range: BacktestRange, by actor: String) async throws -> (job: BacktestJob, inline: Bool) {
+        let candidate = try await lifecycle.compiled(name: name, version: version)
+        return try await lifecycle.backtests.start(candidate: candidate, range: range, by: actor)
+    }
+
     /// A different policy admin approves the pending proposal about `version`; it is carried out.
     public func approve(_ version: String, of name: String, by actor: String) async throws -> PolicyChangeOutcome {
         try await lifecycle.change(.approve(version: version), of: name, by: actor)

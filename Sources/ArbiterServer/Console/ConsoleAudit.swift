@@ -38,7 +38,7 @@ extension Console {
 
     /// The few data fields that tell the step's story (the whole entry is in the trail).
     static func highlights(_ data: JSONValue) -> String {
-        let keys = ["outcome", "queue", "amount_minor", "erp_reference", "status", "comment", "reason", "reasons", "version", "target"]
+        let keys = ["outcome", "queue", "amount_minor", "reference", "erp_reference", "status", "comment", "reason", "reasons", "version", "target"]
         return keys.compactMap { key -> String? in
             guard let value = data[key], value != .null else { return nil }
             if key == "amount_minor", let minor = value.intValue {

@@ -125,6 +125,7 @@ enum ConsoleFormat {
     }
 
     static func label(_ key: String) -> String {
+        if key == "reference" { return "ERP reference" }
         let words = key.replacingOccurrences(of: "_", with: " ")
         return words.prefix(1).uppercased() + words.dropFirst()
     }

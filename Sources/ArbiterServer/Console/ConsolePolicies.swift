@@ -15,6 +15,7 @@ extension Console {
     func addPolicyRoutes(to console: RouterGroup<AppRequestContext>) {
         console.get("policies", use: policiesPage)
         addSimulateRoutes(to: console)
+        addBacktestRoutes(to: console)
         console.get("policies/publish", use: publishPage)
         console.post("policies/publish", use: publishVersion)
         console.get("policies/:name", use: policyPage)
@@ -159,6 +160,8 @@ extension Console {
             "proposal": proposal.map { ["change": $0.change.rawValue, "by": names[$0.proposedBy] ?? $0.proposedBy, "at": ConsoleFormat.time($0.proposedAt) ?? "",
                                         "mine": $0.proposedBy == user.key.id] },
             "canAct": user.key.may([.policyAdmin]), "makerChecker": policies.requireApproval,
+            "backtestFrom": String(Timestamp.format(Date().addingTimeInterval(-30 * 86400)).prefix(10)) + "T00:00:00Z",
+            "backtestTo": String(Timestamp.format(Date().addingTimeInterval(86400)).prefix(10)) + "T00:00:00Z",
         ])
         return html(title: "\(name) \(Self.short(version) ?? version)", template: "version", view, user: user, status: status,
                     path: "/console/policies")

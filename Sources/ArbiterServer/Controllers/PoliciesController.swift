@@ -176,20 +176,8 @@ struct PoliciesController {
         let caller = try context.require(.policyAdmin)
         let name = try context.parameters.require("name")
         let version = try context.parameters.require("version")
-        let body = try await JSONBody.object(request, context: context)
-        var errors = RequestFields.unknown(body, allowed: ["from", "to", "limit"])
-        let from = RequestFields.time(body, "from", &errors), to = RequestFields.time(body, "to", &errors)
-        if let from, let to, from >= to { errors.append(FieldError("to", "must be after from")) }
-        var limit: Int?
-        switch body["limit"]?.integralAsInt {
-        case nil, .null?: break
-        case .int(let n)? where (1...10_000_000).contains(n): limit = Int(n)
-        default: errors.append(FieldError("limit", "must be an integer from 1 to 10000000"))
-        }
-        guard errors.isEmpty, let from, let to else { throw Refusal.invalid(errors) }
-        let candidate = try await lifecycle.compiled(name: name, version: version)
-        let job = try await lifecycle.backtests.start(candidate: candidate, range: BacktestRange(from: from, to: to, limit: limit),
-                                                      by: caller.id)
+        let range = try BacktestRange.parse(try await JSONBody.object(request, context: context))
+        let job = try await controls.backtest(version, of: name, range: range, by: caller.id)
         return JSONResponse(job.job.json, status: job.inline ? .ok : .accepted)
     }
 
