@@ -354,8 +354,14 @@ def main():
         c.expect(len(c.driver.find_elements(By.CSS_SELECTOR, f"tr#line-{line}.error-line")) == 1
                  and len(c.driver.find_elements(By.CSS_SELECTOR, "tr.error-line")) == 1, f"the compile error is shown at its line ({line})")
         c.shot("publish-compile-error")
-        c.set_value("#source", source.replace("standard = 5000,", "standard = 6000,"))
+        # The fix is uploaded as a file, as finance keeps policies in files.
+        upload = os.path.join(tempfile.mkdtemp(), "credit_thresholds.lua")
+        with open(upload, "w") as out:
+            out.write(source.replace("standard = 5000,", "standard = 6000,"))
+        c.driver.find_element(By.CSS_SELECTOR, "#source_file").send_keys(upload)
         c.click("#publish")
+        c.expect("standard = 6000," in c.driver.find_element(By.CSS_SELECTOR, "#source").get_attribute("value"),
+                 "the uploaded file is the source published")
         c.expect("2 of 15 test cases fail" in c.text("#error") and "limit of 60.00 USD" in c.text("#failing-tests"),
                  "the raised limit shows in the two cases that quote the old one")
         fixed = c.driver.find_element(By.CSS_SELECTOR, "#tests").get_attribute("value")

@@ -2,6 +2,7 @@ import ArbiterApp
 import ArbiterCore
 import Foundation
 import Hummingbird
+import MultipartKit
 
 /// The policy workbench (`/console/policies`): policies with their active, shadow and draft
 /// versions and pending proposals; a version's source with line numbers, its tests run now, its
@@ -212,6 +213,17 @@ extension Console {
         let csrf: String?
         let source: String?
         let tests: String?
+        let source_file: String?
+        let tests_file: String?
+    }
+
+    /// The boundary of a `multipart/form-data` content type.
+    static func boundary(_ contentType: String) -> String? {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if pair.count == 2, pair[0].lowercased() == "boundary" { return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        return nil
     }
 
     /// The line a Lua compile error names (`policy.lua:12: …`).
@@ -226,12 +238,20 @@ extension Console {
         let buffer = try await request.body.collect(upTo: 600 * 1024)
         let form: PublishForm
         do {
-            form = try URLEncodedFormDecoder().decode(PublishForm.self, from: String(buffer: buffer))
+            // The form is multipart when it carries files (a source or tests uploaded instead of pasted).
+            let type = request.headers[.contentType] ?? ""
+            if type.lowercased().hasPrefix("multipart/form-data"), let boundary = Self.boundary(type) {
+                form = try FormDataDecoder().decode(PublishForm.self, from: buffer, boundary: boundary)
+            } else {
+                form = try URLEncodedFormDecoder().decode(PublishForm.self, from: String(buffer: buffer))
+            }
         } catch {
             throw Problem(status: .badRequest, title: "Bad form", detail: "the form could not be read")
         }
-        let source = (form.source ?? "").replacingOccurrences(of: "\r\n", with: "\n")
-        let testsText = (form.tests ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        // An uploaded file takes the place of the pasted text.
+        func chosen(_ file: String?, _ text: String?) -> String { (file?.isEmpty == false ? file : text) ?? "" }
+        let source = chosen(form.source_file, form.source).replacingOccurrences(of: "\r\n", with: "\n")
+        let testsText = chosen(form.tests_file, form.tests).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
             return publishForm(user: user, source: source, tests: testsText, error: "This form has expired. Reload the page and try again.",
                                problems: [], errorLine: nil, status: .forbidden)
