@@ -65,6 +65,21 @@ import Testing
         }
     }
 
+    /// A target that cannot start (its spool directory cannot be made) stops the service from
+    /// starting with the error — the targets made before it shut their HTTP clients down first
+    /// (a client dropped unshut would crash the process).
+    @Test func aTargetThatCannotStartStopsTheStartCleanly() async throws {
+        let blocker = try temporaryDirectory().appendingPathComponent("a-file")
+        try Data("not a directory".utf8).write(to: blocker)
+        let targets = [DeliveryTarget(name: "erp", types: [.creditMemo, .refund], connector: .http(url: "http://127.0.0.1:9", secret: DeliveryTests.secret),
+                                      settings: DeliveryTests.fast),
+                       DeliveryTarget(name: "billing", types: [.accountSuspension, .accountReinstatement, .entitlementGrant, .entitlementRevoke],
+                                      connector: .spool(directory: blocker.appendingPathComponent("spool").path), settings: DeliveryTests.fast)]
+        await #expect(throws: (any Error).self) {
+            try await EventsHarness.run(policies: try DeliveryTests.approveAllPolicies(), targets: targets) { _, _ in }
+        }
+    }
+
     @Test func aTargetsFileIsReadWithErrorsThatNameTheField() throws {
         let directory = try temporaryDirectory()
         func load(_ document: JSONValue, environment: [String: String] = [:]) throws -> [DeliveryTarget] {

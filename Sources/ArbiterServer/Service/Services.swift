@@ -104,11 +104,17 @@ public struct Services: Sendable {
         let reviewStore = storage.reviews
         self.gauges = OperationalGauges(outbox: outbox, reviews: reviewStore, settings: reviews, interval: gaugesInterval)
         var dispatchers: [Dispatcher] = [], clients: [HTTPClient?] = []
-        for target in targets {
-            let (connector, client) = try Self.connector(target, accounts: Accounts(store: storage.accounts))
-            dispatchers.append(Dispatcher(store: outbox, target: target.name, connector: connector, settings: target.settings,
-                                          observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) }))
-            clients.append(client)
+        do {
+            for target in targets {
+                let (connector, client) = try Self.connector(target, accounts: Accounts(store: storage.accounts))
+                clients.append(client)
+                dispatchers.append(Dispatcher(store: outbox, target: target.name, connector: connector, settings: target.settings,
+                                              observe: { action, attempt, recorded in metrics.attempted(action, attempt, recorded) }))
+            }
+        } catch {
+            // A client must be shut down, never dropped: the targets made before this one's failed.
+            for client in clients { try? client?.syncShutdown() }
+            throw error
         }
         self.dispatchers = dispatchers
         self.httpClients = clients
