@@ -92,7 +92,7 @@ public struct BusinessCentralPuller: ERPPuller {
         var seen = Set<String>()
         var skip = 0
         while true {
-            let page = try await get("\(documents)?$filter=\(Self.encode(filter))&$top=500&$skip=\(skip)")
+            let page = try await get("\(documents)?$filter=\(PercentEncoding.unreserved(filter))&$top=500&$skip=\(skip)")
             let values = page["value"]?.arrayValue ?? []
             for document in values {
                 let row = Self.row(document)
@@ -105,18 +105,12 @@ public struct BusinessCentralPuller: ERPPuller {
         for action in actions where action.type == .creditMemo {
             let key = BusinessCentralConnector.documentNumber(action.id)
             guard !seen.contains(key) else { continue }
-            let found = try await get("\(documents)?$filter=\(Self.encode("externalDocumentNumber eq '\(key)'"))")
+            let found = try await get("\(documents)?$filter=\(PercentEncoding.unreserved("externalDocumentNumber eq '\(key)'"))")
             for document in found["value"]?.arrayValue ?? [] { rows.append(Self.row(document)) }
         }
         try ERPPullLayout.write(rows, to: file)
         return ERPPullLayout.mapping(name: "business_central", posted: ["open", "paid", "corrective"], void: ["canceled", "cancelled"],
                                      types: ["salescreditmemo": .creditMemo], compactKeys: true)
-    }
-
-    static func encode(_ text: String) -> String {
-        var allowed = CharacterSet.urlQueryAllowed
-        allowed.remove(charactersIn: "&+=")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     static func row(_ document: JSONValue) -> [String] {

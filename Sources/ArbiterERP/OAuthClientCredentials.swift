@@ -106,12 +106,12 @@ public final class OAuthClientCredentials: Sendable {
         if let scope = settings.scope { form.append(("scope", scope)) }
         switch settings.authentication {
         case .basic:
-            let credentials = "\(Self.formEncode(settings.clientId)):\(Self.formEncode(settings.clientSecret))"
+            let credentials = "\(PercentEncoding.unreserved(settings.clientId)):\(PercentEncoding.unreserved(settings.clientSecret))"
             request.headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
         case .post:
             form += [("client_id", settings.clientId), ("client_secret", settings.clientSecret)]
         }
-        request.body = .bytes(ByteBuffer(string: form.map { "\($0)=\(Self.formEncode($1))" }.joined(separator: "&")))
+        request.body = .bytes(ByteBuffer(string: form.map { "\($0)=\(PercentEncoding.unreserved($1))" }.joined(separator: "&")))
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.microseconds) * 1000))
@@ -130,13 +130,6 @@ public final class OAuthClientCredentials: Sendable {
         return (token, Date().addingTimeInterval(max(lifetime - Self.margin, lifetime / 2)))
     }
 
-    /// `application/x-www-form-urlencoded` (RFC 6749 Appendix B): unreserved characters as they
-    /// are, everything else percent-encoded.
-    static func formEncode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
 }
 
 /// Requests to an API that takes the client's bearer tokens: a 401 drops the token, fetches a

@@ -10,15 +10,28 @@ final class StandIn: Sendable {
     let process: ChildProcess
     let url: String
 
+    /// Starts `script` on a port it binds itself (`--port 0`) and reads back from the line it
+    /// prints once listening: a port chosen here could be taken by another test's process first.
     init(_ script: String, _ arguments: [String]) async throws {
-        let port = try FakeERP.freePort()
+        let log = URL(fileURLWithPath: scratchDirectory() + ".log")
+        let output = try ChildProcess.logFile(log)
+        defer { close(output) }
         process = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"),
-                                   ["python3", repositoryRoot.appendingPathComponent("Scripts/\(script)").path, "--port", String(port)] + arguments)
-        url = "http://127.0.0.1:\(port)"
-        guard try await eventually(timeout: .seconds(10), { FakeERP.listening(port: port) }) else {
-            stop()
-            throw TestFailure("\(script) did not start")
+                                   ["python3", repositoryRoot.appendingPathComponent("Scripts/\(script)").path, "--port", "0"] + arguments,
+                                   output: output)
+        var listening: String?
+        _ = try await eventually(timeout: .seconds(20)) {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            listening = text.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)/).map { String($0.1) }
+            return listening != nil
         }
+        guard let listening else {
+            let printed = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            process.signal(SIGKILL)
+            _ = process.wait()
+            throw TestFailure("\(script) did not start: \(printed.suffix(500))")
+        }
+        url = listening
     }
 
     func stop() {

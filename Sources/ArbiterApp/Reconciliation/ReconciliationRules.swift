@@ -3,11 +3,14 @@ import Foundation
 
 /// The rules of resolving an exception, the same on every backend.
 public enum ReconciliationRules {
-    /// Refuses a resolution the exception does not allow: resend and cancel need an action
+    /// Refuses a resolution the exception does not allow: it must still be open; resend and cancel need an action
     /// (an ERP row of no action of Arbiter's can only be accepted), accept needs a comment, and
     /// `matched` is for runs only.
     public static func check(_ exception: ReconciliationException, _ resolution: ReconciliationException.Resolution,
                              comment: String?) throws {
+        guard exception.isOpen else {
+            throw Refusal.conflict("exception \(exception.id) is resolved already (\(exception.resolution?.rawValue ?? "?") by \(exception.resolvedBy ?? "?"))")
+        }
         switch resolution {
         case .resend, .cancel:
             guard exception.actionId != nil else {

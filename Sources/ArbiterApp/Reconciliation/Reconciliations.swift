@@ -39,9 +39,15 @@ public final class Reconciliations: Sendable {
         self.pullers = pullers
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        // What a run cut short left behind is not a run.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".partial") {
-            try? FileManager.default.removeItem(at: self.directory.appendingPathComponent(name))
+        // What a run or an upload cut short left behind is not a run. Instances may share the
+        // directory: only what nobody has written to for an hour is removed (a run writes its
+        // files within seconds, an upload streams without pause).
+        let stale = Date().addingTimeInterval(-3600)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasSuffix(".partial") || name.hasPrefix(".upload-") {
+            let path = self.directory.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path.path))?[.modificationDate] as? Date
+            if modified.map({ $0 < stale }) ?? true { try? FileManager.default.removeItem(at: path) }
         }
     }
 
@@ -151,7 +157,8 @@ public final class Reconciliations: Sendable {
                 let key = exception.actionId ?? exception.erpKey ?? ""
                 return !key.isEmpty && ledger.find(key) != nil
             }.map(\.id)
-            let opened = found.filter { exception in !open.contains { $0.subject == exception.subject } }.count
+            let openSubjects = Set(open.map(\.subject))
+            let opened = found.filter { !openSubjects.contains($0.subject) }.count
 
             let digests = try ["reconciliation.csv", "reconciliation.json", "erp.csv"].map { try Self.sha256(partial.appendingPathComponent($0)) }
             var counts: [String: Int] = [:]

@@ -127,7 +127,6 @@ struct PostgresReconciliationStore: ReconciliationStore {
             guard let exception = try await unit.row("SELECT * FROM reconciliation_exceptions WHERE id = \(id)").map(Self.exception) else {
                 throw Refusal.notFound("no reconciliation exception with id '\(id)'")
             }
-            guard exception.isOpen else { throw Self.resolvedAlready(exception) }
             try ReconciliationRules.check(exception, resolution, comment: comment)
             // The action first: its account's lock comes before any other.
             if let action = exception.actionId {
@@ -199,10 +198,6 @@ struct PostgresReconciliationStore: ReconciliationStore {
             unit.audit(actor: actor, kind: "reconciliation.mapping_removed", subject: name, at: now)
             return true
         }
-    }
-
-    static func resolvedAlready(_ exception: ReconciliationException) -> Refusal {
-        Refusal.conflict("exception \(exception.id) is resolved already (\(exception.resolution?.rawValue ?? "?") by \(exception.resolvedBy ?? "?"))")
     }
 
     static func exception(_ row: Row) throws -> ReconciliationException {

@@ -113,7 +113,7 @@ public struct SQLiteReconciliationStore: ReconciliationStore {
     public func resolve(id: String, _ resolution: ReconciliationException.Resolution, by actor: String, comment: String?,
                         now: Date) async throws -> ReconciliationException {
         try await database.writer.write { db in
-            let exception = try Self.openException(db, id: id)
+            let exception = try Self.stored(db, id: id)
             try ReconciliationRules.check(exception, resolution, comment: comment)
             if let action = exception.actionId {
                 switch resolution {
@@ -129,19 +129,19 @@ public struct SQLiteReconciliationStore: ReconciliationStore {
                 """, arguments: [resolution.rawValue, actor, at, comment, at, id])
             try AuditLog.append(db, actor: actor, kind: "reconciliation.exception_resolved", subject: id, correlationId: nil,
                                 data: ReconciliationRules.auditData(exception, resolution, comment: comment), at: now)
-            return try Self.openException(db, id: id, open: false)
+            return try Self.stored(db, id: id)
         }
     }
 
     public func assign(id: String, owner: String?, by actor: String, now: Date) async throws -> ReconciliationException {
         try await database.writer.write { db in
-            let exception = try Self.openException(db, id: id, open: false)
+            let exception = try Self.stored(db, id: id)
             let at = Timestamp.format(now)
             try db.execute(sql: "UPDATE reconciliation_exceptions SET owner = ?, updated_at = ? WHERE id = ?", arguments: [owner, at, id])
             try AuditLog.append(db, actor: actor, kind: "reconciliation.exception_assigned", subject: id, correlationId: nil,
                                 data: ["owner": owner.map(JSONValue.string) ?? .null, "was": exception.owner.map(JSONValue.string) ?? .null],
                                 at: now)
-            return try Self.openException(db, id: id, open: false)
+            return try Self.stored(db, id: id)
         }
     }
 
@@ -181,13 +181,11 @@ public struct SQLiteReconciliationStore: ReconciliationStore {
         }
     }
 
-    static func openException(_ db: Database, id: String, open: Bool = true) throws -> ReconciliationException {
+    /// Exception `id` (refused when there is none).
+    static func stored(_ db: Database, id: String) throws -> ReconciliationException {
         guard let exception = try Row.fetchOne(db, sql: "SELECT * FROM reconciliation_exceptions WHERE id = ?", arguments: [id])
             .map(exception) else {
             throw Refusal.notFound("no reconciliation exception with id '\(id)'")
-        }
-        if open, !exception.isOpen {
-            throw Refusal.conflict("exception \(id) is resolved already (\(exception.resolution?.rawValue ?? "?") by \(exception.resolvedBy ?? "?"))")
         }
         return exception
     }

@@ -24,6 +24,8 @@ struct Console {
     let trail: AuditTrail
     let exports: ExportJobs
     let decisions: any DecisionStore
+    /// The queue and outbox counts taken in the background.
+    let gauges: OperationalGauges
     /// The policy workbench's changes (maker-checker applied as in the API).
     let policies: PolicyControls
     let accounts: Accounts
@@ -50,6 +52,7 @@ struct Console {
         self.trail = services.audit
         self.exports = services.exports
         self.decisions = services.decisions
+        self.gauges = services.gauges
         self.sessions = ConsoleSessions(store: services.storage.sessions, limits: settings.sessions)
         self.secure = settings.secureCookies
         self.library = try ConsoleTemplates.library()
@@ -97,6 +100,17 @@ struct Console {
          ("Exports", "/console/audit/exports", [.auditor])]
             .filter { key.may($0.2) }
             .map { ["label": $0.0, "href": $0.1, "current": current.hasPrefix($0.1) && ($0.1 != "/console/audit" || !current.hasPrefix("/console/audit/exports"))] }
+    }
+
+    /// Why a posted form may not run, in plain words (nil: it may): its CSRF token must be the
+    /// session's, and the key must have one of `roles` (`doing`: what the form does, for the sentence).
+    /// Every console form asks here first; the refusal is shown with status 403.
+    func formRefusal(_ user: ConsoleUser, csrf: String?, roles: [Role] = [], doing what: String = "") -> String? {
+        guard let csrf, ConsoleSessions.same(user.csrf, csrf) else { return "This form has expired. Reload the page and try again." }
+        guard roles.isEmpty || user.key.may(roles) else {
+            return "Your key (\(user.key.role.rawValue)) can look but not \(what): that needs the \(roles.map(\.rawValue).joined(separator: " or ")) role."
+        }
+        return nil
     }
 
     /// A page for roles the user does not have: said in plain words.
@@ -245,13 +259,8 @@ struct Console {
         let id = try context.parameters.require("id")
         let action = try context.parameters.require("action")
         let form = try await Self.form(ActionForm.self, request)
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return try await itemPage(id: id, user: user, notice: nil,
-                                      error: "This form has expired. Reload the page and try again.", status: .forbidden)
-        }
-        guard user.key.may([.reviewer]) else {
-            return try await itemPage(id: id, user: user, notice: nil,
-                                      error: "Your key (\(user.key.role.rawValue)) can look at items but not work them.", status: .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf, roles: [.reviewer], doing: "work review items") {
+            return try await itemPage(id: id, user: user, notice: nil, error: refused, status: .forbidden)
         }
         let comment = form.comment?.trimmingCharacters(in: .whitespacesAndNewlines)
         let command: ReviewCommand
@@ -319,8 +328,8 @@ struct Console {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
-    static func form<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+    static func form<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int = 64 * 1024) async throws -> T {
+        let buffer = try await request.body.collect(upTo: limit)
         do {
             return try URLEncodedFormDecoder().decode(T.self, from: String(buffer: buffer))
         } catch {

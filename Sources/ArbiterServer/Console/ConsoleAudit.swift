@@ -17,12 +17,6 @@ extension Console {
         console.get("audit/exports/:id/manifest", use: exportManifest)
     }
 
-    static func query(_ request: Request) -> [String: String] {
-        var query: [String: String] = [:]
-        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
-        return query
-    }
-
     /// What an entry's kind means, for a person.
     static func kindTitle(_ kind: String) -> String {
         [
@@ -54,20 +48,16 @@ extension Console {
             ConsoleFormat.present([
                 "seq": entry.seq, "at": ConsoleFormat.time(entry.at) ?? entry.at, "actor": names[entry.actor] ?? entry.actor,
                 "kind": entry.kind, "kindTitle": Self.kindTitle(entry.kind), "subject": entry.subject,
-                "correlation": entry.correlationId, "correlationPath": entry.correlationId.map(Self.queryValue),
+                "correlation": entry.correlationId, "correlationPath": entry.correlationId.map(PercentEncoding.unreserved),
                 "details": Self.highlights(entry.data),
             ])
         }
     }
 
-    static func queryValue(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
-    }
-
     func auditPage(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
         if let refused = forbidden(user, "The audit trail", [.auditor]) { return refused }
-        let query = Self.query(request)
+        let query = request.queryFields
         var view: [String: Any] = ["filters": ["from", "to", "kind", "actor", "subject", "correlation_id"].map { ["name": $0, "label": ConsoleFormat.label($0), "value": query[$0] ?? ""] }]
         do {
             var filter = try AuditFilter.parse(query.filter { !$0.value.trimmingCharacters(in: .whitespaces).isEmpty })
@@ -79,7 +69,7 @@ extension Console {
             if let next = page.next {
                 var nextQuery = query.filter { !$0.value.isEmpty && $0.key != "after_seq" }
                 nextQuery["after_seq"] = String(next)
-                view["next"] = "/console/audit?" + nextQuery.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.queryValue($0.value))" }.joined(separator: "&")
+                view["next"] = "/console/audit?" + nextQuery.sorted { $0.key < $1.key }.map { "\($0.key)=\(PercentEncoding.unreserved($0.value))" }.joined(separator: "&")
             }
         } catch let refusal as Refusal {
             view["error"] = ConsoleFormat.plainWords(refusal)
@@ -164,8 +154,8 @@ extension Console {
                               ("entry_kind", form.entry_kind)] {
             if let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty { values[name] = value }
         }
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return exportForm(user: user, values: values, error: "This form has expired. Reload the page and try again.", status: .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf) {
+            return exportForm(user: user, values: values, error: refused, status: .forbidden)
         }
         // The request as the API reads it: the same rules, the same words.
         var filters: [String: JSONValue] = [:]
@@ -231,11 +221,12 @@ extension Console {
         let id = try context.parameters.require("id")
         guard let folder = exports.finished(id),
               let manifest = try? JSONValue.parse(Data(contentsOf: folder.appendingPathComponent("manifest.json"))),
-              let name = manifest["file"]?.stringValue, !name.contains("/") else {
+              let name = manifest["file"]?.stringValue, !name.contains("/"),
+              let format = manifest["format"]?.stringValue.flatMap(ExportRequest.Format.init(rawValue:)) else {
             return html(title: "Not found", template: "message", ["message": "There is no finished export \(id)."], user: user, status: .notFound)
         }
         let file = manifestOnly ? "manifest.json" : name
-        let type = manifestOnly || name.hasSuffix(".jsonl") ? (manifestOnly ? "application/json" : "application/x-ndjson") : "text/csv; charset=utf-8"
+        let type = manifestOnly ? "application/json" : format.contentType
         let body = try await FileIO().loadFile(path: folder.appendingPathComponent(file).path, context: context)
         return Response(status: .ok, headers: [.contentType: type, .contentDisposition: "attachment; filename=\"\(file)\"", .cacheControl: "no-store"],
                         body: body)

@@ -28,8 +28,7 @@ extension Console {
         func page(_ error: String, _ status: HTTPResponse.Status) async throws -> Response {
             try await versionView(name: name, version: version, against: nil, user: user, notice: nil, error: error, status: status)
         }
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else { return try await page("This form has expired. Reload the page and try again.", .forbidden) }
-        guard user.key.may([.policyAdmin]) else { return try await page("Backtests need the policy_admin role.", .forbidden) }
+        if let refused = formRefusal(user, csrf: form.csrf, roles: [.policyAdmin], doing: "run backtests") { return try await page(refused, .forbidden) }
         do {
             let range = try BacktestRange.parse(["from": form.from.map(JSONValue.string) ?? .null, "to": form.to.map(JSONValue.string) ?? .null])
             let started = try await policies.backtest(version, of: name, range: range, by: user.key.id)

@@ -49,11 +49,18 @@ extension Console {
         for column in columns { for (outcome, count) in column.values { totals[outcome, default: 0] += count } }
         let outcomeTotals = Self.outcomeSeries.map { ["outcome": $0.name, "count": totals[$0.name] ?? 0] as [String: Any] }
 
-        let queues = try await desk.queues().map { q -> [String: Any] in
+        // The queue and outbox counts the service takes in the background (as /metrics and
+        // /readyz read them): a page view costs no count over the whole outbox. Counted now only
+        // before the first background count.
+        let background = gauges.counts
+        let queueSummaries: [QueueSummary]
+        if let background { queueSummaries = background.queues } else { queueSummaries = try await desk.queues() }
+        let queues = queueSummaries.map { q -> [String: Any] in
             ["name": q.name, "path": Self.pathComponent(q.name), "waiting": q.waiting, "overdue": q.overdue, "isOverdue": q.overdue > 0,
              "escalated": q.escalated, "oldest": q.oldestCreatedAt.map { ConsoleFormat.age(now.timeIntervalSince($0)) } ?? "—"]
         }
-        let depth = try await deliveries.depth()
+        let depth: OutboxDepth
+        if let background { depth = background.outbox } else { depth = try await deliveries.depth() }
         let targets = deliveries.targets.map { name -> [String: Any] in
             let target = depth.byTarget[name] ?? OutboxDepth.Target()
             return ["name": name, "pending": target.byStatus["pending"] ?? 0, "delivered": target.byStatus["delivered"] ?? 0,
@@ -92,7 +99,7 @@ extension Console {
             "queues": queues, "noQueues": queues.isEmpty, "targets": targets,
             "dead": dead, "noDead": dead.isEmpty, "inbound": inbound, "noInbound": inbound.isEmpty,
             "exceptions": exceptions, "noExceptions": exceptions.isEmpty,
-            "countedAt": ConsoleFormat.time(Timestamp.format(now)),
+            "countedAt": ConsoleFormat.time(Timestamp.format(background?.countedAt ?? now)),
         ])
         return html(title: "Operations", template: "operations", view, user: user, status: status, path: "/console/operations")
     }
@@ -108,12 +115,8 @@ extension Console {
     func operatorCommand(_ request: Request, run: (ConsoleUser, CommentForm) async throws -> String) async throws -> Response {
         guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
         let form = try await Self.form(CommentForm.self, request)
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return try await operations(user: user, notice: nil, error: "This form has expired. Reload the page and try again.", status: .forbidden)
-        }
-        guard user.key.may([.operator]) else {
-            return try await operations(user: user, notice: nil, error: "Your key (\(user.key.role.rawValue)) can look but not act: this needs the operator role.",
-                                        status: .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf, roles: [.operator], doing: "act on deliveries") {
+            return try await operations(user: user, notice: nil, error: refused, status: .forbidden)
         }
         do {
             return Self.redirect("/console/operations?done=\(try await run(user, form))")

@@ -217,15 +217,6 @@ extension Console {
         let tests_file: String?
     }
 
-    /// The boundary of a `multipart/form-data` content type.
-    static func boundary(_ contentType: String) -> String? {
-        for parameter in contentType.split(separator: ";").dropFirst() {
-            let pair = parameter.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if pair.count == 2, pair[0].lowercased() == "boundary" { return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-        }
-        return nil
-    }
-
     /// The line a Lua compile error names (`policy.lua:12: …`).
     static func errorLine(_ message: String) -> Int? {
         guard let match = message.firstMatch(of: /:(\d+):/) else { return nil }
@@ -239,9 +230,9 @@ extension Console {
         let form: PublishForm
         do {
             // The form is multipart when it carries files (a source or tests uploaded instead of pasted).
-            let type = request.headers[.contentType] ?? ""
-            if type.lowercased().hasPrefix("multipart/form-data"), let boundary = Self.boundary(type) {
-                form = try FormDataDecoder().decode(PublishForm.self, from: buffer, boundary: boundary)
+            if let type = request.headers[.contentType].flatMap(MediaType.init(from:)), type.isType(.multipartForm),
+               let boundary = type.parameter, boundary.name.lowercased() == "boundary" {
+                form = try FormDataDecoder().decode(PublishForm.self, from: buffer, boundary: boundary.value)
             } else {
                 form = try URLEncodedFormDecoder().decode(PublishForm.self, from: String(buffer: buffer))
             }
@@ -252,9 +243,8 @@ extension Console {
         func chosen(_ file: String?, _ text: String?) -> String { (file?.isEmpty == false ? file : text) ?? "" }
         let source = chosen(form.source_file, form.source).replacingOccurrences(of: "\r\n", with: "\n")
         let testsText = chosen(form.tests_file, form.tests).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return publishForm(user: user, source: source, tests: testsText, error: "This form has expired. Reload the page and try again.",
-                               problems: [], errorLine: nil, status: .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf) {
+            return publishForm(user: user, source: source, tests: testsText, error: refused, problems: [], errorLine: nil, status: .forbidden)
         }
         guard source.utf8.count <= 256 * 1024 else {
             return publishForm(user: user, source: source, tests: testsText, error: "The source is over 256 KiB.", problems: [], errorLine: nil,
@@ -297,11 +287,8 @@ extension Console {
             if let version { return try await versionView(name: name, version: version, against: nil, user: user, notice: nil, error: error, status: status) }
             return try await policyView(name: name, user: user, notice: nil, error: error, status: status)
         }
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return try await page("This form has expired. Reload the page and try again.", .forbidden)
-        }
-        guard user.key.may([.policyAdmin]) else {
-            return try await page("Your key (\(user.key.role.rawValue)) can read policies but not change them: this needs the policy_admin role.", .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf, roles: [.policyAdmin], doing: "change policies") {
+            return try await page(refused, .forbidden)
         }
         do {
             let done = try await run()

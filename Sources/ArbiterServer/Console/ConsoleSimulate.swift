@@ -16,7 +16,7 @@ extension Console {
     func simulatePage(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
         if let refused = forbidden(user, "Simulation", Self.policyReaders) { return refused }
-        let query = Self.query(request)
+        let query = request.queryFields
         var event = ""
         var error: String?
         if let id = query["event_id"]?.trimmingCharacters(in: .whitespaces), !id.isEmpty {
@@ -36,14 +36,10 @@ extension Console {
     func simulateEvent(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let user = try await signedIn(request) else { return Self.redirect("/console/sign-in") }
         if let refused = forbidden(user, "Simulation", Self.policyReaders) { return refused }
-        let buffer = try await request.body.collect(upTo: 256 * 1024)
-        guard let form = try? URLEncodedFormDecoder().decode(SimulateForm.self, from: String(buffer: buffer)) else {
-            throw Problem(status: .badRequest, title: "Bad form", detail: "the form could not be read")
-        }
+        let form = try await Self.form(SimulateForm.self, request, limit: 256 * 1024)
         let text = form.event ?? "", swap = form.swap ?? ""
-        guard let sent = form.csrf, ConsoleSessions.same(user.csrf, sent) else {
-            return try await simulateView(user: user, event: text, swap: swap, account: "", results: nil,
-                                          error: "This form has expired. Reload the page and try again.", status: .forbidden)
+        if let refused = formRefusal(user, csrf: form.csrf) {
+            return try await simulateView(user: user, event: text, swap: swap, account: "", results: nil, error: refused, status: .forbidden)
         }
         guard let envelope = try? JSONValue.parse(Data(text.utf8)) else {
             return try await simulateView(user: user, event: text, swap: swap, account: "", results: nil,

@@ -26,9 +26,7 @@ struct AuditController {
     /// (the `after_seq` of the next page) is null on the last page.
     func list(_ request: Request, context: AppRequestContext) async throws -> JSONResponse {
         _ = try context.require(.auditor)
-        var query: [String: String] = [:]
-        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
-        let filter = try AuditFilter.parse(query)
+        let filter = try AuditFilter.parse(request.queryFields)
         let page = try await trail.entries(filter)
         return JSONResponse(.object([
             "items": .array(page.entries.map(\.json)),

@@ -42,9 +42,7 @@ struct ReconciliationsController {
         let run: ReconciliationRun
         do {
             if type.hasPrefix("text/csv") || type.hasPrefix("application/csv") || type.hasPrefix("application/octet-stream") {
-                var fields: [String: JSONValue] = [:]
-                for (name, value) in request.uri.queryParameters { fields[String(name)] = .string(String(value)) }
-                let parsed = try ReconciliationRequest.parse(fields, upload: true)
+                let parsed = try ReconciliationRequest.parse(request.queryFields.mapValues(JSONValue.string), upload: true)
                 _ = try await reconciliations.mapping(named: parsed.mapping)   // refused before the upload is read
                 let file = try await upload(request)
                 run = try await reconciliations.run(parsed, erpFile: file, by: caller.id)

@@ -78,9 +78,9 @@ extension Arbiter {
             } else {
                 let run: JSONValue
                 if let erpFile {
-                    var query = "mapping=\(Self.encode(request.mapping))&from=\(Self.encode(from))&to=\(Self.encode(to))"
-                    if let staleAfter { query += "&stale_after=\(Self.encode(staleAfter))" }
-                    if let asOf { query += "&as_of=\(Self.encode(asOf))" }
+                    var query = "mapping=\(PercentEncoding.unreserved(request.mapping))&from=\(PercentEncoding.unreserved(from))&to=\(PercentEncoding.unreserved(to))"
+                    if let staleAfter { query += "&stale_after=\(PercentEncoding.unreserved(staleAfter))" }
+                    if let asOf { query += "&as_of=\(PercentEncoding.unreserved(asOf))" }
                     run = try await server.call(.POST, "/v1/reconciliations?\(query)", upload: (URL(fileURLWithPath: erpFile), "text/csv"))
                 } else {
                     run = try await server.call(.POST, "/v1/reconciliations", body: request.json, timeout: .seconds(600))
@@ -100,12 +100,6 @@ extension Arbiter {
             print(table(["CLASS", "ROWS"], Reconciler.Class.allCases.map { [$0.rawValue, cell(counts[$0.rawValue])] }))
             print("exceptions: \(cell(summary["exceptions"])) (\(cell(summary["exceptions_opened"])) newly opened, \(cell(summary["exceptions_closed"])) closed as matched)")
             print("check it with: arbiter audit verify-export \(out) --public-key <file with the output of arbiter audit public-key>")
-        }
-
-        static func encode(_ text: String) -> String {
-            var allowed = CharacterSet.urlQueryAllowed
-            allowed.remove(charactersIn: "&+=")
-            return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
         }
     }
 }
